@@ -1,0 +1,1 @@
+"""The six services; each has the same file roles (see DESIGN.md)."""

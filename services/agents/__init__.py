@@ -1,0 +1,1 @@
+"""Agents service: agent configs, threads, runs and tools, jobs, external agents, plugins."""

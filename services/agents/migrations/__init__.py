@@ -1,0 +1,1 @@
+"""Schema `agents` migrations, applied in order by shared.migrate."""

@@ -1,0 +1,1 @@
+"""Event log service: the append-only record of everything that happened."""

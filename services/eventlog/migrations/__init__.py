@@ -1,0 +1,1 @@
+"""Schema `eventlog` migrations, applied in order by shared.migrate."""

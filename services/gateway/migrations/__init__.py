@@ -1,0 +1,1 @@
+"""Schema `gateway` migrations, applied in order by shared.migrate."""

@@ -1,0 +1,1 @@
+"""Graph service: things and connections, the typed org-scoped graph."""

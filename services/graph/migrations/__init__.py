@@ -1,0 +1,1 @@
+"""Schema `graph` migrations, applied in order by shared.migrate."""

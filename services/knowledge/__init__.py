@@ -1,0 +1,1 @@
+"""Knowledge service: labels, chunks, embeddings, vector and hybrid search."""

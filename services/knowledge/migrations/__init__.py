@@ -1,0 +1,1 @@
+"""Schema `knowledge` migrations, applied in order by shared.migrate."""

@@ -1,0 +1,1 @@
+"""Tenancy service: organizations, people, memberships, roles and policies, API keys, quotas, rate limits."""

@@ -1,0 +1,8 @@
+"""The tenancy service's subscribers; its domain handlers register on `router`."""
+
+from shared import __version__
+from shared.handlers import ServiceRouter
+from shared.service import ServiceDefinition
+
+router = ServiceRouter("tenancy")
+definition = ServiceDefinition(name="tenancy", version=__version__, router=router)

@@ -1,0 +1,1 @@
+"""Schema `tenancy` migrations, applied in order by shared.migrate."""

@@ -1,0 +1,141 @@
+"""The `one` command: run the stack, one service, or ask it how it is."""
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import subjects
+from shared.errors import OneError
+from shared.service import HealthReport, ServiceRuntime
+from shared.settings import get_settings
+from shared.stack import Supervisor, bring_up, effective_settings, fetch_health, load_service, write_runtime
+
+app = typer.Typer(help="ONE on a bus: the ONE ontology as services on NATS and Postgres.", no_args_is_help=True)
+console = Console()
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _health_table(reports: dict[str, HealthReport | OneError]) -> Table:
+    table = Table("service", "healthy", "version", "schema", "broker", "outbox", "detail")
+    for name, report in reports.items():
+        if isinstance(report, OneError):
+            table.add_row(name, "[red]no[/red]", "-", "-", "-", "-", f"{report.code}: {report.message}")
+            continue
+        schema = report.schema_state
+        table.add_row(
+            name,
+            "[green]yes[/green]" if report.healthy else "[red]no[/red]",
+            report.version,
+            f"{schema.state} (v{schema.version}/{schema.expected})",
+            report.broker.server or "disconnected",
+            str(report.outbox_pending),
+            f"up {report.uptime_seconds:.0f}s",
+        )
+    return table
+
+
+def _all_healthy(reports: dict[str, HealthReport | OneError]) -> bool:
+    return all(isinstance(r, HealthReport) and r.healthy for r in reports.values())
+
+
+@app.command()
+def status(timeout: float = typer.Option(2.0, help="Seconds to wait for each service.")) -> None:
+    """Show every service's health over the bus; exit 0 only when all six are healthy."""
+    settings = effective_settings()
+    if not settings.nats_url:
+        console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
+        raise typer.Exit(1)
+    try:
+        reports = asyncio.run(fetch_health(settings, timeout))
+    except Exception as error:  # the broker itself is unreachable
+        console.print(f"[red]cannot reach NATS at {settings.nats_url}[/red]: {error}")
+        raise typer.Exit(1) from None
+    console.print(_health_table(reports))
+    raise typer.Exit(0 if _all_healthy(reports) else 1)
+
+
+@app.command()
+def serve(service: str = typer.Argument(..., help=f"One of: {', '.join(subjects.SERVICES)}")) -> None:
+    """Run one service until SIGTERM/SIGINT (what each container runs)."""
+    settings = effective_settings()
+    _logging(settings.log_level)
+    runtime = ServiceRuntime(load_service(service), settings)
+    asyncio.run(runtime.run_until_signalled())
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade every service's schema (the deploy-time migration job)."""
+    settings = effective_settings()
+    _logging(settings.log_level)
+
+    async def run() -> dict[str, list[int]]:
+        from shared.migrate import migrate_services
+        from shared.stack import all_migrations
+
+        return await migrate_services(settings, all_migrations())
+
+    for schema, versions in asyncio.run(run()).items():
+        console.print(f"{schema}: {'applied ' + ', '.join(map(str, versions)) if versions else 'up to date'}")
+
+
+@app.command()
+def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service to be healthy.")) -> None:
+    """Start Postgres, NATS and all six services; Ctrl-C or SIGTERM stops everything cleanly."""
+    base = get_settings()
+    _logging(base.log_level)
+    settings, servers = asyncio.run(bring_up(base))
+    write_runtime(settings, servers)
+    supervisor = Supervisor(settings)
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        supervisor.start_all()
+        deadline = time.monotonic() + wait
+        reports: dict[str, HealthReport | OneError] = {}
+        while not stopping and time.monotonic() < deadline:
+            reports = asyncio.run(fetch_health(settings, timeout=1.0))
+            if _all_healthy(reports):
+                break
+            time.sleep(0.5)
+        console.print(_health_table(reports))
+        console.print(f"Postgres  {settings.database_url}")
+        console.print(f"NATS      {settings.nats_url}")
+        console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
+        console.print("Running. `one status` checks it; Ctrl-C stops it.")
+        while not stopping:
+            time.sleep(0.5)
+            supervisor.restart_dead()
+    finally:
+        console.print("Stopping services...")
+        supervisor.stop_all()
+        servers.stop()
+        settings.runtime_file.unlink(missing_ok=True)
+        console.print("Stopped.")
+
+
+def main() -> None:
+    try:
+        app()
+    except OneError as error:
+        console.print(f"[red]{error.code}[/red]: {error.message}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

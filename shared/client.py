@@ -1,0 +1,94 @@
+"""The one way to call a service: `await bus.request(type, payload, ctx)`.
+
+Used by services calling each other, the CLI and the tests. It builds the
+envelope, carries the trace context in NATS headers, and returns the typed result
+or raises the typed error the service replied with. A missing service or a timeout
+becomes `Unavailable`, never a bare nats exception.
+"""
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
+
+from shared.bus import connect_options
+from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec
+from shared.errors import Unavailable
+from shared.settings import Settings, get_settings
+
+R = TypeVar("R", bound=BaseModel)
+_tracer = trace.get_tracer("one.client")
+
+
+class BusClient:
+    def __init__(self, nc: NatsClient, *, timeout: float = 10.0, owns_connection: bool = False) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self._owns_connection = owns_connection
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None, name: str = "one-client") -> "BusClient":
+        settings = settings or get_settings()
+        nc = await nats.connect(**{**connect_options(settings, name), "max_reconnect_attempts": 5})
+        return cls(nc, timeout=settings.request_timeout, owns_connection=True)
+
+    async def close(self) -> None:
+        if self._owns_connection and not self.nc.is_closed:
+            await self.nc.drain()
+
+    async def __aenter__(self) -> "BusClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        message: MessageSpec[Any, R] | str,
+        payload: BaseModel | dict[str, Any] | None = None,
+        ctx: AuthContext | None = None,
+        *,
+        protocol: Protocol = Protocol.NATIVE,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+        timeout: float | None = None,
+    ) -> R:
+        spec = message_spec(message) if isinstance(message, str) else message
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json", exclude_unset=True)
+        envelope = Envelope(
+            protocol=protocol,
+            type=spec.type,
+            org_id=ctx.org_id if ctx else None,
+            actor_id=ctx.actor_id if ctx else None,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=payload or {},
+        )
+        return await self.send(spec, envelope, timeout=timeout)
+
+    async def send(self, spec: MessageSpec[Any, R], envelope: Envelope, *, timeout: float | None = None) -> R:
+        """Send a ready-made envelope (the gateway's path: it stamps auth itself)."""
+        with _tracer.start_as_current_span(f"{spec.subject} send", kind=SpanKind.CLIENT) as span:
+            if span.is_recording():
+                span.set_attribute("messaging.system", "nats")
+                span.set_attribute("messaging.destination.name", spec.subject)
+                span.set_attribute("one.message.type", spec.type)
+                span.set_attribute("one.message.id", str(envelope.id))
+            # Injected even when not sampled, so the service keeps the same decision.
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            try:
+                reply = await self.nc.request(
+                    spec.subject, envelope.to_bytes(), timeout=timeout or self.timeout, headers=headers or None
+                )
+            except NoRespondersError:
+                raise Unavailable(f"no service answers {spec.subject}", {"subject": spec.subject}) from None
+            except NatsTimeout:
+                raise Unavailable(f"{spec.subject} did not answer in time", {"subject": spec.subject}) from None
+            return decode_reply(reply.data, spec)

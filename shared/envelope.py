@@ -1,0 +1,191 @@
+"""The envelope every bus message travels in, and the registry of message types.
+
+A message `type` maps to one `MessageSpec`: its subject, payload model, result
+model, the protocols allowed to send it and whether it needs an auth context.
+`decode_request` turns raw bytes into a checked (envelope, payload) pair or raises
+the precise typed error; it never lets a validation exception escape.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
+
+from shared.errors import (
+    InvalidRequest,
+    MalformedMessage,
+    OneError,
+    ProtocolMismatch,
+    Unauthenticated,
+    UnknownMessageType,
+)
+from shared.ids import uuid7
+
+REPLY_RESULT = "result"
+REPLY_ERROR = "error"
+
+
+class Protocol(StrEnum):
+    """Which protocol a message belongs to (the envelope's tag)."""
+
+    NATIVE = "native"
+    A2A = "a2a"
+    ACP = "acp"
+    AP2 = "ap2"
+    X402 = "x402"
+    AG_UI = "ag-ui"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """One message on the bus; `org_id`/`actor_id` are stamped at the edge, never taken from payloads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: UUID = Field(default_factory=uuid7)
+    protocol: Protocol = Protocol.NATIVE
+    type: str = Field(min_length=1, max_length=200)
+    org_id: UUID | None = None
+    actor_id: UUID | None = None
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """Who is asking, for which organization; verified at the edge."""
+
+    org_id: UUID
+    actor_id: UUID
+
+
+class Payload(BaseModel):
+    """Base for message payloads: unknown fields are refused, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Empty(Payload):
+    pass
+
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec(Generic[P, R]):
+    type: str
+    subject: str
+    payload: type[P]
+    result: type[R]
+    protocols: frozenset[Protocol] = field(default_factory=lambda: frozenset({Protocol.NATIVE}))
+    requires_auth: bool = True
+
+
+_REGISTRY: dict[str, MessageSpec[Any, Any]] = {}
+
+
+def register_message(
+    type: str,
+    subject: str,
+    payload: type[P],
+    result: type[R],
+    *,
+    protocols: Iterable[Protocol] = (Protocol.NATIVE,),
+    requires_auth: bool = True,
+) -> MessageSpec[P, R]:
+    """Declare a message type once (in a service's `schemas.py`); clients and handlers share it."""
+    spec = MessageSpec(type, subject, payload, result, frozenset(protocols), requires_auth)
+    existing = _REGISTRY.get(type)
+    if existing is not None and existing != spec:
+        raise ValueError(f"message type {type!r} is already registered differently")
+    _REGISTRY[type] = spec
+    return spec
+
+
+def message_spec(type: str) -> MessageSpec[Any, Any]:
+    try:
+        return _REGISTRY[type]
+    except KeyError:
+        raise UnknownMessageType(f"unknown message type {type!r}", {"type": type}) from None
+
+
+def _validation_details(error: ValidationError) -> dict[str, Any]:
+    """Pydantic errors without the offending input, so secrets are never echoed back."""
+    return {"errors": error.errors(include_url=False, include_context=False, include_input=False)}
+
+
+def decode_envelope(raw: bytes) -> Envelope:
+    try:
+        return Envelope.model_validate_json(raw)
+    except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise MalformedMessage("message is not valid JSON") from None
+        raise MalformedMessage("message is not a valid envelope", _validation_details(error)) from None
+
+
+def decode_request(raw: bytes, specs: Mapping[str, MessageSpec[Any, Any]]) -> tuple[Envelope, BaseModel, MessageSpec[Any, Any]]:
+    """Check a request against the specs served at its subject, in the order a caller would fix it."""
+    envelope = decode_envelope(raw)
+    spec = specs.get(envelope.type)
+    if spec is None:
+        raise UnknownMessageType(
+            f"message type {envelope.type!r} is not handled here", {"type": envelope.type, "accepted": sorted(specs)}
+        )
+    if envelope.protocol not in spec.protocols:
+        raise ProtocolMismatch(
+            f"{envelope.type!r} does not accept protocol {envelope.protocol.value!r}",
+            {"protocol": envelope.protocol.value, "accepted": sorted(p.value for p in spec.protocols)},
+        )
+    if spec.requires_auth and (envelope.org_id is None or envelope.actor_id is None):
+        raise Unauthenticated(f"{envelope.type!r} needs an auth context (org_id and actor_id)")
+    try:
+        payload = spec.payload.model_validate(envelope.payload)
+    except ValidationError as error:
+        raise InvalidRequest(f"invalid payload for {envelope.type!r}", _validation_details(error)) from None
+    return envelope, payload, spec
+
+
+def encode_reply(request: Envelope | None, result: BaseModel | OneError) -> bytes:
+    """A reply is an envelope too: type `result` or `error`, caused by the request."""
+    is_error = isinstance(result, OneError)
+    return to_json(
+        {
+            "id": uuid7(),
+            "protocol": request.protocol if request else Protocol.NATIVE,
+            "type": REPLY_ERROR if is_error else REPLY_RESULT,
+            "org_id": request.org_id if request else None,
+            "actor_id": request.actor_id if request else None,
+            "correlation_id": (request.correlation_id or request.id) if request else None,
+            "causation_id": request.id if request else None,
+            "occurred_at": utcnow(),
+            "payload": result.to_payload() if is_error else result,
+        }
+    )
+
+
+def decode_reply(raw: bytes, spec: MessageSpec[Any, R]) -> R:
+    """The caller's side: the typed result, or the typed error raised again."""
+    envelope = decode_envelope(raw)
+    if envelope.type == REPLY_ERROR:
+        raise OneError.from_payload(envelope.payload)
+    if envelope.type != REPLY_RESULT:
+        raise MalformedMessage(f"expected a reply, got message type {envelope.type!r}")
+    try:
+        return spec.result.model_validate(envelope.payload)
+    except ValidationError as error:
+        raise MalformedMessage(f"reply to {spec.type!r} does not match its result model", _validation_details(error)) from None

@@ -1,0 +1,202 @@
+"""The transactional outbox: events written with the state change, published after.
+
+A service adds an outbox row in the same transaction as its rows; the relay
+claims pending rows with `FOR UPDATE SKIP LOCKED` (safe with many replicas, no
+"id > last seen" gaps), publishes each to JetStream with `Nats-Msg-Id` = envelope
+id, and marks them sent after the publish ack, in the same claim transaction. A
+relay that dies between ack and mark re-publishes the same id later, and
+JetStream's duplicate window drops it, so downstream sees one message.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from nats.js import JetStreamContext
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared import subjects
+from shared.db import Database
+from shared.envelope import Envelope, Protocol
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("one.outbox")
+
+
+def outbox_ddl(schema: str) -> list[str]:
+    """The outbox table, for a service's first migration."""
+    return [
+        f"""CREATE TABLE {schema}.outbox (
+            id uuid PRIMARY KEY,
+            subject text NOT NULL,
+            envelope bytea NOT NULL,
+            trace_headers jsonb NOT NULL DEFAULT '{{}}',
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            sent_at timestamptz,
+            attempts integer NOT NULL DEFAULT 0,
+            last_error text
+        )""",
+        f"CREATE INDEX outbox_pending ON {schema}.outbox (created_at) WHERE sent_at IS NULL",
+    ]
+
+
+class Outbox:
+    """Writes and relays the outbox rows of one schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._insert = text(
+            f"INSERT INTO {schema}.outbox (id, subject, envelope, trace_headers)"
+            " VALUES (:id, :subject, :envelope, CAST(:trace_headers AS jsonb))"
+        )
+        self._claim = text(
+            f"SELECT id, subject, envelope, trace_headers FROM {schema}.outbox WHERE sent_at IS NULL"
+            " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+        )
+        self._mark_sent = text(
+            f"UPDATE {schema}.outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(:ids)"
+        )
+        self._mark_failed = text(
+            f"UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = :error WHERE id = :id"
+        )
+        self._prune = text(
+            f"DELETE FROM {schema}.outbox WHERE sent_at < clock_timestamp() - make_interval(secs => :seconds)"
+        )
+        self._pending = text(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL")
+
+    async def add(self, session: AsyncSession, subject: str, envelope: Envelope) -> None:
+        """Stage a message inside the caller's transaction; the trace context goes with it."""
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        await session.execute(
+            self._insert,
+            {
+                "id": envelope.id,
+                "subject": subject,
+                "envelope": envelope.to_bytes(),
+                "trace_headers": json.dumps(trace_headers),
+            },
+        )
+
+    async def add_event(
+        self,
+        session: AsyncSession,
+        *,
+        event_type: str,
+        org_id: UUID,
+        actor_id: UUID | None,
+        payload: dict[str, Any],
+        protocol: Protocol = Protocol.NATIVE,
+        cause: Envelope | None = None,
+    ) -> Envelope:
+        """A domain event on `one.events.<protocol>.<org>.<type>`, caused by `cause`."""
+        envelope = Envelope(
+            protocol=protocol,
+            type=event_type,
+            org_id=org_id,
+            actor_id=actor_id,
+            correlation_id=(cause.correlation_id or cause.id) if cause else None,
+            causation_id=cause.id if cause else None,
+            payload=payload,
+        )
+        await self.add(session, subjects.event(protocol.value, org_id, event_type), envelope)
+        return envelope
+
+    async def pending(self, session: AsyncSession) -> int:
+        return (await session.execute(self._pending)).scalar_one()
+
+    async def prune(self, session: AsyncSession, older_than_seconds: float) -> int:
+        return (await session.execute(self._prune, {"seconds": older_than_seconds})).rowcount
+
+
+PublishHook = Callable[[UUID], Awaitable[None]]
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows; run one per service process (replicas are safe)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        db: Database,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        batch_size: int = 200,
+        poll_interval: float = 0.5,
+        after_publish: PublishHook | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.db = db
+        self.js = js
+        self.stream = stream
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.after_publish = after_publish  # fault injection point for reliability tests
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.published = 0
+        self.failures = 0
+
+    def wake(self) -> None:
+        """Called after a commit that staged rows, so they go out without waiting for the poll."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Claim, publish and mark one batch; returns how many rows were published."""
+        async with self.db.transaction() as session:
+            rows = (await session.execute(self.outbox._claim, {"limit": self.batch_size})).all()
+            if not rows:
+                return 0
+            results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
+            sent = []
+            for row, result in zip(rows, results, strict=True):
+                if isinstance(result, BaseException):
+                    self.failures += 1
+                    log.warning("outbox %s: publish of %s failed: %r", self.outbox.schema, row.id, result)
+                    await session.execute(self.outbox._mark_failed, {"id": row.id, "error": repr(result)[:500]})
+                else:
+                    sent.append(row.id)
+            if sent:
+                await session.execute(self.outbox._mark_sent, {"ids": sent})
+            self.published += len(sent)
+            return len(sent)
+
+    async def _publish(self, row: Any) -> None:
+        parent = propagate.extract(row.trace_headers or {})
+        with _tracer.start_as_current_span(f"{row.subject} publish", context=parent, kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.message.id", str(row.id))
+            headers = {"Nats-Msg-Id": str(row.id)}
+            propagate.inject(headers)
+            await self.js.publish(row.subject, bytes(row.envelope), stream=self.stream, headers=headers)
+        if self.after_publish is not None:
+            await self.after_publish(row.id)
+
+    async def run(self) -> None:
+        """Relay until `stop()`; then drain what is pending once more."""
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                while await self.relay_once() == self.batch_size:
+                    pass
+            except Exception:
+                log.exception("outbox relay %s failed; retrying", self.outbox.schema)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+        try:
+            await self.relay_once()
+        except Exception:
+            log.exception("outbox relay %s: final flush failed", self.outbox.schema)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

@@ -1,0 +1,163 @@
+"""The running process of one service: broker, database, outbox relay, health.
+
+Every service is the same shape: a `ServiceRouter` with its handlers, a schema
+with migrations, and this runtime around them. `health` is answered here, once,
+for all six services.
+"""
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from faststream.nats import NatsBroker
+from pydantic import BaseModel
+
+from shared import subjects
+from shared.bus import ensure_events_stream, make_broker
+from shared.client import BusClient
+from shared.db import Database
+from shared.envelope import Empty, MessageSpec, register_message
+from shared.handlers import RequestContext, ServiceRouter
+from shared.migrate import load_migrations, migrate_services, schema_version
+from shared.outbox import Outbox, OutboxRelay
+from shared.settings import Settings, get_settings
+from shared.tracing import setup_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+
+class SchemaHealth(BaseModel):
+    name: str
+    version: int
+    expected: int
+    state: Literal["current", "behind", "ahead", "unreachable"]
+
+
+class BrokerHealth(BaseModel):
+    connected: bool
+    server: str | None
+    jetstream: bool
+
+
+class HealthReport(BaseModel):
+    service: str
+    version: str
+    healthy: bool
+    uptime_seconds: float
+    schema_state: SchemaHealth
+    broker: BrokerHealth
+    outbox_pending: int | None
+
+
+def health_spec(service: str) -> MessageSpec[Empty, HealthReport]:
+    return register_message(f"{service}.health", subjects.health(service), Empty, HealthReport, requires_auth=False)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    version: str
+    router: ServiceRouter
+    migrations: str = field(default="")
+
+    def __post_init__(self) -> None:
+        self.migrations = self.migrations or f"services.{self.name}.migrations"
+        self.router.handler(health_spec(self.name), transactional=False)(_health)
+
+
+async def _health(ctx: RequestContext, _: Empty) -> HealthReport:
+    runtime = ctx.runtime
+    return await runtime.health()
+
+
+class ServiceRuntime:
+    def __init__(self, definition: ServiceDefinition, settings: Settings | None = None) -> None:
+        self.definition = definition
+        self.settings = settings or get_settings()
+        self.name = definition.name
+        self.expected_schema_version = len(load_migrations(definition.migrations))
+        self.broker: NatsBroker | None = None
+        self.db: Database | None = None
+        self.outbox = Outbox(self.name)
+        self.relay: OutboxRelay | None = None
+        self.bus: BusClient | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._started_at = time.monotonic()
+
+    async def start(self, *, migrate: bool = True) -> None:
+        setup_tracing(self.name, settings=self.settings)
+        if migrate:
+            await migrate_services(self.settings, {self.name: self.definition.migrations})
+        self.db = Database.for_app(self.settings, self.name)
+        self.broker = make_broker(self.settings, self.name)
+        router = self.definition.router
+        router.runtime = self
+        router.subscribe_all(self.settings.handler_concurrency)
+        self.broker.include_router(router.router)
+        await self.broker.start()
+        js = self.broker.config.connection_state.stream
+        await ensure_events_stream(js, self.settings)
+        self.bus = BusClient(self.broker.connection, timeout=self.settings.request_timeout)
+        self.relay = OutboxRelay(
+            self.outbox,
+            self.db,
+            js,
+            stream=self.settings.events_stream,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval=self.settings.outbox_poll_interval,
+        )
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        self._started_at = time.monotonic()
+        log.info("%s %s started", self.name, self.definition.version)
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish in-flight ones, flush the outbox and traces."""
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.relay is not None and self._relay_task is not None:
+            self.relay.stop()
+            await self._relay_task
+        if self.db is not None:
+            await self.db.dispose()
+        shutdown_tracing()
+        log.info("%s stopped", self.name)
+
+    async def health(self) -> HealthReport:
+        schema = SchemaHealth(name=self.name, version=0, expected=self.expected_schema_version, state="unreachable")
+        pending = None
+        try:
+            async with self.db.transaction() as session:
+                version = await schema_version(session, self.name)
+                pending = await self.outbox.pending(session)
+            state = "current" if version == schema.expected else ("behind" if version < schema.expected else "ahead")
+            schema = schema.model_copy(update={"version": version, "state": state})
+        except Exception as error:
+            log.warning("%s health: database unreachable: %r", self.name, error)
+        nc = self.broker.connection if self.broker else None
+        broker = BrokerHealth(
+            connected=bool(nc and nc.is_connected),
+            server=str(nc.connected_url.netloc) if nc and nc.connected_url else None,
+            jetstream=bool(nc and nc.is_connected and nc._server_info.get("jetstream")),
+        )
+        return HealthReport(
+            service=self.name,
+            version=self.definition.version,
+            healthy=schema.state == "current" and broker.connected,
+            uptime_seconds=round(time.monotonic() - self._started_at, 3),
+            schema_state=schema,
+            broker=broker,
+            outbox_pending=pending,
+        )
+
+    async def run_until_signalled(self) -> None:
+        """`one serve <service>`: run until SIGTERM/SIGINT, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()

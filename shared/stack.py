@@ -1,0 +1,170 @@
+"""The embedded stack behind `one up`: servers, migrations, and one process per service.
+
+With `DATABASE_URL` / `NATS_URL` set, those servers are used; otherwise Postgres
+(with pgvector) and nats-server (with JetStream) run from the data directory, and
+data survives restarts. `runtime.json` in the data directory tells `one status`
+and `one serve` where the running stack listens.
+"""
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from shared import subjects
+from shared.client import BusClient
+from shared.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.errors import OneError
+from shared.migrate import migrate_services
+from shared.service import HealthReport, ServiceDefinition, health_spec
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def load_service(name: str) -> ServiceDefinition:
+    if name not in subjects.SERVICES:
+        raise ValueError(f"unknown service {name!r}; one of {', '.join(subjects.SERVICES)}")
+    return importlib.import_module(f"services.{name}.app").definition
+
+
+def all_migrations() -> dict[str, str]:
+    return {name: load_service(name).migrations for name in subjects.SERVICES}
+
+
+def effective_settings(settings: Settings | None = None) -> Settings:
+    """Settings with the URLs of the running embedded stack filled in where unset."""
+    settings = settings or get_settings()
+    if (settings.database_url and settings.nats_url) or not settings.runtime_file.exists():
+        return settings
+    runtime = json.loads(settings.runtime_file.read_text())
+    return settings.model_copy(
+        update={
+            "database_url": settings.database_url or runtime.get("database_url"),
+            "nats_url": settings.nats_url or runtime.get("nats_url"),
+        }
+    )
+
+
+@dataclass
+class EmbeddedServers:
+    """Starts whichever of Postgres / NATS the settings don't point at."""
+
+    settings: Settings
+    postgres: EmbeddedPostgres | None = None
+    nats: EmbeddedNats | None = None
+
+    def start(self) -> Settings:
+        update = {}
+        if not self.settings.database_url:
+            self.postgres = EmbeddedPostgres(self.settings.data_dir.resolve() / "postgres")
+            update["database_url"] = self.postgres.start()
+        if not self.settings.nats_url:
+            self.nats = EmbeddedNats(self.settings.data_dir.resolve() / "nats", http_port=0)
+            update["nats_url"] = self.nats.start()
+        return self.settings.model_copy(update=update)
+
+    def stop(self) -> None:
+        if self.nats:
+            self.nats.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+async def fetch_health(settings: Settings, timeout: float = 2.0) -> dict[str, HealthReport | OneError]:
+    """Ask every service for its health over the bus, in parallel."""
+    async with await BusClient.connect(settings, name="one-status") as bus:
+
+        async def one(name: str) -> HealthReport | OneError:
+            try:
+                return await bus.request(health_spec(name), timeout=timeout)
+            except OneError as error:
+                return error
+
+        results = await asyncio.gather(*(one(name) for name in subjects.SERVICES))
+    return dict(zip(subjects.SERVICES, results, strict=True))
+
+
+@dataclass
+class Supervisor:
+    """Runs one child process per service and restarts a child that dies."""
+
+    settings: Settings
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    restarts: dict[str, list[float]] = field(default_factory=dict)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ONE_DATABASE_URL"] = self.settings.database_url or ""
+        env["ONE_NATS_URL"] = self.settings.nats_url or ""
+        env["ONE_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        return env
+
+    def spawn(self, name: str) -> None:
+        log_file = open(self.settings.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (child owns it)
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", name],
+            env=self._env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+        )
+
+    def start_all(self) -> None:
+        (self.settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for name in subjects.SERVICES:
+            self.spawn(name)
+
+    def restart_dead(self) -> list[str]:
+        """Restart children that exited, at most 5 times a minute each."""
+        restarted = []
+        now = time.monotonic()
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            recent = [t for t in self.restarts.get(name, []) if now - t < 60]
+            if len(recent) >= 5:
+                continue
+            log.warning("%s exited with %s; restarting", name, process.returncode)
+            self.restarts[name] = [*recent, now]
+            self.spawn(name)
+            restarted.append(name)
+        return restarted
+
+    def stop_all(self, timeout: float = 20.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def write_runtime(settings: Settings, servers: EmbeddedServers) -> None:
+    runtime = {
+        "database_url": settings.database_url,
+        "nats_url": settings.nats_url,
+        "nats_monitor": f"http://127.0.0.1:{servers.nats.http_port}" if servers.nats else None,
+        "pid": os.getpid(),
+    }
+    settings.runtime_file.write_text(json.dumps(runtime, indent=2))
+
+
+async def bring_up(settings: Settings) -> tuple[Settings, EmbeddedServers]:
+    """Start (or reuse) the servers and migrate every schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    servers = EmbeddedServers(settings)
+    settings = servers.start()
+    await migrate_services(settings, all_migrations())
+    return settings, servers
+

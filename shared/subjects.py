@@ -1,0 +1,47 @@
+"""The subject scheme, written down once.
+
+- commands and queries:      one.<service>.<verb>            (request/reply, queue group per service)
+- domain events (JetStream): one.events.<protocol>.<org_id>.<event_type>
+- protocol traffic:          one.proto.<protocol>.<verb>
+"""
+
+from uuid import UUID
+
+PREFIX = "one"
+SERVICES = ("tenancy", "graph", "eventlog", "knowledge", "agents", "gateway")
+EVENTS_ROOT = f"{PREFIX}.events"
+ALL_EVENTS = f"{EVENTS_ROOT}.>"
+DEAD_LETTER_ROOT = f"{PREFIX}.deadletter"
+
+
+def command(service: str, verb: str) -> str:
+    """`one.graph.things.create` = command("graph", "things.create")."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    return f"{PREFIX}.{service}.{verb}"
+
+
+def health(service: str) -> str:
+    return command(service, "health")
+
+
+def queue_group(service: str) -> str:
+    """Replicas of a service share one queue group, so each request is handled once."""
+    return f"{PREFIX}.{service}"
+
+
+def event(protocol: str, org_id: UUID | str, event_type: str) -> str:
+    return f"{EVENTS_ROOT}.{protocol}.{org_id}.{event_type}"
+
+
+def events_filter(protocol: str = "*", org_id: UUID | str = "*", event_type: str = "*") -> str:
+    """A wildcard filter over domain events, e.g. every x402 event of one org."""
+    return f"{EVENTS_ROOT}.{protocol}.{org_id}.{event_type}"
+
+
+def proto(protocol: str, verb: str) -> str:
+    return f"{PREFIX}.proto.{protocol}.{verb}"
+
+
+def dead_letter(service: str) -> str:
+    return f"{DEAD_LETTER_ROOT}.{service}"

@@ -1,0 +1,68 @@
+"""OpenTelemetry set-up: one tracer provider per process, OTLP when configured.
+
+Head sampling is parent-based with a ratio for new traces, so a sampled request
+stays sampled through every service it crosses. Tests pass an in-memory exporter.
+"""
+
+import logging
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(
+    service_name: str,
+    *,
+    exporter: SpanExporter | None = None,
+    sample_ratio: float | None = None,
+    settings: Settings | None = None,
+) -> TracerProvider:
+    """Install the process-wide tracer provider (once) and attach exporters.
+
+    Exports over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; an explicit
+    `exporter` (e.g. `InMemorySpanExporter` in tests) is attached synchronously so
+    spans are visible as soon as they end. Calling it again only adds the exporter.
+    """
+    global _provider
+    settings = settings or get_settings()
+    if _provider is None:
+        ratio = settings.trace_sample_ratio if sample_ratio is None else sample_ratio
+        _provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.otel_service_name or service_name}),
+            sampler=ParentBased(TraceIdRatioBased(ratio)),
+        )
+        if settings.otel_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            endpoint = settings.otel_endpoint.rstrip("/") + "/v1/traces"
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        trace.set_tracer_provider(_provider)
+    if exporter is not None:
+        _provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return _provider
+
+
+def tracer_provider() -> TracerProvider | None:
+    return _provider
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """SQL spans for every statement on this engine, as children of the current span."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=_provider, enable_commenter=False)
+
+
+def shutdown_tracing() -> None:
+    """Flush pending spans (the batch exporter) before the process exits."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=5000)
