@@ -138,9 +138,8 @@ def decode_envelope(raw: bytes) -> Envelope:
         raise MalformedMessage("message is not a valid envelope", _validation_details(error)) from None
 
 
-def decode_request(raw: bytes, specs: Mapping[str, MessageSpec[Any, Any]]) -> tuple[Envelope, BaseModel, MessageSpec[Any, Any]]:
+def check_request(envelope: Envelope, specs: Mapping[str, MessageSpec[Any, Any]]) -> tuple[BaseModel, MessageSpec[Any, Any]]:
     """Check a request against the specs served at its subject, in the order a caller would fix it."""
-    envelope = decode_envelope(raw)
     spec = specs.get(envelope.type)
     if spec is None:
         raise UnknownMessageType(
@@ -157,7 +156,7 @@ def decode_request(raw: bytes, specs: Mapping[str, MessageSpec[Any, Any]]) -> tu
         payload = spec.payload.model_validate(envelope.payload)
     except ValidationError as error:
         raise InvalidRequest(f"invalid payload for {envelope.type!r}", _validation_details(error)) from None
-    return envelope, payload, spec
+    return payload, spec
 
 
 def encode_reply(request: Envelope | None, result: BaseModel | OneError) -> bytes:

@@ -16,10 +16,10 @@ from uuid import UUID
 
 from faststream.nats import NatsRouter
 from pydantic import BaseModel
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import subjects
-from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_request, encode_reply
+from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, check_request, decode_envelope, encode_reply
 from shared.errors import Internal, OneError, Unauthenticated
 from shared.ids import uuid7
 
@@ -109,7 +109,8 @@ class ServiceRouter:
     async def dispatch(self, raw: bytes, specs: dict[str, MessageSpec[Any, Any]]) -> bytes:
         envelope: Envelope | None = None
         try:
-            envelope, payload, spec = decode_request(raw, specs)
+            envelope = decode_envelope(raw)
+            payload, spec = check_request(envelope, specs)
             return encode_reply(envelope, await self._call(envelope, payload, spec))
         except OneError as error:
             return encode_reply(envelope, error)

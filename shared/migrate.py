@@ -16,7 +16,7 @@ from typing import Literal
 
 import asyncpg
 from sqlalchemy import text
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import plain_url
 from shared.settings import Settings

@@ -16,8 +16,6 @@ DEAD_LETTER_ROOT = f"{PREFIX}.deadletter"
 
 def command(service: str, verb: str) -> str:
     """`one.graph.things.create` = command("graph", "things.create")."""
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}")
     return f"{PREFIX}.{service}.{verb}"
 
 

@@ -56,10 +56,19 @@ def tracer_provider() -> TracerProvider | None:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    """SQL spans for every statement on this engine, as children of the current span."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """SQL spans for every statement on this engine, as children of the current span.
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=_provider, enable_commenter=False)
+    `SQLAlchemyInstrumentor` is a process-wide singleton that wraps `create_engine`
+    and misses engines of modules imported earlier, so each engine is traced here.
+    """
+    from opentelemetry import metrics
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=_provider)
+    usage = metrics.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+        "db.client.connections.usage", unit="connections"
+    )
+    EngineTracer(tracer, engine.sync_engine, usage)
 
 
 def shutdown_tracing() -> None:

@@ -1,0 +1,35 @@
+# The verbs a person types. Each target creates/updates the virtual environment itself.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench status migrate clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## make run: Postgres + NATS (embedded unless DATABASE_URL/NATS_URL are set) and all six services
+run: $(STAMP)
+	$(VENV)/bin/one up
+
+## make test: the whole suite against real NATS + Postgres
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make bench [ONLY=<prefix>]: figures beside their raw baselines, also in .bench/latest.json
+bench: $(STAMP)
+	$(PY) -m tests.bench $(if $(ONLY),--only $(ONLY))
+
+status: $(STAMP)
+	$(VENV)/bin/one status
+
+migrate: $(STAMP)
+	$(VENV)/bin/one migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .bench

@@ -1,0 +1,95 @@
+"""Session-wide real servers, migrated schemas and running services; a fresh org per test."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from shared import subjects
+from shared.client import BusClient
+from shared.envelope import AuthContext
+from shared.ids import uuid7
+from shared.migrate import migrate_services
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from shared.stack import all_migrations, load_service
+from shared.tracing import setup_tracing
+from tests.infra import Servers, provide_servers
+from tests.probe.app import definition as probe_definition
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    found = provide_servers(tmp_path_factory.mktemp("servers"))
+    yield found
+    found.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=servers.database_url,
+        nats_url=servers.nats_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        trace_sample_ratio=1.0,
+        outbox_poll_interval=0.1,
+        request_timeout=5.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def spans(settings: Settings) -> InMemorySpanExporter:
+    """Every span the test process ends; set up before any broker exists."""
+    exporter = InMemorySpanExporter()
+    setup_tracing("tests", exporter=exporter, sample_ratio=1.0, settings=settings)
+    return exporter
+
+
+@pytest.fixture(scope="session")
+async def migrated(settings: Settings) -> Settings:
+    await migrate_services(settings, {**all_migrations(), "probe": probe_definition.migrations})
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def services(migrated: Settings, spans: InMemorySpanExporter) -> AsyncIterator[dict[str, ServiceRuntime]]:
+    """The six services and the probe, in this process (so their spans are captured)."""
+    definitions = [load_service(name) for name in subjects.SERVICES] + [probe_definition]
+    runtimes = {d.name: ServiceRuntime(d, migrated) for d in definitions}
+    await asyncio.gather(*(r.start(migrate=False) for r in runtimes.values()))
+    yield runtimes
+    await asyncio.gather(*(r.stop() for r in runtimes.values()))
+
+
+@pytest.fixture(scope="session")
+async def bus(services: dict[str, ServiceRuntime], settings: Settings) -> AsyncIterator[BusClient]:
+    client = await BusClient.connect(settings, name="tests")
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+async def nc(settings: Settings) -> AsyncIterator[NatsClient]:
+    """A bare nats-py connection, for sending bytes no client would send."""
+    connection = await nats.connect(settings.nats_url)
+    yield connection
+    await connection.drain()
+
+
+@pytest.fixture
+def org() -> AuthContext:
+    """A fresh organization and actor per test, so tests never see each other's rows."""
+    return AuthContext(org_id=uuid7(), actor_id=uuid7())
+
+
+@pytest.fixture
+def other_org() -> AuthContext:
+    return AuthContext(org_id=uuid7(), actor_id=uuid7())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"one-on-a-bus tests; servers from env, testcontainers or embedded (repo {Path(__file__).parent.parent})"

@@ -1,0 +1,75 @@
+"""The probe service's handlers: echo, create/list notes, and a handler that crashes."""
+
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from shared.envelope import Payload, Protocol, register_message
+from shared.handlers import RequestContext, ServiceRouter
+from shared.ids import uuid7
+from shared.service import ServiceDefinition
+
+SERVICE = "probe"
+
+
+class Echo(Payload):
+    text: str
+    n: int = 0
+
+
+class NoteCreate(Payload):
+    body: str
+
+
+class NoteRead(BaseModel):
+    id: UUID
+    org_id: UUID
+    body: str
+
+
+class NoteList(Payload):
+    pass
+
+
+class Notes(BaseModel):
+    notes: list[NoteRead]
+
+
+ECHO = register_message("probe.echo", "one.probe.echo", Echo, Echo, protocols=(Protocol.NATIVE, Protocol.A2A))
+NOTE_CREATE = register_message("probe.note.create", "one.probe.notes.create", NoteCreate, NoteRead)
+NOTE_LIST = register_message("probe.note.list", "one.probe.notes.list", NoteList, Notes)
+CRASH = register_message("probe.crash", "one.probe.crash", NoteList, Notes)
+
+router = ServiceRouter(SERVICE)
+
+
+@router.handler(ECHO, transactional=False)
+async def echo(ctx: RequestContext, payload: Echo) -> Echo:
+    ctx.auth  # echo still requires an auth context  # noqa: B018
+    return payload
+
+
+@router.handler(NOTE_CREATE)
+async def create_note(ctx: RequestContext, payload: NoteCreate) -> NoteRead:
+    note = NoteRead(id=uuid7(), org_id=ctx.auth.org_id, body=payload.body)
+    await ctx.session.execute(
+        text("INSERT INTO probe.notes (id, org_id, body) VALUES (:id, :org_id, :body)"), note.model_dump()
+    )
+    await ctx.emit("note_created", {"target_id": str(note.id), "metadata": {"length": len(note.body)}})
+    return note
+
+
+@router.handler(NOTE_LIST)
+async def list_notes_without_org_filter(ctx: RequestContext, _: NoteList) -> Notes:
+    """Deliberately forgets `WHERE org_id = ...`: RLS must still confine it."""
+    rows = (await ctx.session.execute(text("SELECT id, org_id, body FROM probe.notes ORDER BY id"))).all()
+    return Notes(notes=[NoteRead(id=r.id, org_id=r.org_id, body=r.body) for r in rows])
+
+
+@router.handler(CRASH)
+async def crash(ctx: RequestContext, _: NoteList) -> Notes:
+    raise RuntimeError("a bug with a secret stack trace")
+
+
+definition = ServiceDefinition(name=SERVICE, version="test", router=router, migrations="tests.probe.migrations")
