@@ -12,17 +12,22 @@ from uuid import UUID
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
+from pydantic_core import to_json
+
 from shared.bus import connect_options
-from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec
+from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
 from shared.errors import Unavailable
+from shared.ids import uuid7
 from shared.settings import Settings, get_settings
+from shared.tracing import inject_trace
+
+_tracer = trace.get_tracer("one.client")
 
 R = TypeVar("R", bound=BaseModel)
-_tracer = trace.get_tracer("one.client")
 
 
 class BusClient:
@@ -58,37 +63,44 @@ class BusClient:
         causation_id: UUID | None = None,
         timeout: float | None = None,
     ) -> R:
+        """Send one request. The envelope is serialised straight to JSON (no model
+        round-trip): the service validates it strictly, the client need not twice."""
         spec = message_spec(message) if isinstance(message, str) else message
-        if isinstance(payload, BaseModel):
-            payload = payload.model_dump(mode="json", exclude_unset=True)
-        envelope = Envelope(
-            protocol=protocol,
-            type=spec.type,
-            org_id=ctx.org_id if ctx else None,
-            actor_id=ctx.actor_id if ctx else None,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            payload=payload or {},
+        body = to_json(
+            {
+                "id": uuid7(),
+                "protocol": protocol,
+                "type": spec.type,
+                "org_id": ctx.org_id if ctx else None,
+                "actor_id": ctx.actor_id if ctx else None,
+                "correlation_id": correlation_id,
+                "causation_id": causation_id,
+                "occurred_at": utcnow(),
+                "payload": {} if payload is None else payload,
+            }
         )
-        return await self.send(spec, envelope, timeout=timeout)
+        return await self._send(spec, body, timeout)
 
     async def send(self, spec: MessageSpec[Any, R], envelope: Envelope, *, timeout: float | None = None) -> R:
         """Send a ready-made envelope (the gateway's path: it stamps auth itself)."""
-        with _tracer.start_as_current_span(f"{spec.subject} send", kind=SpanKind.CLIENT) as span:
-            if span.is_recording():
-                span.set_attribute("messaging.system", "nats")
-                span.set_attribute("messaging.destination.name", spec.subject)
-                span.set_attribute("one.message.type", spec.type)
-                span.set_attribute("one.message.id", str(envelope.id))
-            # Injected even when not sampled, so the service keeps the same decision.
-            headers: dict[str, str] = {}
-            propagate.inject(headers)
-            try:
-                reply = await self.nc.request(
-                    spec.subject, envelope.to_bytes(), timeout=timeout or self.timeout, headers=headers or None
-                )
-            except NoRespondersError:
-                raise Unavailable(f"no service answers {spec.subject}", {"subject": spec.subject}) from None
-            except NatsTimeout:
-                raise Unavailable(f"{spec.subject} did not answer in time", {"subject": spec.subject}) from None
-            return decode_reply(reply.data, spec)
+        return await self._send(spec, envelope.to_bytes(), timeout)
+
+    async def _send(self, spec: MessageSpec[Any, R], body: bytes, timeout: float | None) -> R:
+        # The span is not made current: nothing runs under it but the network wait.
+        span = _tracer.start_span(f"{spec.subject} send", kind=SpanKind.CLIENT)
+        if span.is_recording():
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.destination.name", spec.subject)
+            span.set_attribute("one.message.type", spec.type)
+        # Injected even when not sampled, so the service keeps the same decision.
+        headers: dict[str, str] = {}
+        inject_trace(headers, span)
+        try:
+            reply = await self.nc.request(spec.subject, body, timeout=timeout or self.timeout, headers=headers)
+        except NoRespondersError:
+            raise Unavailable(f"no service answers {spec.subject}", {"subject": spec.subject}) from None
+        except NatsTimeout:
+            raise Unavailable(f"{spec.subject} did not answer in time", {"subject": spec.subject}) from None
+        finally:
+            span.end()
+        return decode_reply(reply.data, spec)

@@ -6,6 +6,7 @@ for all six services.
 """
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -93,10 +94,6 @@ class ServiceRuntime:
             await migrate_services(self.settings, {self.name: self.definition.migrations})
         self.db = Database.for_app(self.settings, self.name)
         self.broker = make_broker(self.settings, self.name)
-        router = self.definition.router
-        router.runtime = self
-        router.subscribe_all(self.settings.handler_concurrency)
-        self.broker.include_router(router.router)
         await self.broker.start()
         js = self.broker.config.connection_state.stream
         await ensure_events_stream(js, self.settings)
@@ -110,16 +107,21 @@ class ServiceRuntime:
             poll_interval=self.settings.outbox_poll_interval,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        router = self.definition.router
+        router.runtime = self
+        await router.start(self.broker.connection, self.settings.handler_concurrency)
         self._started_at = time.monotonic()
+        gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
 
     async def stop(self) -> None:
         """Stop taking requests, finish in-flight ones, flush the outbox and traces."""
-        if self.broker is not None:
-            await self.broker.stop()
+        await self.definition.router.stop()
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
+        if self.broker is not None:
+            await self.broker.stop()
         if self.db is not None:
             await self.db.dispose()
         shutdown_tracing()

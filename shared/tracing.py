@@ -6,17 +6,22 @@ stays sampled through every service it crosses. Tests pass an in-memory exporter
 
 import logging
 
+from contextlib import AbstractContextManager
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _provider: TracerProvider | None = None
+_consumer_tracer = trace.get_tracer("one.handlers")
 
 
 def setup_tracing(
@@ -69,6 +74,29 @@ def instrument_engine(engine: AsyncEngine) -> None:
         "db.client.connections.usage", unit="connections"
     )
     EngineTracer(tracer, engine.sync_engine, usage)
+
+
+_W3C = TraceContextTextMapPropagator()
+
+
+def inject_trace(headers: dict[str, str], span: Span) -> None:
+    """Put `traceparent`/`tracestate` for `span` into NATS headers (DESIGN: only these travel)."""
+    _W3C.inject(headers, context=trace.set_span_in_context(span))
+
+
+def consume_span(name: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
+    """The span a service runs a message under, joined to the sender's trace.
+
+    When the sender's trace is not sampled, no span is created at all: the
+    sender's context is made current as it is, so calls made while handling carry
+    the same trace id and the same "not sampled" decision, at almost no cost.
+    """
+    parent = _W3C.extract(headers) if headers and "traceparent" in headers else None
+    if parent is not None:
+        parent_span = trace.get_current_span(parent)
+        if not parent_span.get_span_context().trace_flags.sampled:
+            return trace.use_span(parent_span, end_on_exit=False)
+    return _consumer_tracer.start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER)
 
 
 def shutdown_tracing() -> None:
