@@ -8,12 +8,13 @@ import logging
 
 from contextlib import AbstractContextManager
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -77,11 +78,45 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 _W3C = TraceContextTextMapPropagator()
+_HEX = frozenset("0123456789abcdef")
 
 
 def inject_trace(headers: dict[str, str], span: Span) -> None:
-    """Put `traceparent`/`tracestate` for `span` into NATS headers (DESIGN: only these travel)."""
-    _W3C.inject(headers, context=trace.set_span_in_context(span))
+    """Put the W3C `traceparent` (and `tracestate`) for `span` into NATS headers."""
+    context = span.get_span_context()
+    if context.trace_state:
+        _W3C.inject(headers, context=trace.set_span_in_context(span))
+    elif context.is_valid:
+        headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
+    """Parse a version-00 `traceparent` directly (the hot path); anything else goes to the propagator."""
+    value = headers.get("traceparent", "")
+    if len(value) == 55 and value[:3] == "00-" and value[35] == "-" and value[52] == "-" and "tracestate" not in headers:
+        if _HEX.issuperset(value[3:35]) and _HEX.issuperset(value[36:52]) and _HEX.issuperset(value[53:]):
+            parent = SpanContext(int(value[3:35], 16), int(value[36:52], 16), True, TraceFlags(int(value[53:], 16)))
+            return parent if parent.is_valid else None
+    if not value:
+        return None
+    context = trace.get_current_span(_W3C.extract(headers)).get_span_context()
+    return context if context.is_valid else None
+
+
+class _Joined:
+    """Makes a remote, unsampled parent current without creating a span of our own."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, parent: SpanContext) -> None:
+        self._span = NonRecordingSpan(parent)
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, *exc: object) -> None:
+        otel_context.detach(self._token)
 
 
 def consume_span(name: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
@@ -91,12 +126,11 @@ def consume_span(name: str, headers: dict[str, str] | None) -> AbstractContextMa
     sender's context is made current as it is, so calls made while handling carry
     the same trace id and the same "not sampled" decision, at almost no cost.
     """
-    parent = _W3C.extract(headers) if headers and "traceparent" in headers else None
-    if parent is not None:
-        parent_span = trace.get_current_span(parent)
-        if not parent_span.get_span_context().trace_flags.sampled:
-            return trace.use_span(parent_span, end_on_exit=False)
-    return _consumer_tracer.start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER)
+    parent = _remote_parent(headers) if headers else None
+    if parent is not None and not parent.trace_flags.sampled:
+        return _Joined(parent)
+    parent_context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
+    return _consumer_tracer.start_as_current_span(name, context=parent_context, kind=SpanKind.CONSUMER)
 
 
 def shutdown_tracing() -> None:
