@@ -5,6 +5,7 @@ import logging
 import signal
 import sys
 import time
+from enum import StrEnum
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from shared.service import HealthReport, ServiceRuntime
 from shared.settings import get_settings
 from shared.stack import Supervisor, bring_up, effective_settings, fetch_health, load_service, write_runtime
 
+ServiceName = StrEnum("ServiceName", {name: name for name in subjects.SERVICES})
 app = typer.Typer(help="ONE on a bus: the ONE ontology as services on NATS and Postgres.", no_args_is_help=True)
 console = Console()
 
@@ -47,28 +49,42 @@ def _all_healthy(reports: dict[str, HealthReport | OneError]) -> bool:
     return all(isinstance(r, HealthReport) and r.healthy for r in reports.values())
 
 
-@app.command()
-def status(timeout: float = typer.Option(2.0, help="Seconds to wait for each service.")) -> None:
-    """Show every service's health over the bus; exit 0 only when all six are healthy."""
+def _ask_health(timeout: float, services: tuple[str, ...] = subjects.SERVICES) -> dict[str, HealthReport | OneError]:
+    """Health over the bus, or exit 1 with the reason when there is no bus to ask."""
     settings = effective_settings()
     if not settings.nats_url:
         console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
         raise typer.Exit(1)
     try:
-        reports = asyncio.run(fetch_health(settings, timeout))
+        reports = asyncio.run(fetch_health(settings, timeout, services))
     except Exception as error:  # the broker itself is unreachable
         console.print(f"[red]cannot reach NATS at {settings.nats_url}[/red]: {error}")
         raise typer.Exit(1) from None
     console.print(_health_table(reports))
-    raise typer.Exit(0 if _all_healthy(reports) else 1)
+    return reports
 
 
 @app.command()
-def serve(service: str = typer.Argument(..., help=f"One of: {', '.join(subjects.SERVICES)}")) -> None:
+def status(timeout: float = typer.Option(2.0, help="Seconds to wait for each service.")) -> None:
+    """Show every service's health over the bus; exit 0 only when all six are healthy."""
+    raise typer.Exit(0 if _all_healthy(_ask_health(timeout)) else 1)
+
+
+@app.command()
+def health(
+    service: ServiceName,
+    timeout: float = typer.Option(2.0, help="Seconds to wait for the answer."),
+) -> None:
+    """Exit 0 when this one service answers healthy over the bus (container healthchecks)."""
+    raise typer.Exit(0 if _all_healthy(_ask_health(timeout, (service.value,))) else 1)
+
+
+@app.command()
+def serve(service: ServiceName) -> None:
     """Run one service until SIGTERM/SIGINT (what each container runs)."""
     settings = effective_settings()
     _logging(settings.log_level)
-    runtime = ServiceRuntime(load_service(service), settings)
+    runtime = ServiceRuntime(load_service(service.value), settings)
     asyncio.run(runtime.run_until_signalled())
 
 
