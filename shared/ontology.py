@@ -320,8 +320,8 @@ def can_transition(current: ThingStatus, new: ThingStatus) -> bool:
     return current == new or new in STATUS_TRANSITIONS[current]
 
 
-class Protocol(StrEnum):
-    """Values of ``metadata.protocol``: the external protocols plus our own bus and plain payments.
+class MetadataProtocol(StrEnum):
+    """Values of ``metadata.protocol`` on events and connections (the envelope's own tag is `shared.envelope.Protocol`).
 
     ``traditional`` is what the spec reports for payments that carry no protocol (e.g. Stripe).
     """
