@@ -87,11 +87,11 @@ class BusClient:
 
     async def _send(self, spec: MessageSpec[Any, R], body: bytes, timeout: float | None) -> R:
         # The span is not made current: nothing runs under it but the network wait.
-        span = _tracer.start_span(f"{spec.subject} send", kind=SpanKind.CLIENT)
-        if span.is_recording():
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.destination.name", spec.subject)
-            span.set_attribute("one.message.type", spec.type)
+        span = _tracer.start_span(
+            f"{spec.subject} send",
+            kind=SpanKind.CLIENT,
+            attributes={"messaging.system": "nats", "messaging.destination.name": spec.subject, "one.message.type": spec.type},
+        )
         # Injected even when not sampled, so the service keeps the same decision.
         headers: dict[str, str] = {}
         inject_trace(headers, span)

@@ -122,11 +122,7 @@ class ServiceRouter:
         return receive
 
     async def _respond(self, msg: Msg, specs: dict[str, MessageSpec[Any, Any]]) -> None:
-        with consume_span(f"{msg.subject} process", msg.headers) as span:
-            if span.is_recording():
-                span.set_attribute("messaging.system", "nats")
-                span.set_attribute("messaging.destination.name", msg.subject)
-                span.set_attribute("messaging.operation", "process")
+        with consume_span(msg.subject, msg.headers):
             reply = await self.dispatch(msg.data, specs)
         if msg.reply:
             try:

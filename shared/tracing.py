@@ -119,7 +119,7 @@ class _Joined:
         otel_context.detach(self._token)
 
 
-def consume_span(name: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
+def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
     """The span a service runs a message under, joined to the sender's trace.
 
     When the sender's trace is not sampled, no span is created at all: the
@@ -130,7 +130,12 @@ def consume_span(name: str, headers: dict[str, str] | None) -> AbstractContextMa
     if parent is not None and not parent.trace_flags.sampled:
         return _Joined(parent)
     parent_context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
-    return _consumer_tracer.start_as_current_span(name, context=parent_context, kind=SpanKind.CONSUMER)
+    return _consumer_tracer.start_as_current_span(
+        f"{subject} process",
+        context=parent_context,
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "process"},
+    )
 
 
 def shutdown_tracing() -> None:
