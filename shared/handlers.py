@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import subjects
 from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, check_request, decode_envelope, encode_reply
+from shared.events import EventPayload
 from shared.errors import Internal, OneError, Unauthenticated
 from shared.ids import uuid7
 from shared.tracing import consume_span
@@ -49,18 +50,26 @@ class RequestContext:
         return AuthContext(self.envelope.org_id, self.envelope.actor_id)
 
     async def emit(
-        self, event_type: str, payload: dict[str, Any], *, org_id: UUID | None = None, protocol: Protocol | None = None
+        self,
+        event_type: str,
+        *,
+        target_id: UUID | None = None,
+        target_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        org_id: UUID | None = None,
+        protocol: Protocol | None = None,
     ) -> Envelope:
         """Stage a domain event in this request's transaction (published after commit)."""
         if self.session is None:
             raise RuntimeError("emit() needs a transactional handler")
         self.staged_events += 1
+        payload = EventPayload(target_id=target_id, target_type=target_type, metadata=metadata or {})
         return await self.runtime.outbox.add_event(
             self.session,
             event_type=event_type,
             org_id=org_id or self.auth.org_id,
             actor_id=self.envelope.actor_id,
-            payload=payload,
+            payload=payload.model_dump(mode="json"),
             protocol=protocol or self.envelope.protocol,
             cause=self.envelope,
         )

@@ -56,7 +56,7 @@ async def create_note(ctx: RequestContext, payload: NoteCreate) -> NoteRead:
     await ctx.session.execute(
         text("INSERT INTO probe.notes (id, org_id, body) VALUES (:id, :org_id, :body)"), note.model_dump()
     )
-    await ctx.emit("note_created", {"target_id": str(note.id), "metadata": {"length": len(note.body)}})
+    await ctx.emit("note_created", target_id=note.id, target_type="note", metadata={"length": len(note.body)})
     return note
 
 

@@ -1,0 +1,19 @@
+"""The payload of every domain event on `one.events.<protocol>.<org_id>.<event_type>`.
+
+The envelope carries who (`actor_id`), where (`org_id`), which protocol and
+when; the payload says what the event is about (`target_id`/`target_type`) and
+its `metadata` (the spec's event structure: variant, protocol, amounts, ...).
+"""
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_id: UUID | None = None
+    target_type: str | None = Field(None, description="The target thing's type, e.g. `organization`, `course`.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
