@@ -10,6 +10,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,12 +58,19 @@ def health_spec(service: str) -> MessageSpec[Empty, HealthReport]:
     return register_message(f"{service}.health", subjects.health(service), Empty, HealthReport, requires_auth=False)
 
 
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
 @dataclass
 class ServiceDefinition:
+    """What makes a service: its handlers, its schema, and background work started with it."""
+
     name: str
     version: str
     router: ServiceRouter
     migrations: str = field(default="")
+    on_start: list[Hook] = field(default_factory=list)  # after the broker and database are up
+    on_stop: list[Hook] = field(default_factory=list)  # after requests stopped, before the outbox flush
 
     def __post_init__(self) -> None:
         self.migrations = self.migrations or f"services.{self.name}.migrations"
@@ -110,6 +118,8 @@ class ServiceRuntime:
         router = self.definition.router
         router.runtime = self
         await router.start(self.broker.connection, self.settings.handler_concurrency)
+        for hook in self.definition.on_start:
+            await hook(self)
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
@@ -117,6 +127,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop taking requests, finish in-flight ones, flush the outbox and traces."""
         await self.definition.router.stop()
+        for hook in self.definition.on_stop:
+            await hook(self)
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
