@@ -78,7 +78,6 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 _W3C = TraceContextTextMapPropagator()
-_HEX = frozenset("0123456789abcdef")
 
 
 def inject_trace(headers: dict[str, str], span: Span) -> None:
@@ -92,13 +91,15 @@ def inject_trace(headers: dict[str, str], span: Span) -> None:
 
 def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
     """Parse a version-00 `traceparent` directly (the hot path); anything else goes to the propagator."""
-    value = headers.get("traceparent", "")
-    if len(value) == 55 and value[:3] == "00-" and value[35] == "-" and value[52] == "-" and "tracestate" not in headers:
-        if _HEX.issuperset(value[3:35]) and _HEX.issuperset(value[36:52]) and _HEX.issuperset(value[53:]):
-            parent = SpanContext(int(value[3:35], 16), int(value[36:52], 16), True, TraceFlags(int(value[53:], 16)))
-            return parent if parent.is_valid else None
-    if not value:
+    value = headers.get("traceparent")
+    if value is None:
         return None
+    if len(value) == 55 and value.startswith("00-") and value[35] == value[52] == "-" and "tracestate" not in headers:
+        try:
+            parent = SpanContext(int(value[3:35], 16), int(value[36:52], 16), True, TraceFlags(int(value[53:], 16)))
+        except ValueError:
+            return None
+        return parent if parent.is_valid else None
     context = trace.get_current_span(_W3C.extract(headers)).get_span_context()
     return context if context.is_valid else None
 
