@@ -140,9 +140,9 @@ class ServiceRouter:
                 log.warning("%s: could not reply on %s: %r", self.service, msg.subject, error)
 
     async def stop(self) -> None:
-        """Stop taking requests, then let the ones in progress finish and reply."""
+        """Stop taking requests, then let the ones received or in progress finish and reply."""
         for subscription in self._subscriptions:
-            await subscription.unsubscribe()
+            await subscription.drain()
         self._subscriptions.clear()
         if self._in_flight:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)

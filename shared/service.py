@@ -78,11 +78,12 @@ class ServiceDefinition:
 
 
 async def _health(ctx: RequestContext, _: Empty) -> HealthReport:
-    runtime = ctx.runtime
-    return await runtime.health()
+    return await ctx.runtime.health()
 
 
 class ServiceRuntime:
+    """One running service: start it, ask its health, stop it gracefully."""
+
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None) -> None:
         self.definition = definition
         self.settings = settings or get_settings()
