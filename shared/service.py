@@ -8,12 +8,12 @@ for all six services.
 import asyncio
 import gc
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from faststream import FastStream
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
@@ -82,28 +82,55 @@ async def _health(ctx: RequestContext, _: Empty) -> HealthReport:
 
 
 class ServiceRuntime:
-    """One running service: start it, ask its health, stop it gracefully."""
+    """One running service: a FastStream app whose lifecycle hooks bring up the rest.
+
+    on_startup: tracing, migrations, database; the broker connects; after_startup:
+    the events stream, the outbox relay, the request subscriptions and the
+    service's own hooks. Shutdown runs the same steps backwards, so requests
+    stop first and the outbox and traces are flushed last.
+    """
 
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None) -> None:
         self.definition = definition
         self.settings = settings or get_settings()
         self.name = definition.name
         self.expected_schema_version = len(load_migrations(definition.migrations))
-        self.broker: NatsBroker | None = None
+        setup_tracing(self.name, settings=self.settings)  # before the broker: its middleware needs the provider
+        self.broker: NatsBroker = make_broker(self.settings, self.name)
+        self.app = FastStream(
+            self.broker,
+            logger=log,
+            on_startup=[self._open],
+            after_startup=[self._serve],
+            on_shutdown=[self._quiesce],
+            after_shutdown=[self._close],
+        )
         self.db: Database | None = None
         self.outbox = Outbox(self.name)
         self.relay: OutboxRelay | None = None
         self.bus: BusClient | None = None
+        self._migrate = True
         self._relay_task: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
 
     async def start(self, *, migrate: bool = True) -> None:
-        setup_tracing(self.name, settings=self.settings)
-        if migrate:
+        self._migrate = migrate
+        await self.app.start()
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish in-flight ones, flush the outbox and traces."""
+        await self.app.stop()
+
+    async def run_until_signalled(self) -> None:
+        """`one serve <service>`: FastStream runs the app until SIGTERM/SIGINT, then shuts down."""
+        await self.app.run()
+
+    async def _open(self) -> None:
+        if self._migrate:
             await migrate_services(self.settings, {self.name: self.definition.migrations})
         self.db = Database.for_app(self.settings, self.name)
-        self.broker = make_broker(self.settings, self.name)
-        await self.broker.start()
+
+    async def _serve(self) -> None:
         js = self.broker.config.connection_state.stream
         await ensure_events_stream(js, self.settings)
         self.bus = BusClient(self.broker.connection, timeout=self.settings.request_timeout)
@@ -125,16 +152,15 @@ class ServiceRuntime:
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
 
-    async def stop(self) -> None:
-        """Stop taking requests, finish in-flight ones, flush the outbox and traces."""
+    async def _quiesce(self) -> None:
         await self.definition.router.stop()
         for hook in self.definition.on_stop:
             await hook(self)
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
-        if self.broker is not None:
-            await self.broker.stop()
+
+    async def _close(self) -> None:
         if self.db is not None:
             await self.db.dispose()
         shutdown_tracing()
@@ -167,12 +193,3 @@ class ServiceRuntime:
             outbox_pending=pending,
         )
 
-    async def run_until_signalled(self) -> None:
-        """`one serve <service>`: run until SIGTERM/SIGINT, then shut down gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        await stop.wait()
-        await self.stop()
