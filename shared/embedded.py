@@ -122,6 +122,7 @@ class EmbeddedPostgres:
 
     data_dir: Path
     port: int = 0
+    reused: bool = field(default=False, init=False)  # start() found this server already running
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().absolute()
@@ -143,6 +144,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (initdb first if needed) or reuse a running server; return the admin URL."""
         running = self._running_port() or self._await_previous_postmaster()
+        self.reused = bool(running)
         if running:
             self.port = running
             return self.url
@@ -352,6 +354,7 @@ class EmbeddedNats:
     http_port: int | None = None
     config_file: Path | None = None
     start_timeout: float = 15.0
+    reused: bool = field(default=False, init=False)  # start() found this server already running
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -377,6 +380,7 @@ class EmbeddedNats:
         """Start or reuse the server; return its client URL once JetStream is up."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pid = self._live_pid()
+        self.reused = bool(pid)
         if pid:
             self.port = _read_port(self.data_dir / "port")
             if self.http_port is not None:

@@ -71,9 +71,10 @@ class EmbeddedServers:
         return self.settings.model_copy(update=update)
 
     def stop(self) -> None:
-        if self.nats:
+        """Stop what this process started; a server that was already running stays up."""
+        if self.nats and not self.nats.reused:
             self.nats.stop()
-        if self.postgres:
+        if self.postgres and not self.postgres.reused:
             self.postgres.stop()
 
 
