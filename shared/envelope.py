@@ -55,6 +55,9 @@ class Envelope(BaseModel):
     type: str = Field(min_length=1, max_length=200)
     org_id: UUID | None = None
     actor_id: UUID | None = None
+    role: str | None = None
+    permissions: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
@@ -66,10 +69,18 @@ class Envelope(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
-    """Who is asking, for which organization; verified at the edge."""
+    """Who is asking, for which organization; verified at the edge.
+
+    `role`, `permissions` (encoded policies, see `shared.rbac`) and `scopes` (the
+    API key's restriction; empty = unrestricted) come from `tenancy.key.verify`,
+    so any service can enforce RBAC locally with `shared.rbac.require`.
+    """
 
     org_id: UUID
     actor_id: UUID
+    role: str | None = None
+    permissions: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
 
 
 class Payload(BaseModel):
