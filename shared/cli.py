@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import subjects
+from shared.cli_events import app as events_app
+from shared.cli_events import publish
 from shared.errors import OneError
 from shared.service import HealthReport, ServiceRuntime
 from shared.settings import get_settings
@@ -19,6 +21,8 @@ from shared.stack import Supervisor, bring_up, effective_settings, fetch_health,
 
 ServiceName = StrEnum("ServiceName", {name: name for name in subjects.SERVICES})
 app = typer.Typer(help="ONE on a bus: the ONE ontology as services on NATS and Postgres.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.command()(publish)
 console = Console()
 
 

@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     outbox_poll_interval: float = 0.5
     outbox_batch_size: int = 200
 
+    eventlog_consumer: str = Field("eventlog-ingest", description="Durable JetStream consumer the event log ingests with.")
+    eventlog_batch_size: int = Field(1000, description="Events fetched, inserted and acked together.")
+    eventlog_fetch_wait: float = Field(0.05, description="Seconds an idle fetch waits: bounds the latency it adds.")
+    eventlog_max_deliver: int = Field(20, description="Deliveries before a failing event goes to dead-letter.")
+    eventlog_ack_wait: float = Field(30.0, description="Seconds JetStream waits for an ack before redelivering.")
+    eventlog_max_ack_pending: int = Field(20000, description="Unacked events in flight across ingest replicas.")
+    eventlog_retry_delay: float = Field(0.5, description="First NAK delay after a transient failure; doubles per delivery.")
+    eventlog_retry_delay_max: float = Field(30.0, description="Longest NAK delay.")
+    eventlog_hot_window_days: float = Field(90.0, description="Events younger than this stay in the hot table.")
+    eventlog_archive_dir: Path | None = Field(None, description="Where archives go; unset = <data_dir>/archive/events.")
+    eventlog_archive_chunk: int = Field(10000, description="Events per archive file (one transaction each).")
+    eventlog_tail_max_wait: float = Field(20.0, description="Longest a tail long-poll waits for new events.")
+    eventlog_query_max_limit: int = Field(1000, description="Most events one query page returns.")
+
     otel_service_name: str | None = Field(None, validation_alias=AliasChoices("ONE_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"))
     otel_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("ONE_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -57,6 +71,20 @@ class Settings(BaseSettings):
     trace_sample_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Head sampling for new traces.")
 
     log_level: str = "INFO"
+
+    api_key_pepper: SecretStr | None = Field(
+        None,
+        description="Server-side secret mixed into every API key and invite token hash (HMAC-SHA256). "
+        "Unset = generated once into `<data_dir>/tenancy/pepper`; set it explicitly when replicas don't share a data dir.",
+    )
+    key_cache_ttl: float = Field(2.0, ge=0.0, description="Seconds a verified API key is served from memory; bounds revocation delay.")
+    invite_ttl: float = Field(7 * 86400.0, gt=0.0, description="Seconds an invitation stays valid.")
+    trial_days: int = Field(14, ge=0, description="Length of the trial of an organization created by signup.")
+    platform_owner_email: str = Field("owner@one.local", description="The platform owner bootstrap creates.")
+
+    @property
+    def eventlog_archive_path(self) -> Path:
+        return self.eventlog_archive_dir or self.data_dir / "archive" / "events"
 
     @property
     def runtime_file(self) -> Path:

@@ -1,0 +1,230 @@
+"""The event log from Python: publish, query, tail, analytics, replay, archive.
+
+    events = EventsClient(bus, AuthContext(org_id, actor_id))
+    await events.publish("payment_processed", metadata={"protocol": "x402", "amount": 5})
+    async for event in events.tail(after=cursor, types=["payment_event"]):
+        ...  # events.cursor is the position to resume from after a reconnect
+
+Used by the CLI (`one publish`, `one events ...`) and the tests. Publishing is
+idempotent per envelope: a retry after `Unavailable` resends the same envelope,
+so the event log stores the event once.
+"""
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.eventlog.schemas import (
+    APPEND,
+    APPEND_BATCH,
+    DAILY_COUNTS,
+    DEAD_LETTERS,
+    HISTORY,
+    MAX_BATCH,
+    QUERY,
+    REVENUE,
+    STATS,
+    TAIL,
+    AppendEvent,
+    Appended,
+    DailyCounts,
+    DeadLetters,
+    EventlogStats,
+    EventPage,
+    EventRecord,
+    Revenue,
+    TailPage,
+)
+from shared.client import BusClient
+from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol
+from shared.errors import Unavailable
+from shared.events import EventPayload
+from shared.ontology import PROTOCOL_EVENT_TYPES, UnknownOntologyType, canonical_event
+from shared.settings import Settings
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def with_protocol(item: AppendEvent, protocol: Protocol) -> AppendEvent:
+    """A protocol-specific event published over a protocol names it in metadata, unless it already does."""
+    if protocol is Protocol.NATIVE or "protocol" in item.metadata:
+        return item
+    try:
+        if canonical_event(item.type).type not in PROTOCOL_EVENT_TYPES:
+            return item
+    except UnknownOntologyType:
+        return item  # the service says why
+    return item.model_copy(update={"metadata": {**item.metadata, "protocol": protocol.value}})
+
+
+class EventsClient:
+    def __init__(self, bus: BusClient, ctx: AuthContext, *, protocol: Protocol = Protocol.NATIVE) -> None:
+        self.bus = bus
+        self.ctx = ctx
+        self.protocol = protocol
+        self.cursor = 0
+
+    async def _send(self, spec: MessageSpec, payload: dict[str, Any], *, timeout: float | None = None) -> Any:
+        """One envelope, sent again once if the service did not answer (the same id: no duplicate)."""
+        envelope = Envelope(
+            protocol=self.protocol, type=spec.type, org_id=self.ctx.org_id, actor_id=self.ctx.actor_id, payload=payload
+        )
+        try:
+            return await self.bus.send(spec, envelope, timeout=timeout)
+        except Unavailable:
+            return await self.bus.send(spec, envelope, timeout=timeout)
+
+    # --- publishing ---------------------------------------------------------
+
+    async def publish(
+        self,
+        type: str,
+        *,
+        target_id: UUID | None = None,
+        target_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        id: UUID | None = None,
+    ) -> Appended:
+        item = AppendEvent(
+            type=type, target_id=target_id, target_type=target_type, metadata=metadata or {}, occurred_at=occurred_at, id=id
+        )
+        return await self._send(APPEND, with_protocol(item, self.protocol).model_dump(mode="json", exclude_none=True))
+
+    async def publish_many(
+        self, items: Iterable[AppendEvent | dict[str, Any]], *, chunk: int = 500, progress: Progress | None = None
+    ) -> list[Appended]:
+        """Many events, `chunk` per request; each chunk is validated as a whole before any of it is published."""
+        events = [with_protocol(AppendEvent.model_validate(i), self.protocol) for i in items]
+        chunk = min(chunk, MAX_BATCH)
+        appended: list[Appended] = []
+        for start in range(0, len(events), chunk):
+            part = [e.model_dump(mode="json", exclude_none=True) for e in events[start : start + chunk]]
+            appended += (await self._send(APPEND_BATCH, {"events": part})).events
+            if progress:
+                progress(len(appended), len(events))
+        return appended
+
+    # --- reading ------------------------------------------------------------
+
+    async def query(self, **filters: Any) -> EventPage:
+        """`types`, `actor_id`, `target_id`, `thing_id`, `protocols`, `since`, `until`, `metadata`,
+        `after`/`before` cursors, `order`, `limit` (see `EventQuery`)."""
+        return await self._send(QUERY, _jsonable(filters))
+
+    async def iterate(self, **filters: Any) -> AsyncIterator[EventRecord]:
+        """Every matching event, page by page in position order."""
+        after = filters.pop("after", None)
+        while True:
+            page = await self.query(**filters, after=after, order="asc")
+            for event in page.events:
+                yield event
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+
+    async def history(self, thing_id: UUID, *, before: int | None = None, limit: int = 100) -> EventPage:
+        """A thing's events as actor or target, newest first."""
+        return await self._send(HISTORY, _jsonable({"thing_id": thing_id, "before": before, "limit": limit}))
+
+    async def tail_page(self, *, after: int, wait: float = 10.0, **filters: Any) -> TailPage:
+        payload = _jsonable({**filters, "after": after, "wait": wait})
+        return await self._send(TAIL, payload, timeout=wait + self.bus.timeout)
+
+    async def tail(self, *, after: int | None = None, wait: float = 10.0, **filters: Any) -> AsyncIterator[EventRecord]:
+        """New events as they are committed, forever; resume a broken tail with `after=self.cursor`."""
+        if after is not None:
+            self.cursor = after
+        while True:
+            page = await self.tail_page(after=self.cursor, wait=wait, **filters)
+            for event in page.events:
+                self.cursor = event.position
+                yield event
+            self.cursor = max(self.cursor, page.cursor)
+
+    async def daily_counts(self, since: datetime, until: datetime, types: list[str] | None = None) -> DailyCounts:
+        return await self._send(DAILY_COUNTS, _jsonable({"since": since, "until": until, "types": types or []}))
+
+    async def revenue(
+        self, since: datetime, until: datetime, *, status: str | None = "processed", currency: str | None = None
+    ) -> Revenue:
+        payload = {"since": since, "until": until, "status": status, "currency": currency}
+        return await self._send(REVENUE, _jsonable(payload, keep_none=("status",)))
+
+    async def dead_letters(self, *, after_id: int = 0, limit: int = 100) -> DeadLetters:
+        return await self._send(DEAD_LETTERS, {"after_id": after_id, "limit": limit})
+
+    async def stats(self) -> EventlogStats:
+        return await self._send(STATS, {})
+
+    # --- replay and retention ----------------------------------------------
+
+    async def replay(
+        self,
+        subject: str,
+        *,
+        from_position: int = 0,
+        to_position: int | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> int:
+        """Re-publish the org's events with positions in [from, to] to `subject`, in order, as event
+        envelopes (header `One-Position`), to rebuild a read model. Core NATS: the reader must be listening."""
+        total = to_position - from_position + 1 if to_position is not None else 0
+        sent = 0
+        async for event in self.iterate(**filters, after=max(from_position - 1, 0) if from_position else None):
+            if to_position is not None and event.position > to_position:
+                break
+            await self.bus.nc.publish(subject, event_envelope(event).to_bytes(), headers={"One-Position": str(event.position)})
+            sent += 1
+            if progress:
+                progress(sent, max(total, sent))
+        await self.bus.nc.flush()
+        return sent
+
+
+def event_envelope(event: EventRecord) -> Envelope:
+    """A stored event as the domain-event envelope it arrived in (type and metadata canonical)."""
+    return Envelope(
+        id=event.id,
+        protocol=Protocol(event.transport_protocol),
+        type=event.type,
+        org_id=event.org_id,
+        actor_id=event.actor_id,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        occurred_at=event.occurred_at,
+        payload=EventPayload(target_id=event.target_id, target_type=event.target_type, metadata=event.metadata).model_dump(
+            mode="json"
+        ),
+    )
+
+
+def _jsonable(values: dict[str, Any], keep_none: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None and key not in keep_none:
+            continue
+        if isinstance(value, UUID):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, list | tuple):
+            value = [str(v) if isinstance(v, UUID) else v for v in value]
+        out[key] = value
+    return out
+
+
+async def archive(settings: Settings, **options: Any) -> Any:
+    """Run the retention job (owner connection); see `services.eventlog.retention.archive_events`."""
+    from services.eventlog.retention import archive_events
+
+    return await archive_events(settings, **options)
+
+
+async def import_archive(settings: Settings, directory: Path, **options: Any) -> int:
+    from services.eventlog.retention import import_archive as run
+
+    return await run(settings, directory, **options)
