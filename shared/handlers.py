@@ -45,9 +45,11 @@ class RequestContext:
 
     @property
     def auth(self) -> AuthContext:
-        if self.envelope.org_id is None or self.envelope.actor_id is None:
+        """Who asks, with the role, permissions and scopes stamped at the edge."""
+        envelope = self.envelope
+        if envelope.org_id is None or envelope.actor_id is None:
             raise Unauthenticated("this operation needs an auth context")
-        return AuthContext(self.envelope.org_id, self.envelope.actor_id)
+        return AuthContext(envelope.org_id, envelope.actor_id, envelope.role, envelope.permissions, envelope.scopes)
 
     async def emit(
         self,

@@ -1,8 +1,291 @@
-"""The tenancy service's subscribers; its domain handlers register on `router`."""
+"""The tenancy service's subscribers: each one hands its payload to the service layer."""
 
+import asyncio
+import json
+import logging
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from services.tenancy import service, service_access, service_keys, service_members
+from services.tenancy.models import Organization, Person, Quota
+from services.tenancy.schemas import (
+    KEY_CREATE,
+    KEY_LIST,
+    KEY_REVOKE,
+    KEY_VERIFY,
+    KEYS_INVALIDATE_SUBJECT,
+    MEMBER_ACCEPT,
+    MEMBER_INVITE,
+    MEMBER_LIST,
+    MEMBER_REMOVE,
+    MEMBER_ROLE,
+    ORG_CREATE,
+    ORG_GET,
+    ORG_LIST,
+    ORG_UPDATE,
+    PERSON_ME,
+    PERSON_UPDATE,
+    POLICY_ADD,
+    POLICY_REMOVE,
+    QUOTA_CONSUME,
+    QUOTA_RELEASE,
+    QUOTA_SET,
+    QUOTA_USAGE,
+    RATE_HIT,
+    RATE_LIST,
+    RATE_SET,
+    RBAC_CHECK,
+    ROLE_CREATE,
+    ROLE_LIST,
+    SIGNUP,
+    Check,
+    CheckResult,
+    InviteAccept,
+    InviteCreate,
+    InviteIssued,
+    Joined,
+    KeyCreate,
+    KeyIssued,
+    KeyList,
+    KeyRevoke,
+    Keys,
+    MemberRemove,
+    MemberRemoved,
+    Members,
+    OrganizationCreate,
+    OrganizationCreated,
+    OrganizationList,
+    Organizations,
+    OrganizationUpdate,
+    OrgTarget,
+    PolicyAdd,
+    PolicyRemove,
+    PolicyRemoved,
+    ProfileUpdate,
+    QuotaChange,
+    Quotas,
+    QuotaSet,
+    RateAllowed,
+    RateHit,
+    RateRules,
+    RateRuleSet,
+    RoleChange,
+    RoleCreate,
+    Roles,
+    Signup,
+)
+from services.tenancy.service_keys import Credentials, load_pepper
 from shared import __version__
-from shared.handlers import ServiceRouter
-from shared.service import ServiceDefinition
+from shared.auth import VerifiedKey, VerifyKey
+from shared.envelope import Empty
+from shared.errors import OneError
+from shared.handlers import RequestContext, ServiceRouter
+from shared.service import ServiceDefinition, ServiceRuntime
 
+log = logging.getLogger(__name__)
+
+
+class TenancyState:
+    """What one tenancy process holds between requests: the pepper and the key cache."""
+
+    def __init__(self) -> None:
+        self.creds: Credentials | None = None
+        self.subscription: Subscription | None = None
+        self.pending: set[asyncio.Task[None]] = set()
+
+    @property
+    def keys(self) -> Credentials:
+        assert self.creds is not None, "tenancy used before it started"
+        return self.creds
+
+
+state = TenancyState()
 router = ServiceRouter("tenancy")
-definition = ServiceDefinition(name="tenancy", version=__version__, router=router)
+
+
+async def _start(runtime: ServiceRuntime) -> None:
+    nc = runtime.broker.connection
+
+    def broadcast(message: dict[str, Any]) -> None:
+        task = asyncio.create_task(nc.publish(KEYS_INVALIDATE_SUBJECT, json.dumps(message).encode()))
+        state.pending.add(task)
+        task.add_done_callback(state.pending.discard)
+
+    async def on_invalidate(msg: Msg) -> None:
+        try:
+            state.keys.apply_invalidation(json.loads(msg.data))
+        except (ValueError, TypeError) as error:
+            log.warning("tenancy: ignored a malformed key invalidation: %r", error)
+
+    state.creds = Credentials(load_pepper(runtime.settings), runtime.settings.key_cache_ttl, broadcast)
+    state.subscription = await nc.subscribe(KEYS_INVALIDATE_SUBJECT, cb=on_invalidate)
+
+
+async def _stop(_: ServiceRuntime) -> None:
+    if state.subscription is not None:
+        await state.subscription.unsubscribe()
+        state.subscription = None
+    if state.pending:
+        await asyncio.gather(*state.pending, return_exceptions=True)
+
+
+@router.handler(KEY_VERIFY, transactional=False)
+async def verify_key(ctx: RequestContext, payload: VerifyKey) -> VerifiedKey:
+    return await service_keys.verify_key(state.keys, ctx.runtime.db, payload.key)
+
+
+@router.handler(ORG_CREATE)
+async def create_organization(ctx: RequestContext, payload: OrganizationCreate) -> OrganizationCreated:
+    org = await service.create_organization(ctx, payload)
+    if payload.owner is None:
+        return OrganizationCreated(organization=await service.load_org(ctx, org))
+    joined = await service_members.add_owner(ctx, state.keys, org, payload.owner)
+    return OrganizationCreated(organization=joined.organization, owner=joined.person, owner_key=joined.api_key)
+
+
+@router.handler(ORG_GET)
+async def get_organization(ctx: RequestContext, payload: OrgTarget) -> Organization:
+    return await service.get_organization(ctx, payload.org_id)
+
+
+@router.handler(ORG_UPDATE)
+async def update_organization(ctx: RequestContext, payload: OrganizationUpdate) -> Organization:
+    return await service.update_organization(ctx, payload, state.keys.invalidate)
+
+
+@router.handler(ORG_LIST)
+async def list_organizations(ctx: RequestContext, payload: OrganizationList) -> Organizations:
+    return Organizations(organizations=await service.list_organizations(ctx, payload.limit, payload.offset))
+
+
+@router.handler(SIGNUP)
+async def signup(ctx: RequestContext, payload: Signup) -> Joined:
+    return await service_members.signup(ctx, state.keys, payload, ctx.runtime.settings.trial_days)
+
+
+@router.handler(PERSON_ME)
+async def me(ctx: RequestContext, _: Empty) -> Person:
+    return await service.me(ctx)
+
+
+@router.handler(PERSON_UPDATE)
+async def update_profile(ctx: RequestContext, payload: ProfileUpdate) -> Person:
+    return await service.update_profile(ctx, payload)
+
+
+@router.handler(MEMBER_INVITE)
+async def invite_member(ctx: RequestContext, payload: InviteCreate) -> InviteIssued:
+    invite, token = await service_members.invite(ctx, state.keys, payload, ctx.runtime.settings.invite_ttl)
+    return InviteIssued(invite=invite, token=token)
+
+
+@router.handler(MEMBER_ACCEPT)
+async def accept_invite(ctx: RequestContext, payload: InviteAccept) -> Joined:
+    return await service_members.accept(ctx, state.keys, payload)
+
+
+@router.handler(MEMBER_LIST)
+async def list_members(ctx: RequestContext, payload: OrgTarget) -> Members:
+    members, invites = await service_members.list_members(ctx, payload.org_id)
+    return Members(members=members, pending_invites=invites)
+
+
+@router.handler(MEMBER_ROLE)
+async def change_member_role(ctx: RequestContext, payload: RoleChange) -> Any:
+    return await service_members.change_role(ctx, state.keys, payload)
+
+
+@router.handler(MEMBER_REMOVE)
+async def remove_member(ctx: RequestContext, payload: MemberRemove) -> MemberRemoved:
+    return await service_members.remove(ctx, state.keys, payload)
+
+
+@router.handler(KEY_CREATE)
+async def create_key(ctx: RequestContext, payload: KeyCreate) -> KeyIssued:
+    key, info = await service_keys.create_key(ctx, state.keys, payload)
+    return KeyIssued(key=key, info=info)
+
+
+@router.handler(KEY_LIST)
+async def list_keys(ctx: RequestContext, payload: KeyList) -> Keys:
+    return Keys(keys=await service_keys.list_keys(ctx, payload.everyone))
+
+
+@router.handler(KEY_REVOKE)
+async def revoke_key(ctx: RequestContext, payload: KeyRevoke) -> Any:
+    return await service_keys.revoke_key(ctx, state.keys, payload.key_id)
+
+
+@router.handler(ROLE_LIST)
+async def list_roles(ctx: RequestContext, _: Empty) -> Roles:
+    return Roles(roles=await service_access.list_roles(ctx))
+
+
+@router.handler(ROLE_CREATE)
+async def create_role(ctx: RequestContext, payload: RoleCreate) -> Any:
+    return await service_access.create_role(ctx, payload)
+
+
+@router.handler(POLICY_ADD)
+async def add_policy(ctx: RequestContext, payload: PolicyAdd) -> Any:
+    return await service_access.add_policy(ctx, state.keys, payload)
+
+
+@router.handler(POLICY_REMOVE)
+async def remove_policy(ctx: RequestContext, payload: PolicyRemove) -> PolicyRemoved:
+    await service_access.remove_policy(ctx, state.keys, payload.policy_id)
+    return PolicyRemoved(policy_id=payload.policy_id)
+
+
+@router.handler(RBAC_CHECK)
+async def check(ctx: RequestContext, payload: Check) -> CheckResult:
+    return await service_access.check(ctx, payload)
+
+
+@router.handler(QUOTA_USAGE)
+async def quota_usage(ctx: RequestContext, payload: OrgTarget) -> Quotas:
+    return Quotas(quotas=await service_access.usage(ctx, payload.org_id))
+
+
+@router.handler(QUOTA_CONSUME, transactional=False)
+async def consume_quota(ctx: RequestContext, payload: QuotaChange) -> Quota:
+    """Own transaction: a refusal still commits its `inference_quota_exceeded` event, then answers the error."""
+    async with ctx.runtime.db.transaction(ctx.auth.org_id) as session:
+        inner = RequestContext(ctx.envelope, session, ctx.runtime)
+        outcome = await service_access.consume(inner, payload)
+    if inner.staged_events:
+        ctx.runtime.relay.wake()
+    if isinstance(outcome, OneError):
+        raise outcome
+    return outcome
+
+
+@router.handler(QUOTA_RELEASE)
+async def release_quota(ctx: RequestContext, payload: QuotaChange) -> Quota:
+    return await service_access.release(ctx, payload)
+
+
+@router.handler(QUOTA_SET)
+async def set_quota_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
+    return await service_access.set_limit(ctx, payload)
+
+
+@router.handler(RATE_HIT)
+async def hit_rate_limit(ctx: RequestContext, payload: RateHit) -> RateAllowed:
+    remaining, reset_after = await service_access.hit(ctx, payload)
+    return RateAllowed(remaining=remaining, reset_after=reset_after)
+
+
+@router.handler(RATE_SET)
+async def set_rate_limit(ctx: RequestContext, payload: RateRuleSet) -> Any:
+    return await service_access.set_rate_rule(ctx, payload)
+
+
+@router.handler(RATE_LIST)
+async def list_rate_limits(ctx: RequestContext, _: Empty) -> RateRules:
+    return RateRules(rules=await service_access.list_rate_rules(ctx))
+
+
+definition = ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])

@@ -1,0 +1,45 @@
+"""Tenancy's errors: refinements of the shared families, so callers can catch either."""
+
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+
+
+class TenancyError(Exception):
+    """Marker root: every error raised by the tenancy service's own rules."""
+
+
+class OrganizationNotWritable(TenancyError, Forbidden):
+    """The organization is suspended, cancelled or past its trial: it may read, not write."""
+
+    code = "org_not_writable"
+
+
+class LastOwner(TenancyError, Conflict):
+    """An organization must keep at least one owner."""
+
+    code = "last_owner"
+
+
+class InviteInvalid(TenancyError, InvalidRequest):
+    """The invitation token is unknown, already used or expired."""
+
+    code = "invite_invalid"
+
+
+class DomainNotAllowed(TenancyError, Forbidden):
+    """The email's domain is not in the organization's `allowed_domains`."""
+
+    code = "domain_not_allowed"
+
+
+class OrganizationNotFound(TenancyError, NotFound):
+    pass
+
+
+class PersonNotFound(TenancyError, NotFound):
+    pass
+
+
+class SignupClosed(TenancyError, Forbidden):
+    """The organization (or, for a new org, the platform) does not allow self-service signup."""
+
+    code = "signup_closed"

@@ -1,0 +1,175 @@
+"""Every SQL statement about API keys, roles and policies, quotas and rate limits; always org-scoped.
+
+The quota and rate-limit counters change in one conditional statement each, so
+concurrent callers can never push a counter past its limit: Postgres re-checks
+the `WHERE` on the locked row before it updates.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tenancy.models import api_keys, policies, quotas, rate_limit_rules, roles
+from services.tenancy.repository import Row, insert_unique
+
+
+async def insert_key(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(api_keys.insert().values(**values))
+
+
+async def key_for_verification(session: AsyncSession, key_id: str) -> Row | None:
+    """Needs `platform_access`: the key's row is what tells us its org."""
+    return (await session.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))).first()
+
+
+async def touch_key(session: AsyncSession, org_id: UUID, key_id: str) -> None:
+    await session.execute(
+        api_keys.update().where(api_keys.c.org_id == org_id, api_keys.c.key_id == key_id).values(last_used_at=sa.func.now())
+    )
+
+
+async def get_key(session: AsyncSession, org_id: UUID, key_id: str) -> Row | None:
+    statement = sa.select(api_keys).where(api_keys.c.org_id == org_id, api_keys.c.key_id == key_id)
+    return (await session.execute(statement)).first()
+
+
+async def list_keys(session: AsyncSession, org_id: UUID, person_id: UUID | None) -> Sequence[Row]:
+    statement = sa.select(api_keys).where(api_keys.c.org_id == org_id).order_by(api_keys.c.created_at)
+    if person_id is not None:
+        statement = statement.where(api_keys.c.person_id == person_id)
+    return (await session.execute(statement)).all()
+
+
+async def revoke_keys(session: AsyncSession, org_id: UUID, *, key_id: str | None = None, person_id: UUID | None = None) -> list[str]:
+    """Revoke one key or all of a person's keys in the org; returns the key ids revoked now."""
+    statement = (
+        api_keys.update()
+        .where(api_keys.c.org_id == org_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.now())
+        .returning(api_keys.c.key_id)
+    )
+    if key_id is not None:
+        statement = statement.where(api_keys.c.key_id == key_id)
+    if person_id is not None:
+        statement = statement.where(api_keys.c.person_id == person_id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def insert_role(session: AsyncSession, values: dict[str, Any]) -> None:
+    await insert_unique(session, roles, values, "a role with this name")
+
+
+async def custom_roles(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+    return (await session.execute(sa.select(roles).where(roles.c.org_id == org_id).order_by(roles.c.name))).all()
+
+
+async def role_exists(session: AsyncSession, org_id: UUID, name: str) -> bool:
+    statement = sa.select(sa.literal(1)).where(roles.c.org_id == org_id, roles.c.name == name)
+    return (await session.execute(statement)).first() is not None
+
+
+async def insert_policy(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(policies.insert().values(**values))
+
+
+async def delete_policy(session: AsyncSession, org_id: UUID, policy_id: UUID) -> bool:
+    statement = policies.delete().where(policies.c.org_id == org_id, policies.c.id == policy_id)
+    return (await session.execute(statement)).rowcount > 0
+
+
+async def org_policies(session: AsyncSession, org_id: UUID, role: str | None = None) -> Sequence[Row]:
+    statement = sa.select(policies).where(policies.c.org_id == org_id).order_by(policies.c.role, policies.c.priority.desc())
+    if role is not None:
+        statement = statement.where(policies.c.role == role)
+    return (await session.execute(statement)).all()
+
+
+async def set_quota_limit(session: AsyncSession, org_id: UUID, metric: str, limit: int, resets_monthly: bool) -> None:
+    statement = pg_insert(quotas).values(org_id=org_id, metric=metric, quota_limit=limit, used=0, resets_monthly=resets_monthly)
+    statement = statement.on_conflict_do_update(
+        index_elements=[quotas.c.org_id, quotas.c.metric],
+        set_={"quota_limit": limit, "resets_monthly": resets_monthly},
+    )
+    await session.execute(statement)
+
+
+_ROLLED_OVER = "(q.resets_monthly AND q.period_start < date_trunc('month', now()))"
+_CONSUME = sa.text(
+    f"""
+    UPDATE tenancy.quotas q SET
+        used = (CASE WHEN {_ROLLED_OVER} THEN 0 ELSE q.used END) + :amount,
+        period_start = CASE WHEN {_ROLLED_OVER} THEN date_trunc('month', now()) ELSE q.period_start END,
+        updated_at = now()
+    WHERE q.org_id = :org_id AND q.metric = :metric
+      AND (CASE WHEN {_ROLLED_OVER} THEN 0 ELSE q.used END) + :amount <= q.quota_limit
+    RETURNING q.metric, q.quota_limit, q.used, q.resets_monthly, q.period_start
+    """
+)
+
+
+async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
+    """Add `amount` if it fits under the limit, atomically; None when it does not (or no such metric).
+
+    The fit is re-evaluated on the row as locked, so racing consumers cannot overshoot.
+    """
+    return (await session.execute(_CONSUME, {"org_id": org_id, "metric": metric, "amount": amount})).first()
+
+
+async def release_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
+    statement = (
+        quotas.update()
+        .where(quotas.c.org_id == org_id, quotas.c.metric == metric)
+        .values(used=sa.func.greatest(quotas.c.used - amount, 0))
+        .returning(quotas.c.metric, quotas.c.quota_limit, quotas.c.used, quotas.c.resets_monthly, quotas.c.period_start)
+    )
+    return (await session.execute(statement)).first()
+
+
+async def get_quota(session: AsyncSession, org_id: UUID, metric: str) -> Row | None:
+    statement = sa.select(quotas).where(quotas.c.org_id == org_id, quotas.c.metric == metric)
+    return (await session.execute(statement)).first()
+
+
+async def set_rate_rule(session: AsyncSession, org_id: UUID, scope: str, operation: str, max_calls: int, window: int) -> None:
+    statement = pg_insert(rate_limit_rules).values(
+        org_id=org_id, scope=scope, operation=operation, max_calls=max_calls, window_seconds=window
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[rate_limit_rules.c.org_id, rate_limit_rules.c.scope, rate_limit_rules.c.operation],
+        set_={"max_calls": max_calls, "window_seconds": window},
+    )
+    await session.execute(statement)
+
+
+async def rate_rules(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+    statement = sa.select(rate_limit_rules).where(rate_limit_rules.c.org_id == org_id)
+    return (await session.execute(statement.order_by(rate_limit_rules.c.scope, rate_limit_rules.c.operation))).all()
+
+
+_HIT = sa.text(
+    """
+    INSERT INTO tenancy.rate_limit_windows AS w (org_id, bucket, window_start, calls)
+    VALUES (:org_id, :bucket, :window_start, 1)
+    ON CONFLICT (org_id, bucket, window_start) DO UPDATE SET calls = w.calls + 1
+    WHERE w.calls < :max_calls
+    RETURNING calls
+    """
+)
+
+
+async def hit_window(session: AsyncSession, org_id: UUID, bucket: str, window_start: datetime, max_calls: int) -> int | None:
+    """Count one call in the window if it is under the limit; None = the window is full."""
+    params = {"org_id": org_id, "bucket": bucket, "window_start": window_start, "max_calls": max_calls}
+    return (await session.execute(_HIT, params)).scalar_one_or_none()
+
+
+async def prune_windows(session: AsyncSession, org_id: UUID, before: datetime) -> None:
+    await session.execute(
+        sa.text("DELETE FROM tenancy.rate_limit_windows WHERE org_id = :org_id AND window_start < :before"),
+        {"org_id": org_id, "before": before},
+    )

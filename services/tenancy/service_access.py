@@ -1,0 +1,230 @@
+"""Roles and policies, the RBAC check, quotas and rate limits of an org."""
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+
+from services.tenancy import repository as repo
+from services.tenancy import repository_access as access_repo
+from services.tenancy.models import PLAN_METRICS, PLAN_RATE_LIMITS, MONTHLY_METRICS, PolicyInfo, Quota, RateLimitRule, RoleInfo
+from services.tenancy.schemas import Check, CheckResult, PolicyAdd, QuotaChange, QuotaSet, RateHit, RateRuleSet, RoleCreate
+from services.tenancy.service import (
+    Actor,
+    effective_policies,
+    enter_org,
+    record,
+    require_writable,
+    resolve_actor,
+    writability,
+)
+from services.tenancy.service_keys import Credentials
+from shared.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
+from shared.handlers import RequestContext
+from shared.ids import uuid7
+from shared.ontology import EventType, OrgPlan, Role
+from shared.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide
+
+
+def _policy_info(row: Any) -> PolicyInfo:
+    return PolicyInfo(id=row.id, role=row.role, resource=row.resource, action=row.action, effect=row.effect, priority=row.priority)
+
+
+async def list_roles(ctx: RequestContext) -> list[RoleInfo]:
+    actor = await resolve_actor(ctx)
+    actor.require("roles", "list")
+    added: dict[str, list[PolicyInfo]] = {}
+    for row in await access_repo.org_policies(ctx.session, actor.org_id):
+        added.setdefault(row.role, []).append(_policy_info(row))
+    roles = [
+        RoleInfo(name=name, builtin=True, policies=[
+            *(PolicyInfo(role=name, resource=p.resource, action=p.action, effect=p.effect.value, priority=p.priority, builtin=True)
+              for p in policies),
+            *added.get(name, []),
+        ])
+        for name, policies in BUILTIN_POLICIES.items()
+    ]
+    for row in await access_repo.custom_roles(ctx.session, actor.org_id):
+        roles.append(RoleInfo(name=row.name, builtin=False, description=row.description, policies=added.get(row.name, [])))
+    return roles
+
+
+async def _writable_own_org(ctx: RequestContext, actor: Actor) -> Any:
+    org = await repo.get_org(ctx.session, actor.org_id)
+    require_writable(org)
+    return org
+
+
+async def create_role(ctx: RequestContext, payload: RoleCreate) -> RoleInfo:
+    actor = await resolve_actor(ctx)
+    await _writable_own_org(ctx, actor)
+    actor.require("roles", "create")
+    if payload.name in BUILTIN_ROLES:
+        raise InvalidRequest(f"{payload.name} is a built-in role; add policies to it instead")
+    await access_repo.insert_role(ctx.session, {"org_id": actor.org_id, "name": payload.name, "description": payload.description})
+    for policy in payload.policies:
+        await access_repo.insert_policy(ctx.session, {"id": uuid7(), "org_id": actor.org_id, "role": payload.name,
+                                                      **policy.model_dump()})
+    await record(ctx, EventType.ENTITY_CREATED, org_id=actor.org_id, target_type="role",
+                 metadata={"role": payload.name, "policies": [p.model_dump() for p in payload.policies]})
+    policies = [_policy_info(r) for r in await access_repo.org_policies(ctx.session, actor.org_id, payload.name)]
+    return RoleInfo(name=payload.name, builtin=False, description=payload.description, policies=policies)
+
+
+async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd) -> PolicyInfo:
+    actor = await resolve_actor(ctx)
+    await _writable_own_org(ctx, actor)
+    actor.require("policies", "create")
+    if payload.role == Role.PLATFORM_OWNER:
+        raise Forbidden("the platform owner's policies are not an organization's to change")
+    if payload.role not in BUILTIN_ROLES and not await access_repo.role_exists(ctx.session, actor.org_id, payload.role):
+        raise NotFound(f"no role {payload.role!r} in this organization")
+    policy_id = uuid7()
+    await access_repo.insert_policy(ctx.session, {"id": policy_id, "org_id": actor.org_id, **payload.model_dump()})
+    creds.invalidate(org_id=actor.org_id)
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_type="role",
+                 metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **payload.model_dump()}})
+    return PolicyInfo(id=policy_id, **payload.model_dump())
+
+
+async def remove_policy(ctx: RequestContext, creds: Credentials, policy_id: Any) -> None:
+    actor = await resolve_actor(ctx)
+    await _writable_own_org(ctx, actor)
+    actor.require("policies", "delete")
+    if not await access_repo.delete_policy(ctx.session, actor.org_id, policy_id):
+        raise NotFound(f"no policy {policy_id} in this organization")
+    creds.invalidate(org_id=actor.org_id)
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_type="role",
+                 metadata={"policyRemoved": str(policy_id)})
+
+
+async def check(ctx: RequestContext, payload: Check) -> CheckResult:
+    """The caller's (or, with members:read, another member's) decision for one resource and action."""
+    actor = await resolve_actor(ctx)
+    org = await repo.get_org(ctx.session, actor.org_id)
+    if payload.person_id is None or payload.person_id == actor.person_id:
+        decision, role = actor.decide(payload.resource, payload.action), actor.role
+    else:
+        actor.require("members", "read")
+        member = await repo.actor_in_org(ctx.session, actor.org_id, payload.person_id)
+        if member is None:
+            raise NotFound(f"{payload.person_id} is not a member of this organization")
+        role = Role.PLATFORM_OWNER.value if member.person_role == Role.PLATFORM_OWNER else member.role
+        policies = await effective_policies(ctx.session, actor.org_id, role, list(member.permissions))
+        decision = decide(policies, payload.resource, payload.action)
+    writable, why = writability(org)
+    if decision.allowed and not writable and payload.action not in READ_ACTIONS:
+        return CheckResult(allowed=False, reason=why, role=role)
+    return CheckResult(allowed=decision.allowed, reason=decision.reason, role=role)
+
+
+def quota_model(row: Any) -> Quota:
+    return Quota(metric=row.metric, limit=row.quota_limit, used=row.used, resets_monthly=row.resets_monthly,
+                 period_start=row.period_start)
+
+
+async def usage(ctx: RequestContext, target: Any) -> list[Quota]:
+    actor = await resolve_actor(ctx)
+    actor.require("quotas", "read")
+    org = await enter_org(ctx, actor, target, "quota.usage", write=False)
+    return [quota_model(r) for r in await repo.usage_of(ctx.session, org.id)]
+
+
+async def consume(ctx: RequestContext, payload: QuotaChange) -> Quota | OneError:
+    """Take `amount` atomically, or return (not raise) the error, so the caller commits its event first."""
+    actor = await resolve_actor(ctx)
+    org = await repo.get_org(ctx.session, actor.org_id)
+    require_writable(org)
+    actor.require("quotas", "consume")
+    row = await access_repo.consume_quota(ctx.session, org.id, payload.metric, payload.amount)
+    if row is not None:
+        return quota_model(row)
+    current = await access_repo.get_quota(ctx.session, org.id, payload.metric)
+    if current is None:
+        return NotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
+    details = {"metric": payload.metric, "limit": current.quota_limit, "used": current.used, "requested": payload.amount}
+    if payload.metric == "inference":
+        await record(ctx, EventType.INFERENCE_QUOTA_EXCEEDED, org_id=org.id, target_id=org.id,
+                     target_type="organization", metadata=details)
+    return QuotaExceeded(f"organization {org.slug} has used its {payload.metric} quota", details)
+
+
+async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
+    actor = await resolve_actor(ctx)
+    actor.require("quotas", "consume")
+    row = await access_repo.release_quota(ctx.session, actor.org_id, payload.metric, payload.amount)
+    if row is None:
+        raise NotFound(f"no quota {payload.metric!r} in this organization")
+    return quota_model(row)
+
+
+async def set_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
+    """Plan metrics are the platform's to change; an org may register and size its own metrics."""
+    actor = await resolve_actor(ctx)
+    if payload.metric in PLAN_METRICS and not actor.is_platform_owner:
+        raise Forbidden(f"only a platform owner changes the {payload.metric} limit (it comes with the plan)")
+    org = await enter_org(ctx, actor, payload.org_id, "quota.set_limit", write=True, check_status=not actor.is_platform_owner)
+    actor.require("quotas", "update")
+    resets = payload.resets_monthly or payload.metric in MONTHLY_METRICS
+    await access_repo.set_quota_limit(ctx.session, org.id, payload.metric, payload.limit, resets)
+    await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
+                 metadata={"changes": {"limits": {payload.metric: payload.limit}}})
+    return quota_model(await access_repo.get_quota(ctx.session, org.id, payload.metric))
+
+
+def _window(now: float, seconds: int) -> tuple[datetime, float]:
+    start = now - now % seconds
+    return datetime.fromtimestamp(start, UTC), start + seconds - now
+
+
+async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
+    """Count one call against every window that applies (org, operation, key); all-or-nothing.
+
+    A full window raises `rate_limited`; raising rolls back the counts already
+    taken in this call, so a refused call costs no other window anything.
+    """
+    org_id = ctx.auth.org_id
+    org = await repo.get_org(ctx.session, org_id)
+    if org is None:
+        raise NotFound("no such organization")
+    rules = await access_repo.rate_rules(ctx.session, org_id)
+    org_rule = next((r for r in rules if r.scope == "org"), None)
+    max_calls, window = (org_rule.max_calls, org_rule.window_seconds) if org_rule else PLAN_RATE_LIMITS[OrgPlan(org.plan)]
+    buckets = [("org", "org", max_calls, window)]
+    buckets += [("operation", f"op:{r.operation}", r.max_calls, r.window_seconds)
+                for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
+    if payload.key_id is not None:
+        buckets += [("key", f"key:{payload.key_id}", r.max_calls, r.window_seconds) for r in rules if r.scope == "key"]
+    clock = time.time()
+    remaining, reset_after = None, 0.0
+    for scope, bucket, limit, seconds in buckets:
+        start, left = _window(clock, seconds)
+        calls = await access_repo.hit_window(ctx.session, org_id, bucket, start, limit)
+        if calls is None:
+            raise RateLimited(f"too many calls ({scope} limit {limit} per {seconds}s); retry in {left:.1f}s",
+                              {"retry_after": round(left, 3), "scope": scope, "limit": limit, "window_seconds": seconds})
+        if remaining is None or limit - calls < remaining:
+            remaining, reset_after = limit - calls, left
+    if secrets.randbelow(200) == 0:
+        await access_repo.prune_windows(ctx.session, org_id, datetime.now(UTC) - timedelta(days=1))
+    return remaining or 0, round(reset_after, 3)
+
+
+async def set_rate_rule(ctx: RequestContext, payload: RateRuleSet) -> RateLimitRule:
+    actor = await resolve_actor(ctx)
+    org = await enter_org(ctx, actor, payload.org_id, "rate_limit.set", write=True)
+    actor.require("rate_limits", "update")
+    operation = payload.operation if payload.scope == "operation" else "*"
+    await access_repo.set_rate_rule(ctx.session, org.id, payload.scope, operation, payload.max_calls, payload.window_seconds)
+    rule = RateLimitRule(scope=payload.scope, operation=operation, max_calls=payload.max_calls, window_seconds=payload.window_seconds)
+    await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
+                 metadata={"changes": {"rateLimit": rule.model_dump()}})
+    return rule
+
+
+async def list_rate_rules(ctx: RequestContext) -> list[RateLimitRule]:
+    actor = await resolve_actor(ctx)
+    actor.require("rate_limits", "read")
+    return [RateLimitRule(scope=r.scope, operation=r.operation, max_calls=r.max_calls, window_seconds=r.window_seconds)
+            for r in await access_repo.rate_rules(ctx.session, actor.org_id)]

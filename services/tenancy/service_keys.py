@@ -1,0 +1,246 @@
+"""API keys: issue, list, revoke, and verify a presented key into an auth context, with a short cache.
+
+Verification is the hot path of every request at the edge, so a verified key is
+kept in memory for `key_cache_ttl` seconds (the presented secret is still
+HMAC-checked against the cached hash on every call). Revocation reaches every
+replica at once through an invalidation broadcast; the TTL bounds the delay when
+a broadcast is lost, and a tombstone stops a replica re-caching a key it was just
+told about from a transaction that has not committed yet.
+"""
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.tenancy import repository as repo
+from services.tenancy import repository_access as access_repo
+from services.tenancy.models import ApiKeyInfo
+from services.tenancy.schemas import KeyCreate
+from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
+from shared.auth import KEY_PREFIX, VerifiedKey, hash_matches, keyed_hash, new_api_key, parse_api_key
+from shared.db import Database
+from shared.errors import InvalidRequest, NotFound, Unauthenticated
+from shared.handlers import RequestContext
+from shared.ontology import EventType, Role
+from shared.rbac import read_only_scopes
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_pepper(settings: Settings) -> bytes:
+    """The pepper from settings, else from `<data_dir>/tenancy/pepper`, generated (0600) on first use."""
+    if settings.api_key_pepper is not None:
+        return settings.api_key_pepper.get_secret_value().encode()
+    path = Path(settings.data_dir) / "tenancy" / "pepper"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            log.warning("generated an API key pepper in %s; replicas must share it (or set ONE_API_KEY_PEPPER)", path)
+    return path.read_text().strip().encode()
+
+
+@dataclass
+class _Entry:
+    key_hash: bytes
+    result: VerifiedKey
+    key_expires_at: datetime | None
+    cached_until: float
+
+
+Broadcast = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Credentials:
+    """The pepper and the verified-key cache of one tenancy process."""
+
+    pepper: bytes
+    ttl: float
+    broadcast: Broadcast | None = None
+    _cache: dict[str, _Entry] = field(default_factory=dict)
+    _tombstones: dict[tuple[str, ...], float] = field(default_factory=dict)
+
+    def hash(self, value: str) -> bytes:
+        return keyed_hash(self.pepper, value)
+
+    def matches(self, value: str, stored: bytes) -> bool:
+        return hash_matches(self.pepper, value, stored)
+
+    def invalidate(self, *, key_ids: Sequence[str] = (), org_id: UUID | None = None, person_id: UUID | None = None) -> None:
+        """Drop matching entries here and tell the other replicas to do the same."""
+        message = {"key_ids": list(key_ids), "org_id": str(org_id) if org_id else None,
+                   "person_id": str(person_id) if person_id else None}
+        self.apply_invalidation(message)
+        if self.broadcast is not None:
+            self.broadcast(message)
+
+    def apply_invalidation(self, message: dict[str, Any]) -> None:
+        until = time.monotonic() + max(self.ttl, 1.0)
+        marks = [("key", k) for k in message.get("key_ids") or []]
+        if message.get("org_id"):
+            marks.append(("org", message["org_id"], message.get("person_id") or "*"))
+        for mark in marks:
+            self._tombstones[mark] = until
+        for key_id, entry in list(self._cache.items()):
+            if self._tombstoned(key_id, entry.result, time.monotonic()):
+                self._cache.pop(key_id, None)
+
+    def _tombstoned(self, key_id: str, result: VerifiedKey, clock: float) -> bool:
+        org = str(result.org_id)
+        marks = (("key", key_id), ("org", org, "*"), ("org", org, str(result.actor_id)))
+        return any(self._tombstones.get(mark, 0.0) > clock for mark in marks)
+
+    def cached(self, key_id: str) -> _Entry | None:
+        entry = self._cache.get(key_id)
+        if entry is None:
+            return None
+        if entry.cached_until <= time.monotonic():
+            self._cache.pop(key_id, None)
+            return None
+        return entry
+
+    def remember(self, key_id: str, entry: _Entry) -> None:
+        clock = time.monotonic()
+        if self.ttl <= 0 or self._tombstoned(key_id, entry.result, clock):
+            return
+        if len(self._tombstones) > 10_000:
+            self._tombstones = {m: t for m, t in self._tombstones.items() if t > clock}
+        entry.cached_until = clock + self.ttl
+        self._cache[key_id] = entry
+
+
+def key_info(row: Any) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        key_id=row.key_id, prefix=f"{KEY_PREFIX}{row.key_id}", org_id=row.org_id, person_id=row.person_id, name=row.name,
+        scopes=list(row.scopes), expires_at=row.expires_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at,
+        created_at=row.created_at,
+    )
+
+
+async def issue_key(
+    ctx: RequestContext, creds: Credentials, org_id: UUID, person_id: UUID, *,
+    name: str = "default", scopes: list[str] | None = None, expires_at: datetime | None = None,
+) -> tuple[str, ApiKeyInfo]:
+    """A new key for a member of `org_id` (the transaction works in that org); the full key is returned once."""
+    presented = new_api_key()
+    await access_repo.insert_key(ctx.session, {
+        "key_id": presented.key_id, "org_id": org_id, "person_id": person_id, "name": name,
+        "key_hash": creds.hash(presented.full), "scopes": scopes or [], "expires_at": expires_at,
+        "created_by": ctx.envelope.actor_id or person_id,
+    })
+    await record(
+        ctx, EventType.ENTITY_CREATED, org_id=org_id, target_id=person_id, target_type="api_key",
+        metadata={"keyId": presented.key_id, "name": name, "scopes": scopes or [], "expiresAt": str(expires_at) if expires_at else None},
+        actor_id=ctx.envelope.actor_id or person_id,
+    )
+    row = await access_repo.get_key(ctx.session, org_id, presented.key_id)
+    return presented.full, key_info(row)
+
+
+async def create_key(ctx: RequestContext, creds: Credentials, payload: KeyCreate) -> tuple[str, ApiKeyInfo]:
+    actor = await resolve_actor(ctx)
+    require_writable(await repo.get_org(ctx.session, actor.org_id))
+    actor.require("keys", "create")
+    if payload.expires_at is not None and payload.expires_at <= now():
+        raise InvalidRequest("a key cannot expire in the past")
+    return await issue_key(ctx, creds, actor.org_id, actor.person_id, name=payload.name, scopes=payload.scopes,
+                           expires_at=payload.expires_at)
+
+
+async def list_keys(ctx: RequestContext, everyone: bool) -> list[ApiKeyInfo]:
+    actor = await resolve_actor(ctx)
+    actor.require("keys", "list")
+    if everyone:
+        actor.require("keys", "manage")
+    rows = await access_repo.list_keys(ctx.session, actor.org_id, None if everyone else actor.person_id)
+    return [key_info(r) for r in rows]
+
+
+async def revoke_key(ctx: RequestContext, creds: Credentials, key_id: str) -> ApiKeyInfo:
+    """One's own key (keys:revoke), or anyone's in the org (keys:manage). Allowed in a read-only org too."""
+    actor: Actor = await resolve_actor(ctx)
+    actor.require("keys", "revoke")
+    row = await access_repo.get_key(ctx.session, actor.org_id, key_id)
+    if row is None:
+        raise NotFound(f"no key {key_id} in this organization")
+    if row.person_id != actor.person_id:
+        actor.require("keys", "manage")
+    await access_repo.revoke_keys(ctx.session, actor.org_id, key_id=key_id)
+    creds.invalidate(key_ids=[key_id])
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=row.person_id, target_type="api_key",
+                 metadata={"keyId": key_id, "action": "revoked"})
+    return key_info(await access_repo.get_key(ctx.session, actor.org_id, key_id))
+
+
+_INVALID = "invalid API key"
+
+
+@dataclass
+class _Loaded:
+    key_hash: bytes
+    expires_at: datetime | None
+    result: VerifiedKey | None
+    refusal: str = ""
+
+
+async def verify_key(creds: Credentials, db: Database, presented_text: str) -> VerifiedKey:
+    """A presented key to its auth context; every failure is `unauthenticated`.
+
+    The secret is checked before any reason (revoked, expired, ...) is told, so
+    a caller without it learns only that the key is invalid.
+    """
+    presented = parse_api_key(presented_text)
+    entry = creds.cached(presented.key_id)
+    if entry is None:
+        loaded = await _load(db, presented.key_id)
+        if not creds.matches(presented.full, loaded.key_hash):
+            raise Unauthenticated(_INVALID)
+        if loaded.result is None:
+            raise Unauthenticated(loaded.refusal)
+        entry = _Entry(loaded.key_hash, loaded.result, loaded.expires_at, 0.0)
+        creds.remember(presented.key_id, entry)
+    elif not creds.matches(presented.full, entry.key_hash):
+        raise Unauthenticated(_INVALID)
+    if entry.key_expires_at is not None and entry.key_expires_at <= now():
+        raise Unauthenticated("this API key has expired")
+    return entry.result
+
+
+async def _load(db: Database, key_id: str) -> _Loaded:
+    async with db.transaction() as session:
+        async with repo.platform_access(session):
+            key = await access_repo.key_for_verification(session, key_id)
+        if key is None:
+            raise Unauthenticated(_INVALID)
+        await repo.switch_org(session, key.org_id)
+        if key.revoked_at is not None:
+            return _Loaded(key.key_hash, key.expires_at, None, "this API key has been revoked")
+        org = await repo.get_org(session, key.org_id)
+        actor = await repo.actor_in_org(session, key.org_id, key.person_id)
+        if actor is None or org is None:
+            return _Loaded(key.key_hash, key.expires_at, None, "the key's owner is no longer a member of its organization")
+        role = Role.PLATFORM_OWNER.value if actor.person_role == Role.PLATFORM_OWNER else actor.role
+        policies = await effective_policies(session, key.org_id, role, list(actor.permissions))
+        writable, _ = writability(org)
+        result = VerifiedKey(
+            org_id=key.org_id, actor_id=key.person_id, key_id=key_id, role=role,
+            permissions=[p.encode() for p in policies],
+            scopes=list(key.scopes) if writable else list(read_only_scopes(key.scopes)),
+            org_status=org.status, writable=writable, expires_at=key.expires_at,
+        )
+        await access_repo.touch_key(session, key.org_id, key_id)
+        return _Loaded(key.key_hash, key.expires_at, result)

@@ -1,0 +1,262 @@
+"""Membership (the spec's `member_of`): signup, invite and accept, change role, remove.
+
+Every change of who belongs to an org locks the org's row first, so the "at
+least one owner" rule and the `users` quota hold under concurrent requests.
+"""
+
+import secrets
+import string
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from services.tenancy import repository as repo
+from services.tenancy import repository_access as access_repo
+from services.tenancy.errors import DomainNotAllowed, InviteInvalid, LastOwner, PersonNotFound
+from services.tenancy.models import Invite, Membership, OrgSettings
+from services.tenancy.schemas import (
+    InviteAccept,
+    InviteCreate,
+    Joined,
+    Member,
+    MemberRemove,
+    MemberRemoved,
+    OrganizationCreate,
+    PersonIn,
+    RoleChange,
+    Signup,
+)
+from services.tenancy.service import (
+    Actor,
+    check_signup_allowed,
+    enter_org,
+    ensure_person,
+    insert_organization,
+    load_org,
+    membership_model,
+    now,
+    person_model,
+    record,
+    require_writable,
+    resolve_actor,
+    thing_type_of,
+    trial_end,
+)
+from services.tenancy.service_keys import Credentials, issue_key
+from shared.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
+from shared.handlers import RequestContext
+from shared.ids import uuid7
+from shared.ontology import EventType, OrgStatus, Role
+from shared.rbac import BUILTIN_ROLES
+
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+
+
+def check_domain(org: Any, email: str) -> None:
+    allowed = OrgSettings.model_validate(org.settings).allowed_domains
+    domain = email.rsplit("@", 1)[-1]
+    if allowed and domain not in allowed:
+        raise DomainNotAllowed(f"{domain} is not an allowed email domain of {org.slug}", {"allowed_domains": allowed})
+
+
+async def check_assignable(ctx: RequestContext, actor: Actor | None, org_id: UUID, role: str) -> None:
+    """A role exists in the org, is not the platform's, and (for owners) is granted by an owner."""
+    if role == Role.PLATFORM_OWNER:
+        raise Forbidden("platform_owner is not an organization role")
+    if role not in BUILTIN_ROLES and not await access_repo.role_exists(ctx.session, org_id, role):
+        raise InvalidRequest(f"no role {role!r} in this organization")
+    if role == Role.ORG_OWNER and actor is not None and actor.role not in (Role.ORG_OWNER, Role.PLATFORM_OWNER):
+        raise Forbidden("only an owner can make someone an owner")
+
+
+async def join(
+    ctx: RequestContext, org: Any, person_id: UUID, role: str, permissions: list[str],
+    invited_by: UUID | None = None, invited_at: Any = None,
+) -> Membership:
+    """Add a member: takes one from the org's `users` quota and logs `user_joined_org`."""
+    if await access_repo.consume_quota(ctx.session, org.id, "users", 1) is None:
+        raise QuotaExceeded(f"organization {org.slug} has reached its users limit", {"metric": "users"})
+    await repo.insert_membership(ctx.session, {
+        "org_id": org.id, "person_id": person_id, "role": role, "permissions": permissions,
+        "invited_by": invited_by, "invited_at": invited_at,
+    })
+    membership = membership_model(await repo.get_membership(ctx.session, org.id, person_id))
+    await record(
+        ctx, EventType.USER_JOINED_ORG, org_id=org.id, target_id=person_id, target_type=thing_type_of(role),
+        metadata={"connection": "member_of", **membership.model_dump(mode="json", exclude={"org_id", "person_id"})},
+        actor_id=person_id,
+    )
+    return membership
+
+
+async def _joined(ctx: RequestContext, creds: Credentials, org: Any, person: Any, membership: Membership) -> Joined:
+    key, _ = await issue_key(ctx, creds, org.id, person.id, name="first key")
+    async with repo.platform_access(ctx.session):
+        org_ids = await repo.org_ids_of(ctx.session, person.id)
+    return Joined(person=person_model(person, org_ids), organization=await load_org(ctx, org), membership=membership, api_key=key)
+
+
+async def signup(ctx: RequestContext, creds: Credentials, payload: Signup, trial_days: int) -> Joined:
+    """Self-service: a new org owned by the new person (if the platform allows), or joining an org that allows it."""
+    if (payload.organization is None) == (payload.join is None):
+        raise InvalidRequest("a signup either creates an organization or joins one")
+    gate = await check_signup_allowed(ctx, payload.join)
+    check_domain(gate, payload.email)
+    async with repo.platform_access(ctx.session):
+        if await repo.find_person_by_email(ctx.session, payload.email) is not None:
+            raise Conflict("someone already signed up with this email: ask for an invitation instead")
+    person_id = uuid7()
+    if payload.organization is not None:
+        trial_ends_at = trial_end(trial_days)
+        org = await insert_organization(ctx, OrganizationCreate(
+            name=payload.organization.name, slug=payload.organization.slug,
+            status=OrgStatus.TRIAL if trial_ends_at else OrgStatus.ACTIVE, trial_ends_at=trial_ends_at,
+        ), actor_id=person_id)
+        role = Role.ORG_OWNER
+    else:
+        org, role = gate, Role.CUSTOMER
+        await repo.switch_org(ctx.session, org.id)
+        org = await repo.get_org(ctx.session, org.id, for_update=True)
+    person_in = PersonIn(email=payload.email, username=payload.username, display_name=payload.display_name)
+    person, _ = await ensure_person(ctx, person_in, role, org.id, person_id)
+    membership = await join(ctx, org, person.id, role.value, [])
+    return await _joined(ctx, creds, org, person, membership)
+
+
+def _invite_token(invite_id: UUID) -> str:
+    return f"inv_{invite_id.hex}_{''.join(secrets.choice(_TOKEN_ALPHABET) for _ in range(32))}"
+
+
+def _invite_id(token: str) -> UUID:
+    parts = token.strip().split("_")
+    try:
+        if len(parts) != 3 or parts[0] != "inv":
+            raise ValueError
+        return UUID(hex=parts[1])
+    except ValueError:
+        raise InviteInvalid("not an invitation token") from None
+
+
+async def invite(ctx: RequestContext, creds: Credentials, payload: InviteCreate, ttl_seconds: float) -> tuple[Invite, str]:
+    actor = await resolve_actor(ctx)
+    org = await enter_org(ctx, actor, payload.org_id, "member.invite", write=True)
+    actor.require("members", "invite")
+    check_domain(org, payload.email)
+    await check_assignable(ctx, actor, org.id, payload.role)
+    invite_id = uuid7()
+    token = _invite_token(invite_id)
+    expires_at = now() + timedelta(seconds=ttl_seconds)
+    await repo.insert_invite(ctx.session, {
+        "id": invite_id, "org_id": org.id, "email": payload.email, "role": payload.role,
+        "permissions": payload.permissions, "token_hash": creds.hash(token), "invited_by": actor.person_id,
+        "expires_at": expires_at,
+    })
+    row = await repo.get_invite(ctx.session, invite_id)
+    await record(ctx, EventType.USER_INVITED_TO_ORG, org_id=org.id, target_type="invite",
+                 metadata={"inviteId": str(invite_id), "email": payload.email, "role": payload.role,
+                           "expiresAt": expires_at.isoformat()})
+    return Invite.model_validate(row, from_attributes=True), token
+
+
+async def accept(ctx: RequestContext, creds: Credentials, payload: InviteAccept) -> Joined:
+    """The invitee proves the token; an existing person (same email) joins, a new one is registered."""
+    invite_id = _invite_id(payload.token)
+    async with repo.platform_access(ctx.session):
+        row = await repo.get_invite(ctx.session, invite_id, for_update=True)
+    if row is None or not creds.matches(payload.token.strip(), row.token_hash):
+        raise InviteInvalid("unknown invitation")
+    if row.accepted_at is not None:
+        raise InviteInvalid("this invitation has already been used")
+    if row.expires_at <= now():
+        raise InviteInvalid(f"this invitation expired at {row.expires_at.isoformat()}")
+    await repo.switch_org(ctx.session, row.org_id)
+    org = await repo.get_org(ctx.session, row.org_id, for_update=True)
+    require_writable(org)
+    check_domain(org, row.email)
+    await check_assignable(ctx, None, org.id, row.role)
+    person_role = Role(row.role) if row.role in (Role.ORG_OWNER, Role.ORG_USER, Role.CUSTOMER) else Role.ORG_USER
+    person_in = PersonIn(email=row.email, username=payload.username,
+                         display_name=payload.display_name or row.email.split("@")[0])
+    person, _ = await ensure_person(ctx, person_in, person_role, org.id)
+    membership = await join(ctx, org, person.id, row.role, list(row.permissions), row.invited_by, row.invited_at)
+    await repo.mark_invite_accepted(ctx.session, org.id, invite_id, person.id)
+    return await _joined(ctx, creds, org, person, membership)
+
+
+async def list_members(ctx: RequestContext, target: UUID | None) -> tuple[list[Member], list[Invite]]:
+    actor = await resolve_actor(ctx)
+    actor.require("members", "list")
+    org = await enter_org(ctx, actor, target, "member.list", write=False)
+    members = [
+        Member(**membership_model(r).model_dump(), email=r.email, username=r.username, display_name=r.display_name)
+        for r in await repo.list_members(ctx.session, org.id)
+    ]
+    invites = [Invite.model_validate(r, from_attributes=True) for r in await repo.list_pending_invites(ctx.session, org.id)]
+    return members, invites
+
+
+async def _owned_membership(ctx: RequestContext, org: Any, person_id: UUID) -> Any:
+    membership = await repo.get_membership(ctx.session, org.id, person_id, for_update=True)
+    if membership is None:
+        raise PersonNotFound(f"{person_id} is not a member of {org.slug}")
+    return membership
+
+
+async def _keep_an_owner(ctx: RequestContext, org: Any, membership: Any, what: str) -> None:
+    if membership.role == Role.ORG_OWNER and await repo.count_owners(ctx.session, org.id) <= 1:
+        raise LastOwner(f"the last owner of {org.slug} cannot {what}: make someone else an owner first")
+
+
+async def change_role(ctx: RequestContext, creds: Credentials, payload: RoleChange) -> Membership:
+    actor = await resolve_actor(ctx)
+    org = await enter_org(ctx, actor, payload.org_id, "member.change_role", write=True)
+    actor.require("members", "update")
+    membership = await _owned_membership(ctx, org, payload.person_id)
+    await check_assignable(ctx, actor, org.id, payload.role)
+    if membership.role == Role.ORG_OWNER and actor.role not in (Role.ORG_OWNER, Role.PLATFORM_OWNER):
+        raise Forbidden("only an owner can change an owner's role")
+    if payload.role != Role.ORG_OWNER:
+        await _keep_an_owner(ctx, org, membership, "be demoted")
+    values: dict[str, Any] = {"role": payload.role}
+    if payload.permissions is not None:
+        values["permissions"] = payload.permissions
+    await repo.update_membership(ctx.session, org.id, payload.person_id, values)
+    creds.invalidate(org_id=org.id, person_id=payload.person_id)
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=org.id, target_id=payload.person_id, target_type="member_of",
+                 metadata={"connection": "member_of", "from": membership.role, "to": payload.role,
+                           "permissions": values.get("permissions", list(membership.permissions))})
+    return membership_model(await repo.get_membership(ctx.session, org.id, payload.person_id))
+
+
+async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove) -> MemberRemoved:
+    """Anyone may leave; removing someone else needs members:remove (an owner, owner rights)."""
+    actor = await resolve_actor(ctx)
+    leaving = payload.person_id == actor.person_id and payload.org_id in (None, actor.org_id)
+    org = await enter_org(ctx, actor, payload.org_id, "member.remove", write=True)
+    if not leaving:
+        actor.require("members", "remove")
+    membership = await _owned_membership(ctx, org, payload.person_id)
+    if not leaving and membership.role == Role.ORG_OWNER and actor.role not in (Role.ORG_OWNER, Role.PLATFORM_OWNER):
+        raise Forbidden("only an owner can remove an owner")
+    await _keep_an_owner(ctx, org, membership, "leave" if leaving else "be removed")
+    await repo.delete_membership(ctx.session, org.id, payload.person_id)
+    await access_repo.release_quota(ctx.session, org.id, "users", 1)
+    revoked = await access_repo.revoke_keys(ctx.session, org.id, person_id=payload.person_id)
+    creds.invalidate(key_ids=revoked, org_id=org.id, person_id=payload.person_id)
+    async with repo.platform_access(ctx.session):
+        person = await repo.get_person(ctx.session, payload.person_id)
+        if person is not None and person.current_org_id == org.id:
+            remaining = await repo.org_ids_of(ctx.session, payload.person_id)
+            await repo.update_person(ctx.session, payload.person_id, {"current_org_id": remaining[0] if remaining else None})
+    await record(ctx, EventType.USER_REMOVED_FROM_ORG, org_id=org.id, target_id=payload.person_id,
+                 target_type=thing_type_of(membership.role),
+                 metadata={"connection": "member_of", "role": membership.role, "left": leaving, "revokedKeys": revoked})
+    return MemberRemoved(org_id=org.id, person_id=payload.person_id, revoked_keys=revoked)
+
+
+
+async def add_owner(ctx: RequestContext, creds: Credentials, org: Any, owner: PersonIn) -> Joined:
+    """A platform owner creating an org names its first owner (found by email, or registered)."""
+    person, _ = await ensure_person(ctx, owner, Role.ORG_OWNER, org.id)
+    membership = await join(ctx, org, person.id, Role.ORG_OWNER.value, [], invited_by=ctx.envelope.actor_id)
+    return await _joined(ctx, creds, org, person, membership)

@@ -1,0 +1,102 @@
+"""Tenancy fixtures: the bootstrapped platform, fresh orgs with an owner, members, and an admin view of events."""
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from services.tenancy.app import state
+from services.tenancy.bootstrap import bootstrap_platform
+from services.tenancy.schemas import MEMBER_ACCEPT, MEMBER_INVITE, ORG_CREATE
+from shared.auth import VERIFY_KEY
+from shared.client import BusClient
+from shared.db import Database, app_url, plain_url
+from shared.envelope import AuthContext
+from shared.ids import uuid7
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+
+@dataclass
+class Account:
+    """A member as a test drives it: their key and the auth context it verifies to."""
+
+    key: str
+    ctx: AuthContext
+    org_id: UUID
+    person_id: UUID
+
+
+async def account(bus: BusClient, key: str) -> Account:
+    verified = await bus.request(VERIFY_KEY, {"key": key})
+    return Account(key, verified.auth_context(), verified.org_id, verified.actor_id)
+
+
+@pytest.fixture(scope="session")
+async def platform(services: dict[str, ServiceRuntime], migrated: Settings, bus: BusClient) -> Account:
+    db = Database(app_url(migrated), pool_size=1)
+    try:
+        result = await bootstrap_platform(db, migrated, new_key_if_exists=True)
+    finally:
+        await db.dispose()
+    return await account(bus, result.api_key)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid7().hex[-12:]}"
+
+
+async def create_org(bus: BusClient, platform: Account, **fields: Any) -> Account:
+    slug = unique("org")
+    body = {"name": slug.title(), "slug": slug, "owner": {"email": f"owner@{slug}.test", "display_name": "Owner"}, **fields}
+    created = await bus.request(ORG_CREATE, body, platform.ctx)
+    return await account(bus, created.owner_key)
+
+
+async def add_member(bus: BusClient, owner: Account, role: str = "org_user", email: str | None = None, **fields: Any) -> Account:
+    email = email or f"{unique('m')}@example.test"
+    issued = await bus.request(MEMBER_INVITE, {"email": email, "role": role, **fields}, owner.ctx)
+    joined = await bus.request(MEMBER_ACCEPT, {"token": issued.token, "display_name": "Member"})
+    return await account(bus, joined.api_key)
+
+
+@pytest.fixture
+async def owner(bus: BusClient, platform: Account) -> Account:
+    """The owner of a fresh org (starter plan, active)."""
+    return await create_org(bus, platform)
+
+
+@pytest.fixture
+async def admin(migrated: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """The owner role's connection: to look under RLS and to move time (expiries) for a test."""
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    yield conn
+    await conn.close()
+
+
+async def events_of(admin: asyncpg.Connection, org_id: UUID, event_type: str | None = None) -> list[dict[str, Any]]:
+    """The events tenancy staged for an org, oldest first (read from its outbox)."""
+    rows = await admin.fetch("SELECT envelope FROM tenancy.outbox ORDER BY created_at")
+    events = [json.loads(bytes(r["envelope"])) for r in rows]
+    return [e for e in events if e["org_id"] == str(org_id) and (event_type is None or e["type"] == event_type)]
+
+
+@pytest.fixture
+def short_key_cache() -> Iterator[float]:
+    """A key cache TTL of 0.3 s for one test, so the TTL bound can be observed without sleeping long."""
+    creds = state.keys
+    previous, creds.ttl = creds.ttl, 0.3
+    yield creds.ttl
+    creds.ttl = previous
+
+
+@pytest.fixture
+async def app_db(migrated: Settings) -> AsyncIterator[Database]:
+    """The application role's pool, for looking at what RLS lets it see."""
+    db = Database(app_url(migrated), pool_size=1)
+    yield db
+    await db.dispose()

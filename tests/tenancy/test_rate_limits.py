@@ -1,0 +1,57 @@
+"""Rate limits: per org, per operation and per key windows, counted atomically, with a retry-after."""
+
+import asyncio
+
+import pytest
+
+from services.tenancy.schemas import RATE_HIT, RATE_LIST, RATE_SET
+from shared.client import BusClient
+from shared.errors import Forbidden, RateLimited
+from tests.tenancy.conftest import Account, add_member
+
+pytestmark = pytest.mark.usefixtures("services")
+
+
+async def test_an_operation_over_its_limit_is_rate_limited_with_a_retry_after(bus: BusClient, owner: Account) -> None:
+    await bus.request(RATE_SET, {"scope": "operation", "operation": "things.create", "max_calls": 3, "window_seconds": 60}, owner.ctx)
+    for left in (2, 1, 0):
+        assert (await bus.request(RATE_HIT, {"operation": "things.create"}, owner.ctx)).remaining == left
+    with pytest.raises(RateLimited) as limited:
+        await bus.request(RATE_HIT, {"operation": "things.create"}, owner.ctx)
+    assert 0 < limited.value.retry_after <= 60 and limited.value.details["scope"] == "operation"
+    await bus.request(RATE_HIT, {"operation": "things.read"}, owner.ctx)  # other operations are unaffected
+
+
+async def test_concurrent_calls_never_pass_the_org_limit(bus: BusClient, owner: Account) -> None:
+    await bus.request(RATE_SET, {"scope": "org", "max_calls": 5, "window_seconds": 60}, owner.ctx)
+    results = await asyncio.gather(
+        *(bus.request(RATE_HIT, {"operation": "anything"}, owner.ctx) for _ in range(25)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 5
+    assert all(isinstance(r, RateLimited) for r in results if isinstance(r, BaseException))
+
+
+async def test_the_key_limit_counts_each_key_apart(bus: BusClient, owner: Account) -> None:
+    await bus.request(RATE_SET, {"scope": "key", "max_calls": 1, "window_seconds": 60}, owner.ctx)
+    await bus.request(RATE_HIT, {"operation": "x", "key_id": "aaaaaaaaaaaa"}, owner.ctx)
+    await bus.request(RATE_HIT, {"operation": "x", "key_id": "bbbbbbbbbbbb"}, owner.ctx)
+    with pytest.raises(RateLimited):
+        await bus.request(RATE_HIT, {"operation": "x", "key_id": "aaaaaaaaaaaa"}, owner.ctx)
+    rules = (await bus.request(RATE_LIST, {}, owner.ctx)).rules
+    assert [(r.scope, r.max_calls) for r in rules] == [("key", 1)]
+
+
+async def test_a_refused_call_costs_no_other_window(bus: BusClient, owner: Account) -> None:
+    await bus.request(RATE_SET, {"scope": "org", "max_calls": 3, "window_seconds": 60}, owner.ctx)
+    await bus.request(RATE_SET, {"scope": "operation", "operation": "hot", "max_calls": 1, "window_seconds": 60}, owner.ctx)
+    await bus.request(RATE_HIT, {"operation": "hot"}, owner.ctx)
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            await bus.request(RATE_HIT, {"operation": "hot"}, owner.ctx)
+    assert (await bus.request(RATE_HIT, {"operation": "cold"}, owner.ctx)).remaining == 1
+
+
+async def test_members_cannot_change_rate_limits(bus: BusClient, owner: Account) -> None:
+    user = await add_member(bus, owner)
+    with pytest.raises(Forbidden):
+        await bus.request(RATE_SET, {"scope": "org", "max_calls": 10**6, "window_seconds": 1}, user.ctx)
