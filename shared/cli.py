@@ -14,6 +14,9 @@ from rich.table import Table
 from shared import subjects
 from shared.cli_events import app as events_app
 from shared.cli_events import publish
+from shared.auth import VERIFY_KEY, VerifiedKey, VerifyKey
+from shared.client import BusClient
+from shared.credentials import credentials_path, load_api_key
 from shared.errors import OneError
 from shared.service import HealthReport, ServiceRuntime
 from shared.settings import get_settings
@@ -75,6 +78,23 @@ def status(timeout: float = typer.Option(2.0, help="Seconds to wait for each ser
 
 
 @app.command()
+def whoami() -> None:
+    """Verify the CLI's API key (`ONE_API_KEY` or the credentials file) and show who it acts as."""
+    settings = effective_settings()
+    key = load_api_key(settings)
+    if key is None:
+        console.print("[red]no API key[/red]: set ONE_API_KEY, or run `make run` once to create the credentials file")
+        raise typer.Exit(1)
+
+    async def verify() -> VerifiedKey:
+        async with await BusClient.connect(settings, name="one-whoami") as bus:
+            return await bus.request(VERIFY_KEY, VerifyKey(key=key))
+
+    verified = asyncio.run(verify())
+    console.print(f"org {verified.org_id} ({verified.org_status}), actor {verified.actor_id}, role {verified.role}, key {verified.key_id}")
+
+
+@app.command()
 def health(
     service: ServiceName,
     timeout: float = typer.Option(2.0, help="Seconds to wait for the answer."),
@@ -113,7 +133,7 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
     """Start Postgres, NATS and all six services; Ctrl-C or SIGTERM stops everything cleanly."""
     base = get_settings()
     _logging(base.log_level)
-    settings, servers = asyncio.run(bring_up(base))
+    settings, servers, new_key = asyncio.run(bring_up(base))
     write_runtime(settings, servers)
     supervisor = Supervisor(settings)
     stopping = False
@@ -137,6 +157,8 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Postgres  {settings.database_url}")
         console.print(f"NATS      {settings.nats_url}")
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
+        if new_key:
+            console.print(f"API key   {new_key}  (platform owner; shown once, saved in {credentials_path(settings)})")
         console.print("Running. `one status` checks it; Ctrl-C stops it.")
         while not stopping:
             time.sleep(0.5)

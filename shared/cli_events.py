@@ -1,8 +1,9 @@
 """`one publish` and `one events tail|query|history|revenue|archive|import|replay`.
 
-Bus commands act for `--org` / `--actor` as a trusted internal client (no API key
-is checked on the bus yet; the gateway will stamp verified ones). `archive` and
-`import` run the retention job over the owner database connection.
+Bus commands act as the owner of the API key (`ONE_API_KEY`, or the credentials
+file `one up` wrote), verified by tenancy; or, with `--org` / `--actor`, as a
+trusted internal client. `archive` and `import` run the retention job over the
+owner database connection.
 """
 
 import asyncio
@@ -20,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.client import BusClient
+from shared.auth import authenticate
+from shared.credentials import load_api_key
 from shared.envelope import AuthContext, Protocol
 from shared.events_client import EventsClient
 from shared.settings import Settings
@@ -30,7 +33,7 @@ console = Console()
 T = TypeVar("T")
 NO_ACTOR = UUID(int=0)
 
-OrgOption = typer.Option(..., "--org", help="Organization id.")
+OrgOption = typer.Option(None, "--org", help="Organization id (trusted internal use); default: the API key's org.")
 ActorOption = typer.Option(NO_ACTOR, "--actor", help="Acting thing's id.")
 
 
@@ -42,10 +45,20 @@ def _settings() -> Settings:
     return settings
 
 
-def _run(org: UUID, actor: UUID, work: Callable[[EventsClient], Awaitable[T]], protocol: Protocol = Protocol.NATIVE) -> T:
+def _run(
+    org: UUID | None, actor: UUID, work: Callable[[EventsClient], Awaitable[T]], protocol: Protocol = Protocol.NATIVE
+) -> T:
+    """Act for `--org` as a trusted internal client, or else as the API key's owner (verified)."""
+    settings = _settings()
+    key = None if org is not None else load_api_key(settings)
+    if org is None and key is None:
+        console.print("[red]no --org and no API key[/red]: pass --org, set ONE_API_KEY, or run `make run` once")
+        raise typer.Exit(1)
+
     async def main() -> T:
-        async with await BusClient.connect(_settings(), name="one-events") as bus:
-            return await work(EventsClient(bus, AuthContext(org, actor), protocol=protocol))
+        async with await BusClient.connect(settings, name="one-events") as bus:
+            ctx = AuthContext(org, actor) if org is not None else await authenticate(bus, key)
+            return await work(EventsClient(bus, ctx, protocol=protocol))
 
     return asyncio.run(main())
 
@@ -88,8 +101,8 @@ def _print_events(events: list, as_json: bool) -> None:
 
 def publish(
     type: str = typer.Option(None, "--type", help="Event type (canonical or granular); omit with --stdin."),
-    org: UUID = OrgOption,
-    actor: UUID = typer.Option(..., "--actor", help="Who caused it."),
+    org: UUID | None = OrgOption,
+    actor: UUID = ActorOption,
     protocol: Protocol = typer.Option(Protocol.NATIVE, "--protocol"),
     meta: str = typer.Option(None, "--meta", help="Metadata: JSON or @file.json."),
     target: UUID = typer.Option(None, "--target"),
@@ -115,7 +128,7 @@ def publish(
 
 @app.command()
 def query(
-    org: UUID = OrgOption,
+    org: UUID | None = OrgOption,
     actor: UUID = ActorOption,
     types: list[str] = typer.Option(None, "--type"),
     by: UUID = typer.Option(None, "--by", help="Events caused by this actor."),
@@ -137,7 +150,7 @@ def query(
 
 @app.command()
 def tail(
-    org: UUID = OrgOption,
+    org: UUID | None = OrgOption,
     actor: UUID = ActorOption,
     types: list[str] = typer.Option(None, "--type"),
     by: UUID = typer.Option(None, "--by"),
@@ -163,7 +176,7 @@ def tail(
 
 @app.command()
 def revenue(
-    org: UUID = OrgOption, actor: UUID = ActorOption,
+    org: UUID | None = OrgOption, actor: UUID = ActorOption,
     days: float = typer.Option(30.0, help="Over the last N days."), currency: str = typer.Option(None),
 ) -> None:
     """Payment totals by protocol (a2a / acp / ap2 / x402 / traditional)."""
@@ -210,7 +223,7 @@ def import_(directory: Path = typer.Argument(..., help="An archive directory (wi
 @app.command()
 def replay(
     subject: str = typer.Option(..., "--subject", help="Where to re-publish, e.g. one.rebuild.search."),
-    org: UUID = OrgOption, actor: UUID = ActorOption,
+    org: UUID | None = OrgOption, actor: UUID = ActorOption,
     from_position: int = typer.Option(0, "--from"), to_position: int = typer.Option(None, "--to"),
     types: list[str] = typer.Option(None, "--type"),
 ) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from shared import subjects
 from shared.client import BusClient
+from shared.credentials import credentials_path, save_credentials
+from shared.db import Database
 from shared.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.errors import OneError
 from shared.migrate import migrate_services
@@ -163,11 +165,35 @@ def write_runtime(settings: Settings, servers: EmbeddedServers) -> None:
     settings.runtime_file.write_text(json.dumps(runtime, indent=2))
 
 
-async def bring_up(settings: Settings) -> tuple[Settings, EmbeddedServers]:
-    """Start (or reuse) the servers and migrate every schema."""
+async def bring_up(settings: Settings) -> tuple[Settings, EmbeddedServers, str | None]:
+    """Start (or reuse) the servers, migrate every schema, and make sure a platform owner
+    exists with a key in the credentials file; returns the key when it is new."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     servers = EmbeddedServers(settings)
     settings = servers.start()
     await migrate_services(settings, all_migrations())
-    return settings, servers
+    return settings, servers, await ensure_platform_credentials(settings)
+
+
+async def ensure_platform_credentials(settings: Settings) -> str | None:
+    """First start: the platform org, its owner and an API key (saved for the CLI).
+
+    Later starts create nothing; if the credentials file was deleted, a fresh key
+    for the platform owner replaces it (a key's secret is never stored, so the old
+    one cannot be shown again).
+    """
+    from services.tenancy.bootstrap import bootstrap_platform
+
+    missing = not credentials_path(settings).exists()
+    db = Database.for_app(settings, "one-up")
+    try:
+        result = await bootstrap_platform(db, settings, new_key_if_exists=missing)
+    finally:
+        await db.dispose()
+    if result.api_key is None:
+        return None
+    save_credentials(
+        settings, api_key=result.api_key, org_id=result.organization.id, person_id=result.owner.id, email=result.owner.email
+    )
+    return result.api_key
 

@@ -19,11 +19,16 @@ ONE = [sys.executable, "-m", "shared.cli"]
 def _env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL", "ONE_DATABASE_URL", "ONE_NATS_URL")}
     env["ONE_DATA_DIR"] = str(data_dir)
+    env["COLUMNS"] = "300"  # rich tables unwrapped
     return env
 
 
 def _status(data_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*ONE, "status"], env=_env(data_dir), capture_output=True, text=True, timeout=60)
+
+
+def _one(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*ONE, *args], env=_env(data_dir), capture_output=True, text=True, timeout=60)
 
 
 def _start(data_dir: Path) -> subprocess.Popen:
@@ -67,9 +72,19 @@ async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp
             assert name in status.stdout
         runtime = json.loads((data_dir / "runtime.json").read_text())
         first = await _migrations_applied_at(runtime["database_url"])
+
+        credentials = json.loads((data_dir / "credentials.json").read_text())
+        assert (data_dir / "credentials.json").stat().st_mode & 0o777 == 0o600
+        whoami = _one(data_dir, "whoami")
+        assert whoami.returncode == 0, whoami.stdout + whoami.stderr
+        assert credentials["org_id"] in whoami.stdout and "platform_owner" in whoami.stdout
+        published = _one(data_dir, "publish", "--type", "payment_event", "--protocol", "x402",
+                         "--meta", '{"protocol": "x402", "amount": 5, "currency": "USD", "status": "verified"}')
+        assert published.returncode == 0, published.stdout + published.stderr
     finally:
         output = _stop(up)
     assert "Stopped." in output
+    assert credentials["api_key"] in output  # the key is shown once, on first start
     assert not (data_dir / "runtime.json").exists()
     assert _status(data_dir).returncode == 1  # nothing runs any more
 
@@ -78,5 +93,9 @@ async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp
         _wait_healthy(data_dir, up)
         runtime = json.loads((data_dir / "runtime.json").read_text())
         assert await _migrations_applied_at(runtime["database_url"]) == first  # same database, not re-created
+        assert _one(data_dir, "whoami").returncode == 0  # the saved key still works
+        history = _one(data_dir, "events", "query", "--type", "payment_event")
+        assert history.returncode == 0 and "payment_event" in history.stdout, history.stdout + history.stderr
     finally:
-        _stop(up)
+        output = _stop(up)
+    assert credentials["api_key"] not in output  # not shown again
