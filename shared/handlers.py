@@ -99,6 +99,7 @@ class ServiceRouter:
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         self._specs_by_subject: dict[str, dict[str, MessageSpec[Any, Any]]] = {}
         self._subscriptions: list[Subscription] = []
+        self._nc: NatsClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
     @property
@@ -117,6 +118,7 @@ class ServiceRouter:
 
     async def start(self, nc: NatsClient, concurrency: int) -> None:
         """One queue-group subscription per subject; at most `concurrency` messages in progress."""
+        self._nc = nc
         slots = asyncio.Semaphore(concurrency)
         for subject, specs in self._specs_by_subject.items():
             self._subscriptions.append(
@@ -137,7 +139,8 @@ class ServiceRouter:
             reply = await self.dispatch(msg.data, specs)
         if msg.reply:
             try:
-                await msg.respond(reply)
+                # Not `msg.respond()`: it would echo the request's headers back with the reply.
+                await self._nc.publish(msg.reply, reply)
             except Exception as error:  # the caller's connection is gone; nothing else to tell
                 log.warning("%s: could not reply on %s: %r", self.service, msg.subject, error)
 
