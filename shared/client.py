@@ -12,8 +12,6 @@ from uuid import UUID
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from pydantic_core import to_json
@@ -23,9 +21,8 @@ from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode
 from shared.errors import Unavailable
 from shared.ids import uuid7
 from shared.settings import Settings, get_settings
-from shared.tracing import inject_trace
+from shared.tracing import client_span, inject_trace
 
-_tracer = trace.get_tracer("one.client")
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -90,10 +87,9 @@ class BusClient:
 
     async def _send(self, spec: MessageSpec[Any, R], body: bytes, timeout: float | None) -> R:
         # The span is not made current: nothing runs under it but the network wait.
-        span = _tracer.start_span(
+        span = client_span(
             f"{spec.subject} send",
-            kind=SpanKind.CLIENT,
-            attributes={"messaging.system": "nats", "messaging.destination.name": spec.subject, "one.message.type": spec.type},
+            {"messaging.system": "nats", "messaging.destination.name": spec.subject, "one.message.type": spec.type},
         )
         # Injected even when not sampled, so the service keeps the same decision.
         headers: dict[str, str] = {}

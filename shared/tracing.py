@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
@@ -23,6 +24,20 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 _provider: TracerProvider | None = None
 _consumer_tracer = trace.get_tracer("one.handlers")
+_client_tracer = trace.get_tracer("one.client")
+
+
+class _ReusableIds(RandomIdGenerator):
+    """Lets `client_span` hand the SDK the trace id it already sampled against."""
+
+    preset: int | None = None
+
+    def generate_trace_id(self) -> int:
+        preset, self.preset = self.preset, None
+        return super().generate_trace_id() if preset is None else preset
+
+
+_ids = _ReusableIds()
 
 
 def setup_tracing(
@@ -45,6 +60,7 @@ def setup_tracing(
         _provider = TracerProvider(
             resource=Resource.create({"service.name": settings.otel_service_name or service_name}),
             sampler=ParentBased(TraceIdRatioBased(ratio)),
+            id_generator=_ids,
         )
         if settings.otel_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -78,6 +94,27 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 _W3C = TraceContextTextMapPropagator()
+
+
+def client_span(name: str, attributes: dict[str, str]) -> Span:
+    """The span of one outgoing request, with the SDK's decision but not its cost when dropped.
+
+    Most requests are not sampled, and building a span only to drop it was a
+    quarter of the client's CPU per request. So the sampler is asked first (for
+    a root, about a trace id we generate; for a child, the parent decides), and
+    only a sampled request gets a real span, with that same trace id.
+    """
+    parent = trace.get_current_span().get_span_context()
+    if parent.is_valid:
+        if not parent.trace_flags.sampled:
+            return NonRecordingSpan(SpanContext(parent.trace_id, _ids.generate_span_id(), False, parent.trace_flags, parent.trace_state))
+    elif _provider is not None:
+        trace_id = _ids.generate_trace_id()
+        sampling = _provider.sampler.should_sample(None, trace_id, name, SpanKind.CLIENT, attributes)
+        if not sampling.decision.is_sampled():
+            return NonRecordingSpan(SpanContext(trace_id, _ids.generate_span_id(), False, TraceFlags(0), sampling.trace_state))
+        _ids.preset = trace_id
+    return _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
 def inject_trace(headers: dict[str, str], span: Span) -> None:

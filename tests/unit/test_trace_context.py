@@ -1,9 +1,13 @@
 """Trace context in NATS headers: what the client injects, the service joins."""
 
+import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-from shared.tracing import _remote_parent, consume_span, inject_trace
+from shared import tracing
+from shared.tracing import _remote_parent, client_span, consume_span, inject_trace
 
 TRACE_ID, SPAN_ID = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
 
@@ -40,3 +44,32 @@ def test_an_unsampled_sender_is_joined_without_a_span_of_our_own() -> None:
         assert not current.is_recording()
         assert trace.get_current_span().get_span_context().trace_id == TRACE_ID
     assert trace.get_current_span().get_span_context().trace_id != TRACE_ID
+
+
+class TestClientSpan:
+    """`client_span` must decide exactly as the SDK would, only cheaper when the span is dropped."""
+
+    @pytest.fixture
+    def provider(self, monkeypatch: pytest.MonkeyPatch) -> TracerProvider:
+        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.25)), id_generator=tracing._ids)
+        monkeypatch.setattr(tracing, "_provider", provider)
+        monkeypatch.setattr(tracing, "_client_tracer", provider.get_tracer("one.client"))
+        return provider
+
+    def test_roots_are_sampled_at_the_configured_ratio_with_the_trace_id_decided_on(self, provider: TracerProvider) -> None:
+        spans = [client_span("x send", {}) for _ in range(4000)]
+        sampled = [s for s in spans if s.get_span_context().trace_flags.sampled]
+        assert 0.21 < len(sampled) / len(spans) < 0.29
+        bound = TraceIdRatioBased(0.25).bound
+        for s in spans:
+            trace_id = s.get_span_context().trace_id
+            assert s.is_recording() == s.get_span_context().trace_flags.sampled == ((trace_id & 0xFFFFFFFFFFFFFFFF) < bound)
+        assert len({s.get_span_context().trace_id for s in spans}) == len(spans)
+
+    def test_a_child_follows_its_parents_decision(self, provider: TracerProvider) -> None:
+        for sampled in (False, True):
+            with trace.use_span(span(sampled)):
+                child = client_span("x send", {})
+            context = child.get_span_context()
+            assert (context.trace_id, context.trace_flags.sampled, child.is_recording()) == (TRACE_ID, sampled, sampled)
+            assert context.span_id != SPAN_ID
