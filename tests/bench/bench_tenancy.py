@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from tests.bench.harness import Figure, latencies, percentile, throughput
+from tests.bench.harness import Figure, request_reply_figures
 from tests.bench.rr_processes import IN_FLIGHT, settings_for, tracing
 
 PREFIX = "tenancy.verify_key"
@@ -99,9 +99,7 @@ async def measure(nats_url: str, db_url: str, key: str, n: str, n_tp: str) -> No
     async def call() -> object:
         return await bus.request(VERIFY_KEY, payload, timeout=10)
 
-    samples = await latencies(call, int(n), warmup=300)
-    rate = await throughput(call, int(n_tp), IN_FLIGHT)
-    print(json.dumps({"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "throughput": rate}))
+    print(json.dumps(await request_reply_figures(call, int(n), int(n_tp), IN_FLIGHT)))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,13 @@ async def throughput(call: Callable[[], Awaitable[object]], n: int, in_flight: i
     return n / (time.perf_counter() - start)
 
 
+async def request_reply_figures(call: Callable[[], Awaitable[object]], n: int, n_throughput: int, in_flight: int = 64) -> dict:
+    """p50/p99 of sequential calls (µs) and throughput with `in_flight` outstanding (calls/s)."""
+    samples = await latencies(call, n, warmup=300)
+    rate = await throughput(call, n_throughput, in_flight)
+    return {"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "throughput": rate}
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -18,7 +18,7 @@ from shared.ids import uuid7
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from shared.tracing import setup_tracing
-from tests.bench.harness import latencies, percentile, throughput
+from tests.bench.harness import request_reply_figures
 
 BARE_SUBJECT = "bench.bare.echo"
 IN_FLIGHT = 64
@@ -78,9 +78,7 @@ async def measure(kind: str, nats_url: str, db_url: str, ratio: str, n: str, n_t
         async def call() -> object:
             return await bus.request(ECHO, payload, ctx, timeout=10)
 
-    samples = await latencies(call, int(n), warmup=300)
-    rate = await throughput(call, int(n_tp), IN_FLIGHT)
-    print(json.dumps({"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "throughput": rate}))
+    print(json.dumps(await request_reply_figures(call, int(n), int(n_tp), IN_FLIGHT)))
 
 
 if __name__ == "__main__":
