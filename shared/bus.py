@@ -4,6 +4,7 @@ import logging
 
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.security import SASLPlaintext
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -28,8 +29,12 @@ def make_broker(settings: Settings, service: str) -> NatsBroker:
     """A broker whose per-message log lines go to DEBUG: at 20k msg/s INFO logging is the bottleneck."""
     provider = tracer_provider()
     middlewares = (NatsTelemetryMiddleware(tracer_provider=provider),) if provider else ()
+    options = connect_options(settings, f"one-{service}")
+    # NatsBroker takes credentials only as `security` (it has no user/password arguments).
+    user, password = options.pop("user", None), options.pop("password", None)
     return NatsBroker(
-        **connect_options(settings, f"one-{service}"),
+        **options,
+        security=SASLPlaintext(username=user, password=password or "") if user else None,
         logger=logging.getLogger(f"one.{service}.broker"),
         log_level=logging.DEBUG,
         middlewares=middlewares,

@@ -21,6 +21,8 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COLLECTOR = ROOT / "deploy" / "otel-collector.yaml"
+NATS_CONF = ROOT / "deploy" / "nats" / "nats-server.conf"
+K8S = ROOT / "deploy" / "k8s"
 
 IMAGE = "one-on-a-bus:local"
 
@@ -154,6 +156,23 @@ def test_only_migrate_builds(services: dict) -> None:
 # ---- compose: infrastructure -----------------------------------------------------------------
 
 
+def _interpolated(value: str, env: dict[str, str] | None = None) -> str:
+    """What compose makes of `${VAR:-default}` / `${VAR}` with `env` as the shell environment."""
+    env = env or {}
+
+    def one(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3)
+        return env.get(name) or (default if default is not None else "")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-([^}]*))?\}", one, value)
+
+
+def nats_conf_users() -> dict[str, str]:
+    """user -> the environment variable nats-server reads its password from."""
+    text = NATS_CONF.read_text()
+    return dict(re.findall(r"\{\s*user\s*=\s*([\w-]+)\s*,\s*password\s*=\s*\$(\w+)\s*,", text))
+
+
 def test_nats_has_jetstream_storage_and_a_healthcheck(compose: dict, services: dict) -> None:
     nats = services["nats"]
     command = _command(nats)
@@ -163,7 +182,8 @@ def test_nats_has_jetstream_storage_and_a_healthcheck(compose: dict, services: d
     monitor = command[command.index("-m") + 1]
     probe = " ".join(_healthcheck_argv(nats))
     assert f":{monitor}/healthz" in probe
-    assert {v.split(":")[0] for v in nats["volumes"]} <= set(compose.get("volumes") or {})
+    named = {v.split(":")[0] for v in nats["volumes"] if not v.startswith((".", "/"))}  # bind mounts aside
+    assert named <= set(compose.get("volumes") or {})
 
 
 def test_postgres_has_pgvector_a_volume_and_a_healthcheck(compose: dict, services: dict) -> None:
@@ -185,6 +205,46 @@ def test_dependencies_name_services_that_exist(services: dict) -> None:
             condition = depends[dependency]["condition"] if isinstance(depends, dict) else None
             if condition == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+
+
+def test_nats_runs_the_permission_config(services: dict) -> None:
+    nats = services["nats"]
+    command = _command(nats)
+    config_path = command[command.index("-c") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in nats["volumes"]}
+    assert (ROOT / mounts[config_path]).resolve() == NATS_CONF
+    assert nats["volumes"][-1].endswith(":ro") or any(v.endswith(f"{config_path}:ro") for v in nats["volumes"])
+
+
+def test_nats_config_has_a_user_per_service_and_the_cli() -> None:
+    users = nats_conf_users()
+    assert set(users) == {*subjects.SERVICES, "cli"}
+    for user, variable in users.items():
+        assert variable == f"ONE_NATS_{user.upper()}_PASSWORD"
+    text = NATS_CONF.read_text()
+    assert "no_auth_user" not in text, "an anonymous user would bypass every permission"
+    assert not re.search(r"password\s*=\s*[\"']", text), "passwords come from the environment, not the file"
+
+
+def test_every_nats_user_has_its_password_in_the_nats_environment(services: dict) -> None:
+    env = _env(services["nats"])
+    for user, variable in nats_conf_users().items():
+        assert variable in env, f"nats-server cannot resolve ${variable} for {user}"
+        assert _interpolated(env[variable]), f"{user}: empty password"
+        assert _interpolated(env[variable], {variable: "from-the-shell"}) == "from-the-shell", f"{user}: not overridable"
+
+
+def test_each_service_logs_in_to_nats_as_itself(services: dict) -> None:
+    nats_env = _env(services["nats"])
+    users = nats_conf_users()
+    passwords = set()
+    for name in subjects.SERVICES:
+        env = _env(services[name])
+        assert env.get("ONE_NATS_USER") == name, f"{name} must log in as its own NATS user"
+        assert env.get("ONE_NATS_PASSWORD") == nats_env[users[name]], f"{name}: password differs from the server's"
+        passwords.add(_interpolated(env["ONE_NATS_PASSWORD"]))
+    assert len(passwords) == len(subjects.SERVICES), "every service has its own password"
+    assert "ONE_NATS_USER" not in _env(services["migrate"]), "the migration needs no bus"
 
 
 # ---- compose: environment vs Settings --------------------------------------------------------
@@ -226,6 +286,7 @@ def test_settings_built_from_the_compose_environment(services: dict, monkeypatch
         assert db.path.lstrip("/") == postgres_env["POSTGRES_DB"]
 
         assert urlsplit(settings.nats_url or "").hostname == "nats"
+        assert settings.nats_user == name and settings.nats_password is not None
         assert urlsplit(settings.otel_endpoint or "").hostname in services
         assert 0.0 <= settings.trace_sample_ratio <= 1.0
 
@@ -305,3 +366,223 @@ def test_build_context_has_what_the_builder_copies() -> None:
         assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), f"{path} is dockerignored"
         if not any(ch in path for ch in "*?["):
             assert (ROOT / path).exists(), f"the Dockerfile copies {path}, which does not exist"
+
+
+# ---- NATS permissions: one source, two renderings ---------------------------------------------
+
+
+def nats_conf_permissions(text: str) -> dict[str, dict]:
+    """user -> {"publish": {"allow": [...], "deny": [...]}, "subscribe": {...}, "allow_responses": bool}."""
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # no subject contains "#"
+    variables = {m.group(1): re.findall(r'"([^"]+)"', m.group(2))
+                 for m in re.finditer(r"^(\w+_SUBJECTS) = \[(.*?)\]", text, re.S | re.M)}
+    blocks = {m.group(1): m.group(2) for m in re.finditer(r"^(\w+)_PERMISSIONS = \{(.*?)\n\}", text, re.S | re.M)}
+    users = dict(re.findall(r"\{\s*user\s*=\s*([\w-]+)\s*,.*?permissions\s*=\s*\$(\w+)_PERMISSIONS", text))
+
+    def section(block: str, name: str) -> dict:
+        found = re.search(name + r" = \{(.*?)\}\n", block, re.S) or re.search(name + r" = \{(.*?)\}", block, re.S)
+        result = {}
+        if found:
+            body = found.group(1)
+            for kind in ("allow", "deny"):
+                listed = re.search(kind + r" = \[(.*?)\]", body, re.S)
+                ref = re.search(kind + r" = \$(\w+)", body)
+                if listed:
+                    result[kind] = re.findall(r'"([^"]+)"', listed.group(1))
+                elif ref:
+                    result[kind] = variables[ref.group(1)]
+        return result
+
+    return {
+        user: {"publish": section(blocks[var], "publish"), "subscribe": section(blocks[var], "subscribe"),
+               "allow_responses": "allow_responses = true" in blocks[var]}
+        for user, var in users.items()
+    }
+
+
+def test_nats_conf_permissions_parse() -> None:
+    permissions = nats_conf_permissions(NATS_CONF.read_text())
+    assert set(permissions) == {*subjects.SERVICES, "cli"}
+    for name in subjects.SERVICES:
+        own = subjects.command(name, ">")
+        assert own in permissions[name]["subscribe"]["allow"], name
+        assert "_INBOX.>" in permissions[name]["subscribe"]["allow"], name
+        assert permissions[name]["allow_responses"], f"{name} could not reply"
+        assert not any(s.startswith("_INBOX") for s in permissions[name]["publish"]["allow"]), f"{name} may forge replies"
+        others = [s for s in permissions[name]["subscribe"]["allow"] if s.startswith("one.") and not s.startswith(f"one.{name}.")]
+        assert others in ([], ["one.proto.>"]), f"{name} listens to {others}"
+        assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
+    consumers = {n for n, p in permissions.items() if any(".CONSUMER." in s for s in p["publish"]["allow"])}
+    assert consumers == {"eventlog"}
+    assert permissions["cli"]["subscribe"]["allow"] == ["_INBOX.>"]
+
+
+# ---- Kubernetes ----------------------------------------------------------------------------------
+
+
+def _k8s_docs(name: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+
+
+@pytest.fixture(scope="module")
+def k8s() -> dict[tuple[str, str], dict]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    objects: dict[tuple[str, str], dict] = {}
+    for resource in kustomization["resources"]:
+        for doc in _k8s_docs(resource):
+            assert doc.get("apiVersion") and doc.get("kind"), f"{resource}: not a Kubernetes object"
+            key = (doc["kind"], doc["metadata"]["name"])
+            assert key not in objects, f"{key} declared twice"
+            objects[key] = doc
+    return objects
+
+
+def _containers(objects: dict, kind: str) -> dict[str, dict]:
+    return {
+        name: doc["spec"]["template"]["spec"]["containers"][0]
+        for (k, name), doc in objects.items() if k == kind
+    }
+
+
+def test_every_manifest_parses_and_is_in_the_kustomization() -> None:
+    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "nats-values.yaml", "secrets.example.yaml"}
+    assert listed == on_disk
+    for path in K8S.glob("*.yaml"):
+        assert list(yaml.safe_load_all(path.read_text())), path.name
+
+
+def test_a_deployment_with_probes_and_resources_per_service(k8s: dict) -> None:
+    deployments = {name: doc for (kind, name), doc in k8s.items() if kind == "Deployment"}
+    assert set(deployments) == {f"one-{s}" for s in subjects.SERVICES}
+    for service in subjects.SERVICES:
+        doc = deployments[f"one-{service}"]
+        spec = doc["spec"]
+        assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+        assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
+        container = spec["template"]["spec"]["containers"][0]
+        assert container["args"] == ["serve", service]
+        for probe in ("readinessProbe", "livenessProbe"):
+            command = container[probe]["exec"]["command"]
+            assert command[:3] == ["one", "health", service], f"{service} {probe}"
+            assert container[probe]["timeoutSeconds"] > float(command[command.index("--timeout") + 1])
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{service} {kind}"
+        pod_security = spec["template"]["spec"]["securityContext"]
+        assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] != 0
+
+
+def test_a_pdb_and_an_hpa_per_service(k8s: dict) -> None:
+    for service in subjects.SERVICES:
+        deployment = k8s[("Deployment", f"one-{service}")]
+        pdb = k8s[("PodDisruptionBudget", f"one-{service}")]
+        assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        assert pdb["spec"].get("minAvailable", 0) >= 1 or "maxUnavailable" in pdb["spec"]
+        hpa = k8s[("HorizontalPodAutoscaler", f"one-{service}")]
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"one-{service}"}
+        assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert hpa["spec"]["minReplicas"] > pdb["spec"]["minAvailable"], "a PDB equal to the replicas blocks every drain"
+
+
+def test_one_image_everywhere(k8s: dict) -> None:
+    images = {c["image"] for c in [*_containers(k8s, "Deployment").values(), *_containers(k8s, "Job").values()]}
+    assert len(images) == 1
+    [image] = images
+    override = yaml.safe_load((K8S / "kustomization.yaml").read_text())["images"]
+    assert [entry["name"] for entry in override] == [image.rsplit(":", 1)[0]]
+
+
+def test_migration_job_runs_migrate_once(k8s: dict) -> None:
+    job = k8s[("Job", "one-migrate")]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] in {"OnFailure", "Never"}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def _env_names(container: dict, objects: dict) -> set[str]:
+    names = {e["name"] for e in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        names |= set(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])
+    return names
+
+
+def test_env_names_match_settings_and_secrets_stay_secret(k8s: dict) -> None:
+    accepted = accepted_env_names()
+    secrets = {d["metadata"]["name"]: d for d in _k8s_docs("secrets.example.yaml") if d["kind"] == "Secret"}
+    config = k8s[("ConfigMap", "one-config")]["data"]
+    for key in config:
+        assert key.upper() in accepted, f"ConfigMap one-config: Settings reads no {key}"
+        assert "PASSWORD" not in key and "PEPPER" not in key and "DATABASE_URL" not in key, f"{key} belongs in a Secret"
+    for name, container in {**_containers(k8s, "Deployment"), **_containers(k8s, "Job")}.items():
+        names = _env_names(container, k8s)
+        unknown = {n for n in names if n.startswith(("ONE_", "OTEL_")) and n.upper() not in accepted}
+        assert not unknown, f"{name}: Settings reads none of {sorted(unknown)}"
+        assert {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"} <= names, name
+        for entry in container.get("env", []):
+            if any(word in entry["name"] for word in ("PASSWORD", "PEPPER", "DATABASE_URL")):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                assert ref, f"{name}: {entry['name']} must come from a Secret"
+                assert ref["key"] in secrets[ref["name"]]["stringData"], f"{name}: {ref} not in secrets.example.yaml"
+
+
+def test_each_service_logs_in_to_nats_as_itself_in_k8s(k8s: dict) -> None:
+    for service in subjects.SERVICES:
+        env = {e["name"]: e for e in _containers(k8s, "Deployment")[f"one-{service}"]["env"]}
+        assert env["ONE_NATS_USER"]["value"] == service
+        assert env["ONE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "one-nats", "key": service}
+        assert env["OTEL_SERVICE_NAME"]["value"] == service
+
+
+def test_settings_built_from_the_k8s_environment(k8s: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    for service in subjects.SERVICES:
+        container = _containers(k8s, "Deployment")[f"one-{service}"]
+        with monkeypatch.context() as patch:
+            for key in list(os.environ):
+                if key.startswith(("ONE_", "OTEL_")) or key in {"DATABASE_URL", "NATS_URL"}:
+                    patch.delenv(key)
+            for key, value in k8s[("ConfigMap", "one-config")]["data"].items():
+                patch.setenv(key, value)
+            for entry in container["env"]:
+                patch.setenv(entry["name"], entry.get("value", "from-a-secret"))
+            settings = Settings()
+        assert settings.events_stream_replicas == 3
+        assert settings.nats_user == service and settings.otel_service_name == service
+        assert urlsplit(settings.nats_url).hostname == "nats"
+
+
+def test_nats_chart_values_cluster_jetstream_and_the_same_permissions() -> None:
+    values = yaml.safe_load((K8S / "nats-values.yaml").read_text())
+    config = values["config"]
+    assert config["cluster"]["enabled"] is True and config["cluster"]["replicas"] == 3
+    jetstream = config["jetstream"]
+    assert jetstream["enabled"] is True and jetstream["fileStore"]["enabled"] is True
+    assert jetstream["fileStore"]["pvc"]["enabled"] is True
+    assert jetstream["merge"]["sync_interval"] == "always"
+    users = {u["user"]: u for u in config["merge"]["authorization"]["users"]}
+    expected = nats_conf_permissions(NATS_CONF.read_text())
+    assert set(users) == set(expected)
+    env = values["container"]["env"]
+    for user, permissions in expected.items():
+        rendered = users[user]
+        variable = f"ONE_NATS_{user.upper()}_PASSWORD"
+        assert rendered["password"] == f"<< ${variable} >>"
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "one-nats", "key": user}
+        got = rendered["permissions"]
+        assert got["publish"] == permissions["publish"], f"{user}: publish differs from nats-server.conf"
+        assert got["subscribe"] == permissions["subscribe"], f"{user}: subscribe differs from nats-server.conf"
+        assert got.get("allow_responses", False) == permissions["allow_responses"], user
+
+
+def test_postgres_cluster_has_pgvector() -> None:
+    [cluster] = _k8s_docs("postgres-cluster.yaml")
+    assert cluster["apiVersion"].startswith("postgresql.cnpg.io/") and cluster["kind"] == "Cluster"
+    assert cluster["spec"]["instances"] >= 3
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    assert any("CREATE EXTENSION IF NOT EXISTS vector" in sql for sql in initdb["postInitApplicationSQL"])
+    secrets = {d["metadata"]["name"] for d in _k8s_docs("secrets.example.yaml")}
+    assert initdb["secret"]["name"] in secrets
+    database_url = next(d for d in _k8s_docs("secrets.example.yaml") if d["metadata"]["name"] == "one-db")["stringData"]["database-url"]
+    url = urlsplit(database_url)
+    assert url.hostname == f"{cluster['metadata']['name']}-rw" and url.path.lstrip("/") == initdb["database"]
+    assert url.username == initdb["owner"]
