@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     trial_days: int = Field(14, ge=0, description="Length of the trial of an organization created by signup.")
     platform_owner_email: str = Field("owner@one.local", description="The platform owner bootstrap creates.")
 
+    graph_things_quota: str | None = Field(
+        "things",
+        description="Tenancy quota metric each live thing counts against; an org without that quota is unlimited. "
+        "Unset = no quota check (one bus round trip less per create).",
+    )
+    graph_max_depth: int = Field(6, ge=1, description="Deepest neighbour traversal a query may ask for.")
+    graph_traversal_timeout_ms: int = Field(5000, ge=1, description="statement_timeout of one traversal query.")
+
     @property
     def eventlog_archive_path(self) -> Path:
         return self.eventlog_archive_dir or self.data_dir / "archive" / "events"

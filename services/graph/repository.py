@@ -1,0 +1,313 @@
+"""Every SQL statement of the graph; each one filters on the caller's org.
+
+Row-Level Security (`app.org_id`, set by the handler's transaction) backs each filter up,
+and the connections' composite foreign keys make a cross-org link impossible in the data.
+Pages are keyset pages on `id` (UUIDv7, so creation order): no row is skipped or repeated
+while others are inserted.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.graph.models import connections, things
+
+Row = sa.Row[Any]
+
+NOW = sa.func.clock_timestamp()
+"""The statement's own clock, for timestamps set by an update."""
+
+_JSONPATH_OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+async def insert_things(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row]:
+    """Insert; a row whose idempotency key exists already is skipped (not returned).
+
+    One statement over arrays (`unnest`), whatever the batch size: a multi-VALUES statement
+    costs SQLAlchemy more to compile than Postgres takes to run it.
+    """
+    columns = {name: [row[name] for row in rows] for name in _INSERT_COLUMNS}
+    columns["properties"] = [json.dumps(p) for p in columns["properties"]]
+    return list((await session.execute(_INSERT_THINGS, columns)).all())
+
+
+_INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash")
+_INSERT_THINGS = sa.text("""
+    INSERT INTO graph.things (id, org_id, type, name, properties, status, version, idempotency_key, request_hash)
+    SELECT id, org_id, type, name, properties::jsonb, status, version, idempotency_key, request_hash
+    FROM unnest(CAST(:id AS uuid[]), CAST(:org_id AS uuid[]), CAST(:type AS text[]), CAST(:name AS text[]),
+                CAST(:properties AS text[]), CAST(:status AS text[]), CAST(:version AS int[]),
+                CAST(:idempotency_key AS text[]), CAST(:request_hash AS text[]))
+        AS t(id, org_id, type, name, properties, status, version, idempotency_key, request_hash)
+    ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+""").columns(*things.columns)
+
+
+async def stage_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Many outbox rows in one executemany, in the shape `shared.outbox.Outbox.add` writes."""
+    await session.execute(_STAGE_EVENT, list(rows))
+
+
+_STAGE_EVENT = sa.text(
+    "INSERT INTO graph.outbox (id, subject, envelope, trace_headers)"
+    " VALUES (:id, :subject, :envelope, CAST(:trace_headers AS jsonb))"
+)
+
+
+async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> Row | None:
+    statement = sa.select(things).where(things.c.org_id == org_id, things.c.id == thing_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).first()
+
+
+async def things_by_keys(session: AsyncSession, org_id: UUID, keys: Sequence[str]) -> list[Row]:
+    statement = sa.select(things).where(things.c.org_id == org_id, things.c.idempotency_key.in_(list(keys)))
+    return list((await session.execute(statement)).all())
+
+
+async def live_thing_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of `ids` are things of this org that are not deleted."""
+    statement = sa.select(things.c.id).where(
+        things.c.org_id == org_id, things.c.id.in_(list(ids)), things.c.deleted_at.is_(None)
+    )
+    return set((await session.execute(statement)).scalars())
+
+
+async def update_thing(
+    session: AsyncSession, org_id: UUID, thing_id: UUID, values: dict[str, Any], expected_version: int | None
+) -> Row | None:
+    """Apply `values` and bump the version; None when `expected_version` is stale."""
+    conditions = [things.c.org_id == org_id, things.c.id == thing_id]
+    if expected_version is not None:
+        conditions.append(things.c.version == expected_version)
+    statement = (
+        sa.update(things)
+        .where(*conditions)
+        .values(**values, version=things.c.version + 1, updated_at=sa.func.clock_timestamp())
+        .returning(things)
+    )
+    return (await session.execute(statement)).first()
+
+
+class _JsonPathType(sa.types.UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "jsonpath"
+
+
+_JSONPATH = _JsonPathType()
+
+
+def _path_condition(path: str, op: str, value: Any) -> sa.ColumnElement[bool]:
+    """`eq` uses containment (served by the GIN index); the comparisons use jsonpath with the value
+    passed as a variable, never spliced into the path."""
+    keys = path.split(".")
+    if op == "eq":
+        nested: Any = value
+        for key in reversed(keys):
+            nested = {key: nested}
+        return things.c.properties.op("@>")(sa.literal(nested, JSONB))
+    jsonpath = "$" + "".join(f'."{key}"' for key in keys)
+    if op == "exists":
+        return sa.func.jsonb_path_exists(things.c.properties, sa.cast(jsonpath, _JSONPATH))
+    if op == "contains":
+        jsonpath += "[*] ? (@ == $v)"
+    else:
+        jsonpath += f" ? (@ {_JSONPATH_OPS[op]} $v)"
+    variables = sa.func.jsonb_build_object("v", sa.literal(value, JSONB))
+    return sa.func.jsonb_path_exists(things.c.properties, sa.cast(jsonpath, _JSONPATH), variables)
+
+
+
+
+async def query_things(
+    session: AsyncSession,
+    org_id: UUID,
+    *,
+    type_: str | None,
+    status: str | None,
+    text: str | None,
+    where: Sequence[tuple[str, str, Any]],
+    include_deleted: bool,
+    cursor: UUID | None,
+    limit: int,
+) -> list[Row]:
+    """One page (plus one row, to tell whether there is a next page), ordered by id."""
+    conditions: list[sa.ColumnElement[bool]] = [things.c.org_id == org_id]
+    if type_ is not None:
+        conditions.append(things.c.type == type_)
+    if status is not None:
+        conditions.append(things.c.status == status)
+    if text is not None:
+        conditions.append(
+            sa.func.to_tsvector(sa.literal_column("'simple'::regconfig"), things.c.name).op("@@")(
+                sa.func.websearch_to_tsquery(sa.literal_column("'simple'::regconfig"), text)
+            )
+        )
+    for path, op, value in where:
+        conditions.append(_path_condition(path, op, value))
+    if not include_deleted:
+        conditions.append(things.c.deleted_at.is_(None))
+    if cursor is not None:
+        conditions.append(things.c.id > cursor)
+    statement = sa.select(things).where(*conditions).order_by(things.c.id).limit(limit + 1)
+    return list((await session.execute(statement)).all())
+
+
+async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> Row:
+    return (await session.execute(sa.insert(connections).values(**values).returning(connections))).one()
+
+
+async def get_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> Row | None:
+    statement = sa.select(connections).where(connections.c.org_id == org_id, connections.c.id == connection_id)
+    return (await session.execute(statement.with_for_update())).first()
+
+
+async def update_connection(session: AsyncSession, org_id: UUID, connection_id: UUID, values: dict[str, Any]) -> Row | None:
+    statement = (
+        sa.update(connections)
+        .where(connections.c.org_id == org_id, connections.c.id == connection_id)
+        .values(**values, updated_at=sa.func.clock_timestamp())
+        .returning(connections)
+    )
+    return (await session.execute(statement)).first()
+
+
+async def delete_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> Row | None:
+    statement = (
+        sa.delete(connections)
+        .where(connections.c.org_id == org_id, connections.c.id == connection_id)
+        .returning(connections)
+    )
+    return (await session.execute(statement)).first()
+
+
+def _valid_at(as_of: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        connections.c.valid_from <= as_of, sa.or_(connections.c.valid_to.is_(None), connections.c.valid_to > as_of)
+    )
+
+
+async def query_connections(
+    session: AsyncSession,
+    org_id: UUID,
+    thing_id: UUID,
+    *,
+    direction: str,
+    types: Sequence[str],
+    as_of: datetime | None,
+    cursor: UUID | None,
+    limit: int,
+) -> list[Row]:
+    """A page of the thing's connections whose other end is live: a deleted thing shows up nowhere."""
+    ends = {
+        "out": connections.c.from_id == thing_id,
+        "in": connections.c.to_id == thing_id,
+        "both": sa.or_(connections.c.from_id == thing_id, connections.c.to_id == thing_id),
+    }
+    live = things.alias("live")
+    other_end_live = sa.exists().where(
+        live.c.org_id == org_id, live.c.deleted_at.is_(None),
+        live.c.id == sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id),
+    )
+    conditions = [connections.c.org_id == org_id, ends[direction], other_end_live]
+    if types:
+        conditions.append(connections.c.type.in_(list(types)))
+    if as_of is not None:
+        conditions.append(_valid_at(as_of))
+    if cursor is not None:
+        conditions.append(connections.c.id > cursor)
+    statement = sa.select(connections).where(*conditions).order_by(connections.c.id).limit(limit + 1)
+    return list((await session.execute(statement)).all())
+
+
+async def related_things(session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str]) -> list[tuple[Any, Any]]:
+    """The thing's current connections of `types`, each with the (live) thing at the other end."""
+    other = sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id)
+    statement = (
+        sa.select(*[c.label(f"c_{c.name}") for c in connections.columns], *[c.label(f"t_{c.name}") for c in things.columns])
+        .join_from(connections, things, sa.and_(things.c.org_id == org_id, things.c.id == other, things.c.deleted_at.is_(None)))
+        .where(
+            connections.c.org_id == org_id,
+            sa.or_(connections.c.from_id == thing_id, connections.c.to_id == thing_id),
+            connections.c.type.in_(list(types)),
+            connections.c.valid_to.is_(None) | (connections.c.valid_to > sa.func.now()),
+        )
+        .order_by(connections.c.id)
+    )
+    pairs = []
+    for row in (await session.execute(statement)).mappings():
+        pairs.append((
+            SimpleNamespace(**{c.name: row[f"c_{c.name}"] for c in connections.columns}),
+            SimpleNamespace(**{c.name: row[f"t_{c.name}"] for c in things.columns}),
+        ))
+    return pairs
+
+
+def _step(direction: str, conditions: str) -> str:
+    """The things one hop from `w.id`; the live-thing check sits inside, so it is an index probe per edge."""
+    def hop(near: str, far: str) -> str:
+        return (
+            f"SELECT c.{far} AS next_id FROM graph.connections c"
+            f" JOIN graph.things live ON live.org_id = c.org_id AND live.id = c.{far} AND live.deleted_at IS NULL"
+            f" WHERE c.org_id = :org AND c.{near} = w.id{conditions}"
+        )
+    return {"out": hop("from_id", "to_id"), "in": hop("to_id", "from_id"),
+            "both": f"{hop('from_id', 'to_id')} UNION ALL {hop('to_id', 'from_id')}"}[direction]
+
+
+async def neighbors(
+    session: AsyncSession,
+    org_id: UUID,
+    start: UUID,
+    *,
+    depth: int,
+    direction: str,
+    types: Sequence[str],
+    as_of: datetime | None,
+    limit: int,
+) -> list[tuple[Row, int]]:
+    """Things within `depth` hops, each at its shortest distance.
+
+    Each walk carries its path and never revisits a thing on it, so a cycle ends the walk
+    instead of looping; `depth` bounds the length. Deleted things are not walked through.
+    """
+    conditions, params = "", {"org": org_id, "start": start, "depth": depth, "limit": limit}
+    if types:
+        conditions += " AND c.type = ANY(CAST(:types AS text[]))"
+        params["types"] = list(types)
+    if as_of is not None:
+        conditions += " AND c.valid_from <= :as_of AND (c.valid_to IS NULL OR c.valid_to > :as_of)"
+        params["as_of"] = as_of
+    statement = sa.text(f"""
+        WITH RECURSIVE walk(id, depth, path) AS (
+            SELECT CAST(:start AS uuid), 0, ARRAY[CAST(:start AS uuid)]
+          UNION ALL
+            SELECT step.next_id, w.depth + 1, w.path || step.next_id
+            FROM walk w
+            CROSS JOIN LATERAL ({_step(direction, conditions)}) step
+            WHERE w.depth < :depth AND step.next_id <> ALL(w.path)
+        )
+        SELECT t.*, reached.depth AS reached_depth
+        FROM (SELECT id, min(depth) AS depth FROM walk WHERE depth > 0 GROUP BY id) reached
+        JOIN graph.things t ON t.org_id = :org AND t.id = reached.id
+        ORDER BY reached.depth, t.id
+        LIMIT :limit
+    """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
+    rows = (await session.execute(statement, params)).all()
+    return [(row, row.reached_depth) for row in rows]
+
+
+async def set_statement_timeout(session: AsyncSession, milliseconds: int) -> None:
+    """Bound this transaction's statements (a traversal over a dense graph can explode)."""
+    await session.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})

@@ -1,0 +1,159 @@
+"""The messages the graph answers: payload and result models, registered once.
+
+Type names arrive as strings (not enums) so the service can resolve the spec's granular
+aliases (`communicates_with`, `intent_mandate`) and answer an unknown name precisely.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, StringConstraints
+
+import services.graph.errors  # noqa: F401  (registers the graph's error codes for callers)
+from services.graph.models import Connection, Neighbor, Thing
+from shared import subjects
+from shared.envelope import Payload, register_message
+from shared.ontology import ThingStatus
+
+TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,60}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+PropertyPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}$")]
+Limit = Annotated[int, Field(ge=1, le=1000)]
+
+
+class ThingCreate(Payload):
+    type: TypeName
+    name: Name
+    properties: dict[str, Any] = Field(default_factory=dict)
+    status: ThingStatus = ThingStatus.DRAFT
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class ThingCreateBatch(Payload):
+    things: list[ThingCreate] = Field(min_length=1, max_length=1000)
+
+
+class ThingTarget(Payload):
+    id: UUID
+
+
+class ThingGet(ThingTarget):
+    include: list[TypeName] = Field(
+        default_factory=list, description="Connection types whose other ends come along (a course with its owner)."
+    )
+
+
+class ThingUpdate(Payload):
+    id: UUID
+    name: Name | None = None
+    properties: dict[str, Any] | None = Field(None, description="Merged into the stored ones; a null value removes a key.")
+    status: ThingStatus | None = None
+    expected_version: int | None = Field(None, ge=1)
+
+
+class PropertyFilter(Payload):
+    path: PropertyPath
+    op: Literal["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists"] = "eq"
+    value: Any = None
+
+
+class ThingQuery(Payload):
+    type: TypeName | None = None
+    status: ThingStatus | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    where: list[PropertyFilter] = Field(default_factory=list, max_length=10)
+    include_deleted: bool = False
+    cursor: UUID | None = None
+    limit: Limit = 100
+
+
+class ConnectionCreate(Payload):
+    from_id: UUID
+    to_id: UUID
+    type: TypeName
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    strength: float | None = Field(None, ge=0, le=1)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class ConnectionTarget(Payload):
+    id: UUID
+
+
+class ConnectionUpdate(Payload):
+    id: UUID
+    metadata: dict[str, Any] | None = Field(None, description="Merged into the stored metadata; null removes a key.")
+    strength: float | None = Field(None, ge=0, le=1)
+
+
+class ConnectionEnd(Payload):
+    id: UUID
+    valid_to: datetime | None = Field(None, description="Unset = now.")
+
+
+class ConnectionQuery(Payload):
+    thing_id: UUID
+    direction: Literal["out", "in", "both"] = "both"
+    types: list[TypeName] = Field(default_factory=list)
+    as_of: datetime | None = Field(None, description="Only connections valid at that instant; unset = all.")
+    cursor: UUID | None = None
+    limit: Limit = 100
+
+
+class NeighborQuery(Payload):
+    thing_id: UUID
+    depth: Annotated[int, Field(ge=1, le=6)] = 1
+    direction: Literal["out", "in", "both"] = "out"
+    types: list[TypeName] = Field(default_factory=list)
+    as_of: datetime | None = None
+    limit: Limit = 1000
+
+
+class Things(BaseModel):
+    things: list[Thing]
+    next_cursor: UUID | None = None
+
+
+class Related(BaseModel):
+    connection: Connection
+    thing: Thing
+
+
+class ThingWithRelated(BaseModel):
+    thing: Thing
+    related: list[Related] = Field(default_factory=list)
+
+
+class Connections(BaseModel):
+    connections: list[Connection]
+    next_cursor: UUID | None = None
+
+
+class Neighbors(BaseModel):
+    neighbors: list[Neighbor]
+
+
+class Deleted(BaseModel):
+    id: UUID
+
+
+def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel]) -> Any:
+    return register_message(type_, subjects.command("graph", verb), payload, result)
+
+
+THING_CREATE = _message("graph.thing.create", "things.create", ThingCreate, Thing)
+THING_CREATE_BATCH = _message("graph.thing.create_batch", "things.create_batch", ThingCreateBatch, Things)
+THING_GET = _message("graph.thing.get", "things.get", ThingGet, ThingWithRelated)
+THING_UPDATE = _message("graph.thing.update", "things.update", ThingUpdate, Thing)
+THING_ARCHIVE = _message("graph.thing.archive", "things.archive", ThingTarget, Thing)
+THING_DELETE = _message("graph.thing.delete", "things.delete", ThingTarget, Thing)
+THING_RESTORE = _message("graph.thing.restore", "things.restore", ThingTarget, Thing)
+THING_QUERY = _message("graph.thing.query", "things.query", ThingQuery, Things)
+CONNECTION_CREATE = _message("graph.connection.create", "connections.create", ConnectionCreate, Connection)
+CONNECTION_UPDATE = _message("graph.connection.update", "connections.update", ConnectionUpdate, Connection)
+CONNECTION_END = _message("graph.connection.end", "connections.end", ConnectionEnd, Connection)
+CONNECTION_DELETE = _message("graph.connection.delete", "connections.delete", ConnectionTarget, Deleted)
+CONNECTION_QUERY = _message("graph.connection.query", "connections.query", ConnectionQuery, Connections)
+NEIGHBORS = _message("graph.neighbors", "neighbors", NeighborQuery, Neighbors)

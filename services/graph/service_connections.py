@@ -1,0 +1,201 @@
+"""Connections: typed, org-scoped links between live things, with metadata, strength and validity.
+
+Granular names (`communicates_with`, `taught_by`, ...) are stored as their consolidated type,
+with the direction swapped where the name points the other way. Types the spec marks
+"+ protocol" always carry `metadata.protocol`; when the caller gives none it is the protocol
+the request came in on.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from services.graph import repository as repo
+from services.graph.errors import (
+    ConnectionNotFound,
+    SelfLink,
+    ThingNotFound,
+    UnknownType,
+)
+from services.graph.models import Connection, Neighbor
+from services.graph.schemas import (
+    ConnectionCreate,
+    ConnectionEnd,
+    ConnectionQuery,
+    Connections,
+    ConnectionUpdate,
+    NeighborQuery,
+    Neighbors,
+    Related,
+    ThingWithRelated,
+)
+from services.graph.service import get_thing, to_thing
+from shared.errors import Conflict, InvalidRequest
+from shared.handlers import RequestContext
+from shared.ids import uuid7
+from shared.ontology import (
+    PROTOCOL_CONNECTION_TYPES,
+    SELF_LINK_ALLOWED,
+    ConnectionType,
+    EventType,
+    MetadataProtocol,
+    UnknownOntologyType,
+    canonical_connection,
+)
+from shared.rbac import require
+
+_RATIO_KEYS = ("revenueShare", "progress")
+"""Metadata the spec defines as a fraction (0.0 to 1.0)."""
+
+
+def to_connection(row: Any) -> Connection:
+    return Connection(
+        id=row.id, from_id=row.from_id, to_id=row.to_id, type=row.type, metadata=row.metadata,
+        strength=float(row.strength) if row.strength is not None else None, valid_from=row.valid_from,
+        valid_to=row.valid_to, created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def resolve_type(name: str) -> tuple[ConnectionType, dict[str, Any], bool]:
+    try:
+        canonical = canonical_connection(name)
+    except UnknownOntologyType as error:
+        raise UnknownType(str(error), {"type": name}) from None
+    return canonical.type, dict(canonical.metadata), canonical.inverse
+
+
+def check_metadata(ctx: RequestContext, connection_type: ConnectionType, metadata: dict[str, Any]) -> dict[str, Any]:
+    for key in _RATIO_KEYS:
+        value = metadata.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1):
+            raise InvalidRequest(f"metadata.{key} must be a number from 0 to 1", {"key": key})
+    if connection_type in PROTOCOL_CONNECTION_TYPES:
+        metadata = {"protocol": ctx.envelope.protocol.value, **metadata}
+        if metadata["protocol"] not in set(MetadataProtocol):
+            raise InvalidRequest(
+                f"metadata.protocol {metadata['protocol']!r} is not one of {', '.join(sorted(MetadataProtocol))}",
+                {"protocol": metadata["protocol"]},
+            )
+    return metadata
+
+
+def _check_validity(valid_from: datetime | None, valid_to: datetime | None) -> None:
+    if valid_from is not None and valid_to is not None and valid_to < valid_from:
+        raise InvalidRequest("validTo is before validFrom", {"valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat()})
+
+
+async def create_connection(ctx: RequestContext, request: ConnectionCreate) -> Connection:
+    require(ctx.auth, "connections", "create")
+    connection_type, variant, inverse = resolve_type(request.type)
+    from_id, to_id = (request.to_id, request.from_id) if inverse else (request.from_id, request.to_id)
+    if from_id == to_id and connection_type not in SELF_LINK_ALLOWED:
+        raise SelfLink(f"a thing cannot be connected to itself by {connection_type.value}", {"id": str(from_id)})
+    metadata = check_metadata(ctx, connection_type, {**request.metadata, **variant})
+    _check_validity(request.valid_from or datetime.now(UTC), request.valid_to)
+    found = await repo.live_thing_ids(ctx.session, ctx.auth.org_id, [from_id, to_id])
+    for end in (from_id, to_id):
+        if end not in found:  # also what a thing of another org looks like: nothing leaks
+            raise ThingNotFound(f"no thing {end} in this organization", {"id": str(end)})
+    values: dict[str, Any] = {
+        "id": uuid7(), "org_id": ctx.auth.org_id, "from_id": from_id, "to_id": to_id, "type": connection_type.value,
+        "metadata": metadata, "strength": request.strength, "valid_to": request.valid_to,
+    }
+    if request.valid_from is not None:
+        values["valid_from"] = request.valid_from
+    row = await repo.insert_connection(ctx.session, values)
+    await _emit(ctx, EventType.ENTITY_CREATED, row, {"fromId": str(from_id), "toId": str(to_id)})
+    return to_connection(row)
+
+
+async def _emit(ctx: RequestContext, event: EventType, row: Any, extra: dict[str, Any]) -> None:
+    await ctx.emit(event, target_id=row.id, target_type="connection",
+                   metadata={"entityType": "connection", "connectionType": row.type, **extra})
+
+
+async def _existing(ctx: RequestContext, connection_id: UUID) -> Any:
+    row = await repo.get_connection(ctx.session, ctx.auth.org_id, connection_id)
+    if row is None:
+        raise ConnectionNotFound(f"no connection {connection_id} in this organization", {"id": str(connection_id)})
+    return row
+
+
+async def update_connection(ctx: RequestContext, request: ConnectionUpdate) -> Connection:
+    require(ctx.auth, "connections", "update")
+    row = await _existing(ctx, request.id)
+    values: dict[str, Any] = {}
+    if request.metadata is not None:
+        merged = {**row.metadata, **request.metadata}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        values["metadata"] = check_metadata(ctx, ConnectionType(row.type), merged)
+    if request.strength is not None:
+        values["strength"] = request.strength
+    if not values:
+        return to_connection(row)
+    updated = await repo.update_connection(ctx.session, ctx.auth.org_id, row.id, values)
+    await _emit(ctx, EventType.ENTITY_UPDATED, updated, {"changes": sorted(values)})
+    return to_connection(updated)
+
+
+async def end_connection(ctx: RequestContext, request: ConnectionEnd) -> Connection:
+    """Set validTo: the link stays in history, and "as of" queries after that instant skip it."""
+    require(ctx.auth, "connections", "update")
+    row = await _existing(ctx, request.id)
+    if row.valid_to is not None:
+        raise Conflict(f"connection {row.id} has already ended", {"valid_to": row.valid_to.isoformat()})
+    valid_to = request.valid_to or datetime.now(UTC)
+    _check_validity(row.valid_from, valid_to)
+    updated = await repo.update_connection(ctx.session, ctx.auth.org_id, row.id, {"valid_to": valid_to})
+    await _emit(ctx, EventType.ENTITY_UPDATED, updated, {"changes": ["valid_to"], "validTo": valid_to.isoformat()})
+    return to_connection(updated)
+
+
+async def delete_connection(ctx: RequestContext, connection_id: UUID) -> UUID:
+    """A hard delete, for links made by mistake; ending a link is `end_connection`."""
+    require(ctx.auth, "connections", "delete")
+    row = await repo.delete_connection(ctx.session, ctx.auth.org_id, connection_id)
+    if row is None:
+        raise ConnectionNotFound(f"no connection {connection_id} in this organization", {"id": str(connection_id)})
+    await _emit(ctx, EventType.ENTITY_DELETED, row, {"fromId": str(row.from_id), "toId": str(row.to_id)})
+    return row.id
+
+
+def _type_names(names: list[str]) -> list[str]:
+    return sorted({resolve_type(name)[0].value for name in names})
+
+
+async def query_connections(ctx: RequestContext, query: ConnectionQuery) -> Connections:
+    require(ctx.auth, "connections", "read")
+    rows = await repo.query_connections(
+        ctx.session, ctx.auth.org_id, query.thing_id, direction=query.direction, types=_type_names(query.types),
+        as_of=query.as_of, cursor=query.cursor, limit=query.limit,
+    )
+    page = rows[: query.limit]
+    return Connections(
+        connections=[to_connection(r) for r in page], next_cursor=page[-1].id if len(rows) > query.limit else None
+    )
+
+
+async def get_with_related(ctx: RequestContext, thing_id: UUID, include: list[str]) -> ThingWithRelated:
+    """A thing and, per requested connection type, the live things at the other end (the spec's enrichment)."""
+    thing = await get_thing(ctx, thing_id)
+    if not include:
+        return ThingWithRelated(thing=thing)
+    require(ctx.auth, "connections", "read")
+    pairs = await repo.related_things(ctx.session, ctx.auth.org_id, thing_id, _type_names(include))
+    return ThingWithRelated(
+        thing=thing, related=[Related(connection=to_connection(c), thing=to_thing(t)) for c, t in pairs]
+    )
+
+
+async def neighbors(ctx: RequestContext, query: NeighborQuery) -> Neighbors:
+    require(ctx.auth, "things", "read")
+    max_depth = ctx.runtime.settings.graph_max_depth
+    if query.depth > max_depth:
+        raise InvalidRequest(f"depth is at most {max_depth}", {"depth": query.depth, "max": max_depth})
+    await get_thing(ctx, query.thing_id)
+    await repo.set_statement_timeout(ctx.session, ctx.runtime.settings.graph_traversal_timeout_ms)
+    found = await repo.neighbors(
+        ctx.session, ctx.auth.org_id, query.thing_id, depth=query.depth, direction=query.direction,
+        types=_type_names(query.types), as_of=query.as_of, limit=query.limit,
+    )
+    return Neighbors(neighbors=[Neighbor(thing=to_thing(row), depth=depth) for row, depth in found])

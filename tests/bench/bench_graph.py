@@ -1,0 +1,220 @@
+"""graph.*: creating things and a 2-hop neighbour query through the bus vs raw asyncpg, same run.
+
+As in `bench_tenancy`, the services (graph and tenancy: the create path includes the graph's
+`things` quota round trip to tenancy) run in their own process and the client in this one.
+The baselines do the same SQL work by hand on an asyncpg pool as the application role, with the
+tenant set per transaction (so RLS costs both sides alike): one INSERT per thing, a batch INSERT
+from arrays, and a two-join neighbour query. The neighbour graph (100k things, 300k random
+connections) is loaded with COPY, and the creates' events are relayed, before queries are timed.
+`python -m tests.bench.bench_graph <nats> <db>` is the services' side.
+"""
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+
+from tests.bench.harness import Figure, latencies, percentile, throughput
+from tests.bench.rr_processes import IN_FLIGHT, settings_for, tracing
+
+if TYPE_CHECKING:
+    from shared.client import BusClient
+    from shared.envelope import AuthContext
+
+PREFIX = "graph"
+N_CREATE = 3000
+BATCH = 500
+N_BATCHES = 20
+N_THINGS = 100_000
+N_CONNECTIONS = 300_000
+N_QUERIES = 1000
+SAMPLE_RATIO = 0.1
+
+_INSERT_ONE = (
+    "INSERT INTO graph.things (id, org_id, type, name, properties, status) VALUES ($1, $2, 'lesson', $3, '{}', 'draft')"
+)
+_INSERT_MANY = (
+    "INSERT INTO graph.things (id, org_id, type, name, properties, status)"
+    " SELECT i, $2, 'lesson', n, '{}', 'draft' FROM unnest($1::uuid[], $3::text[]) AS t(i, n)"
+)
+_TWO_HOPS = """
+    SELECT DISTINCT t.* FROM graph.connections c1
+    JOIN graph.connections c2 ON c2.org_id = $1 AND c2.from_id = c1.to_id
+    JOIN graph.things t ON t.org_id = $1 AND t.id IN (c1.to_id, c2.to_id) AND t.deleted_at IS NULL
+    WHERE c1.org_id = $1 AND c1.from_id = $2 AND t.id <> $2
+"""
+
+
+async def _outbox_drained(pool: asyncpg.Pool) -> None:
+    """Let the relay publish the creates' events first, so it does not compete with the queries."""
+    while await pool.fetchval("SELECT count(*) FROM graph.outbox WHERE sent_at IS NULL"):
+        await asyncio.sleep(0.2)
+
+
+async def _tenant(conn: asyncpg.Connection, org_id: UUID) -> None:
+    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+
+
+async def _load_graph(admin: asyncpg.Connection, org_id: UUID) -> list[UUID]:
+    from shared.ids import uuid7
+
+    ids = [uuid7() for _ in range(N_THINGS)]
+    now = datetime.now(UTC)
+    await admin.copy_records_to_table(
+        "things", schema_name="graph", columns=["id", "org_id", "type", "name", "properties", "status", "created_at", "updated_at"],
+        records=[(i, org_id, "elizaos_plugin", f"plugin {n}", "{}", "active", now, now) for n, i in enumerate(ids)],
+    )
+    rng = random.Random(7)
+    edges = []
+    for n in range(N_CONNECTIONS):
+        a, b = ids[n % N_THINGS], ids[rng.randrange(N_THINGS)]
+        if a != b:
+            edges.append((uuid7(), org_id, a, b, "plugin_depends_on", "{}", now, now, now))
+    await admin.copy_records_to_table(
+        "connections", schema_name="graph",
+        columns=["id", "org_id", "from_id", "to_id", "type", "metadata", "valid_from", "created_at", "updated_at"],
+        records=edges,
+    )
+    await admin.execute("ANALYZE graph.things; ANALYZE graph.connections")
+    return ids
+
+
+async def serve(nats_url: str, db_url: str) -> None:
+    """The services' side: tenancy and graph, a platform, two orgs (one with the loaded graph)."""
+    from pydantic import SecretStr
+
+    from services.graph.app import definition as graph_definition
+    from services.tenancy.app import definition as tenancy_definition
+    from services.tenancy.bootstrap import bootstrap_platform
+    from services.tenancy.schemas import ORG_CREATE
+    from shared.auth import VERIFY_KEY
+    from shared.client import BusClient
+    from shared.db import plain_url
+    from shared.ids import uuid7
+    from shared.service import ServiceRuntime
+
+    pepper = SecretStr("bench-only-pepper-" + "x" * 32)  # set, so nothing is written into a data dir
+    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={"api_key_pepper": pepper})
+    tracing("graph", settings)
+    runtimes = [ServiceRuntime(d, settings) for d in (tenancy_definition, graph_definition)]
+    await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
+    bus = BusClient(runtimes[0].broker.connection, timeout=30)
+    booted = await bootstrap_platform(runtimes[0].db, settings, new_key_if_exists=True)
+    platform = (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context()
+    keys = []
+    for _ in range(2):
+        slug = f"bench-{uuid7().hex[-10:]}"
+        owner = {"email": f"owner@{slug}.test", "display_name": "Owner"}
+        keys.append((await bus.request(ORG_CREATE, {"name": slug, "slug": slug, "owner": owner}, platform)).owner_key)
+    graph_org = (await bus.request(VERIFY_KEY, {"key": keys[1]})).org_id
+    admin = await asyncpg.connect(plain_url(db_url))
+    try:
+        ids = await _load_graph(admin, graph_org)
+    finally:
+        await admin.close()
+    rng = random.Random(11)
+    starts = [str(rng.choice(ids)) for _ in range(N_QUERIES + 100)]
+    print("ready", keys[0], keys[1], ",".join(starts), flush=True)
+    await asyncio.Event().wait()
+
+
+def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.bench.bench_graph", nats_url, db_url], stdout=subprocess.PIPE, text=True)
+
+
+async def run(nats_url: str, db_url: str) -> list[Figure]:
+    from shared.auth import VERIFY_KEY
+    from shared.client import BusClient
+    from shared.db import app_url, plain_url
+
+    settings = settings_for(nats_url, db_url, SAMPLE_RATIO)
+    server = _spawn(nats_url, db_url)
+    try:
+        word, create_key, graph_key, start_ids = (await asyncio.to_thread(server.stdout.readline)).split()
+        assert word == "ready"
+        starts = [UUID(s) for s in start_ids.split(",")]
+        tracing("bench-client", settings)
+        bus = await BusClient.connect(settings)
+        pool = await asyncpg.create_pool(plain_url(app_url(settings)), min_size=8, max_size=IN_FLIGHT)
+        try:
+            ctx = (await bus.request(VERIFY_KEY, {"key": create_key})).auth_context()
+            graph_ctx = (await bus.request(VERIFY_KEY, {"key": graph_key})).auth_context()
+            return await _measure(bus, pool, ctx, graph_ctx, starts)
+        finally:
+            await pool.close()
+            await bus.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def _measure(
+    bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", graph_ctx: "AuthContext", starts: list[UUID]
+) -> list[Figure]:
+    """Each of ours beside its raw asyncpg equivalent, back to back."""
+    from services.graph.schemas import (
+        NEIGHBORS,
+        THING_CREATE,
+        THING_CREATE_BATCH,
+        NeighborQuery,
+        ThingCreate,
+        ThingCreateBatch,
+    )
+    from shared.ids import uuid7
+
+    org_id = ctx.org_id
+    one = ThingCreate(type="lesson", name="bench lesson")
+    ours_create = await throughput(lambda: bus.request(THING_CREATE, one, ctx), N_CREATE, IN_FLIGHT)
+
+    async def raw_create() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await _tenant(conn, org_id)
+            await conn.execute(_INSERT_ONE, uuid7(), org_id, "bench lesson")
+
+    raw_create_rate = await throughput(raw_create, N_CREATE, IN_FLIGHT)
+
+    batch = ThingCreateBatch(things=[one] * BATCH)
+    start = time.perf_counter()
+    await throughput(lambda: bus.request(THING_CREATE_BATCH, batch, ctx, timeout=60), N_BATCHES, 4)
+    ours_batch = N_BATCHES * BATCH / (time.perf_counter() - start)
+
+    async def raw_batch() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await _tenant(conn, org_id)
+            await conn.execute(_INSERT_MANY, [uuid7() for _ in range(BATCH)], org_id, ["bench lesson"] * BATCH)
+
+    start = time.perf_counter()
+    await throughput(raw_batch, N_BATCHES, 4)
+    raw_batch_rate = N_BATCHES * BATCH / (time.perf_counter() - start)
+
+    await _outbox_drained(pool)
+    ours_starts, raw_starts = iter(starts), iter(starts)
+
+    async def ours_neighbors() -> object:
+        return await bus.request(NEIGHBORS, NeighborQuery(thing_id=next(ours_starts), depth=2), graph_ctx)
+
+    async def raw_neighbors() -> object:
+        async with pool.acquire() as conn, conn.transaction():
+            await _tenant(conn, graph_ctx.org_id)
+            return await conn.fetch(_TWO_HOPS, graph_ctx.org_id, next(raw_starts))
+
+    ours_p99 = percentile(await latencies(ours_neighbors, N_QUERIES, warmup=100), 0.99)
+    raw_p99 = percentile(await latencies(raw_neighbors, N_QUERIES, warmup=100), 0.99)
+    return [
+        Figure(f"{PREFIX}.create.rate", ours_create, "things/s", raw_create_rate,
+               f"one per request incl. quota round trip, {IN_FLIGHT} in flight; baseline one INSERT per transaction"),
+        Figure(f"{PREFIX}.create_batch.rate", ours_batch, "things/s", raw_batch_rate,
+               f"{BATCH} per request, 4 in flight; baseline INSERT ... unnest"),
+        Figure(f"{PREFIX}.neighbors2.p99", ours_p99, "µs", raw_p99,
+               f"2 hops, {N_THINGS // 1000}k things / {N_CONNECTIONS // 1000}k connections; baseline two-join SQL"),
+    ]
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(*sys.argv[1:]))
