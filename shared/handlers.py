@@ -10,7 +10,7 @@ never an exception escaping into the broker.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, check_
 from shared.events import EventPayload
 from shared.errors import Internal, OneError, Unauthenticated
 from shared.ids import uuid7
+from shared.outbox import event_message
 from shared.tracing import consume_span
 
 if TYPE_CHECKING:
@@ -62,19 +63,23 @@ class RequestContext:
         protocol: Protocol | None = None,
     ) -> Envelope:
         """Stage a domain event in this request's transaction (published after commit)."""
+        payload = EventPayload(target_id=target_id, target_type=target_type, metadata=metadata or {})
+        return (await self.emit_many([(event_type, payload)], org_id=org_id, protocol=protocol))[0]
+
+    async def emit_many(
+        self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
+    ) -> list[Envelope]:
+        """Stage several domain events with one statement, e.g. for a batch create."""
         if self.session is None:
             raise RuntimeError("emit() needs a transactional handler")
-        self.staged_events += 1
-        payload = EventPayload(target_id=target_id, target_type=target_type, metadata=metadata or {})
-        return await self.runtime.outbox.add_event(
-            self.session,
-            event_type=event_type,
-            org_id=org_id or self.auth.org_id,
-            actor_id=self.envelope.actor_id,
-            payload=payload.model_dump(mode="json"),
-            protocol=protocol or self.envelope.protocol,
-            cause=self.envelope,
-        )
+        org_id, protocol = org_id or self.auth.org_id, protocol or self.envelope.protocol
+        messages = [
+            event_message(event_type, org_id, self.envelope.actor_id, payload.model_dump(mode="json"), protocol, self.envelope)
+            for event_type, payload in events
+        ]
+        await self.runtime.outbox.add_many(self.session, messages)
+        self.staged_events += len(messages)
+        return [envelope for _, envelope in messages]
 
 
 Handler = Callable[[RequestContext, Any], Awaitable[BaseModel]]

@@ -11,7 +11,7 @@ JetStream's duplicate window drops it, so downstream sees one message.
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +46,22 @@ def outbox_ddl(schema: str) -> list[str]:
     ]
 
 
+def event_message(
+    event_type: str, org_id: UUID, actor_id: UUID | None, payload: dict[str, Any], protocol: Protocol, cause: Envelope | None
+) -> tuple[str, Envelope]:
+    """The subject and envelope of one domain event, caused by `cause`."""
+    envelope = Envelope(
+        protocol=protocol,
+        type=event_type,
+        org_id=org_id,
+        actor_id=actor_id,
+        correlation_id=(cause.correlation_id or cause.id) if cause else None,
+        causation_id=cause.id if cause else None,
+        payload=payload,
+    )
+    return subjects.event(protocol.value, org_id, event_type), envelope
+
+
 class Outbox:
     """Writes and relays the outbox rows of one schema."""
 
@@ -72,16 +88,18 @@ class Outbox:
 
     async def add(self, session: AsyncSession, subject: str, envelope: Envelope) -> None:
         """Stage a message inside the caller's transaction; the trace context goes with it."""
+        await self.add_many(session, [(subject, envelope)])
+
+    async def add_many(self, session: AsyncSession, messages: Sequence[tuple[str, Envelope]]) -> None:
+        """Stage many messages with one statement (a batch of 500 events is one round trip, not 500)."""
+        if not messages:
+            return
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
+        headers = json.dumps(trace_headers)
         await session.execute(
             self._insert,
-            {
-                "id": envelope.id,
-                "subject": subject,
-                "envelope": envelope.to_bytes(),
-                "trace_headers": json.dumps(trace_headers),
-            },
+            [{"id": e.id, "subject": subject, "envelope": e.to_bytes(), "trace_headers": headers} for subject, e in messages],
         )
 
     async def add_event(
@@ -96,16 +114,8 @@ class Outbox:
         cause: Envelope | None = None,
     ) -> Envelope:
         """A domain event on `one.events.<protocol>.<org>.<type>`, caused by `cause`."""
-        envelope = Envelope(
-            protocol=protocol,
-            type=event_type,
-            org_id=org_id,
-            actor_id=actor_id,
-            correlation_id=(cause.correlation_id or cause.id) if cause else None,
-            causation_id=cause.id if cause else None,
-            payload=payload,
-        )
-        await self.add(session, subjects.event(protocol.value, org_id, event_type), envelope)
+        subject, envelope = event_message(event_type, org_id, actor_id, payload, protocol, cause)
+        await self.add(session, subject, envelope)
         return envelope
 
     async def pending(self, session: AsyncSession) -> int:

@@ -51,17 +51,6 @@ _INSERT_THINGS = sa.text("""
 """).columns(*things.columns)
 
 
-async def stage_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Many outbox rows in one executemany, in the shape `shared.outbox.Outbox.add` writes."""
-    await session.execute(_STAGE_EVENT, list(rows))
-
-
-_STAGE_EVENT = sa.text(
-    "INSERT INTO graph.outbox (id, subject, envelope, trace_headers)"
-    " VALUES (:id, :subject, :envelope, CAST(:trace_headers AS jsonb))"
-)
-
-
 async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> Row | None:
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.id == thing_id)
     if for_update:

@@ -23,7 +23,6 @@ from services.graph.errors import (
     UnknownType,
     VersionConflict,
 )
-from services.graph.events import outbox_row
 from services.graph.models import Thing
 from services.graph.properties import (
     SECRET_KEYS,
@@ -33,6 +32,7 @@ from services.graph.properties import (
 )
 from services.graph.schemas import ThingCreate, ThingQuery, Things, ThingUpdate
 from shared.errors import InvalidRequest
+from shared.events import EventPayload
 from shared.handlers import RequestContext
 from shared.ids import uuid7
 from shared.ontology import (
@@ -162,18 +162,20 @@ def _hash_of(earlier: Any) -> str | None:
 
 
 async def _emit_created(ctx: RequestContext, rows: list[Any]) -> None:
-    """One event per new thing; a batch stages them with one executemany instead of a round trip each."""
-    events = [
-        (_CREATED_EVENTS.get(ThingType(row.type), EventType.ENTITY_CREATED), row.id, row.type,
-         {"entityType": row.type, "name": row.name, "status": row.status})
-        for row in rows
-    ]
-    if len(events) == 1:
-        event, target_id, target_type, metadata = events[0]
-        await ctx.emit(event, target_id=target_id, target_type=target_type, metadata=metadata)
-    elif events:
-        await repo.stage_events(ctx.session, [outbox_row(ctx, *event) for event in events])
-        ctx.staged_events += len(events)
+    """One event per new thing, staged with one statement however large the batch."""
+    await ctx.emit_many(
+        [
+            (
+                _CREATED_EVENTS.get(ThingType(row.type), EventType.ENTITY_CREATED),
+                EventPayload(
+                    target_id=row.id,
+                    target_type=row.type,
+                    metadata={"entityType": row.type, "name": row.name, "status": row.status},
+                ),
+            )
+            for row in rows
+        ]
+    )
 
 
 async def _live(ctx: RequestContext, thing_id: UUID, *, for_update: bool = True) -> Any:

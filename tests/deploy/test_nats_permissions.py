@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import nats
 import pytest
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
