@@ -25,18 +25,30 @@ class OneError(Exception):
         # share a code (service-specific refinements) never shadow the family.
         OneError._by_code.setdefault(cls.code, cls)
 
+    @classmethod
+    def family(cls) -> str:
+        """The code of the nearest family defined here: what a caller that doesn't know `code` catches."""
+        return next(c.code for c in cls.__mro__ if issubclass(c, OneError) and c.__module__ == __name__)
+
     def to_payload(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+        return {"code": self.code, "family": self.family(), "message": self.message, "details": self.details}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> "OneError":
-        """Rebuild the typed error from a reply; unknown codes keep their code."""
+        """Rebuild the typed error from a reply.
+
+        A service-specific code the caller has not imported (e.g. `last_owner`)
+        comes back as its family (`Conflict`) with the specific `code` kept, so
+        `except Conflict` works everywhere.
+        """
         code = str(payload.get("code") or "internal")
-        error_class = cls._by_code.get(code)
         message = str(payload.get("message") or code)
         details = payload.get("details") or {}
+        error_class = cls._by_code.get(code)
         if error_class is None:
-            error = OneError(message, details)
+            family = cls._by_code.get(str(payload.get("family") or ""), OneError)
+            error = family.__new__(family)
+            OneError.__init__(error, message, details)
             error.code = code  # type: ignore[misc]
             return error
         error = error_class.__new__(error_class)

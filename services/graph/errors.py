@@ -16,7 +16,7 @@ class InvalidProperties(GraphError, InvalidRequest):
 class UnknownType(GraphError, InvalidRequest):
     """Neither a thing/connection type nor a granular alias of one."""
 
-    code = "unknown_type"
+    code = "unknown_ontology_type"
 
 
 class InvalidTransition(GraphError, Conflict):

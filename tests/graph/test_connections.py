@@ -58,7 +58,7 @@ class TestCreate:
         a, b = await make_thing(bus, owner.ctx), await make_thing(bus, owner.ctx)
         with pytest.raises(InvalidRequest) as refused:
             await link(bus, owner.ctx, a.id, b.id, "loves")
-        assert refused.value.code == "unknown_type"
+        assert refused.value.code == "unknown_ontology_type"
 
     @pytest.mark.parametrize("strength", [-0.1, 1.01])
     async def test_strength_outside_zero_to_one_is_refused(self, bus: BusClient, owner: Account, strength: float) -> None:

@@ -62,7 +62,7 @@ class TestCreate:
     async def test_unknown_type_is_refused(self, bus: BusClient, owner: Account) -> None:
         with pytest.raises(InvalidRequest) as refused:
             await make_thing(bus, owner.ctx, "spaceship")
-        assert refused.value.code == "unknown_type"
+        assert refused.value.code == "unknown_ontology_type"
 
     async def test_empty_name_is_refused(self, bus: BusClient, owner: Account) -> None:
         with pytest.raises(InvalidRequest):

@@ -127,3 +127,12 @@ class TestReplies:
 def test_registering_a_type_twice_differently_is_refused() -> None:
     with pytest.raises(ValueError):
         register_message("unit.ping", "one.unit.other", Ping, Ping)
+
+
+def test_a_service_specific_code_the_caller_does_not_know_comes_back_as_its_family() -> None:
+    raw = encode_reply(envelope(), Conflict("the last owner cannot leave"))
+    data = json.loads(raw)
+    data["payload"]["code"] = "last_owner"  # as if raised by a subclass this process never imported
+    with pytest.raises(Conflict) as caught:
+        decode_reply(json.dumps(data).encode(), PING)
+    assert caught.value.code == "last_owner" and data["payload"]["family"] == "conflict"
