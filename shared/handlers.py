@@ -107,10 +107,6 @@ class ServiceRouter:
         self._nc: NatsClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    @property
-    def specs(self) -> list[MessageSpec[Any, Any]]:
-        return [spec for specs in self._specs_by_subject.values() for spec in specs.values()]
-
     def handler(self, spec: MessageSpec[Any, Any], *, transactional: bool = True) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             if spec.type in self._handlers:

@@ -7,6 +7,7 @@ A soft delete gives the unit back and a restore takes it again, so the quota bou
 
 from typing import Any
 
+from services.tenancy.errors import QuotaNotFound
 from services.tenancy.schemas import QUOTA_CONSUME, QUOTA_RELEASE
 from shared.envelope import MessageSpec
 from shared.errors import NotFound
@@ -24,7 +25,7 @@ async def _change(ctx: RequestContext, spec: MessageSpec[Any, Any], amount: int)
             correlation_id=ctx.envelope.correlation_id or ctx.envelope.id,
         )
     except NotFound as error:
-        if error.details.get("metric") != metric and "no quota" not in error.message:
+        if error.code != QuotaNotFound.code:
             raise
 
 

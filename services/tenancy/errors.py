@@ -39,6 +39,12 @@ class PersonNotFound(TenancyError, NotFound):
     pass
 
 
+class QuotaNotFound(TenancyError, NotFound):
+    """The organization has no quota for this metric (for org-registered metrics: unlimited)."""
+
+    code = "quota_not_found"
+
+
 class SignupClosed(TenancyError, Forbidden):
     """The organization (or, for a new org, the platform) does not allow self-service signup."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
+from services.tenancy.errors import QuotaNotFound
 from services.tenancy.models import PLAN_METRICS, PLAN_RATE_LIMITS, MONTHLY_METRICS, PolicyInfo, Quota, RateLimitRule, RoleInfo
 from services.tenancy.schemas import Check, CheckResult, PolicyAdd, QuotaChange, QuotaSet, RateHit, RateRuleSet, RoleCreate
 from services.tenancy.service import (
@@ -142,7 +143,7 @@ async def consume(ctx: RequestContext, payload: QuotaChange) -> Quota | OneError
         return quota_model(row)
     current = await access_repo.get_quota(ctx.session, org.id, payload.metric)
     if current is None:
-        return NotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
+        return QuotaNotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
     details = {"metric": payload.metric, "limit": current.quota_limit, "used": current.used, "requested": payload.amount}
     if payload.metric == "inference":
         await record(ctx, EventType.INFERENCE_QUOTA_EXCEEDED, org_id=org.id, target_id=org.id,
@@ -155,7 +156,7 @@ async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
     actor.require("quotas", "consume")
     row = await access_repo.release_quota(ctx.session, actor.org_id, payload.metric, payload.amount)
     if row is None:
-        raise NotFound(f"no quota {payload.metric!r} in this organization")
+        raise QuotaNotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
     return quota_model(row)
 
 

@@ -1,7 +1,6 @@
 """Figures, their baselines and ratios: printed as a table and merged into `.bench/latest.json`."""
 
 import json
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -65,10 +64,6 @@ async def request_reply_figures(call: Callable[[], Awaitable[object]], n: int, n
     samples = await latencies(call, n, warmup=300)
     rate = await throughput(call, n_throughput, in_flight)
     return {"p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "throughput": rate}
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def report(figures: list[Figure], console: Console | None = None) -> None:
