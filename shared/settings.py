@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     knowledge_weight_semantic: float = Field(1.0, ge=0)
     knowledge_weight_lexical: float = Field(1.0, ge=0)
     knowledge_weight_labels: float = Field(0.5, ge=0)
+    knowledge_auto_ingest: bool = Field(True, description="Ingest things when the graph reports them created or changed.")
     knowledge_debounce_ms: int = Field(2000, ge=0, description="Quiet time after a thing's last change before it is (re)ingested.")
     knowledge_ingest_workers: int = Field(2, ge=1, description="Ingestion jobs run at once per replica.")
     knowledge_ingest_max_attempts: int = Field(5, ge=1)

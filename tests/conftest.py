@@ -38,6 +38,7 @@ def settings(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Sett
         trace_sample_ratio=1.0,
         outbox_poll_interval=0.1,
         request_timeout=5.0,
+        knowledge_debounce_ms=300,
     )
 
 

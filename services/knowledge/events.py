@@ -1,0 +1,87 @@
+"""The knowledge service's domain events, staged in the request's transaction (outbox).
+
+The ontology has no knowledge events of its own, so knowledge uses the entity events with
+`metadata.entityType = "knowledge"` (or `"thing_knowledge"` for links) and an `action`:
+`added`, `re_embedded`, `archived`, `deleted`, `restored`, `label_created`, `label_updated`,
+`labeled`, `unlabeled`, `linked`, `unlinked`. Events never carry an item's text (a
+`vector_only` item has none to carry anyway): ids, types, counts, model and source only.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from shared.events import EventPayload
+from shared.handlers import RequestContext
+from shared.ontology import EventType
+
+_TARGET = "knowledge"
+
+
+def _summary(rows: Sequence[Any]) -> dict[str, Any]:
+    first = rows[0]
+    summary: dict[str, Any] = {
+        "entityType": _TARGET, "count": len(rows),
+        "knowledgeTypes": sorted({row.knowledge_type for row in rows}),
+        "itemIds": [str(row.id) for row in rows[:100]],
+    }
+    models = sorted({row.embedding_model for row in rows if row.embedding_model})
+    if models:
+        summary["embeddingModels"] = models
+    if first.source_thing_id is not None:
+        summary["sourceThingId"] = str(first.source_thing_id)
+        summary["sourceField"] = first.source_field
+    return summary
+
+
+async def items_added(ctx: RequestContext, rows: Sequence[Any], *, re_embedded: bool = False, archived: int = 0) -> None:
+    """One event per add call or ingested field, however many chunks it made."""
+    if not rows:
+        return
+    event = EventType.ENTITY_UPDATED if re_embedded else EventType.ENTITY_CREATED
+    metadata = {**_summary(rows), "action": "re_embedded" if re_embedded else "added"}
+    if archived:
+        metadata["archivedCount"] = archived
+    target = rows[0].document_id or rows[0].id
+    await ctx.emit_many([(event, EventPayload(target_id=target, target_type=_TARGET, metadata=metadata))])
+
+
+async def items_archived(ctx: RequestContext, thing_id: UUID, count: int, reason: str) -> None:
+    if count:
+        await ctx.emit(EventType.ENTITY_ARCHIVED, target_id=thing_id, target_type=_TARGET, metadata={
+            "entityType": _TARGET, "action": "archived", "sourceThingId": str(thing_id), "count": count, "reason": reason,
+        })
+
+
+async def items_deleted(ctx: RequestContext, rows: Sequence[Any]) -> None:
+    for row in rows:
+        await ctx.emit(EventType.ENTITY_DELETED, target_id=row.id, target_type=_TARGET,
+                       metadata={**_summary([row]), "action": "deleted"})
+
+
+async def item_restored(ctx: RequestContext, row: Any) -> None:
+    await ctx.emit(EventType.ENTITY_UPDATED, target_id=row.id, target_type=_TARGET,
+                   metadata={**_summary([row]), "action": "restored"})
+
+
+async def labels_created(ctx: RequestContext, rows: Sequence[Any]) -> None:
+    await ctx.emit_many([
+        (EventType.ENTITY_CREATED, EventPayload(target_id=row.id, target_type=_TARGET, metadata={
+            "entityType": _TARGET, "knowledgeType": "label", "action": "label_created", "name": row.name,
+        }))
+        for row in rows
+    ])
+
+
+async def label_changed(ctx: RequestContext, row: Any, changes: dict[str, Any]) -> None:
+    await ctx.emit(EventType.ENTITY_UPDATED, target_id=row.id, target_type=_TARGET, metadata={
+        "entityType": _TARGET, "knowledgeType": "label", "action": "label_updated", "name": row.name, "changes": changes,
+    })
+
+
+async def thing_links_changed(ctx: RequestContext, thing_id: UUID, action: str, knowledge_ids: Sequence[UUID],
+                              role: str) -> None:
+    await ctx.emit(EventType.ENTITY_UPDATED, target_id=thing_id, target_type="thing_knowledge", metadata={
+        "entityType": "thing_knowledge", "action": action, "role": role,
+        "knowledgeIds": [str(i) for i in knowledge_ids[:100]], "count": len(knowledge_ids),
+    })

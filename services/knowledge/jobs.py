@@ -1,0 +1,185 @@
+"""Background work of each knowledge replica: the graph-event trigger and the ingestion workers.
+
+- `Trigger` is a durable JetStream pull consumer of the things' create/update/delete events.
+  Each batch becomes (debounced) jobs in one transaction, and is acked only after it commits,
+  so a crash redelivers instead of losing a change.
+- `Workers` claim due jobs with `FOR UPDATE SKIP LOCKED` (replicas share the queue), run them
+  (`ingest.ingest_thing`), and record the outcome. A transient failure (the graph or the
+  embedding endpoint unavailable) is retried with backoff up to `knowledge_ingest_max_attempts`;
+  anything else fails the job with its reason, visible through `knowledge.ingest.status`.
+  Jobs left `running` by a dead replica are queued again after a lease; GC runs hourly.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import FetchTimeoutError
+
+from services.knowledge import gc, ingest
+from services.knowledge import repository_jobs as jobs_repo
+from shared import subjects
+from shared.envelope import Envelope
+from shared.errors import OneError, Unavailable
+from shared.ontology import EventType, ThingType
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+TRIGGER_EVENTS = (
+    EventType.ENTITY_CREATED, EventType.ENTITY_UPDATED, EventType.ENTITY_DELETED, EventType.COURSE_CREATED,
+    EventType.CLONE_CREATED, EventType.CLONE_UPDATED, EventType.AGENT_CREATED, EventType.TOKEN_CREATED,
+)
+_THING_TYPES = frozenset(t.value for t in ThingType)
+LEASE_SECONDS = 600.0
+GC_INTERVAL = 3600.0
+
+
+def job_for_event(event: Envelope, debounce_ms: int) -> dict[str, Any] | None:
+    """The job a graph event asks for, or None for events about anything but a thing."""
+    payload = event.payload
+    target, target_type = payload.get("target_id"), payload.get("target_type")
+    if event.org_id is None or target is None or target_type not in _THING_TYPES:
+        return None
+    deleted = event.type == EventType.ENTITY_DELETED
+    return {
+        "org_id": event.org_id, "thing_id": target, "action": "purge" if deleted else "ingest",
+        "fields": None, "force": False, "vector_only": False, "trigger": f"event:{event.type}",
+        "actor_id": event.actor_id, "delay_ms": 0 if deleted else debounce_ms,
+    }
+
+
+class Trigger:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+        self._sub: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, nc: NatsClient) -> None:
+        settings = self.runtime.settings
+        config = ConsumerConfig(
+            durable_name="knowledge-ingest", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30, max_deliver=10,
+            filter_subjects=[subjects.events_filter(event_type=t.value) for t in TRIGGER_EVENTS],
+        )
+        self._sub = await nc.jetstream().pull_subscribe(
+            subjects.ALL_EVENTS, durable="knowledge-ingest", stream=settings.events_stream, config=config)
+        self._task = asyncio.create_task(self._run(), name="knowledge-trigger")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._sub is not None:
+            await asyncio.gather(self._sub.unsubscribe(), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                msgs = await self._sub.fetch(200, timeout=1.0)
+            except (TimeoutError, FetchTimeoutError, NatsTimeout):
+                continue
+            except Exception as error:
+                log.warning("knowledge trigger fetch failed: %r", error)
+                await asyncio.sleep(1.0)
+                continue
+            await self._handle(msgs)
+
+    async def _handle(self, msgs: list[Any]) -> None:
+        latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+        for msg in msgs:
+            try:
+                job = job_for_event(Envelope.model_validate_json(msg.data), self.runtime.settings.knowledge_debounce_ms)
+            except ValueError:
+                job = None  # not an envelope: the event log dead-letters it; nothing to ingest here
+            if job is not None:
+                latest[(job["org_id"], job["thing_id"])] = job
+        try:
+            async with self.runtime.db.transaction() as session:
+                await jobs_repo.enqueue(session, list(latest.values()))
+        except Exception as error:
+            log.warning("knowledge trigger could not queue %d jobs, redelivering: %r", len(latest), error)
+            await asyncio.gather(*(msg.nak(delay=2.0) for msg in msgs), return_exceptions=True)
+            return
+        await asyncio.gather(*(msg.ack() for msg in msgs), return_exceptions=True)
+        self.runtime.relay.wake()
+
+
+class Workers:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+        self.wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        count = self.runtime.settings.knowledge_ingest_workers
+        self._tasks = [asyncio.create_task(self._work(), name=f"knowledge-worker-{i}") for i in range(count)]
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="knowledge-housekeeping"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                ran = await self.run_one()
+            except Exception:
+                log.exception("knowledge worker loop")
+                ran = False
+            if not ran:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=0.2)
+                except TimeoutError:
+                    pass
+
+    async def run_one(self) -> bool:
+        """Claim and run one due job; False when none is due."""
+        db = self.runtime.db
+        async with db.transaction() as session:
+            job = await jobs_repo.claim(session)
+        if job is None:
+            return False
+        try:
+            outcome = await ingest.ingest_thing(self.runtime, job)
+        except Unavailable as error:  # transient: the graph, the bus or the embedding endpoint
+            await self._retry(job, error)
+        except Exception as error:
+            if not isinstance(error, OneError):
+                log.exception("ingest job %s failed", job.id)
+            async with db.transaction() as session:
+                await jobs_repo.finish(session, job.id, "failed", error=_describe(error))
+        else:
+            async with db.transaction() as session:
+                await jobs_repo.finish(session, job.id, outcome.status, chunks=outcome.chunks)
+        return True
+
+    async def _retry(self, job: Any, error: Exception) -> None:
+        async with self.runtime.db.transaction() as session:
+            if job.attempts >= self.runtime.settings.knowledge_ingest_max_attempts:
+                await jobs_repo.finish(session, job.id, "failed", error=_describe(error))
+            else:
+                await jobs_repo.retry_later(session, job, min(60.0, 2.0 ** job.attempts), _describe(error))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                async with self.runtime.db.transaction() as session:
+                    await jobs_repo.requeue_stale(session, LEASE_SECONDS)
+                    orgs = await jobs_repo.recent_orgs(session, hours=2 * GC_INTERVAL / 3600)
+                for org_id in orgs:
+                    await gc.collect(self.runtime, org_id, None, None)
+            except Exception:
+                log.exception("knowledge housekeeping")
+            await asyncio.sleep(GC_INTERVAL)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, OneError):
+        return f"{error.code}: {error.message}"[:1000]
+    return f"{type(error).__name__}: {error}"[:1000]

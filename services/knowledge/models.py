@@ -1,0 +1,171 @@
+"""The `knowledge` schema as SQLAlchemy Core tables (DDL lives in migrations/) and the read models.
+
+Read models use the spec's field names in snake_case (`knowledgeType` -> `knowledge_type`,
+`sourceThingId` -> `source_thing_id`); `metadata` keeps the caller's keys. Vectors are left
+out of replies unless asked for: 384 floats per hit would dwarf the rest of a search result.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from shared.ontology import KnowledgeRole, KnowledgeType
+
+metadata = sa.MetaData(schema="knowledge")
+_ts = sa.DateTime(timezone=True)
+
+items = sa.Table(
+    "items", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid),
+    sa.Column("knowledge_type", sa.Text), sa.Column("name", sa.Text), sa.Column("text", sa.Text),
+    sa.Column("text_hash", sa.Text), sa.Column("embedding", Vector()), sa.Column("embedding_model", sa.Text),
+    sa.Column("embedding_dim", sa.Integer), sa.Column("source_thing_id", sa.Uuid),
+    sa.Column("source_thing_type", sa.Text), sa.Column("source_field", sa.Text), sa.Column("document_id", sa.Uuid),
+    sa.Column("chunk_index", sa.Integer), sa.Column("chunk_start", sa.Integer), sa.Column("chunk_end", sa.Integer),
+    sa.Column("token_count", sa.Integer), sa.Column("chunk_overlap", sa.Integer),
+    sa.Column("labels", ARRAY(sa.Text)), sa.Column("metadata", JSONB), sa.Column("source_hash", sa.Text),
+    sa.Column("created_at", _ts), sa.Column("updated_at", _ts), sa.Column("archived_at", _ts),
+    sa.Column("deprecated_at", _ts), sa.Column("deleted_at", _ts),
+)
+
+thing_knowledge = sa.Table(
+    "thing_knowledge", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("thing_id", sa.Uuid),
+    sa.Column("knowledge_id", sa.Uuid), sa.Column("role", sa.Text), sa.Column("metadata", JSONB),
+    sa.Column("created_at", _ts),
+)
+
+label_aliases = sa.Table(
+    "label_aliases", metadata,
+    sa.Column("org_id", sa.Uuid), sa.Column("alias", sa.Text), sa.Column("label_id", sa.Uuid),
+    sa.Column("created_at", _ts),
+)
+
+ingest_jobs = sa.Table(
+    "ingest_jobs", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("thing_id", sa.Uuid),
+    sa.Column("action", sa.Text), sa.Column("fields", ARRAY(sa.Text)), sa.Column("force", sa.Boolean),
+    sa.Column("vector_only", sa.Boolean), sa.Column("trigger", sa.Text), sa.Column("actor_id", sa.Uuid),
+    sa.Column("status", sa.Text), sa.Column("not_before", _ts), sa.Column("attempts", sa.Integer),
+    sa.Column("chunks", sa.Integer), sa.Column("error", sa.Text), sa.Column("created_at", _ts),
+    sa.Column("updated_at", _ts), sa.Column("finished_at", _ts),
+)
+
+ITEM_COLUMNS = [c for c in items.columns if c.name != "embedding"]
+"""What a reply reads: everything but the vector."""
+
+
+class ChunkInfo(BaseModel):
+    """Where a chunk sits in its source text: character offsets, tokens, tokens shared with the previous chunk."""
+
+    index: int
+    start: int | None = None
+    end: int | None = None
+    token_count: int | None = None
+    overlap: int | None = None
+
+
+class KnowledgeItem(BaseModel):
+    id: UUID
+    knowledge_type: KnowledgeType
+    name: str | None = None
+    text: str | None = None
+    text_hash: str | None = None
+    embedding_model: str | None = None
+    embedding_dim: int | None = None
+    embedding: list[float] | None = None
+    source_thing_id: UUID | None = None
+    source_thing_type: str | None = None
+    source_field: str | None = None
+    document_id: UUID | None = None
+    chunk: ChunkInfo | None = None
+    labels: list[str] = []
+    metadata: dict[str, Any] = {}
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+    deprecated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class Label(BaseModel):
+    id: UUID
+    name: str
+    aliases: list[str] = []
+    metadata: dict[str, Any] = {}
+    deprecated: bool = False
+    created_at: datetime
+
+
+class ThingLink(BaseModel):
+    """A thingKnowledge row: a thing and a knowledge item, in a role."""
+
+    id: UUID
+    thing_id: UUID
+    knowledge_id: UUID
+    role: KnowledgeRole
+    metadata: dict[str, Any] = {}
+    created_at: datetime
+
+
+class SearchHit(BaseModel):
+    """One result with what to cite (source thing, field, chunk position) and why it ranked."""
+
+    item: KnowledgeItem
+    score: float
+    similarity: float | None = None
+    ranks: dict[str, int] = {}
+
+
+class IngestJob(BaseModel):
+    id: UUID
+    thing_id: UUID
+    action: str
+    status: str
+    trigger: str
+    fields: list[str] | None = None
+    attempts: int
+    chunks: int | None = None
+    error: str | None = None
+    not_before: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+def to_item(row: Any, *, embedding: Any = None) -> KnowledgeItem:
+    chunk = None
+    if row.chunk_index is not None:
+        chunk = ChunkInfo(
+            index=row.chunk_index, start=row.chunk_start, end=row.chunk_end,
+            token_count=row.token_count, overlap=row.chunk_overlap,
+        )
+    return KnowledgeItem(
+        id=row.id, knowledge_type=row.knowledge_type, name=row.name, text=row.text, text_hash=row.text_hash,
+        embedding_model=row.embedding_model, embedding_dim=row.embedding_dim,
+        embedding=[float(x) for x in embedding] if embedding is not None else None,
+        source_thing_id=row.source_thing_id, source_thing_type=row.source_thing_type, source_field=row.source_field,
+        document_id=row.document_id, chunk=chunk, labels=list(row.labels or []), metadata=row.metadata or {},
+        created_at=row.created_at, updated_at=row.updated_at, archived_at=row.archived_at,
+        deprecated_at=row.deprecated_at, deleted_at=row.deleted_at,
+    )
+
+
+def to_link(row: Any) -> ThingLink:
+    return ThingLink(
+        id=row.id, thing_id=row.thing_id, knowledge_id=row.knowledge_id, role=row.role,
+        metadata=row.metadata or {}, created_at=row.created_at,
+    )
+
+
+def to_job(row: Any) -> IngestJob:
+    return IngestJob(
+        id=row.id, thing_id=row.thing_id, action=row.action, status=row.status, trigger=row.trigger,
+        fields=row.fields, attempts=row.attempts, chunks=row.chunks, error=row.error, not_before=row.not_before,
+        created_at=row.created_at, updated_at=row.updated_at, finished_at=row.finished_at,
+    )

@@ -1,0 +1,128 @@
+"""Semantic and hybrid search, always within the caller's org and one embedding model.
+
+Semantic: an org with fewer matching vectors than `knowledge_exact_below` is searched exactly
+(cheap at that size, recall 1). A larger one goes through the shared HNSW index at
+`knowledge_ef_search`; pgvector 0.6 filters after the index scan, so when other orgs' vectors
+crowd the candidates and fewer than k rows survive, `ef_search` is widened (x4, up to 1000)
+and, if that is still short, the org is searched exactly. So a search returns exactly k hits
+whenever the org has k matching items.
+
+Hybrid: reciprocal-rank fusion of the semantic candidates, the full-text candidates (Postgres
+`tsvector`, English stemming, any query word) and the label candidates (`boost_labels`):
+score = sum over signals of weight / (rrf_k + rank). Weights default to the settings.
+"""
+
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from services.knowledge import labels, state
+from services.knowledge import repository_search as sql
+from services.knowledge.errors import ModelMismatch
+from services.knowledge.models import SearchHit, to_item
+from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
+from shared.handlers import RequestContext
+from shared.rbac import require
+
+_SIZE_TTL = 30.0
+_org_sizes: dict[tuple[UUID, str, int], tuple[bool, float]] = {}
+"""(org, model, dim) -> (at least `knowledge_exact_below` vectors?, until when). A stale answer only
+costs speed, never results: the index path falls back to an exact scan when it comes up short."""
+
+
+async def _query_vector(ctx: RequestContext, q: SearchQuery) -> tuple[list[float], str]:
+    embedder = state.of(ctx.runtime).embedder
+    if q.vector is None:
+        return (await embedder.embed([q.query or ""]))[0], embedder.model
+    model = q.embedding_model or embedder.model
+    if model == embedder.model and len(q.vector) != embedder.dim:
+        raise ModelMismatch(f"{model} vectors have {embedder.dim} dimensions, not {len(q.vector)}",
+                            {"embedding_model": model, "expected": embedder.dim, "got": len(q.vector)})
+    return list(q.vector), model
+
+
+def _filters(ctx: RequestContext, q: SearchQuery, model: str, dim: int) -> sql.Filters:
+    f = q.filters
+    return sql.Filters(
+        org_id=ctx.auth.org_id, model=model, dim=dim,
+        knowledge_types=[t.value for t in f.knowledge_types] or ("chunk", "vector_only"),
+        source_thing_types=f.source_thing_types, source_thing_id=f.source_thing_id,
+        labels=labels.normalize_all(f.labels),
+    )
+
+
+async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
+    """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan."""
+    settings = ctx.runtime.settings
+    large = False
+    if filters.dim in sql.INDEXED_DIMS:
+        key, now = (filters.org_id, filters.model, filters.dim), time.monotonic()
+        cached = _org_sizes.get(key)
+        if cached is None or cached[1] < now:
+            threshold = settings.knowledge_exact_below
+            cached = (await sql.count_up_to(ctx.session, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
+            _org_sizes[key] = cached
+        large = cached[0]
+    if large:
+        ef = max(settings.knowledge_ef_search, k)
+        while True:
+            rows = await sql.ann(ctx.session, filters, vector, k, ef)
+            if len(rows) >= k:
+                return rows, False
+            if ef >= 1000:
+                break
+            ef = min(1000, ef * 4)
+    return await sql.exact(ctx.session, filters, vector, k), True
+
+
+async def semantic(ctx: RequestContext, q: SearchQuery) -> SearchResult:
+    require(ctx.auth, "knowledge", "read")
+    vector, model = await _query_vector(ctx, q)
+    async with state.unit_of_work(ctx) as tx:
+        rows, exact = await _nearest(tx, _filters(ctx, q, model, len(vector)), vector, q.k)
+    hits = [
+        SearchHit(item=to_item(row), score=float(row.similarity), similarity=float(row.similarity), ranks={"semantic": rank})
+        for rank, row in enumerate(rows, 1)
+    ]
+    return SearchResult(hits=hits, embedding_model=model, exact=exact)
+
+
+def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: int) -> list[tuple[UUID, float, dict[str, int]]]:
+    """Reciprocal-rank fusion: each signal adds weight / (rrf_k + rank) for the ids it ranked."""
+    scores: dict[UUID, float] = {}
+    ranks: dict[UUID, dict[str, int]] = {}
+    for signal, ids in rankings.items():
+        weight = weights.get(signal, 0.0)
+        for rank, item_id in enumerate(ids, 1):
+            scores[item_id] = scores.get(item_id, 0.0) + weight / (rrf_k + rank)
+            ranks.setdefault(item_id, {})[signal] = rank
+    ordered = sorted(scores, key=lambda i: (-scores[i], str(i)))
+    return [(i, scores[i], ranks[i]) for i in ordered]
+
+
+async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
+    require(ctx.auth, "knowledge", "read")
+    settings = ctx.runtime.settings
+    vector, model = await _query_vector(ctx, q)
+    filters = _filters(ctx, q, model, len(vector))
+    depth = max(4 * q.k, 50)
+    boost = labels.normalize_all(q.boost_labels)
+    async with state.unit_of_work(ctx) as tx:
+        semantic_rows, exact = await _nearest(tx, filters, vector, depth)
+        lexical_rows = await sql.lexical(tx.session, filters, q.query, depth)
+        label_rows = await sql.by_labels(tx.session, filters, boost, depth) if boost else []
+        rankings = {"semantic": [r.id for r in semantic_rows], "lexical": [r.id for r in lexical_rows],
+                    "labels": [r.id for r in label_rows]}
+        rows = {r.id: r for r in (*semantic_rows, *lexical_rows, *label_rows)}
+        w = q.weights
+        weights = {
+            "semantic": settings.knowledge_weight_semantic if w.semantic is None else w.semantic,
+            "lexical": settings.knowledge_weight_lexical if w.lexical is None else w.lexical,
+            "labels": settings.knowledge_weight_labels if w.labels is None else w.labels,
+        }
+        fused = [entry for entry in fuse(rankings, weights, q.rrf_k or settings.knowledge_rrf_k) if entry[1] > 0][: q.k]
+        similarity = await sql.similarities(tx.session, ctx.auth.org_id, [i for i, _, _ in fused], vector)
+    hits = [SearchHit(item=to_item(rows[i]), score=score, similarity=similarity.get(i), ranks=ranks)
+            for i, score, ranks in fused]
+    return SearchResult(hits=hits, embedding_model=model, exact=exact)
