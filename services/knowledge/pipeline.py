@@ -18,8 +18,8 @@ from shared.settings import Settings
 
 
 def fingerprint(state: KnowledgeState, settings: Settings, text: str, *, vector_only: bool) -> str:
-    """What decides whether a text must be re-embedded: the text, the model, the window, privacy."""
-    digest = source_hash(text, model=state.embedder.model, window=settings.knowledge_chunk_tokens,
+    """What decides whether a text must be re-embedded: the text, the model and tokenizer, the window, privacy."""
+    digest = source_hash(text, model=f"{state.embedder.model}|{state.tokenizer.name}", window=settings.knowledge_chunk_tokens,
                          overlap=settings.knowledge_chunk_overlap)
     return f"{digest}:{'v' if vector_only else 't'}"
 

@@ -1,0 +1,130 @@
+"""Search over the bus: org isolation with exactly k hits through the shared HNSW index, filters,
+and hybrid ranking that finds an exact keyword pure vector search misses."""
+
+import numpy as np
+import pytest
+
+from services.knowledge import search as search_module
+from services.knowledge.schemas import ITEM_ADD_BATCH, SEARCH, SEARCH_HYBRID
+from shared.client import BusClient
+from shared.errors import InvalidRequest
+from shared.service import ServiceRuntime
+from tests.knowledge.conftest import make_thing
+from tests.tenancy.conftest import Account
+
+MODEL = "test/clustered-384"
+TIMEOUT = 60.0
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+async def add_vectors(bus: BusClient, owner: Account, vectors: np.ndarray, **fields: object) -> list:
+    added = []
+    for start in range(0, len(vectors), 100):  # 100 vectors of 384 floats fit a 1 MB NATS message
+        items = [{"knowledge_type": "chunk", "text": f"row {start + i}", "embedding": v.tolist(),
+                  "embedding_model": MODEL, **fields} for i, v in enumerate(vectors[start:start + 100])]
+        added += (await bus.request(ITEM_ADD_BATCH, {"items": items}, owner.ctx, timeout=TIMEOUT)).items
+    return added
+
+
+@pytest.fixture
+def through_index(services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every org counts as large: searches go through the HNSW index, as they would at scale."""
+    monkeypatch.setattr(services["knowledge"].settings, "knowledge_exact_below", 0)
+    monkeypatch.setattr(search_module, "_org_sizes", {})
+
+
+@pytest.mark.parametrize("crowd", [300, 1500])
+async def test_k_hits_from_the_org_even_when_another_org_is_closer(
+    bus: BusClient, owner: Account, stranger: Account, through_index: None, crowd: int
+) -> None:
+    rng = np.random.default_rng(crowd)
+    query = unit(rng.normal(size=(1, 384)))[0]
+    theirs = unit(query + 0.05 * rng.normal(size=(crowd, 384)))  # all much closer to the query
+    mine = unit(query + 0.6 * rng.normal(size=(40, 384)))
+    await add_vectors(bus, stranger, theirs)
+    added = await add_vectors(bus, owner, mine)
+    result = await bus.request(SEARCH, {"vector": query.tolist(), "embedding_model": MODEL, "k": 10}, owner.ctx)
+    assert len(result.hits) == 10
+    ids = {item.id for item in added}
+    assert all(hit.item.id in ids for hit in result.hits)
+    exact = np.argsort(-(mine @ query))[:10]
+    assert [hit.item.id for hit in result.hits] == [added[i].id for i in exact]
+
+
+async def test_fewer_than_k_when_the_org_has_fewer(bus: BusClient, owner: Account, through_index: None) -> None:
+    rng = np.random.default_rng(7)
+    await add_vectors(bus, owner, unit(rng.normal(size=(4, 384))))
+    result = await bus.request(SEARCH, {"vector": unit(rng.normal(size=(1, 384)))[0].tolist(),
+                                        "embedding_model": MODEL, "k": 10}, owner.ctx)
+    assert len(result.hits) == 4
+
+
+async def test_models_are_never_mixed(bus: BusClient, owner: Account) -> None:
+    rng = np.random.default_rng(8)
+    await add_vectors(bus, owner, unit(rng.normal(size=(5, 384))))
+    result = await bus.request(SEARCH, {"query": "anything at all", "k": 5}, owner.ctx)
+    assert result.embedding_model == "sentence-transformers/all-MiniLM-L6-v2" and result.hits == []
+    with pytest.raises(InvalidRequest) as error:
+        await bus.request(SEARCH, {"vector": [0.1] * 10}, owner.ctx)
+    assert error.value.code == "embedding_model_mismatch"
+
+
+async def test_filters_by_label_and_source_type(bus: BusClient, owner: Account) -> None:
+    rng = np.random.default_rng(9)
+    post = await make_thing(bus, owner.ctx, "blog_post")
+    video = await make_thing(bus, owner.ctx, "video")
+    await add_vectors(bus, owner, unit(rng.normal(size=(5, 384))), source_thing_id=str(post.id), labels=["topic:a"])
+    await add_vectors(bus, owner, unit(rng.normal(size=(5, 384))), source_thing_id=str(video.id), labels=["topic:b"])
+    query = {"vector": unit(rng.normal(size=(1, 384)))[0].tolist(), "embedding_model": MODEL, "k": 10}
+    by_type = await bus.request(SEARCH, {**query, "filters": {"source_thing_types": ["video"]}}, owner.ctx)
+    assert len(by_type.hits) == 5 and {h.item.source_thing_id for h in by_type.hits} == {video.id}
+    by_label = await bus.request(SEARCH, {**query, "filters": {"labels": ["topic:a"]}}, owner.ctx)
+    assert len(by_label.hits) == 5 and all(h.item.labels == ["topic:a"] for h in by_label.hits)
+
+
+COFFEE = [
+    "Descale the coffee maker every month to keep the brewer heating evenly.",
+    "If your brewer drips slowly, the group head gasket may be worn out.",
+    "Grind size matters: a finer grind slows the extraction of the shot.",
+    "Clean the steam wand after frothing milk so it does not clog.",
+    "A portafilter that leaks around the rim usually needs a new seal.",
+    "Warm the cups before pulling a shot to keep the crema intact.",
+    "Use filtered water in the reservoir to reduce limescale in the boiler.",
+    "When the pump sounds loud but nothing flows, the tank may be empty.",
+    "Tamp the grounds with even pressure for a balanced extraction.",
+    "Backflush the brew group weekly with a blind basket and detergent.",
+    "The pressure gauge should read about nine bar during extraction.",
+    "Let the boiler reach temperature before brewing the first cup.",
+]
+KEYWORD = "Inventory ledger: entry XR-7719 maps to warehouse bin 42 and supplier Nordwind."
+
+
+async def test_hybrid_finds_the_exact_keyword_vector_search_misses(bus: BusClient, owner: Account) -> None:
+    items = [{"knowledge_type": "chunk", "text": text} for text in [*COFFEE, KEYWORD]]
+    added = (await bus.request(ITEM_ADD_BATCH, {"items": items}, owner.ctx, timeout=TIMEOUT)).items
+    keyword_id = added[-1].id
+    question = "espresso machine shows XR-7719, what is wrong with my coffee?"
+    semantic = await bus.request(SEARCH, {"query": question, "k": 5}, owner.ctx, timeout=TIMEOUT)
+    assert keyword_id not in [h.item.id for h in semantic.hits]
+    hybrid = await bus.request(SEARCH_HYBRID, {"query": question, "k": 5}, owner.ctx, timeout=TIMEOUT)
+    found = {h.item.id: h for h in hybrid.hits}
+    assert len(hybrid.hits) == 5 and keyword_id in found and found[keyword_id].ranks["lexical"] == 1
+    assert found[keyword_id].similarity is not None and "semantic" in found[keyword_id].ranks
+    only_semantic = await bus.request(SEARCH_HYBRID, {"query": question, "k": 5, "weights": {"lexical": 0}},
+                                      owner.ctx, timeout=TIMEOUT)
+    assert [h.item.id for h in only_semantic.hits] == [h.item.id for h in semantic.hits]
+
+
+async def test_hybrid_label_boost(bus: BusClient, owner: Account) -> None:
+    items = [{"knowledge_type": "chunk", "text": text, "labels": ["skill:maintenance"] if i == 11 else []}
+             for i, text in enumerate(COFFEE)]
+    added = (await bus.request(ITEM_ADD_BATCH, {"items": items}, owner.ctx, timeout=TIMEOUT)).items
+    question = "why does my portafilter leak around the rim?"
+    plain = await bus.request(SEARCH_HYBRID, {"query": question, "k": 3}, owner.ctx, timeout=TIMEOUT)
+    boosted = await bus.request(SEARCH_HYBRID, {"query": question, "k": 3, "boost_labels": ["skill:maintenance"],
+                                                "weights": {"labels": 2.0}}, owner.ctx, timeout=TIMEOUT)
+    assert added[11].id not in [h.item.id for h in plain.hits]
+    assert boosted.hits[0].item.id == added[11].id and boosted.hits[0].ranks["labels"] == 1
