@@ -13,6 +13,7 @@ from rich.table import Table
 
 from shared import subjects
 from shared.cli_events import app as events_app
+from shared.cli_knowledge import app as knowledge_app
 from shared.cli_events import publish
 from shared.auth import VERIFY_KEY, VerifiedKey, VerifyKey
 from shared.client import BusClient
@@ -25,6 +26,7 @@ from shared.stack import Supervisor, bring_up, effective_settings, fetch_health,
 ServiceName = StrEnum("ServiceName", {name: name for name in subjects.SERVICES})
 app = typer.Typer(help="ONE on a bus: the ONE ontology as services on NATS and Postgres.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(knowledge_app, name="knowledge")
 app.command()(publish)
 console = Console()
 

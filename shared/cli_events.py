@@ -37,7 +37,7 @@ OrgOption = typer.Option(None, "--org", help="Organization id (trusted internal 
 ActorOption = typer.Option(NO_ACTOR, "--actor", help="Acting thing's id.")
 
 
-def _settings() -> Settings:
+def running_settings() -> Settings:
     settings = effective_settings()
     if not settings.nats_url:
         console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
@@ -49,7 +49,7 @@ def _run(
     org: UUID | None, actor: UUID, work: Callable[[EventsClient], Awaitable[T]], protocol: Protocol = Protocol.NATIVE
 ) -> T:
     """Act for `--org` as a trusted internal client, or else as the API key's owner (verified)."""
-    settings = _settings()
+    settings = running_settings()
     key = None if org is not None else load_api_key(settings)
     if org is None and key is None:
         console.print("[red]no --org and no API key[/red]: pass --org, set ONE_API_KEY, or run `make run` once")
@@ -63,7 +63,7 @@ def _run(
     return asyncio.run(main())
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
 
 
@@ -112,7 +112,7 @@ def publish(
     """Publish one event (or many, one JSON object per stdin line) to the event log."""
     if stdin:
         items = [json.loads(line) for line in sys.stdin if line.strip()]
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("publishing", total=len(items))
             appended = _run(org, actor, lambda c: c.publish_many(items, progress=lambda d, t: bar.update(task, completed=d)),
                             protocol)
@@ -199,7 +199,7 @@ def archive(
 
     settings = effective_settings()
     days = older_than_days if older_than_days is not None else settings.eventlog_hot_window_days
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("archiving", total=None)
         result = asyncio.run(archive_events(
             settings, before=datetime.now(UTC) - timedelta(days=days), org_id=org, directory=directory,
@@ -213,7 +213,7 @@ def import_(directory: Path = typer.Argument(..., help="An archive directory (wi
     """Re-import archived events (checksums verified first; events already present are skipped)."""
     from services.eventlog.retention import import_archive
 
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("importing", total=None)
         count = asyncio.run(import_archive(effective_settings(), directory,
                                            progress=lambda d, t: bar.update(task, completed=d, total=t)))
@@ -228,7 +228,7 @@ def replay(
     types: list[str] = typer.Option(None, "--type"),
 ) -> None:
     """Re-publish a range of an org's events, in position order, to rebuild a read model."""
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("replaying", total=None)
         sent = _run(org, actor, lambda c: c.replay(subject, from_position=from_position, to_position=to_position,
                                                    types=types or [],

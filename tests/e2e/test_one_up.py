@@ -7,11 +7,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
 
+from services.graph.schemas import THING_CREATE
 from shared import subjects
+from shared.auth import authenticate
+from shared.client import BusClient
+from shared.settings import Settings
 
 ONE = [sys.executable, "-m", "shared.cli"]
 
@@ -62,6 +67,16 @@ async def _migrations_applied_at(database_url: str) -> list:
         await conn.close()
 
 
+async def _create_post(nats_url: str, api_key: str) -> UUID:
+    """A blog post with text, created as the key's owner through the bus (the CLI has no graph commands)."""
+    async with await BusClient.connect(Settings(nats_url=nats_url), name="e2e") as bus:
+        ctx = await authenticate(bus, api_key)
+        content = "Bees cluster together in winter and shiver their flight muscles to keep the hive warm."
+        post = await bus.request(THING_CREATE, {"type": "blog_post", "name": "Wintering bees",
+                                                "properties": {"content": content}}, ctx)
+    return post.id
+
+
 @pytest.mark.timeout(300)
 async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
@@ -81,6 +96,11 @@ async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp
         published = _one(data_dir, "publish", "--type", "payment_event", "--protocol", "x402",
                          "--meta", '{"protocol": "x402", "amount": 5, "currency": "USD", "status": "verified"}')
         assert published.returncode == 0, published.stdout + published.stderr
+        post = await _create_post(runtime["nats_url"], credentials["api_key"])
+        ingested = _one(data_dir, "knowledge", "ingest", str(post))
+        assert ingested.returncode == 0 and str(post) in ingested.stdout, ingested.stdout + ingested.stderr
+        found = _one(data_dir, "knowledge", "search", "how do hives survive winter")
+        assert found.returncode == 0 and str(post) in found.stdout, found.stdout + found.stderr
     finally:
         output = _stop(up)
     assert "Stopped." in output
