@@ -79,11 +79,11 @@ def ingest(
             pending = {job.id for job in jobs}
             finished: dict[UUID, Any] = {}
             while pending and time.monotonic() < deadline:
-                for start in range(0, len(jobs), 1000):
-                    batch = [str(j.id) for j in jobs[start:start + 1000] if j.id in pending]
+                for start in range(0, len(jobs), 100):
+                    batch = [str(j.id) for j in jobs[start:start + 100] if j.id in pending]
                     if not batch:
                         continue
-                    status = await bus.request(INGEST_STATUS, {"job_ids": batch, "limit": 1000}, ctx)
+                    status = await bus.request(INGEST_STATUS, {"job_ids": batch, "limit": 100}, ctx)
                     for job in status.jobs:
                         if job.status in FINISHED:
                             pending.discard(job.id)
@@ -137,8 +137,17 @@ def search(
 @app.command()
 def labels(prefix: str | None = typer.Option(None, help="e.g. skill:")) -> None:
     """The organization's labels with their aliases."""
-    page = _run(lambda bus, ctx: bus.request(LABEL_LIST, {"prefix": prefix, "limit": 1000}, ctx))
-    for found in page.labels:
+
+    async def every(bus: BusClient, ctx: AuthContext) -> list[Any]:
+        found, cursor = [], None
+        while True:
+            page = await bus.request(LABEL_LIST, {"prefix": prefix, "cursor": cursor, "limit": 100}, ctx)
+            found += page.labels
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    for found in _run(every):
         aliases = f"  (= {', '.join(found.aliases)})" if found.aliases else ""
         console.print(f"{found.name}{aliases}{'  [deprecated]' if found.deprecated else ''}")
 

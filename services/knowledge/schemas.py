@@ -29,7 +29,8 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=400_000)]
 Vector = Annotated[list[float], Field(min_length=1, max_length=4096)]
 LabelNames = Annotated[list[LabelName], Field(max_length=50)]
-Limit = Annotated[int, Field(ge=1, le=1000)]
+Limit = Annotated[int, Field(ge=1, le=100)]
+"""Pages stay far below NATS's 1 MB message limit even when every item carries an 800-token chunk."""
 
 
 class LabelEnsure(Payload):
@@ -207,7 +208,7 @@ class SearchQuery(Payload):
     query: Annotated[str, StringConstraints(min_length=1, max_length=8000)] | None = None
     vector: Vector | None = None
     embedding_model: ModelName | None = Field(None, description="The model of `vector`; default: the service's.")
-    k: Annotated[int, Field(ge=1, le=200)] = 10
+    k: Annotated[int, Field(ge=1, le=100)] = 10
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
     @model_validator(mode="after")

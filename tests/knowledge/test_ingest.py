@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.graph.schemas import THING_DELETE, THING_UPDATE
-from services.knowledge.schemas import INGEST, INGEST_STATUS, ITEM_QUERY, SEARCH
+from services.knowledge.schemas import GC, INGEST, INGEST_STATUS, ITEM_QUERY, SEARCH
 from shared.client import BusClient
 from tests.knowledge.conftest import make_thing
 from tests.tenancy.conftest import Account
@@ -149,3 +149,24 @@ async def test_status_counts_by_org(bus: BusClient, owner: Account, stranger: Ac
     assert mine.counts["done"] >= 1 and all(j.thing_id == post.id for j in mine.jobs)
     theirs = await bus.request(INGEST_STATUS, {"thing_id": str(post.id)}, stranger.ctx)
     assert theirs.jobs == []
+
+
+async def test_gc_purges_old_archived_chunks_and_archives_orphans(
+    bus: BusClient, owner: Account, admin: asyncpg.Connection
+) -> None:
+    post = await make_thing(bus, owner.ctx, "blog_post", "Collected", content="First version of the text.")
+    await settled(bus, owner, post.id, 1)
+    await bus.request(THING_UPDATE, {"id": str(post.id), "properties": {"content": "Second version."}}, owner.ctx)
+    await settled(bus, owner, post.id, 2)
+    archived = await admin.fetchval("SELECT count(*) FROM knowledge.items WHERE source_thing_id = $1 "
+                                    "AND archived_at IS NOT NULL", post.id)
+    assert archived == 2  # the first document and its chunk
+    kept = await bus.request(GC, {}, owner.ctx)  # the default retention keeps them
+    assert kept.purged_archived == 0
+    # an orphan: a chunk whose document vanished underneath it (as after a crash of older code)
+    (document,) = await admin.fetch("SELECT id FROM knowledge.items WHERE source_thing_id = $1 "
+                                    "AND knowledge_type = 'document' AND archived_at IS NULL", post.id)
+    await admin.execute("UPDATE knowledge.items SET archived_at = now() WHERE id = $1", document["id"])
+    report = await bus.request(GC, {"older_than_days": 0}, owner.ctx)
+    assert report.archived_orphans == 1 and report.purged_archived == 4  # two old, the document, the orphan
+    assert await admin.fetchval("SELECT count(*) FROM knowledge.items WHERE source_thing_id = $1", post.id) == 0
