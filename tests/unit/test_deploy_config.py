@@ -412,8 +412,9 @@ def test_nats_conf_permissions_parse() -> None:
         others = [s for s in permissions[name]["subscribe"]["allow"] if s.startswith("one.") and not s.startswith(f"one.{name}.")]
         assert others in ([], ["one.proto.>"]), f"{name} listens to {others}"
         assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
-    consumers = {n for n, p in permissions.items() if any(".CONSUMER." in s for s in p["publish"]["allow"])}
-    assert consumers == {"eventlog"}
+    consumers = {n: {s for s in p["publish"]["allow"] if ".CONSUMER." in s} for n, p in permissions.items()}
+    assert {n for n, c in consumers.items() if c} == {"eventlog", "knowledge"}  # the ingest, the ingestion trigger
+    assert all(s.endswith((".knowledge-ingest", ".knowledge-ingest.>")) for s in consumers["knowledge"])
     assert permissions["cli"]["subscribe"]["allow"] == ["_INBOX.>"]
 
 
