@@ -143,11 +143,11 @@ class ServiceRuntime:
             poll_interval=self.settings.outbox_poll_interval,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        for hook in self.definition.on_start:  # before the router: a service answers once it is ready
+            await hook(self)
         router = self.definition.router
         router.runtime = self
         await router.start(self.broker.connection, self.settings.handler_concurrency)
-        for hook in self.definition.on_start:
-            await hook(self)
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
