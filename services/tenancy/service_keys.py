@@ -2,17 +2,20 @@
 
 Verification is the hot path of every request at the edge, so a verified key is
 kept in memory for `key_cache_ttl` seconds (the presented secret is still
-HMAC-checked against the cached hash on every call). Revocation reaches every
-replica at once through an invalidation broadcast; the TTL bounds the delay when
-a broadcast is lost, and a tombstone stops a replica re-caching a key it was just
-told about from a transaction that has not committed yet.
+HMAC-checked against the cached hash on every call). When an entry expires under
+load, the verifies of that key share one database load instead of each opening a
+transaction. Revocation reaches every replica at once through an invalidation
+broadcast; the TTL bounds the delay when a broadcast is lost, and a tombstone
+stops a replica re-caching a key it was just told about from a transaction that
+has not committed yet.
 """
 
+import asyncio
 import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +76,7 @@ class Credentials:
     broadcast: Broadcast | None = None
     _cache: dict[str, _Entry] = field(default_factory=dict)
     _tombstones: dict[tuple[str, ...], float] = field(default_factory=dict)
+    _loading: dict[str, "asyncio.Future[_Loaded]"] = field(default_factory=dict)
 
     def hash(self, value: str) -> bytes:
         return keyed_hash(self.pepper, value)
@@ -95,6 +99,7 @@ class Credentials:
             marks.append(("org", message["org_id"], message.get("person_id") or "*"))
         for mark in marks:
             self._tombstones[mark] = until
+        self._loading.clear()  # a load already under way may predate the change: later verifies start their own
         for key_id, entry in list(self._cache.items()):
             if self._tombstoned(key_id, entry.result, time.monotonic()):
                 self._cache.pop(key_id, None)
@@ -112,6 +117,27 @@ class Credentials:
             self._cache.pop(key_id, None)
             return None
         return entry
+
+    async def load_once(self, key_id: str, load: Callable[[], Awaitable["_Loaded"]]) -> "_Loaded":
+        """The key's row, loaded once for every verify of `key_id` that misses the cache meanwhile.
+
+        Without this, an expired entry under load made every in-flight verify of
+        the key open its own transaction (and the pool its overflow connections).
+        The load runs in a task of its own, so a caller that gives up does not
+        cancel it for the others.
+        """
+        pending = self._loading.get(key_id)
+        if pending is None:
+            pending = asyncio.ensure_future(load())
+            self._loading[key_id] = pending
+            pending.add_done_callback(lambda done: self._forget_load(key_id, done))
+        return await asyncio.shield(pending)
+
+    def _forget_load(self, key_id: str, done: "asyncio.Future[_Loaded]") -> None:
+        if self._loading.get(key_id) is done:
+            del self._loading[key_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here: every waiter may have given up already
 
     def remember(self, key_id: str, entry: _Entry) -> None:
         clock = time.monotonic()
@@ -206,7 +232,7 @@ async def verify_key(creds: Credentials, db: Database, presented_text: str) -> V
     presented = parse_api_key(presented_text)
     entry = creds.cached(presented.key_id)
     if entry is None:
-        loaded = await _load(db, presented.key_id)
+        loaded = await creds.load_once(presented.key_id, lambda: _load(db, presented.key_id))
         if not creds.matches(presented.full, loaded.key_hash):
             raise Unauthenticated(_INVALID)
         if loaded.result is None:
