@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import subjects
+from shared.eager import start_eagerly
 from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, check_request, decode_envelope, encode_reply
 from shared.events import EventPayload
 from shared.errors import Internal, OneError, Unauthenticated
@@ -102,16 +103,32 @@ class ServiceRouter:
         self.service = service
         self.runtime: "ServiceRuntime | None" = None
         self._handlers: dict[str, tuple[Handler, bool]] = {}
+        self._eager: set[str] = set()
         self._specs_by_subject: dict[str, dict[str, MessageSpec[Any, Any]]] = {}
         self._subscriptions: list[Subscription] = []
         self._nc: NatsClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    def handler(self, spec: MessageSpec[Any, Any], *, transactional: bool = True) -> Callable[[Handler], Handler]:
+    def handler(
+        self, spec: MessageSpec[Any, Any], *, transactional: bool = True, eager: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """Register `fn` for `spec`; `transactional` opens the org's transaction around it.
+
+        `eager` (non-transactional only) is for hot handlers that usually answer
+        without waiting (e.g. a cache hit): each message starts at once instead of
+        in a task of its own, and only one that has to wait gets a task. Such a
+        handler must not capture the current task before its first await
+        (`asyncio.timeout()`, `TaskGroup`; see `shared.eager`).
+        """
+        if eager and transactional:
+            raise ValueError(f"{self.service}: {spec.type!r}: a transactional handler always waits, it cannot be eager")
+
         def register(fn: Handler) -> Handler:
             if spec.type in self._handlers:
                 raise ValueError(f"{self.service}: {spec.type!r} already has a handler")
             self._handlers[spec.type] = (fn, transactional)
+            if eager:
+                self._eager.add(spec.type)
             self._specs_by_subject.setdefault(spec.subject, {})[spec.type] = spec
             return fn
 
@@ -122,18 +139,35 @@ class ServiceRouter:
         self._nc = nc
         slots = asyncio.Semaphore(concurrency)
         for subject, specs in self._specs_by_subject.items():
+            eager = self._eager.issuperset(specs)
             self._subscriptions.append(
-                await nc.subscribe(subject, queue=subjects.queue_group(self.service), cb=self._receiver(specs, slots))
+                await nc.subscribe(subject, queue=subjects.queue_group(self.service), cb=self._receiver(specs, slots, eager))
             )
 
-    def _receiver(self, specs: dict[str, MessageSpec[Any, Any]], slots: asyncio.Semaphore) -> Callable[[Msg], Awaitable[None]]:
-        async def receive(msg: Msg) -> None:
-            await slots.acquire()  # when all slots are busy, NATS buffers: back-pressure, not unbounded tasks
-            task = asyncio.create_task(self._respond(msg, specs))
+    def _receiver(
+        self, specs: dict[str, MessageSpec[Any, Any]], slots: asyncio.Semaphore, eager: bool
+    ) -> Callable[[Msg], Awaitable[None]]:
+        def track(task: asyncio.Task[None]) -> None:
             self._in_flight.add(task)
             task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
 
-        return receive
+        async def receive(msg: Msg) -> None:
+            await slots.acquire()  # when all slots are busy, NATS buffers: back-pressure, not unbounded tasks
+            track(asyncio.create_task(self._respond(msg, specs)))
+
+        async def receive_eagerly(msg: Msg) -> None:
+            await slots.acquire()
+            try:
+                task = start_eagerly(self._respond(msg, specs))
+            except BaseException:
+                slots.release()
+                raise
+            if task is None:
+                slots.release()
+            else:
+                track(task)
+
+        return receive_eagerly if eager else receive
 
     async def _respond(self, msg: Msg, specs: dict[str, MessageSpec[Any, Any]]) -> None:
         with consume_span(msg.subject, msg.headers):

@@ -131,7 +131,7 @@ async def _stop(_: ServiceRuntime) -> None:
         await asyncio.gather(*state.pending, return_exceptions=True)
 
 
-@router.handler(KEY_VERIFY, transactional=False)
+@router.handler(KEY_VERIFY, transactional=False, eager=True)  # the edge verifies every request; a cached key needs no task
 async def verify_key(ctx: RequestContext, payload: VerifyKey) -> VerifiedKey:
     return await service_keys.verify_key(state.keys, ctx.runtime.db, payload.key)
 
