@@ -6,6 +6,7 @@ stays sampled through every service it crosses. Tests pass an in-memory exporter
 
 import logging
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from opentelemetry import context as otel_context
@@ -23,6 +24,7 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _provider: TracerProvider | None = None
+_ratio_sampler: tuple[ParentBased, int] | None = None  # the sampler `setup_tracing` built, and its root bound
 _consumer_tracer = trace.get_tracer("one.handlers")
 _client_tracer = trace.get_tracer("one.client")
 
@@ -53,15 +55,18 @@ def setup_tracing(
     `exporter` (e.g. `InMemorySpanExporter` in tests) is attached synchronously so
     spans are visible as soon as they end. Calling it again only adds the exporter.
     """
-    global _provider
+    global _provider, _ratio_sampler
     settings = settings or get_settings()
     if _provider is None:
         ratio = settings.trace_sample_ratio if sample_ratio is None else sample_ratio
+        root = TraceIdRatioBased(ratio)
+        sampler = ParentBased(root)
         _provider = TracerProvider(
             resource=Resource.create({"service.name": settings.otel_service_name or service_name}),
-            sampler=ParentBased(TraceIdRatioBased(ratio)),
+            sampler=sampler,
             id_generator=_ids,
         )
+        _ratio_sampler = (sampler, root.bound)
         if settings.otel_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -115,6 +120,38 @@ def client_span(name: str, attributes: dict[str, str]) -> Span:
             return NonRecordingSpan(SpanContext(trace_id, _ids.generate_span_id(), False, TraceFlags(0), sampling.trace_state))
         _ids.preset = trace_id
     return _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+
+def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple[Span | None, dict[str, str]]:
+    """The NATS headers for one outgoing request, and its span if it is sampled (else None).
+
+    The unsampled case (most requests) is only a `traceparent` string: no span
+    object, no attributes (`attributes` is called for sampled spans only), and
+    for a root, the decision of the ratio sampler `setup_tracing` built is its
+    own rule (`trace_id & TRACE_ID_LIMIT < bound`) applied without the calls
+    around it; any other sampler is asked as the SDK would.
+    """
+    parent = trace.get_current_span().get_span_context()
+    if parent.is_valid:
+        if not parent.trace_flags.sampled:
+            if parent.trace_state:
+                return None, _headers_for(NonRecordingSpan(SpanContext(parent.trace_id, _ids.generate_span_id(), False, parent.trace_flags, parent.trace_state)))
+            return None, {"traceparent": f"00-{parent.trace_id:032x}-{_ids.generate_span_id():016x}-{parent.trace_flags:02x}"}
+    elif _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
+        trace_id = _ids.generate_trace_id()
+        if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= _ratio_sampler[1]:
+            return None, {"traceparent": f"00-{trace_id:032x}-{_ids.generate_span_id():016x}-00"}
+        _ids.preset = trace_id
+        span = _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes())
+        return span, _headers_for(span)
+    span = client_span(name, attributes())
+    return (span if span.is_recording() else None), _headers_for(span)
+
+
+def _headers_for(span: Span) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    inject_trace(headers, span)
+    return headers
 
 
 def inject_trace(headers: dict[str, str], span: Span) -> None:

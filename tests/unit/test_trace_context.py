@@ -73,3 +73,47 @@ class TestClientSpan:
             context = child.get_span_context()
             assert (context.trace_id, context.trace_flags.sampled, child.is_recording()) == (TRACE_ID, sampled, sampled)
             assert context.span_id != SPAN_ID
+
+
+class TestOutgoingTrace:
+    """`outgoing_trace`: the headers of a request and its span only when sampled, decided as the SDK would."""
+
+    @pytest.fixture(params=["built by setup_tracing", "any other sampler"])
+    def provider(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> TracerProvider:
+        root = TraceIdRatioBased(0.25)
+        provider = TracerProvider(sampler=ParentBased(root), id_generator=tracing._ids)
+        monkeypatch.setattr(tracing, "_provider", provider)
+        monkeypatch.setattr(tracing, "_client_tracer", provider.get_tracer("one.client"))
+        known = (provider.sampler, root.bound) if request.param == "built by setup_tracing" else None
+        monkeypatch.setattr(tracing, "_ratio_sampler", known)
+        return provider
+
+    def test_roots_are_sampled_by_the_ratio_rule_and_only_sampled_ones_get_a_span(self, provider: TracerProvider) -> None:
+        bound = TraceIdRatioBased(0.25).bound
+        outcomes = [tracing.outgoing_trace("x send", lambda: {"a": "b"}) for _ in range(4000)]
+        for span, headers in outcomes:
+            parent = _remote_parent(headers)
+            assert parent is not None and set(headers) == {"traceparent"}
+            assert parent.trace_flags.sampled == ((parent.trace_id & 0xFFFFFFFFFFFFFFFF) < bound) == (span is not None)
+            if span is not None:
+                assert span.is_recording() and span.get_span_context().trace_id == parent.trace_id
+                assert span.get_span_context().span_id == parent.span_id and span.attributes["a"] == "b"
+        assert 0.21 < sum(span is not None for span, _ in outcomes) / len(outcomes) < 0.29
+
+    def test_an_unsampled_parent_is_continued_without_a_span(self, provider: TracerProvider) -> None:
+        with trace.use_span(span(sampled=False, state=TraceState([("vendor", "x")]))):
+            child, headers = tracing.outgoing_trace("x send", dict)
+        parent = _remote_parent(headers)
+        assert child is None and headers["tracestate"] == "vendor=x"
+        assert (parent.trace_id, parent.trace_flags.sampled) == (TRACE_ID, False) and parent.span_id != SPAN_ID
+
+    def test_a_sampled_parent_gets_a_recording_child(self, provider: TracerProvider) -> None:
+        with trace.use_span(span(sampled=True)):
+            child, headers = tracing.outgoing_trace("x send", dict)
+        assert child is not None and child.is_recording()
+        assert _remote_parent(headers).trace_id == TRACE_ID == child.get_span_context().trace_id
+
+    def test_without_tracing_set_up_nothing_travels(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(tracing, "_provider", None)
+        monkeypatch.setattr(tracing, "_client_tracer", trace.NoOpTracer())
+        assert tracing.outgoing_trace("x send", dict) == (None, {})
