@@ -116,3 +116,29 @@ class TestBadInputGetsTypedErrors:
         ghost = MessageSpec("ghost.ping", "one.ghost.ping", Empty, Empty, requires_auth=False)
         with pytest.raises(Unavailable):
             await bus.request(ghost, {}, None, timeout=1)
+
+
+class TestTimeouts:
+    async def test_a_silent_service_is_unavailable_after_each_requests_own_timeout(self, bus: BusClient, nc: NatsClient) -> None:
+        import asyncio
+        import time
+
+        from shared.envelope import Empty, MessageSpec
+        from shared.ids import uuid7
+
+        async def ignore(msg: object) -> None:
+            pass
+
+        silent = MessageSpec("silent.ping", f"one.silent.{uuid7().hex}", Empty, Empty, requires_auth=False)
+        subscription = await nc.subscribe(silent.subject, cb=ignore)  # receives, never answers
+        try:
+            patient = asyncio.create_task(bus.request(silent, {}, None, timeout=3))
+            await asyncio.sleep(0.05)
+            start = time.monotonic()
+            with pytest.raises(Unavailable, match="did not answer in time"):
+                await bus.request(silent, {}, None, timeout=0.3)  # a shorter deadline than one already waiting
+            assert 0.25 < time.monotonic() - start < 1.5 and not patient.done()
+            with pytest.raises(Unavailable, match="did not answer in time"):
+                await patient
+        finally:
+            await subscription.unsubscribe()
