@@ -219,6 +219,7 @@ async def collect_garbage(ctx: RequestContext, p: GcRequest) -> GcReport:
 
 async def start_knowledge(runtime: ServiceRuntime) -> None:
     knowledge = state.create(runtime)
+    await knowledge.search_db.start()
     try:
         await knowledge.embedder.warm()  # load the model now, not within the first request's timeout
     except Unavailable as error:
@@ -236,6 +237,7 @@ async def stop_knowledge(runtime: ServiceRuntime) -> None:
         if knowledge.trigger is not None:
             await knowledge.trigger.stop()
         await knowledge.workers.stop()
+        await knowledge.search_db.close()
         await knowledge.embedder.close()
 
 

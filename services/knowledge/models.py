@@ -156,6 +156,22 @@ def to_item(row: Any, *, embedding: Any = None) -> KnowledgeItem:
     )
 
 
+class _Attributes:
+    """Attribute access to an asyncpg record, so `to_item` reads both kinds of row."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self.record[name]
+
+
+def record_item(record: Any) -> KnowledgeItem:
+    return to_item(_Attributes(record))
+
+
 def to_link(row: Any) -> ThingLink:
     return ThingLink(
         id=row.id, thing_id=row.thing_id, knowledge_id=row.knowledge_id, role=row.role,

@@ -1,28 +1,77 @@
-"""The SQL of search: k-NN through the HNSW index or exact, full-text candidates, label candidates.
+"""The SQL of search, on its own asyncpg pool: k-NN through the HNSW index or exact, full-text
+candidates, label candidates.
+
+Search is the hot path, so it skips the ORM layer that every other statement goes through:
+asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
+form), no pre-ping, and the tenant and `hnsw.ef_search` set in one statement, so a search
+costs the same four round trips as a hand-written one (BEGIN, settings, query, COMMIT). The
+statements are the only ones of this module; the tenant is still set per transaction and RLS
+still applies (the pool connects as the application role).
 
 The index is an expression index over `embedding::vector(384)` (cosine) on rows of that
-dimension: `ann` orders by that same expression, so Postgres walks the graph; `exact` orders by
-the bare column, which no index matches, so Postgres computes every distance of the org's rows
-(found through `items_searchable`). pgvector 0.6 filters *after* the index scan: `ann` may
-return fewer than k rows when other orgs' vectors crowd the candidates, and the caller widens
+dimension: `ann` orders by that same expression (the dimension is written into the statement,
+so a cached plan can prove the index's predicate), and Postgres walks the graph; `exact` orders
+by the bare column, which no index matches, so Postgres computes every distance of the org's
+rows (found through `items_searchable`). pgvector 0.6 filters *after* the index scan: `ann` may
+return fewer than k rows when other orgs' vectors crowd the candidates; the caller widens
 `ef_search` or falls back to `exact` (see search.py).
 """
 
-from collections.abc import Sequence
+import struct
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
+from pydantic_core import from_json, to_json
 
 from services.knowledge.models import ITEM_COLUMNS
-from services.knowledge.repository import vector_text
 
 INDEXED_DIMS = frozenset({384})
 """Dimensions with an HNSW index (migrations/v0002); other dimensions are always searched exactly."""
 
 _COLUMNS = ", ".join(f"i.{c.name}" for c in ITEM_COLUMNS)
+Record = asyncpg.Record
+
+
+def _encode_vector(values: Sequence[float]) -> bytes:
+    return struct.pack(f">HH{len(values)}f", len(values), 0, *values)
+
+
+def _decode_vector(data: bytes) -> list[float]:
+    dim, _ = struct.unpack_from(">HH", data)
+    return list(struct.unpack_from(f">{dim}f", data, 4))
+
+
+async def _setup(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("vector", schema="public", encoder=_encode_vector, decoder=_decode_vector,
+                              format="binary")
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=lambda v: to_json(v).decode(), decoder=from_json)
+
+
+class SearchDb:
+    """The search pool of one replica."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self.url, self.size = url, size
+        self.pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.size, init=_setup)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, org_id: UUID, ef_search: int) -> AsyncIterator[asyncpg.Connection]:
+        assert self.pool is not None, "search pool used before start()"
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.org_id', $1, true), set_config('hnsw.ef_search', $2, true)",
+                               str(org_id), str(ef_search))
+            yield conn
 
 
 @dataclass(frozen=True)
@@ -35,88 +84,87 @@ class Filters:
     source_thing_id: UUID | None = None
     labels: Sequence[str] = ()
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """The conditions every candidate query shares, and their parameters (never spliced values)."""
+    def where(self) -> tuple[str, list[Any]]:
+        """The conditions every candidate query shares, and their parameters ($1.. in order; never spliced)."""
+        params: list[Any] = [self.org_id, self.model, list(self.knowledge_types)]
         clauses = [
-            "i.org_id = :org_id", "i.embedding_model = :model", "i.embedding_dim = :dim",
-            "i.embedding IS NOT NULL", "i.deleted_at IS NULL", "i.archived_at IS NULL",
-            "i.knowledge_type = ANY(CAST(:types AS text[]))",
+            "i.org_id = $1", "i.embedding_model = $2", f"i.embedding_dim = {int(self.dim)}",
+            "i.embedding IS NOT NULL", "i.deleted_at IS NULL", "i.archived_at IS NULL", "i.knowledge_type = ANY($3)",
         ]
-        params: dict[str, Any] = {"org_id": self.org_id, "model": self.model, "dim": self.dim,
-                                  "types": list(self.knowledge_types)}
         if self.source_thing_types:
-            clauses.append("i.source_thing_type = ANY(CAST(:source_types AS text[]))")
-            params["source_types"] = list(self.source_thing_types)
+            params.append(list(self.source_thing_types))
+            clauses.append(f"i.source_thing_type = ANY(${len(params)})")
         if self.source_thing_id:
-            clauses.append("i.source_thing_id = :source_thing_id")
-            params["source_thing_id"] = self.source_thing_id
+            params.append(self.source_thing_id)
+            clauses.append(f"i.source_thing_id = ${len(params)}")
         if self.labels:
-            clauses.append("i.labels @> CAST(:labels AS text[])")
-            params["labels"] = list(self.labels)
+            params.append(list(self.labels))
+            clauses.append(f"i.labels @> ${len(params)}::text[]")
         return " AND ".join(clauses), params
 
 
-async def count_up_to(session: AsyncSession, filters: Filters, limit: int) -> int:
+async def count_up_to(conn: asyncpg.Connection, filters: Filters, limit: int) -> int:
     """How many rows match, counting no further than `limit` (bounded cost for a large org)."""
     where, params = filters.where()
-    statement = sa.text(f"SELECT count(*) FROM (SELECT 1 FROM knowledge.items i WHERE {where} LIMIT :cap) s")
-    return int((await session.execute(statement, {**params, "cap": limit})).scalar_one())
+    n = len(params) + 1
+    return int(await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM knowledge.items i WHERE {where} LIMIT ${n}) s",
+                                   *params, limit))
 
 
-async def ann(session: AsyncSession, filters: Filters, vector: Sequence[float], k: int, ef_search: int) -> list[Any]:
+async def set_ef_search(conn: asyncpg.Connection, ef_search: int) -> None:
+    await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", str(ef_search))
+
+
+async def ann(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
     where, params = filters.where()
-    await session.execute(sa.text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
-    distance = f"i.embedding::vector({filters.dim}) <=> CAST(:q AS vector({filters.dim}))"
-    statement = sa.text(
+    q, lim = len(params) + 1, len(params) + 2
+    distance = f"i.embedding::vector({int(filters.dim)}) <=> ${q}::vector({int(filters.dim)})"
+    return await conn.fetch(
         f"SELECT {_COLUMNS}, 1 - ({distance}) AS similarity FROM knowledge.items i WHERE {where} "
-        f"ORDER BY {distance} LIMIT :k"
-    )
-    return list((await session.execute(statement, {**params, "q": vector_text(vector), "k": k})).all())
+        f"ORDER BY {distance} LIMIT ${lim}", *params, vector, k)
 
 
-async def exact(session: AsyncSession, filters: Filters, vector: Sequence[float], k: int) -> list[Any]:
+async def exact(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
     where, params = filters.where()
-    distance = "i.embedding <=> CAST(:q AS vector)"
-    statement = sa.text(
+    q, lim = len(params) + 1, len(params) + 2
+    distance = f"i.embedding <=> ${q}::vector"
+    return await conn.fetch(
         f"SELECT {_COLUMNS}, 1 - ({distance}) AS similarity FROM knowledge.items i WHERE {where} "
-        f"ORDER BY {distance}, i.id LIMIT :k"
-    )
-    return list((await session.execute(statement, {**params, "q": vector_text(vector), "k": k})).all())
+        f"ORDER BY {distance}, i.id LIMIT ${lim}", *params, vector, k)
 
 
-async def lexical(session: AsyncSession, filters: Filters, query: str, limit: int) -> list[Any]:
+async def lexical(conn: asyncpg.Connection, filters: Filters, query: str, limit: int) -> list[Record]:
     """Full-text candidates: any of the query's stemmed words (OR), ranked by cover density."""
     where, params = filters.where()
-    statement = sa.text(f"""
+    text, lim = len(params) + 1, len(params) + 2
+    return await conn.fetch(f"""
         WITH q AS (
             SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(word), ' | '), '')) AS query
-            FROM unnest(tsvector_to_array(to_tsvector('english', :text))) AS word
+            FROM unnest(tsvector_to_array(to_tsvector('english', ${text}))) AS word
         )
         SELECT {_COLUMNS}, ts_rank_cd(i.tsv, q.query) AS rank
         FROM knowledge.items i, q
         WHERE {where} AND i.tsv @@ q.query
-        ORDER BY rank DESC, i.id LIMIT :limit
-    """)
-    return list((await session.execute(statement, {**params, "text": query, "limit": limit})).all())
+        ORDER BY rank DESC, i.id LIMIT ${lim}
+    """, *params, query, limit)
 
 
-async def by_labels(session: AsyncSession, filters: Filters, boost: Sequence[str], limit: int) -> list[Any]:
+async def by_labels(conn: asyncpg.Connection, filters: Filters, boost: Sequence[str], limit: int) -> list[Record]:
     """Candidates carrying any of `boost`, those with more of them first."""
     where, params = filters.where()
-    statement = sa.text(f"""
+    labels, lim = len(params) + 1, len(params) + 2
+    return await conn.fetch(f"""
         SELECT {_COLUMNS},
-               cardinality(ARRAY(SELECT unnest(i.labels) INTERSECT SELECT unnest(CAST(:boost AS text[])))) AS matched
+               cardinality(ARRAY(SELECT unnest(i.labels) INTERSECT SELECT unnest(${labels}::text[]))) AS matched
         FROM knowledge.items i
-        WHERE {where} AND i.labels && CAST(:boost AS text[])
-        ORDER BY matched DESC, i.id LIMIT :limit
-    """)
-    return list((await session.execute(statement, {**params, "boost": list(boost), "limit": limit})).all())
+        WHERE {where} AND i.labels && ${labels}::text[]
+        ORDER BY matched DESC, i.id LIMIT ${lim}
+    """, *params, list(boost), limit)
 
 
-async def similarities(session: AsyncSession, org_id: UUID, ids: Sequence[UUID], vector: Sequence[float]) -> dict[UUID, float]:
-    statement = sa.text("""
-        SELECT id, 1 - (embedding <=> CAST(:q AS vector)) AS similarity FROM knowledge.items
-        WHERE org_id = :org_id AND id = ANY(CAST(:ids AS uuid[])) AND embedding_dim = :dim
-    """)
-    rows = await session.execute(statement, {"org_id": org_id, "ids": list(ids), "q": vector_text(vector), "dim": len(vector)})
-    return {row.id: float(row.similarity) for row in rows}
+async def similarities(conn: asyncpg.Connection, org_id: UUID, ids: Sequence[UUID], vector: Sequence[float]) -> dict[UUID, float]:
+    rows = await conn.fetch(f"""
+        SELECT id, 1 - (embedding <=> $3::vector) AS similarity FROM knowledge.items
+        WHERE org_id = $1 AND id = ANY($2::uuid[]) AND embedding_dim = {len(vector)}
+    """, org_id, list(ids), vector)
+    return {row["id"]: float(row["similarity"]) for row in rows}

@@ -20,7 +20,7 @@ from uuid import UUID
 from services.knowledge import labels, state
 from services.knowledge import repository_search as sql
 from services.knowledge.errors import ModelMismatch
-from services.knowledge.models import SearchHit, to_item
+from services.knowledge.models import SearchHit, record_item
 from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
 from shared.handlers import RequestContext
 from shared.rbac import require
@@ -52,8 +52,9 @@ def _filters(ctx: RequestContext, q: SearchQuery, model: str, dim: int) -> sql.F
     )
 
 
-async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
-    """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan."""
+async def _nearest(ctx: RequestContext, conn: Any, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
+    """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan.
+    `conn` is in a transaction with `hnsw.ef_search` at the configured value."""
     settings = ctx.runtime.settings
     large = False
     if filters.dim in sql.INDEXED_DIMS:
@@ -61,28 +62,39 @@ async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float
         cached = _org_sizes.get(key)
         if cached is None or cached[1] < now:
             threshold = settings.knowledge_exact_below
-            cached = (await sql.count_up_to(ctx.session, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
+            cached = (await sql.count_up_to(conn, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
             _org_sizes[key] = cached
         large = cached[0]
     if large:
-        ef = max(settings.knowledge_ef_search, k)
+        ef = _ef_search(settings, k)
         while True:
-            rows = await sql.ann(ctx.session, filters, vector, k, ef)
+            rows = await sql.ann(conn, filters, vector, k)
             if len(rows) >= k:
                 return rows, False
             if ef >= 1000:
                 break
             ef = min(1000, ef * 4)
-    return await sql.exact(ctx.session, filters, vector, k), True
+            await sql.set_ef_search(conn, ef)
+    return await sql.exact(conn, filters, vector, k), True
+
+
+def _ef_search(settings: Any, k: int) -> int:
+    return max(settings.knowledge_ef_search, k)
+
+
+def _search(ctx: RequestContext, k: int) -> Any:
+    """A transaction on the search pool, tenant and ef_search set."""
+    return state.of(ctx.runtime).search_db.transaction(ctx.auth.org_id, _ef_search(ctx.runtime.settings, k))
 
 
 async def semantic(ctx: RequestContext, q: SearchQuery) -> SearchResult:
     require(ctx.auth, "knowledge", "read")
     vector, model = await _query_vector(ctx, q)
-    async with state.unit_of_work(ctx) as tx:
-        rows, exact = await _nearest(tx, _filters(ctx, q, model, len(vector)), vector, q.k)
+    async with _search(ctx, q.k) as conn:
+        rows, exact = await _nearest(ctx, conn, _filters(ctx, q, model, len(vector)), vector, q.k)
     hits = [
-        SearchHit(item=to_item(row), score=float(row.similarity), similarity=float(row.similarity), ranks={"semantic": rank})
+        SearchHit(item=record_item(row), score=float(row["similarity"]), similarity=float(row["similarity"]),
+                  ranks={"semantic": rank})
         for rank, row in enumerate(rows, 1)
     ]
     return SearchResult(hits=hits, embedding_model=model, exact=exact)
@@ -108,13 +120,13 @@ async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
     filters = _filters(ctx, q, model, len(vector))
     depth = max(4 * q.k, 50)
     boost = labels.normalize_all(q.boost_labels)
-    async with state.unit_of_work(ctx) as tx:
-        semantic_rows, exact = await _nearest(tx, filters, vector, depth)
-        lexical_rows = await sql.lexical(tx.session, filters, q.query, depth)
-        label_rows = await sql.by_labels(tx.session, filters, boost, depth) if boost else []
-        rankings = {"semantic": [r.id for r in semantic_rows], "lexical": [r.id for r in lexical_rows],
-                    "labels": [r.id for r in label_rows]}
-        rows = {r.id: r for r in (*semantic_rows, *lexical_rows, *label_rows)}
+    async with _search(ctx, depth) as conn:
+        semantic_rows, exact = await _nearest(ctx, conn, filters, vector, depth)
+        lexical_rows = await sql.lexical(conn, filters, q.query, depth)
+        label_rows = await sql.by_labels(conn, filters, boost, depth) if boost else []
+        rankings = {"semantic": [r["id"] for r in semantic_rows], "lexical": [r["id"] for r in lexical_rows],
+                    "labels": [r["id"] for r in label_rows]}
+        rows = {r["id"]: r for r in (*semantic_rows, *lexical_rows, *label_rows)}
         w = q.weights
         weights = {
             "semantic": settings.knowledge_weight_semantic if w.semantic is None else w.semantic,
@@ -122,7 +134,7 @@ async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
             "labels": settings.knowledge_weight_labels if w.labels is None else w.labels,
         }
         fused = [entry for entry in fuse(rankings, weights, q.rrf_k or settings.knowledge_rrf_k) if entry[1] > 0][: q.k]
-        similarity = await sql.similarities(tx.session, ctx.auth.org_id, [i for i, _, _ in fused], vector)
-    hits = [SearchHit(item=to_item(rows[i]), score=score, similarity=similarity.get(i), ranks=ranks)
+        similarity = await sql.similarities(conn, ctx.auth.org_id, [i for i, _, _ in fused], vector)
+    hits = [SearchHit(item=record_item(rows[i]), score=score, similarity=similarity.get(i), ranks=ranks)
             for i, score, ranks in fused]
     return SearchResult(hits=hits, embedding_model=model, exact=exact)

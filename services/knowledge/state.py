@@ -12,6 +12,8 @@ from typing import Any
 
 from services.knowledge.chunking import Tokenizer, load_tokenizer
 from services.knowledge.embedders import Embedder, make_embedder
+from services.knowledge.repository_search import SearchDb
+from shared.db import app_url, plain_url
 from shared.handlers import RequestContext
 from shared.service import ServiceRuntime
 
@@ -20,6 +22,7 @@ from shared.service import ServiceRuntime
 class KnowledgeState:
     embedder: Embedder
     tokenizer: Tokenizer
+    search_db: SearchDb
     workers: Any = None  # jobs.Workers, started with the service
     trigger: Any = None  # jobs.Trigger, when graph events trigger ingestion
 
@@ -29,7 +32,8 @@ _states: "weakref.WeakKeyDictionary[ServiceRuntime, KnowledgeState]" = weakref.W
 
 def create(runtime: ServiceRuntime) -> KnowledgeState:
     settings = runtime.settings
-    state = KnowledgeState(embedder=make_embedder(settings), tokenizer=load_tokenizer(settings))
+    search_db = SearchDb(plain_url(app_url(settings)), settings.db_pool_size)
+    state = KnowledgeState(embedder=make_embedder(settings), tokenizer=load_tokenizer(settings), search_db=search_db)
     _states[runtime] = state
     return state
 
