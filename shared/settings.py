@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     knowledge_tokenizer: Path | None = Field(None, description="A tokenizer.json for chunk token counts; unset = the local model's.")
     knowledge_chunk_tokens: int = Field(800, ge=16, description="Target chunk window, in tokens.")
     knowledge_chunk_overlap: int = Field(200, ge=0, description="Tokens a chunk repeats from the previous one.")
-    knowledge_ef_search: int = Field(100, ge=1, le=1000, description="hnsw.ef_search of a k-NN query (recall vs speed).")
+    knowledge_ef_search: int = Field(
+        200, ge=1, le=1000, description="hnsw.ef_search of a k-NN query: recall vs speed (100k clustered vectors: 100 gives ~94% recall@10, 200 ~96%)."
+    )
     knowledge_exact_below: int = Field(
         5000, ge=0, description="An org with fewer matching vectors than this is searched exactly (no index)."
     )

@@ -156,20 +156,26 @@ def to_item(row: Any, *, embedding: Any = None) -> KnowledgeItem:
     )
 
 
-class _Attributes:
-    """Attribute access to an asyncpg record, so `to_item` reads both kinds of row."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, record: Any) -> None:
-        self.record = record
-
-    def __getattr__(self, name: str) -> Any:
-        return self.record[name]
-
-
 def record_item(record: Any) -> KnowledgeItem:
-    return to_item(_Attributes(record))
+    """A search hit's item, built without validation: every value comes from the table's typed columns."""
+    chunk = None
+    if record["chunk_index"] is not None:
+        chunk = ChunkInfo.model_construct(
+            index=record["chunk_index"], start=record["chunk_start"], end=record["chunk_end"],
+            token_count=record["token_count"], overlap=record["chunk_overlap"],
+        )
+    return KnowledgeItem.model_construct(
+        **{name: record[name] for name in _RECORD_FIELDS}, knowledge_type=KnowledgeType(record["knowledge_type"]),
+        chunk=chunk, embedding=None,
+        labels=list(record["labels"] or []), metadata=record["metadata"] or {},
+    )
+
+
+_RECORD_FIELDS = (
+    "id", "name", "text", "text_hash", "embedding_model", "embedding_dim", "source_thing_id",
+    "source_thing_type", "source_field", "document_id", "created_at", "updated_at", "archived_at", "deprecated_at",
+    "deleted_at",
+)
 
 
 def to_link(row: Any) -> ThingLink:
