@@ -143,11 +143,14 @@ def _validation_details(error: ValidationError) -> dict[str, Any]:
 
 def decode_envelope(raw: bytes) -> Envelope:
     try:
-        return Envelope.model_validate_json(raw)
+        return _ENVELOPE.validate_json(raw)  # `Envelope.model_validate_json`, minus its Python wrapper
     except ValidationError as error:
         if any(e["type"] == "json_invalid" for e in error.errors()):
             raise MalformedMessage("message is not valid JSON") from None
         raise MalformedMessage("message is not a valid envelope", _validation_details(error)) from None
+
+
+_ENVELOPE = Envelope.__pydantic_validator__
 
 
 def check_request(envelope: Envelope, specs: Mapping[str, MessageSpec[Any, Any]]) -> tuple[BaseModel, MessageSpec[Any, Any]]:

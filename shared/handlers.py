@@ -28,6 +28,7 @@ from shared.events import EventPayload
 from shared.errors import Internal, OneError, Unauthenticated
 from shared.ids import uuid7
 from shared.outbox import event_message
+from shared.slots import Slots
 from shared.tracing import consume_span
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class ServiceRouter:
     async def start(self, nc: NatsClient, concurrency: int) -> None:
         """One queue-group subscription per subject; at most `concurrency` messages in progress."""
         self._nc = nc
-        slots = asyncio.Semaphore(concurrency)
+        slots = Slots(concurrency)
         for subject, specs in self._specs_by_subject.items():
             eager = self._eager.issuperset(specs)
             self._subscriptions.append(
@@ -145,26 +146,23 @@ class ServiceRouter:
             )
 
     def _receiver(
-        self, specs: dict[str, MessageSpec[Any, Any]], slots: asyncio.Semaphore, eager: bool
+        self, specs: dict[str, MessageSpec[Any, Any]], slots: Slots, eager: bool
     ) -> Callable[[Msg], Awaitable[None]]:
         def track(task: asyncio.Task[None]) -> None:
+            slots.take()
             self._in_flight.add(task)
-            task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
+            task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.give()))
 
         async def receive(msg: Msg) -> None:
-            await slots.acquire()  # when all slots are busy, NATS buffers: back-pressure, not unbounded tasks
+            if slots.free <= 0:
+                await slots.wait_for_one()
             track(asyncio.create_task(self._respond(msg, specs)))
 
         async def receive_eagerly(msg: Msg) -> None:
-            await slots.acquire()
-            try:
-                task = start_eagerly(self._respond(msg, specs))
-            except BaseException:
-                slots.release()
-                raise
-            if task is None:
-                slots.release()
-            else:
+            if slots.free <= 0:
+                await slots.wait_for_one()
+            task = start_eagerly(self._respond(msg, specs))
+            if task is not None:  # it has to wait: now it takes a slot
                 track(task)
 
         return receive_eagerly if eager else receive

@@ -163,6 +163,9 @@ def inject_trace(headers: dict[str, str], span: Span) -> None:
         headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
+_FLAGS = {"00": TraceFlags(TraceFlags.DEFAULT), "01": TraceFlags(TraceFlags.SAMPLED)}
+
+
 def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
     """Parse a version-00 `traceparent` directly (the hot path); anything else goes to the propagator."""
     value = headers.get("traceparent")
@@ -170,7 +173,10 @@ def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
         return None
     if len(value) == 55 and value.startswith("00-") and value[35] == value[52] == "-" and "tracestate" not in headers:
         try:
-            parent = SpanContext(int(value[3:35], 16), int(value[36:52], 16), True, TraceFlags(int(value[53:], 16)))
+            flags = _FLAGS.get(value[53:])
+            if flags is None:
+                flags = TraceFlags(int(value[53:], 16))
+            parent = SpanContext(int(value[3:35], 16), int(value[36:52], 16), True, flags)
         except ValueError:
             return None
         return parent if parent.is_valid else None

@@ -11,6 +11,8 @@ has not committed yet.
 """
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -27,7 +29,7 @@ from services.tenancy import repository_access as access_repo
 from services.tenancy.models import ApiKeyInfo
 from services.tenancy.schemas import KeyCreate
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
-from shared.auth import KEY_PREFIX, VerifiedKey, hash_matches, keyed_hash, new_api_key, parse_api_key
+from shared.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
 from shared.db import Database
 from shared.errors import InvalidRequest, NotFound, Unauthenticated
 from shared.handlers import RequestContext
@@ -78,11 +80,18 @@ class Credentials:
     _tombstones: dict[tuple[str, ...], float] = field(default_factory=dict)
     _loading: dict[str, "asyncio.Future[_Loaded]"] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # HMAC's keyed state, computed once; each hash copies it (what `keyed_hash` does, minus the key set-up).
+        self._keyed = hmac.new(self.pepper, digestmod=hashlib.sha256)
+
     def hash(self, value: str) -> bytes:
-        return keyed_hash(self.pepper, value)
+        keyed = self._keyed.copy()
+        keyed.update(value.encode())
+        return keyed.digest()
 
     def matches(self, value: str, stored: bytes) -> bool:
-        return hash_matches(self.pepper, value, stored)
+        """Constant-time, as `shared.auth.hash_matches`."""
+        return hmac.compare_digest(self.hash(value), stored)
 
     def invalidate(self, *, key_ids: Sequence[str] = (), org_id: UUID | None = None, person_id: UUID | None = None) -> None:
         """Drop matching entries here and tell the other replicas to do the same."""

@@ -74,3 +74,12 @@ class TestLoadOnce:
         await asyncio.sleep(0)
         loads.release.set()
         assert (await patient).refusal == "load 1" and impatient.cancelled()
+
+
+def test_the_keyed_hash_is_hmac_sha256_under_the_pepper(creds: Credentials) -> None:
+    from shared.auth import hash_matches, keyed_hash
+
+    key = "one_live_0123456789ab_" + "A" * 32
+    assert creds.hash(key) == keyed_hash(b"pepper", key) and creds.hash(key) == creds.hash(key)
+    assert creds.matches(key, keyed_hash(b"pepper", key)) and hash_matches(b"pepper", key, creds.hash(key))
+    assert not creds.matches(key[:-1] + "B", keyed_hash(b"pepper", key))
