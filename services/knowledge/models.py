@@ -156,23 +156,20 @@ def to_item(row: Any, *, embedding: Any = None) -> KnowledgeItem:
     )
 
 
-def record_item(record: Any) -> KnowledgeItem:
-    """A search hit's item, built without validation: every value comes from the table's typed columns."""
-    chunk = None
+def record_dict(record: Any) -> dict[str, Any]:
+    """A search hit's item as plain data from an asyncpg record: a whole result is then validated
+    in one pass (pydantic-core), about half the cost of building each model in Python."""
+    item = {name: record[name] for name in _RECORD_FIELDS}
     if record["chunk_index"] is not None:
-        chunk = ChunkInfo.model_construct(
-            index=record["chunk_index"], start=record["chunk_start"], end=record["chunk_end"],
-            token_count=record["token_count"], overlap=record["chunk_overlap"],
-        )
-    return KnowledgeItem.model_construct(
-        **{name: record[name] for name in _RECORD_FIELDS}, knowledge_type=KnowledgeType(record["knowledge_type"]),
-        chunk=chunk, embedding=None,
-        labels=list(record["labels"] or []), metadata=record["metadata"] or {},
-    )
+        item["chunk"] = {"index": record["chunk_index"], "start": record["chunk_start"], "end": record["chunk_end"],
+                         "token_count": record["token_count"], "overlap": record["chunk_overlap"]}
+    item["labels"] = list(record["labels"] or [])
+    item["metadata"] = record["metadata"] or {}
+    return item
 
 
 _RECORD_FIELDS = (
-    "id", "name", "text", "text_hash", "embedding_model", "embedding_dim", "source_thing_id",
+    "id", "knowledge_type", "name", "text", "text_hash", "embedding_model", "embedding_dim", "source_thing_id",
     "source_thing_type", "source_field", "document_id", "created_at", "updated_at", "archived_at", "deprecated_at",
     "deleted_at",
 )

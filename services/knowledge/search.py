@@ -20,7 +20,7 @@ from uuid import UUID
 from services.knowledge import labels, state
 from services.knowledge import repository_search as sql
 from services.knowledge.errors import ModelMismatch
-from services.knowledge.models import SearchHit, record_item
+from services.knowledge.models import record_dict
 from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
 from shared.handlers import RequestContext
 from shared.rbac import require
@@ -93,11 +93,10 @@ async def semantic(ctx: RequestContext, q: SearchQuery) -> SearchResult:
     async with _search(ctx, q.k) as conn:
         rows, exact = await _nearest(ctx, conn, _filters(ctx, q, model, len(vector)), vector, q.k)
     hits = [
-        SearchHit(item=record_item(row), score=float(row["similarity"]), similarity=float(row["similarity"]),
-                  ranks={"semantic": rank})
+        {"item": record_dict(row), "score": row["similarity"], "similarity": row["similarity"], "ranks": {"semantic": rank}}
         for rank, row in enumerate(rows, 1)
     ]
-    return SearchResult(hits=hits, embedding_model=model, exact=exact)
+    return SearchResult.model_validate({"hits": hits, "embedding_model": model, "exact": exact})
 
 
 def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: int) -> list[tuple[UUID, float, dict[str, int]]]:
@@ -135,6 +134,6 @@ async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
         }
         fused = [entry for entry in fuse(rankings, weights, q.rrf_k or settings.knowledge_rrf_k) if entry[1] > 0][: q.k]
         similarity = await sql.similarities(conn, ctx.auth.org_id, [i for i, _, _ in fused], vector)
-    hits = [SearchHit(item=record_item(rows[i]), score=score, similarity=similarity.get(i), ranks=ranks)
+    hits = [{"item": record_dict(rows[i]), "score": score, "similarity": similarity.get(i), "ranks": ranks}
             for i, score, ranks in fused]
-    return SearchResult(hits=hits, embedding_model=model, exact=exact)
+    return SearchResult.model_validate({"hits": hits, "embedding_model": model, "exact": exact})
