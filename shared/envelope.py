@@ -174,22 +174,37 @@ def check_request(envelope: Envelope, specs: Mapping[str, MessageSpec[Any, Any]]
     return payload, spec
 
 
-def encode_reply(request: Envelope | None, result: BaseModel | OneError) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Encoded(Generic[R]):
+    """A result with its JSON, made once: for results a service keeps and returns
+    many times (a cache entry), so each reply embeds `json` instead of serialising
+    `model` again."""
+
+    model: R
+    json: bytes
+
+    @classmethod
+    def of(cls, model: R) -> "Encoded[R]":
+        return cls(model, model.__pydantic_serializer__.to_json(model))
+
+
+def encode_reply(request: Envelope | None, result: BaseModel | Encoded[Any] | OneError) -> bytes:
     """A reply is an envelope too: type `result` or `error`, caused by the request."""
     is_error = isinstance(result, OneError)
-    return to_json(
-        {
-            "id": uuid7(),
-            "protocol": request.protocol.value if request else Protocol.NATIVE.value,  # serialising the member is slow
-            "type": REPLY_ERROR if is_error else REPLY_RESULT,
-            "org_id": request.org_id if request else None,
-            "actor_id": request.actor_id if request else None,
-            "correlation_id": (request.correlation_id or request.id) if request else None,
-            "causation_id": request.id if request else None,
-            "occurred_at": utcnow(),
-            "payload": result.to_payload() if is_error else result,
-        }
-    )
+    reply = {
+        "id": uuid7(),
+        "protocol": request.protocol.value if request else Protocol.NATIVE.value,  # serialising the member is slow
+        "type": REPLY_ERROR if is_error else REPLY_RESULT,
+        "org_id": request.org_id if request else None,
+        "actor_id": request.actor_id if request else None,
+        "correlation_id": (request.correlation_id or request.id) if request else None,
+        "causation_id": request.id if request else None,
+        "occurred_at": utcnow(),
+    }
+    if isinstance(result, Encoded):
+        return to_json(reply)[:-1] + b',"payload":' + result.json + b"}"
+    reply["payload"] = result.to_payload() if is_error else result
+    return to_json(reply)
 
 
 _RESULT_REPLIES: dict[type[BaseModel], SchemaValidator] = {}

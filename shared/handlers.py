@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import subjects
 from shared.eager import start_eagerly
-from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, check_request, decode_envelope, encode_reply
+from shared.envelope import (
+    AuthContext,
+    Encoded,
+    Envelope,
+    MessageSpec,
+    Protocol,
+    check_request,
+    decode_envelope,
+    encode_reply,
+)
 from shared.events import EventPayload
 from shared.errors import Internal, OneError, Unauthenticated
 from shared.ids import uuid7
@@ -84,7 +93,7 @@ class RequestContext:
         return [envelope for _, envelope in messages]
 
 
-Handler = Callable[[RequestContext, Any], Awaitable[BaseModel]]
+Handler = Callable[[RequestContext, Any], Awaitable[BaseModel | Encoded[Any]]]
 
 
 class ServiceRouter:
@@ -198,7 +207,7 @@ class ServiceRouter:
             log.exception("%s: unexpected error %s handling %s", self.service, error_id, envelope.type if envelope else "?")
             return encode_reply(envelope, Internal("internal error", {"error_id": str(error_id)}))
 
-    async def _call(self, envelope: Envelope, payload: BaseModel, spec: MessageSpec[Any, Any]) -> BaseModel:
+    async def _call(self, envelope: Envelope, payload: BaseModel, spec: MessageSpec[Any, Any]) -> BaseModel | Encoded[Any]:
         runtime = self.runtime
         assert runtime is not None, "router used before the service started"
         fn, transactional = self._handlers[spec.type]

@@ -55,7 +55,7 @@ def setup_tracing(
     `exporter` (e.g. `InMemorySpanExporter` in tests) is attached synchronously so
     spans are visible as soon as they end. Calling it again only adds the exporter.
     """
-    global _provider, _ratio_sampler
+    global _provider, _ratio_sampler, _consumer_tracer, _client_tracer
     settings = settings or get_settings()
     if _provider is None:
         ratio = settings.trace_sample_ratio if sample_ratio is None else sample_ratio
@@ -67,6 +67,9 @@ def setup_tracing(
             id_generator=_ids,
         )
         _ratio_sampler = (sampler, root.bound)
+        # Straight from our provider rather than through the API's proxies, which look it up on every span.
+        _consumer_tracer = _provider.get_tracer("one.handlers")
+        _client_tracer = _provider.get_tracer("one.client")
         if settings.otel_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -79,7 +79,7 @@ from services.tenancy.schemas import (
 from services.tenancy.service_keys import Credentials, load_pepper
 from shared import __version__
 from shared.auth import VerifiedKey, VerifyKey
-from shared.envelope import Empty
+from shared.envelope import Empty, Encoded
 from shared.errors import OneError
 from shared.handlers import RequestContext, ServiceRouter
 from shared.service import ServiceDefinition, ServiceRuntime
@@ -132,7 +132,7 @@ async def _stop(_: ServiceRuntime) -> None:
 
 
 @router.handler(KEY_VERIFY, transactional=False, eager=True)  # the edge verifies every request; a cached key needs no task
-async def verify_key(ctx: RequestContext, payload: VerifyKey) -> VerifiedKey:
+async def verify_key(ctx: RequestContext, payload: VerifyKey) -> Encoded[VerifiedKey]:
     return await service_keys.verify_key(state.keys, ctx.runtime.db, payload.key)
 
 

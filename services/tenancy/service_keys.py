@@ -31,6 +31,7 @@ from services.tenancy.schemas import KeyCreate
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
 from shared.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
 from shared.db import Database
+from shared.envelope import Encoded
 from shared.errors import InvalidRequest, NotFound, Unauthenticated
 from shared.handlers import RequestContext
 from shared.ontology import EventType, Role
@@ -61,7 +62,7 @@ def load_pepper(settings: Settings) -> bytes:
 @dataclass
 class _Entry:
     key_hash: bytes
-    result: VerifiedKey
+    result: Encoded[VerifiedKey]  # serialised once: every verify the entry answers replies with the same JSON
     key_expires_at: datetime | None
     cached_until: float
 
@@ -110,7 +111,7 @@ class Credentials:
             self._tombstones[mark] = until
         self._loading.clear()  # a load already under way may predate the change: later verifies start their own
         for key_id, entry in list(self._cache.items()):
-            if self._tombstoned(key_id, entry.result, time.monotonic()):
+            if self._tombstoned(key_id, entry.result.model, time.monotonic()):
                 self._cache.pop(key_id, None)
 
     def _tombstoned(self, key_id: str, result: VerifiedKey, clock: float) -> bool:
@@ -150,7 +151,7 @@ class Credentials:
 
     def remember(self, key_id: str, entry: _Entry) -> None:
         clock = time.monotonic()
-        if self.ttl <= 0 or self._tombstoned(key_id, entry.result, clock):
+        if self.ttl <= 0 or self._tombstoned(key_id, entry.result.model, clock):
             return
         if len(self._tombstones) > 10_000:
             self._tombstones = {m: t for m, t in self._tombstones.items() if t > clock}
@@ -232,8 +233,8 @@ class _Loaded:
     refusal: str = ""
 
 
-async def verify_key(creds: Credentials, db: Database, presented_text: str) -> VerifiedKey:
-    """A presented key to its auth context; every failure is `unauthenticated`.
+async def verify_key(creds: Credentials, db: Database, presented_text: str) -> Encoded[VerifiedKey]:
+    """A presented key to its auth context (with its JSON); every failure is `unauthenticated`.
 
     The secret is checked before any reason (revoked, expired, ...) is told, so
     a caller without it learns only that the key is invalid.
@@ -246,7 +247,7 @@ async def verify_key(creds: Credentials, db: Database, presented_text: str) -> V
             raise Unauthenticated(_INVALID)
         if loaded.result is None:
             raise Unauthenticated(loaded.refusal)
-        entry = _Entry(loaded.key_hash, loaded.result, loaded.expires_at, 0.0)
+        entry = _Entry(loaded.key_hash, Encoded.of(loaded.result), loaded.expires_at, 0.0)
         creds.remember(presented.key_id, entry)
     elif not creds.matches(presented.full, entry.key_hash):
         raise Unauthenticated(_INVALID)

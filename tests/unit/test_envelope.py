@@ -8,6 +8,7 @@ import pytest
 from shared.envelope import (
     REPLY_ERROR,
     Empty,
+    Encoded,
     Envelope,
     MessageSpec,
     Payload,
@@ -97,6 +98,15 @@ class TestReplies:
         reply = decode_envelope(encode_reply(request, Ping(text="back")))
         assert reply.causation_id == request.id and reply.correlation_id == request.id
         assert decode_reply(encode_reply(request, Ping(text="back")), PING) == Ping(text="back")
+
+    def test_a_result_serialised_once_replies_as_the_model_would(self) -> None:
+        request = envelope()
+        plain, encoded = (json.loads(encode_reply(request, r)) for r in (Ping(text="back"), Encoded.of(Ping(text="back"))))
+        assert plain.keys() == encoded.keys() and plain["payload"] == encoded["payload"] == {"text": "back"}
+        assert {k: v for k, v in plain.items() if k not in ("id", "occurred_at")} == {
+            k: v for k, v in encoded.items() if k not in ("id", "occurred_at")
+        }
+        assert decode_reply(encode_reply(request, Encoded.of(Ping(text="back"))), PING) == Ping(text="back")
 
     @pytest.mark.parametrize("error", [NotFound("no such thing", {"id": "x"}), Conflict("stale"), RateLimited("slow down", {"retry_after": 2.5})])
     def test_errors_are_raised_again_with_their_type_and_details(self, error: OneError) -> None:
