@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,11 +139,11 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
         if not parent.trace_flags.sampled:
             if parent.trace_state:
                 return None, _headers_for(NonRecordingSpan(SpanContext(parent.trace_id, _ids.generate_span_id(), False, parent.trace_flags, parent.trace_state)))
-            return None, {"traceparent": f"00-{parent.trace_id:032x}-{_ids.generate_span_id():016x}-{parent.trace_flags:02x}"}
+            return None, {"traceparent": "00-%032x-%016x-%02x" % (parent.trace_id, _ids.generate_span_id(), parent.trace_flags)}
     elif _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
         trace_id = _ids.generate_trace_id()
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= _ratio_sampler[1]:
-            return None, {"traceparent": f"00-{trace_id:032x}-{_ids.generate_span_id():016x}-00"}
+            return None, {"traceparent": "00-%032x-%016x-00" % (trace_id, _ids.generate_span_id())}
         _ids.preset = trace_id
         span = _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes())
         return span, _headers_for(span)
@@ -163,7 +163,7 @@ def inject_trace(headers: dict[str, str], span: Span) -> None:
     if context.trace_state:
         _W3C.inject(headers, context=trace.set_span_in_context(span))
     elif context.is_valid:
-        headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+        headers["traceparent"] = "00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags)
 
 
 _FLAGS = {"00": TraceFlags(TraceFlags.DEFAULT), "01": TraceFlags(TraceFlags.SAMPLED)}
@@ -187,20 +187,27 @@ def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
     return context if context.is_valid else None
 
 
-class _Joined:
-    """Makes a remote, unsampled parent current without creating a span of our own."""
+class _Current:
+    """Makes `span` current for a block. A span of our own also ends with the block,
+    recording an error that escapes it: what `start_as_current_span` does, without
+    its layers of context managers (a sampled message pays them all)."""
 
-    __slots__ = ("_span", "_token")
+    __slots__ = ("_span", "_owned", "_token")
 
-    def __init__(self, parent: SpanContext) -> None:
-        self._span = NonRecordingSpan(parent)
+    def __init__(self, span: Span, *, owned: bool) -> None:
+        self._span, self._owned = span, owned
 
     def __enter__(self) -> Span:
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         otel_context.detach(self._token)
+        if self._owned:
+            if exc is not None and self._span.is_recording():
+                self._span.record_exception(exc)
+                self._span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            self._span.end()
 
 
 def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
@@ -212,14 +219,14 @@ def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContex
     """
     parent = _remote_parent(headers) if headers else None
     if parent is not None and not parent.trace_flags.sampled:
-        return _Joined(parent)
-    parent_context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
-    return _consumer_tracer.start_as_current_span(
+        return _Current(NonRecordingSpan(parent), owned=False)
+    span = _consumer_tracer.start_span(
         f"{subject} process",
-        context=parent_context,
+        context=trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None,
         kind=SpanKind.CONSUMER,
         attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "process"},
     )
+    return _Current(span, owned=True)
 
 
 def shutdown_tracing() -> None:

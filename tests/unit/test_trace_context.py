@@ -117,3 +117,46 @@ class TestOutgoingTrace:
         monkeypatch.setattr(tracing, "_provider", None)
         monkeypatch.setattr(tracing, "_client_tracer", trace.NoOpTracer())
         assert tracing.outgoing_trace("x send", dict) == (None, {})
+
+
+class TestConsumeSpan:
+    """A sampled sender gets a CONSUMER span of ours, child of its span, ended with the block."""
+
+    @pytest.fixture
+    def exporter(self, monkeypatch: pytest.MonkeyPatch) -> "InMemorySpanExporter":
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        monkeypatch.setattr(tracing, "_consumer_tracer", provider.get_tracer("one.handlers"))
+        return exporter
+
+    def test_a_sampled_sender_gets_a_child_span_that_ends_with_the_block(self, exporter: "InMemorySpanExporter") -> None:
+        headers: dict[str, str] = {}
+        inject_trace(headers, span(sampled=True))
+        with consume_span("one.x.y", headers) as current:
+            assert current.is_recording() and trace.get_current_span() is current
+        [ended] = exporter.get_finished_spans()
+        assert (ended.name, ended.kind, ended.parent.span_id, ended.context.trace_id) == (
+            "one.x.y process", trace.SpanKind.CONSUMER, SPAN_ID, TRACE_ID
+        )
+        assert ended.attributes["messaging.destination.name"] == "one.x.y" and ended.status.is_ok
+        assert trace.get_current_span() is not current
+
+    def test_an_error_escaping_the_block_is_recorded_on_the_span(self, exporter: "InMemorySpanExporter") -> None:
+        headers: dict[str, str] = {}
+        inject_trace(headers, span(sampled=True))
+        with pytest.raises(LookupError), consume_span("one.x.y", headers):
+            raise LookupError("gone")
+        [ended] = exporter.get_finished_spans()
+        assert ended.status.status_code == trace.StatusCode.ERROR and "LookupError: gone" in ended.status.description
+        assert [event.name for event in ended.events] == ["exception"]
+
+    def test_an_unsampled_sender_leaves_nothing_to_export(self, exporter: "InMemorySpanExporter") -> None:
+        headers: dict[str, str] = {}
+        inject_trace(headers, span(sampled=False))
+        with consume_span("one.x.y", headers):
+            pass
+        assert exporter.get_finished_spans() == ()
