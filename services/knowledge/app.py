@@ -227,7 +227,7 @@ async def start_knowledge(runtime: ServiceRuntime) -> None:
     knowledge.workers = jobs.Workers(runtime)
     knowledge.workers.start()
     if runtime.settings.knowledge_auto_ingest:
-        knowledge.trigger = jobs.Trigger(runtime)
+        knowledge.trigger = jobs.Trigger(runtime, knowledge.workers)
         await knowledge.trigger.start(runtime.broker.connection)
 
 

@@ -35,6 +35,9 @@ TRIGGER_EVENTS = (
 )
 _THING_TYPES = frozenset(t.value for t in ThingType)
 LEASE_SECONDS = 600.0
+IDLE_POLL = 0.5
+"""Seconds an idle worker waits before looking for due jobs again (a debounced job comes due
+without any event; this replica's own trigger and `knowledge.ingest` wake the workers at once)."""
 GC_INTERVAL = 3600.0
 
 
@@ -53,8 +56,9 @@ def job_for_event(event: Envelope, debounce_ms: int) -> dict[str, Any] | None:
 
 
 class Trigger:
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, workers: "Workers") -> None:
         self.runtime = runtime
+        self.workers = workers
         self._sub: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -105,7 +109,8 @@ class Trigger:
             await asyncio.gather(*(msg.nak(delay=2.0) for msg in msgs), return_exceptions=True)
             return
         await asyncio.gather(*(msg.ack() for msg in msgs), return_exceptions=True)
-        self.runtime.relay.wake()
+        if any(job["delay_ms"] == 0 for job in latest.values()):
+            self.workers.wake.set()
 
 
 class Workers:
@@ -134,7 +139,7 @@ class Workers:
             if not ran:
                 self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=0.2)
+                    await asyncio.wait_for(self.wake.wait(), timeout=IDLE_POLL)
                 except TimeoutError:
                     pass
 
