@@ -18,7 +18,7 @@ return fewer than k rows when other orgs' vectors crowd the candidates; the call
 """
 
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -125,21 +125,24 @@ async def set_ef_search(conn: asyncpg.Connection, ef_search: int) -> None:
 
 
 async def ann(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
-    where, params = filters.where()
-    q, lim = len(params) + 1, len(params) + 2
-    distance = f"i.embedding::vector({int(filters.dim)}) <=> ${q}::vector({int(filters.dim)})"
-    return await conn.fetch(
-        f"SELECT {_COLUMNS}, 1 - ({distance}) AS similarity FROM knowledge.items i WHERE {where} "
-        f"ORDER BY {distance} LIMIT ${lim}", *params, vector, k)
+    """Through the index: the same expression as the index's, the dimension written in."""
+    dim = int(filters.dim)
+    return await _nearest(conn, filters, vector, k, lambda q: f"i.embedding::vector({dim}) <=> ${q}::vector({dim})")
 
 
 async def exact(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
+    """Every distance of the org's rows: the bare column matches no index."""
+    return await _nearest(conn, filters, vector, k, lambda q: f"i.embedding <=> ${q}::vector", tiebreak=", i.id")
+
+
+async def _nearest(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int,
+                   distance_to: Callable[[int], str], tiebreak: str = "") -> list[Record]:
+    """The k nearest by `distance_to(n)`, the distance to the vector in parameter $n."""
     where, params = filters.where()
-    q, lim = len(params) + 1, len(params) + 2
-    distance = f"i.embedding <=> ${q}::vector"
+    distance = distance_to(len(params) + 1)
     return await conn.fetch(
         f"SELECT {_COLUMNS}, 1 - ({distance}) AS similarity FROM knowledge.items i WHERE {where} "
-        f"ORDER BY {distance}, i.id LIMIT ${lim}", *params, vector, k)
+        f"ORDER BY {distance}{tiebreak} LIMIT ${len(params) + 2}", *params, vector, k)
 
 
 async def lexical(conn: asyncpg.Connection, filters: Filters, query: str, limit: int) -> list[Record]:
