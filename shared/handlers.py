@@ -157,6 +157,8 @@ class ServiceRouter:
     def _receiver(
         self, specs: dict[str, MessageSpec[Any, Any]], slots: Slots, eager: bool
     ) -> Callable[[Msg], Awaitable[None]]:
+        loop = asyncio.get_running_loop()
+
         def track(task: asyncio.Task[None]) -> None:
             slots.take()
             self._in_flight.add(task)
@@ -165,7 +167,7 @@ class ServiceRouter:
         async def receive(msg: Msg) -> None:
             if slots.free <= 0:
                 await slots.wait_for_one()
-            track(asyncio.create_task(self._respond(msg, specs)))
+            track(loop.create_task(self._respond(msg, specs)))  # the loop's own method: no running-loop lookup
 
         async def receive_eagerly(msg: Msg) -> None:
             if slots.free <= 0:
@@ -207,12 +209,20 @@ class ServiceRouter:
             log.exception("%s: unexpected error %s handling %s", self.service, error_id, envelope.type if envelope else "?")
             return encode_reply(envelope, Internal("internal error", {"error_id": str(error_id)}))
 
-    async def _call(self, envelope: Envelope, payload: BaseModel, spec: MessageSpec[Any, Any]) -> BaseModel | Encoded[Any]:
+    def _call(
+        self, envelope: Envelope, payload: BaseModel, spec: MessageSpec[Any, Any]
+    ) -> Awaitable[BaseModel | Encoded[Any]]:
+        """The handler's awaitable, in a transaction when it is transactional (one coroutine less when not)."""
         runtime = self.runtime
         assert runtime is not None, "router used before the service started"
         fn, transactional = self._handlers[spec.type]
         if not transactional:
-            return await fn(RequestContext(envelope, None, runtime), payload)
+            return fn(RequestContext(envelope, None, runtime), payload)
+        return self._call_in_transaction(fn, envelope, payload, runtime)
+
+    async def _call_in_transaction(
+        self, fn: Handler, envelope: Envelope, payload: BaseModel, runtime: "ServiceRuntime"
+    ) -> BaseModel | Encoded[Any]:
         async with runtime.db.transaction(envelope.org_id) as session:
             ctx = RequestContext(envelope, session, runtime)
             result = await fn(ctx, payload)

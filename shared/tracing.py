@@ -187,27 +187,38 @@ def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
     return context if context.is_valid else None
 
 
-class _Current:
-    """Makes `span` current for a block. A span of our own also ends with the block,
-    recording an error that escapes it: what `start_as_current_span` does, without
-    its layers of context managers (a sampled message pays them all)."""
+class _Joined:
+    """Makes a remote, unsampled parent current without creating a span of our own."""
 
-    __slots__ = ("_span", "_owned", "_token")
+    __slots__ = ("_span", "_token")
 
-    def __init__(self, span: Span, *, owned: bool) -> None:
-        self._span, self._owned = span, owned
+    def __init__(self, parent: SpanContext) -> None:
+        self._span = NonRecordingSpan(parent)
 
     def __enter__(self) -> Span:
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
+    def __exit__(self, *exc: object) -> None:
+        otel_context.detach(self._token)
+
+
+class _Consumed(_Joined):
+    """Makes our own span current and ends it with the block, recording an error that
+    escapes it: what `start_as_current_span` does, without its layers of context
+    managers (a sampled message pays them all)."""
+
+    __slots__ = ()
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         otel_context.detach(self._token)
-        if self._owned:
-            if exc is not None and self._span.is_recording():
-                self._span.record_exception(exc)
-                self._span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            self._span.end()
+        if exc is not None and self._span.is_recording():
+            self._span.record_exception(exc)
+            self._span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self._span.end()
 
 
 def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContextManager[Span]:
@@ -219,14 +230,14 @@ def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContex
     """
     parent = _remote_parent(headers) if headers else None
     if parent is not None and not parent.trace_flags.sampled:
-        return _Current(NonRecordingSpan(parent), owned=False)
+        return _Joined(parent)
     span = _consumer_tracer.start_span(
         f"{subject} process",
         context=trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None,
         kind=SpanKind.CONSUMER,
         attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "process"},
     )
-    return _Current(span, owned=True)
+    return _Consumed(span)
 
 
 def shutdown_tracing() -> None:
