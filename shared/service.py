@@ -148,6 +148,7 @@ class ServiceRuntime:
         router = self.definition.router
         router.runtime = self
         await router.start(self.broker.connection, self.settings.handler_concurrency)
+        await self.broker.connection.flush()  # the server has our subscriptions: "started" means reachable
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
