@@ -16,7 +16,12 @@ from rich.table import Table
 
 from services.graph.schemas import THING_QUERY
 from services.knowledge.schemas import (
-    INGEST, INGEST_STATUS, LABEL_LIST, SEARCH, SEARCH_HYBRID, THING_LABEL,
+    INGEST,
+    INGEST_STATUS,
+    LABEL_LIST,
+    SEARCH,
+    SEARCH_HYBRID,
+    THING_LABEL,
 )
 from shared.auth import authenticate
 from shared.cli_events import console, progress_bar, running_settings

@@ -6,7 +6,15 @@ import asyncpg
 import pytest
 
 from services.knowledge.schemas import (
-    ITEM_ADD, ITEM_ADD_BATCH, ITEM_DELETE, ITEM_GET, ITEM_QUERY, ITEM_RESTORE, LINK, THING_KNOWLEDGE, UNLINK,
+    ITEM_ADD,
+    ITEM_ADD_BATCH,
+    ITEM_DELETE,
+    ITEM_GET,
+    ITEM_QUERY,
+    ITEM_RESTORE,
+    LINK,
+    THING_KNOWLEDGE,
+    UNLINK,
 )
 from shared.client import BusClient
 from shared.errors import InvalidRequest, NotFound
