@@ -116,6 +116,8 @@ class BusClient:
 
 
 _NO_RESPONDERS = "503"
+
+
 class _ReplyInbox:
     """One wildcard inbox subscription for every request of this client.
 

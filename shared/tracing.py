@@ -137,9 +137,11 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
     parent = trace.get_current_span().get_span_context()
     if parent.is_valid:
         if not parent.trace_flags.sampled:
+            span_id = _ids.generate_span_id()
             if parent.trace_state:
-                return None, _headers_for(NonRecordingSpan(SpanContext(parent.trace_id, _ids.generate_span_id(), False, parent.trace_flags, parent.trace_state)))
-            return None, {"traceparent": "00-%032x-%016x-%02x" % (parent.trace_id, _ids.generate_span_id(), parent.trace_flags)}
+                child = SpanContext(parent.trace_id, span_id, False, parent.trace_flags, parent.trace_state)
+                return None, _headers_for(NonRecordingSpan(child))
+            return None, {"traceparent": "00-%032x-%016x-%02x" % (parent.trace_id, span_id, parent.trace_flags)}
     elif _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
         trace_id = _ids.generate_trace_id()
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= _ratio_sampler[1]:
@@ -166,7 +168,7 @@ def inject_trace(headers: dict[str, str], span: Span) -> None:
         headers["traceparent"] = "00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags)
 
 
-_FLAGS = {"00": TraceFlags(TraceFlags.DEFAULT), "01": TraceFlags(TraceFlags.SAMPLED)}
+_FLAGS = {"00": TraceFlags(0x00), "01": TraceFlags(0x01)}  # the two flags every traceparent here carries
 
 
 def _remote_parent(headers: dict[str, str]) -> SpanContext | None:
