@@ -1,8 +1,8 @@
 """API keys: issue, list, revoke, and verify a presented key into an auth context, with a short cache.
 
 Verification is the hot path of every request at the edge, so a verified key is
-kept in memory for `key_cache_ttl` seconds (the presented secret is still
-HMAC-checked against the cached hash on every call). When an entry expires under
+kept in memory for `key_cache_ttl` seconds (the presented secret is still checked
+on every call, against a keyed digest kept with the entry). When an entry expires under
 load, the verifies of that key share one database load instead of each opening a
 transaction. Revocation reaches every replica at once through an invalidation
 broadcast; the TTL bounds the delay when a broadcast is lost, and a tombstone
@@ -61,7 +61,7 @@ def load_pepper(settings: Settings) -> bytes:
 
 @dataclass
 class _Entry:
-    key_hash: bytes
+    fingerprint: bytes  # `Credentials.fingerprint` of the key, taken once its HMAC matched the stored hash
     result: Encoded[VerifiedKey]  # serialised once: every verify the entry answers replies with the same JSON
     key_expires_at: datetime | None
     cached_until: float
@@ -84,6 +84,7 @@ class Credentials:
     def __post_init__(self) -> None:
         # HMAC's keyed state, computed once; each hash copies it (what `keyed_hash` does, minus the key set-up).
         self._keyed = hmac.new(self.pepper, digestmod=hashlib.sha256)
+        self._fingerprints = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=32)
 
     def hash(self, value: str) -> bytes:
         keyed = self._keyed.copy()
@@ -93,6 +94,20 @@ class Credentials:
     def matches(self, value: str, stored: bytes) -> bool:
         """Constant-time, as `shared.auth.hash_matches`."""
         return hmac.compare_digest(self.hash(value), stored)
+
+    def fingerprint(self, value: str) -> bytes:
+        """A keyed BLAKE2b of `value` under a key that never leaves this process.
+
+        A cache hit checks the presented secret against this instead of the stored
+        HMAC-SHA256: the same constant-time check of a keyed digest, at a third
+        of the cost, on the path every request at the edge takes.
+        """
+        keyed = self._fingerprints.copy()
+        keyed.update(value.encode())
+        return keyed.digest()
+
+    def fingerprint_matches(self, value: str, fingerprint: bytes) -> bool:
+        return hmac.compare_digest(self.fingerprint(value), fingerprint)
 
     def invalidate(self, *, key_ids: Sequence[str] = (), org_id: UUID | None = None, person_id: UUID | None = None) -> None:
         """Drop matching entries here and tell the other replicas to do the same."""
@@ -247,9 +262,9 @@ async def verify_key(creds: Credentials, db: Database, presented_text: str) -> E
             raise Unauthenticated(_INVALID)
         if loaded.result is None:
             raise Unauthenticated(loaded.refusal)
-        entry = _Entry(loaded.key_hash, Encoded.of(loaded.result), loaded.expires_at, 0.0)
+        entry = _Entry(creds.fingerprint(presented.full), Encoded.of(loaded.result), loaded.expires_at, 0.0)
         creds.remember(presented.key_id, entry)
-    elif not creds.matches(presented.full, entry.key_hash):
+    elif not creds.fingerprint_matches(presented.full, entry.fingerprint):
         raise Unauthenticated(_INVALID)
     if entry.key_expires_at is not None and entry.key_expires_at <= now():
         raise Unauthenticated("this API key has expired")

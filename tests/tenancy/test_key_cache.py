@@ -83,3 +83,11 @@ def test_the_keyed_hash_is_hmac_sha256_under_the_pepper(creds: Credentials) -> N
     assert creds.hash(key) == keyed_hash(b"pepper", key) and creds.hash(key) == creds.hash(key)
     assert creds.matches(key, keyed_hash(b"pepper", key)) and hash_matches(b"pepper", key, creds.hash(key))
     assert not creds.matches(key[:-1] + "B", keyed_hash(b"pepper", key))
+
+
+def test_a_fingerprint_tells_the_same_key_from_any_other_and_is_keyed_per_process(creds: Credentials) -> None:
+    key = "one_live_0123456789ab_" + "A" * 32
+    fingerprint = creds.fingerprint(key)
+    assert creds.fingerprint_matches(key, fingerprint) and len(fingerprint) == 32
+    assert not creds.fingerprint_matches(key[:-1] + "B", fingerprint)
+    assert Credentials(b"pepper", ttl=2.0).fingerprint(key) != fingerprint  # another process, another key
