@@ -5,9 +5,9 @@ stays sampled through every service it crosses. Tests pass an in-memory exporter
 """
 
 import logging
-
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -141,16 +141,39 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
             if parent.trace_state:
                 child = SpanContext(parent.trace_id, span_id, False, parent.trace_flags, parent.trace_state)
                 return None, _headers_for(NonRecordingSpan(child))
-            return None, {"traceparent": "00-%032x-%016x-%02x" % (parent.trace_id, span_id, parent.trace_flags)}
+            return None, {"traceparent": _Traceparent("00-%032x-%016x-%02x" % (parent.trace_id, span_id, parent.trace_flags))}
     elif _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
         trace_id = _ids.generate_trace_id()
         if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= _ratio_sampler[1]:
-            return None, {"traceparent": "00-%032x-%016x-00" % (trace_id, _ids.generate_span_id())}
+            return None, {"traceparent": _Traceparent("00-%032x-%016x-00" % (trace_id, _ids.generate_span_id()))}
         _ids.preset = trace_id
         span = _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes())
         return span, _headers_for(span)
     span = client_span(name, attributes())
     return (span if span.is_recording() else None), _headers_for(span)
+
+
+_CR_LF = frozenset((ord("\r"), ord("\n")))
+
+
+class _Traceparent(str):
+    """A `traceparent` we formatted: hex digits and dashes, nothing else.
+
+    nats-py scrubs every header value with `strip()` and a `translate()` of CR
+    and LF, a per-character table lookup that cost as much as the rest of the
+    header; this value has no surrounding space and no CR or LF, so both return
+    it as it is (any other use of them works as for any string).
+    """
+
+    __slots__ = ()
+
+    def strip(self, chars: str | None = None) -> str:
+        return self if chars is None else str.strip(self, chars)
+
+    def translate(self, table: Any) -> str:
+        if isinstance(table, dict) and table.keys() <= _CR_LF:
+            return self
+        return str.translate(self, table)
 
 
 def _headers_for(span: Span) -> dict[str, str]:
@@ -165,7 +188,7 @@ def inject_trace(headers: dict[str, str], span: Span) -> None:
     if context.trace_state:
         _W3C.inject(headers, context=trace.set_span_in_context(span))
     elif context.is_valid:
-        headers["traceparent"] = "00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags)
+        headers["traceparent"] = _Traceparent("00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags))
 
 
 _FLAGS = {"00": TraceFlags(0x00), "01": TraceFlags(0x01)}  # the two flags every traceparent here carries

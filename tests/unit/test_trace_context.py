@@ -160,3 +160,13 @@ class TestConsumeSpan:
         with consume_span("one.x.y", headers):
             pass
         assert exporter.get_finished_spans() == ()
+
+
+def test_our_traceparent_skips_the_header_scrub_but_is_otherwise_a_plain_string() -> None:
+    from nats.aio.client import _HEADER_VALUE_NEWLINES
+
+    plain = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+    ours = tracing._Traceparent(plain)
+    assert ours.strip().translate(_HEADER_VALUE_NEWLINES) is ours == plain  # what nats-py does to every header value
+    assert ours.translate({ord("a"): "X"}) == plain.translate({ord("a"): "X"})
+    assert ours.strip("0") == plain.strip("0") and ours.encode() == plain.encode()
