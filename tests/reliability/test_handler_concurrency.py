@@ -1,6 +1,7 @@
 """A subscriber has at most `handler_concurrency` requests waiting at once; eager handlers that answer at once need no slot."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -51,35 +52,50 @@ async def test_requests_past_the_limit_wait_their_turn(migrated: Settings, bus: 
 
     runtime = await running(router, migrated)
     try:
-        answers = await asyncio.gather(*(bus.request(NAP, {"seconds": 0.05}, org) for _ in range(8)))
+        answers = await asyncio.gather(*(bus.request(NAP, {"seconds": 0.2}, org) for _ in range(8)))
     finally:
         await runtime.stop()
-    assert answers == [Nap(seconds=0.05)] * 8 and gauge.most == 2
+    assert answers == [Nap(seconds=0.2)] * 8 and gauge.most == 2
 
 
-async def test_eager_answers_need_no_slot_and_waiting_ones_keep_the_limit(
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_eager_handlers_answer_at_once_and_those_that_wait_keep_the_limit(
     migrated: Settings, bus: BusClient, org: AuthContext
 ) -> None:
-    router, gauge = ServiceRouter("probe"), Gauge()
+    router, gauge, release = ServiceRouter("probe"), Gauge(), asyncio.Event()
 
     @router.handler(NAP_EAGERLY, transactional=False, eager=True)
     async def nap(ctx: RequestContext, payload: Nap) -> Nap:
-        if payload.seconds:
-            await gauge.nap(payload.seconds)
+        if payload.seconds:  # waits until the test lets it go
+            gauge.now += 1
+            gauge.most = max(gauge.most, gauge.now)
+            try:
+                await release.wait()
+            finally:
+                gauge.now -= 1
         return payload
 
     runtime = await running(router, migrated)
     try:
-        slow = asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 0.5}, org))
-        await asyncio.sleep(0.1)  # one slot taken by a waiting request, one free
-        fast = await asyncio.wait_for(asyncio.gather(*(bus.request(NAP_EAGERLY, {"seconds": 0}, org) for _ in range(50))), 0.4)
-        assert not slow.done() and gauge.most == 1
-        later = [asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 0.05}, org)) for _ in range(4)]
-        await asyncio.sleep(0.1)  # received: one is napping, the others wait for the free slot
-        await runtime.stop()  # the waiting ones still finish and reply
-        answers = await asyncio.gather(slow, *later)
+        first = asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 1}, org))
+        await until(lambda: gauge.now == 1)
+        fast = await asyncio.gather(*(bus.request(NAP_EAGERLY, {"seconds": 0}, org) for _ in range(50)))
+        more = [asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 1}, org)) for _ in range(3)]
+        await until(lambda: gauge.now == 2)
+        await asyncio.sleep(0.2)
+        assert gauge.now == 2  # the other two wait for a slot
+        stopping = asyncio.create_task(runtime.stop())  # stops taking requests; those received still finish
+        await asyncio.sleep(0.1)
+        release.set()
+        answers = await asyncio.gather(first, *more)
+        await stopping
     except BaseException:
+        release.set()
         await runtime.stop()
         raise
-    assert fast == [Nap(seconds=0)] * 50 and answers == [Nap(seconds=0.5)] + [Nap(seconds=0.05)] * 4
-    assert gauge.most == 2
+    assert fast == [Nap(seconds=0)] * 50 and answers == [Nap(seconds=1)] * 4 and gauge.most == 2
