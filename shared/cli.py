@@ -12,16 +12,23 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import subjects
+from shared.auth import VERIFY_KEY, VerifiedKey, VerifyKey
+from shared.cli_events import api_key_or_exit, publish
 from shared.cli_events import app as events_app
 from shared.cli_knowledge import app as knowledge_app
-from shared.cli_events import publish
-from shared.auth import VERIFY_KEY, VerifiedKey, VerifyKey
 from shared.client import BusClient
-from shared.credentials import credentials_path, load_api_key
+from shared.credentials import credentials_path
 from shared.errors import OneError
 from shared.service import HealthReport, ServiceRuntime
 from shared.settings import get_settings
-from shared.stack import Supervisor, bring_up, effective_settings, fetch_health, load_service, write_runtime
+from shared.stack import (
+    Supervisor,
+    bring_up,
+    effective_settings,
+    fetch_health,
+    load_service,
+    write_runtime,
+)
 
 ServiceName = StrEnum("ServiceName", {name: name for name in subjects.SERVICES})
 app = typer.Typer(help="ONE on a bus: the ONE ontology as services on NATS and Postgres.", no_args_is_help=True)
@@ -83,10 +90,7 @@ def status(timeout: float = typer.Option(2.0, help="Seconds to wait for each ser
 def whoami() -> None:
     """Verify the CLI's API key (`ONE_API_KEY` or the credentials file) and show who it acts as."""
     settings = effective_settings()
-    key = load_api_key(settings)
-    if key is None:
-        console.print("[red]no API key[/red]: set ONE_API_KEY, or run `make run` once to create the credentials file")
-        raise typer.Exit(1)
+    key = api_key_or_exit(settings)
 
     async def verify() -> VerifiedKey:
         async with await BusClient.connect(settings, name="one-whoami") as bus:

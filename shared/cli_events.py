@@ -17,11 +17,17 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from shared.client import BusClient
 from shared.auth import authenticate
+from shared.client import BusClient
 from shared.credentials import load_api_key
 from shared.envelope import AuthContext, Protocol
 from shared.events_client import EventsClient
@@ -61,6 +67,15 @@ def _run(
             return await work(EventsClient(bus, ctx, protocol=protocol))
 
     return asyncio.run(main())
+
+
+def api_key_or_exit(settings: Settings) -> str:
+    """The CLI's API key (`ONE_API_KEY` or the credentials file), or a clear exit."""
+    key = load_api_key(settings)
+    if key is None:
+        console.print("[red]no API key[/red]: set ONE_API_KEY, or run `make run` once to create the credentials file")
+        raise typer.Exit(1)
+    return key
 
 
 def progress_bar() -> Progress:

@@ -24,9 +24,8 @@ from services.knowledge.schemas import (
     THING_LABEL,
 )
 from shared.auth import authenticate
-from shared.cli_events import console, progress_bar, running_settings
+from shared.cli_events import api_key_or_exit, console, progress_bar, running_settings
 from shared.client import BusClient
-from shared.credentials import load_api_key
 from shared.envelope import AuthContext
 
 app = typer.Typer(help="Knowledge: ingest things, follow ingestion, search, labels.", no_args_is_help=True)
@@ -36,10 +35,7 @@ FINISHED = ("done", "skipped", "failed")
 
 def _run(work: Callable[[BusClient, AuthContext], Awaitable[T]]) -> T:
     settings = running_settings()
-    key = load_api_key(settings)
-    if key is None:
-        console.print("[red]no API key[/red]: set ONE_API_KEY, or run `make run` once")
-        raise typer.Exit(1)
+    key = api_key_or_exit(settings)
 
     async def main() -> T:
         async with await BusClient.connect(settings, name="one-knowledge") as bus:

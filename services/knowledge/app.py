@@ -8,9 +8,7 @@ the model runs.
 import logging
 
 from services.knowledge import gc, items, jobs, labels, search, state
-from services.knowledge import repository_jobs as jobs_repo
-from services.knowledge.graph import live_thing
-from services.knowledge.models import IngestJob, KnowledgeItem, Label, ThingLink, to_job
+from services.knowledge.models import IngestJob, KnowledgeItem, Label, ThingLink
 from services.knowledge.schemas import (
     EMBED,
     GC,
@@ -176,22 +174,12 @@ async def thing_knowledge(ctx: RequestContext, p: ThingKnowledgeQuery) -> ThingK
 
 @router.handler(INGEST)
 async def ingest_thing(ctx: RequestContext, p: IngestRequest) -> IngestJob:
-    """Queue the thing for ingestion now (no debounce); progress through `knowledge.ingest.status`."""
-    require(ctx.auth, "knowledge", "create")
-    await live_thing(ctx, p.thing_id)
-    (job,) = await jobs_repo.enqueue(ctx.session, [{
-        "org_id": ctx.auth.org_id, "thing_id": p.thing_id, "action": "ingest", "fields": p.fields, "force": p.force,
-        "vector_only": p.vector_only, "trigger": "request", "actor_id": ctx.auth.actor_id, "delay_ms": 0,
-    }])
-    state.of(ctx.runtime).workers.wake.set()
-    return to_job(job)
+    return await jobs.request_ingest(ctx, p)
 
 
 @router.handler(INGEST_STATUS)
 async def ingest_status(ctx: RequestContext, p: IngestStatusQuery) -> IngestStatus:
-    require(ctx.auth, "knowledge", "read")
-    rows = await jobs_repo.jobs_for(ctx.session, ctx.auth.org_id, job_ids=p.job_ids, thing_id=p.thing_id, limit=p.limit)
-    return IngestStatus(counts=await jobs_repo.counts(ctx.session, ctx.auth.org_id), jobs=[to_job(r) for r in rows])
+    return await jobs.status(ctx, p)
 
 
 @router.handler(SEARCH, transactional=False)

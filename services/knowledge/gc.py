@@ -9,30 +9,19 @@ orphaned knowledge items").
 
 from uuid import UUID
 
-import sqlalchemy as sa
-
+from services.knowledge import repository as repo
 from services.knowledge.ingest import background_context
 from services.knowledge.schemas import GcReport
 from shared.ontology import EventType
 from shared.service import ServiceRuntime
-
-_ORPHANS = sa.text("""
-    UPDATE knowledge.items c SET archived_at = clock_timestamp(), updated_at = clock_timestamp()
-    WHERE c.org_id = :org_id AND c.document_id IS NOT NULL AND c.archived_at IS NULL AND c.deleted_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM knowledge.items d WHERE d.org_id = c.org_id AND d.id = c.document_id
-                      AND d.archived_at IS NULL AND d.deleted_at IS NULL)
-""")
-_PURGE = sa.text("""
-    DELETE FROM knowledge.items WHERE org_id = :org_id AND archived_at < clock_timestamp() - make_interval(secs => :age)
-""")
 
 
 async def collect(runtime: ServiceRuntime, org_id: UUID, actor_id: UUID | None, older_than_days: float | None) -> GcReport:
     days = runtime.settings.knowledge_archive_retention_days if older_than_days is None else older_than_days
     async with runtime.db.transaction(org_id) as session:
         ctx = background_context(runtime, session, org_id, actor_id, "gc")
-        orphans = (await session.execute(_ORPHANS, {"org_id": org_id})).rowcount
-        purged = (await session.execute(_PURGE, {"org_id": org_id, "age": days * 86400})).rowcount
+        orphans = await repo.archive_orphans(session, org_id)
+        purged = await repo.purge_archived(session, org_id, days * 86400)
         if orphans:
             await ctx.emit(EventType.ENTITY_ARCHIVED, target_type="knowledge", metadata={
                 "entityType": "knowledge", "action": "archived", "reason": "orphan", "count": orphans})

@@ -19,12 +19,16 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
-from services.knowledge import gc, ingest
+from services.knowledge import gc, graph, ingest, state
 from services.knowledge import repository_jobs as jobs_repo
+from services.knowledge.models import IngestJob, to_job
+from services.knowledge.schemas import IngestRequest, IngestStatus, IngestStatusQuery
 from shared import subjects
 from shared.envelope import Envelope
 from shared.errors import OneError, Unavailable
+from shared.handlers import RequestContext
 from shared.ontology import EventType, ThingType
+from shared.rbac import require
 from shared.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -182,6 +186,24 @@ class Workers:
             except Exception:
                 log.exception("knowledge housekeeping")
             await asyncio.sleep(GC_INTERVAL)
+
+
+async def request_ingest(ctx: RequestContext, p: IngestRequest) -> IngestJob:
+    """Queue the thing for ingestion now (no debounce); progress through `knowledge.ingest.status`."""
+    require(ctx.auth, "knowledge", "create")
+    await graph.live_thing(ctx, p.thing_id)
+    (job,) = await jobs_repo.enqueue(ctx.session, [{
+        "org_id": ctx.auth.org_id, "thing_id": p.thing_id, "action": "ingest", "fields": p.fields, "force": p.force,
+        "vector_only": p.vector_only, "trigger": "request", "actor_id": ctx.auth.actor_id, "delay_ms": 0,
+    }])
+    state.of(ctx.runtime).workers.wake.set()
+    return to_job(job)
+
+
+async def status(ctx: RequestContext, p: IngestStatusQuery) -> IngestStatus:
+    require(ctx.auth, "knowledge", "read")
+    rows = await jobs_repo.jobs_for(ctx.session, ctx.auth.org_id, job_ids=p.job_ids, thing_id=p.thing_id, limit=p.limit)
+    return IngestStatus(counts=await jobs_repo.counts(ctx.session, ctx.auth.org_id), jobs=[to_job(r) for r in rows])
 
 
 def _describe(error: Exception) -> str:

@@ -139,26 +139,16 @@ class IngestJob(BaseModel):
 
 
 def to_item(row: Any, *, embedding: Any = None) -> KnowledgeItem:
-    chunk = None
-    if row.chunk_index is not None:
-        chunk = ChunkInfo(
-            index=row.chunk_index, start=row.chunk_start, end=row.chunk_end,
-            token_count=row.token_count, overlap=row.chunk_overlap,
-        )
-    return KnowledgeItem(
-        id=row.id, knowledge_type=row.knowledge_type, name=row.name, text=row.text, text_hash=row.text_hash,
-        embedding_model=row.embedding_model, embedding_dim=row.embedding_dim,
-        embedding=[float(x) for x in embedding] if embedding is not None else None,
-        source_thing_id=row.source_thing_id, source_thing_type=row.source_thing_type, source_field=row.source_field,
-        document_id=row.document_id, chunk=chunk, labels=list(row.labels or []), metadata=row.metadata or {},
-        created_at=row.created_at, updated_at=row.updated_at, archived_at=row.archived_at,
-        deprecated_at=row.deprecated_at, deleted_at=row.deleted_at,
-    )
+    """The reply form of an SQLAlchemy row (the vector only when asked for)."""
+    item = record_dict(row._mapping)
+    if embedding is not None:
+        item["embedding"] = [float(x) for x in embedding]
+    return KnowledgeItem.model_validate(item)
 
 
 def record_dict(record: Any) -> dict[str, Any]:
-    """A search hit's item as plain data from an asyncpg record: a whole result is then validated
-    in one pass (pydantic-core), about half the cost of building each model in Python."""
+    """An item as plain data from a row mapping (asyncpg record or SQLAlchemy `row._mapping`): search
+    validates a whole result in one pass (pydantic-core), half the cost of a model per hit."""
     item = {name: record[name] for name in _RECORD_FIELDS}
     if record["chunk_index"] is not None:
         item["chunk"] = {"index": record["chunk_index"], "start": record["chunk_start"], "end": record["chunk_end"],

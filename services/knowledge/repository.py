@@ -139,6 +139,24 @@ async def update_source_labels(session: AsyncSession, org_id: UUID, thing_id: UU
     """), {"org": org_id, "thing": thing_id, "add": list(add), "remove": list(remove)})
 
 
+async def archive_orphans(session: AsyncSession, org_id: UUID) -> int:
+    """Archive live chunks whose document is gone, archived or deleted."""
+    return (await session.execute(sa.text("""
+        UPDATE knowledge.items c SET archived_at = clock_timestamp(), updated_at = clock_timestamp()
+        WHERE c.org_id = :org_id AND c.document_id IS NOT NULL AND c.archived_at IS NULL AND c.deleted_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM knowledge.items d WHERE d.org_id = c.org_id AND d.id = c.document_id
+                          AND d.archived_at IS NULL AND d.deleted_at IS NULL)
+    """), {"org_id": org_id})).rowcount
+
+
+async def purge_archived(session: AsyncSession, org_id: UUID, older_than_seconds: float) -> int:
+    """Delete for good the items archived longer ago than that (their links go with them)."""
+    statement = sa.delete(items).where(
+        items.c.org_id == org_id, items.c.archived_at < NOW - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds)
+    )
+    return (await session.execute(statement)).rowcount
+
+
 # labels
 
 
