@@ -5,6 +5,7 @@ import logging
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.security import SASLPlaintext
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -23,6 +24,20 @@ def connect_options(settings: Settings, name: str) -> dict:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else None
     return options
+
+
+async def server_has_everything_sent(nc: NatsClient) -> None:
+    """Return once the server has processed every command this connection sent so far.
+
+    nats-py's `flush()` alone does not promise that: it writes its PING straight to
+    the socket, ahead of commands still queued for its flusher task (a SUB just
+    made, a PUB), so the PONG can come back before the server has seen them, and a
+    request from another connection then finds no subscriber ("no responders"; seen
+    on a busy machine). The first flush lets the flusher write its queue (it is
+    woken before any PONG can be read); the second PING follows those commands.
+    """
+    await nc.flush()
+    await nc.flush()
 
 
 def make_broker(settings: Settings, service: str) -> NatsBroker:

@@ -37,6 +37,7 @@ from services.eventlog.schemas import (
     Revenue,
     TailPage,
 )
+from shared.bus import server_has_everything_sent
 from shared.client import BusClient
 from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol
 from shared.errors import Unavailable
@@ -181,7 +182,7 @@ class EventsClient:
             sent += 1
             if progress:
                 progress(sent, max(total, sent))
-        await self.bus.nc.flush()
+        await server_has_everything_sent(self.bus.nc)
         return sent
 
 

@@ -18,7 +18,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from shared import subjects
-from shared.bus import ensure_events_stream, make_broker
+from shared.bus import ensure_events_stream, make_broker, server_has_everything_sent
 from shared.client import BusClient
 from shared.db import Database
 from shared.envelope import Empty, MessageSpec, register_message
@@ -148,7 +148,7 @@ class ServiceRuntime:
         router = self.definition.router
         router.runtime = self
         await router.start(self.broker.connection, self.settings.handler_concurrency)
-        await self.broker.connection.flush()  # the server has our subscriptions: "started" means reachable
+        await server_has_everything_sent(self.broker.connection)  # "started" means reachable
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)

@@ -14,7 +14,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from services.eventlog.ingest import EventIngest
 from shared import subjects
-from shared.bus import ensure_events_stream
+from shared.bus import ensure_events_stream, server_has_everything_sent
 from shared.client import BusClient
 from shared.envelope import AuthContext
 from shared.events_client import EventsClient
@@ -43,7 +43,7 @@ async def _ignore(msg) -> None:
 
 async def _settle(*connections) -> None:
     for nc in connections:
-        await nc.flush()
+        await server_has_everything_sent(nc)
     await asyncio.sleep(REFUSED_WAIT)
 
 
@@ -61,7 +61,7 @@ async def test_service_serves_its_subjects_and_its_callers_get_replies(connect_a
         await msg.respond(b"thing")  # allowed through allow_responses only: graph may not publish to _INBOX.>
 
     await graph.subscribe("one.graph.things.get", queue=subjects.queue_group("graph"), cb=reply)
-    await graph.flush()
+    await server_has_everything_sent(graph)
     for caller in ("cli", "gateway", "agents", "knowledge"):  # who may call graph
         nc = await connect_as(caller)
         assert (await nc.request("one.graph.things.get", b"{}", timeout=2)).data == b"thing", caller
@@ -73,7 +73,7 @@ async def test_service_is_refused_other_services_subjects(connect_as: Connector)
     graph, knowledge = await connect_as("graph"), await connect_as("knowledge")
     received = []
     await knowledge.subscribe("one.knowledge.search", queue="one.knowledge", cb=_collect(received))
-    await knowledge.flush()
+    await server_has_everything_sent(knowledge)
 
     await graph.publish("one.knowledge.search", b"{}")  # graph does not call knowledge
     with pytest.raises(NatsTimeout):

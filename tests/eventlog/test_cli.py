@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from shared.bus import server_has_everything_sent
 from shared.envelope import AuthContext, Envelope
 from shared.events_client import EventsClient
 from shared.settings import Settings
@@ -60,7 +61,7 @@ async def test_replay_republishes_a_range_of_positions_in_order(
 
     subject = f"one.rebuild.{org.org_id}"
     sub = await nc.subscribe(subject, cb=rebuild)
-    await nc.flush()
+    await server_has_everything_sent(nc)
     sent = await events.replay(subject, from_position=positions[2], to_position=positions[7])
     for _ in range(100):
         if len(received) == 6:

@@ -6,6 +6,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared import subjects
+from shared.bus import server_has_everything_sent
 from shared.client import BusClient
 from shared.envelope import REPLY_ERROR, REPLY_RESULT, AuthContext, Envelope, Protocol
 from shared.errors import (
@@ -131,6 +132,7 @@ class TestTimeouts:
 
         silent = MessageSpec("silent.ping", f"one.silent.{uuid7().hex}", Empty, Empty, requires_auth=False)
         subscription = await nc.subscribe(silent.subject, cb=ignore)  # receives, never answers
+        await server_has_everything_sent(nc)
         try:
             patient = asyncio.create_task(bus.request(silent, {}, None, timeout=3))
             await asyncio.sleep(0.05)
@@ -142,3 +144,29 @@ class TestTimeouts:
                 await patient
         finally:
             await subscription.unsubscribe()
+
+
+class TestSubscriptionsReachTheServer:
+    async def test_the_last_ping_follows_every_command_queued_before_it(self, settings) -> None:
+        """What `server_has_everything_sent` rests on: its PONG answers a PING written after the SUB.
+
+        (A bare `flush()` writes its PING ahead of a SUB still queued for nats-py's
+        flusher, which is how a request could find "no responders" right after a
+        service said it had started.)
+        """
+        import nats
+
+        connection = await nats.connect(settings.nats_url)
+        sent: list[bytes] = []
+        transport = connection._transport
+        write, writelines = transport.write, transport.writelines
+        transport.write = lambda data: (sent.append(bytes(data)), write(data))[1]
+        transport.writelines = lambda chunks: (sent.extend(bytes(c) for c in chunks), writelines(chunks))[1]
+        try:
+            await connection.subscribe("one.probe.ordering", cb=None)
+            await server_has_everything_sent(connection)
+            wire = b"".join(sent)
+            assert wire.count(b"PING") >= 1 and wire.rindex(b"PING") > wire.index(b"SUB one.probe.ordering")
+        finally:
+            transport.write, transport.writelines = write, writelines
+            await connection.close()
