@@ -131,9 +131,7 @@ async def _stop(_: ServiceRuntime) -> None:
         await asyncio.gather(*state.pending, return_exceptions=True)
 
 
-# Not eager (yet): tests/reliability/test_handler_concurrency.py::test_eager_handlers_... fails when run
-# after the whole suite (not alone); until that is understood, verify takes the ordinary path.
-@router.handler(KEY_VERIFY, transactional=False)
+@router.handler(KEY_VERIFY, transactional=False, eager=True)  # the edge verifies every request; a cached key needs no task
 async def verify_key(ctx: RequestContext, payload: VerifyKey) -> Encoded[VerifiedKey]:
     return await service_keys.verify_key(state.keys, ctx.runtime.db, payload.key)
 
