@@ -108,6 +108,16 @@ def read_only_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
     return tuple(narrowed) or ("none:none",)
 
 
+EMAIL_VERIFICATION_SCOPE = "email:verify"
+"""All a key of a member whose email is unverified may do in an org that requires verification."""
+
+
+def unverified_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """The scopes left while the member's email is unverified: asking for (and confirming) verification."""
+    resource, _, action = EMAIL_VERIFICATION_SCOPE.partition(":")
+    return (EMAIL_VERIFICATION_SCOPE,) if scope_allows(scopes, resource, action) else ("none:none",)
+
+
 def check(auth: AuthContext, resource: str, action: str) -> Decision:
     """The decision for a verified auth context, from what the envelope carries."""
     if not scope_allows(auth.scopes, resource, action):

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     )
     key_cache_ttl: float = Field(2.0, ge=0.0, description="Seconds a verified API key is served from memory; bounds revocation delay.")
     invite_ttl: float = Field(7 * 86400.0, gt=0.0, description="Seconds an invitation stays valid.")
+    email_verification_ttl: float = Field(86400.0, gt=0.0, description="Seconds an email verification token stays valid.")
+    email_verification_per_hour: int = Field(5, ge=1, description="Verification emails one person may ask for per hour and org.")
+    totp_issuer: str = Field("ONE", min_length=1, description="The issuer an authenticator app shows for a TOTP secret.")
     trial_days: int = Field(14, ge=0, description="Length of the trial of an organization created by signup.")
     platform_owner_email: str = Field("owner@one.local", description="The platform owner bootstrap creates.")
 

@@ -3,6 +3,7 @@
 - commands and queries:      one.<service>.<verb>            (request/reply, queue group per service)
 - domain events (JetStream): one.events.<protocol>.<org_id>.<event_type>
 - protocol traffic:          one.proto.<protocol>.<verb>
+- notifications (core NATS): one.notify.<channel>            (drops for adapters that deliver them, e.g. a mailer)
 """
 
 from uuid import UUID
@@ -39,6 +40,11 @@ def events_filter(protocol: str = "*", org_id: UUID | str = "*", event_type: str
 
 def proto(protocol: str, verb: str) -> str:
     return f"{PREFIX}.proto.{protocol}.{verb}"
+
+
+def notify(channel: str) -> str:
+    """`one.notify.email`: a message a delivery adapter (mailer, SMS) consumes; core NATS, never the event stream."""
+    return f"{PREFIX}.notify.{channel}"
 
 
 def dead_letter(service: str) -> str:

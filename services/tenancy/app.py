@@ -7,15 +7,26 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 
-from services.tenancy import service, service_access, service_keys, service_members
+from services.tenancy import (
+    service,
+    service_access,
+    service_keys,
+    service_members,
+    service_two_factor,
+    service_verification,
+)
 from services.tenancy.models import Organization, Person, Quota
 from services.tenancy.schemas import (
+    EMAIL_VERIFICATION_REQUEST,
+    EMAIL_VERIFY,
     KEY_CREATE,
     KEY_LIST,
     KEY_REVOKE,
     KEY_VERIFY,
     KEYS_INVALIDATE_SUBJECT,
+    MAIL_DROP_SUBJECT,
     MEMBER_ACCEPT,
     MEMBER_INVITE,
     MEMBER_LIST,
@@ -40,8 +51,13 @@ from services.tenancy.schemas import (
     ROLE_CREATE,
     ROLE_LIST,
     SIGNUP,
+    TWO_FACTOR_CONFIRM,
+    TWO_FACTOR_DISABLE,
+    TWO_FACTOR_ENROLL,
     Check,
     CheckResult,
+    EmailVerified,
+    EmailVerify,
     InviteAccept,
     InviteCreate,
     InviteIssued,
@@ -75,12 +91,17 @@ from services.tenancy.schemas import (
     RoleCreate,
     Roles,
     Signup,
+    TwoFactorCode,
+    TwoFactorDisabled,
+    TwoFactorEnabled,
+    TwoFactorEnrollment,
+    VerificationSent,
 )
 from services.tenancy.service_keys import Credentials, load_pepper
 from shared import __version__
 from shared.auth import VerifiedKey, VerifyKey
 from shared.envelope import Empty, Encoded
-from shared.errors import OneError
+from shared.errors import OneError, Unavailable
 from shared.handlers import RequestContext, ServiceRouter
 from shared.service import ServiceDefinition, ServiceRuntime
 
@@ -88,10 +109,11 @@ log = logging.getLogger(__name__)
 
 
 class TenancyState:
-    """What one tenancy process holds between requests: the pepper and the key cache."""
+    """What one tenancy process holds between requests: the pepper, the key cache, the mail drop."""
 
     def __init__(self) -> None:
         self.creds: Credentials | None = None
+        self.mail: service_verification.MailDrop | None = None
         self.subscription: Subscription | None = None
         self.pending: set[asyncio.Task[None]] = set()
 
@@ -119,7 +141,14 @@ async def _start(runtime: ServiceRuntime) -> None:
         except (ValueError, TypeError) as error:
             log.warning("tenancy: ignored a malformed key invalidation: %r", error)
 
+    async def mail(message: dict[str, Any]) -> None:
+        try:
+            await nc.publish(MAIL_DROP_SUBJECT, json.dumps(message).encode())
+        except NatsError as error:
+            raise Unavailable("could not hand the email to the mail drop: ask again") from error
+
     state.creds = Credentials(load_pepper(runtime.settings), runtime.settings.key_cache_ttl, broadcast)
+    state.mail = mail
     state.subscription = await nc.subscribe(KEYS_INVALIDATE_SUBJECT, cb=on_invalidate)
 
 
@@ -152,7 +181,7 @@ async def get_organization(ctx: RequestContext, payload: OrgTarget) -> Organizat
 
 @router.handler(ORG_UPDATE)
 async def update_organization(ctx: RequestContext, payload: OrganizationUpdate) -> Organization:
-    return await service.update_organization(ctx, payload, state.keys.invalidate)
+    return await service.update_organization(ctx, state.keys, payload)
 
 
 @router.handler(ORG_LIST)
@@ -225,7 +254,7 @@ async def list_roles(ctx: RequestContext, _: Empty) -> Roles:
 
 @router.handler(ROLE_CREATE)
 async def create_role(ctx: RequestContext, payload: RoleCreate) -> Any:
-    return await service_access.create_role(ctx, payload)
+    return await service_access.create_role(ctx, state.keys, payload)
 
 
 @router.handler(POLICY_ADD)
@@ -235,7 +264,7 @@ async def add_policy(ctx: RequestContext, payload: PolicyAdd) -> Any:
 
 @router.handler(POLICY_REMOVE)
 async def remove_policy(ctx: RequestContext, payload: PolicyRemove) -> PolicyRemoved:
-    await service_access.remove_policy(ctx, state.keys, payload.policy_id)
+    await service_access.remove_policy(ctx, state.keys, payload.policy_id, payload.otp)
     return PolicyRemoved(policy_id=payload.policy_id)
 
 
@@ -286,6 +315,36 @@ async def set_rate_limit(ctx: RequestContext, payload: RateRuleSet) -> Any:
 @router.handler(RATE_LIST)
 async def list_rate_limits(ctx: RequestContext, _: Empty) -> RateRules:
     return RateRules(rules=await service_access.list_rate_rules(ctx))
+
+
+@router.handler(EMAIL_VERIFICATION_REQUEST)
+async def request_email_verification(ctx: RequestContext, _: Empty) -> VerificationSent:
+    settings = ctx.runtime.settings
+    assert state.mail is not None, "tenancy used before it started"
+    return await service_verification.request_verification(
+        ctx, state.keys, state.mail,
+        ttl_seconds=settings.email_verification_ttl, per_hour=settings.email_verification_per_hour,
+    )
+
+
+@router.handler(EMAIL_VERIFY)
+async def verify_email(ctx: RequestContext, payload: EmailVerify) -> EmailVerified:
+    return await service_verification.confirm_email(ctx, state.keys, payload.token)
+
+
+@router.handler(TWO_FACTOR_ENROLL)
+async def enroll_two_factor(ctx: RequestContext, _: Empty) -> TwoFactorEnrollment:
+    return await service_two_factor.enroll(ctx, state.keys, ctx.runtime.settings.totp_issuer)
+
+
+@router.handler(TWO_FACTOR_CONFIRM)
+async def confirm_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> TwoFactorEnabled:
+    return await service_two_factor.confirm(ctx, state.keys, payload.code)
+
+
+@router.handler(TWO_FACTOR_DISABLE)
+async def disable_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> TwoFactorDisabled:
+    return await service_two_factor.disable(ctx, state.keys, payload.code)
 
 
 definition = ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])

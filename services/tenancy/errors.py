@@ -49,3 +49,39 @@ class SignupClosed(TenancyError, Forbidden):
     """The organization (or, for a new org, the platform) does not allow self-service signup."""
 
     code = "signup_closed"
+
+
+class VerificationInvalid(TenancyError, InvalidRequest):
+    """The email verification token is unknown, already used, expired, or for an email the person no longer has."""
+
+    code = "verification_invalid"
+
+
+class EmailAlreadyVerified(TenancyError, Conflict):
+    """The person's email is verified already: there is nothing to send."""
+
+    code = "email_already_verified"
+
+
+class EmailNotVerified(TenancyError, Forbidden):
+    """The acting person's own email must be verified first."""
+
+    code = "email_not_verified"
+
+
+class TwoFactorRequired(TenancyError, Forbidden):
+    """The organization requires two-factor authentication for this: enable it and pass a current code in `otp`."""
+
+    code = "two_factor_required"
+
+
+class TwoFactorCodeInvalid(TenancyError, Forbidden):
+    """The one-time code is wrong, too old, already used, or not a backup code of this person."""
+
+    code = "two_factor_code_invalid"
+
+
+class TwoFactorState(TenancyError, Conflict):
+    """Two-factor authentication is not in the state the operation needs (already on, not enrolled, not on)."""
+
+    code = "two_factor_state"

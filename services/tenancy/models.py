@@ -36,7 +36,7 @@ people = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("email", sa.Text), sa.Column("username", sa.Text), sa.Column("display_name", sa.Text),
     sa.Column("role", sa.Text), sa.Column("bio", sa.Text), sa.Column("avatar", sa.Text),
-    sa.Column("current_org_id", sa.Uuid),
+    sa.Column("current_org_id", sa.Uuid), sa.Column("email_verified_at", sa.DateTime(timezone=True)),
     *_timestamps(),
 )
 
@@ -84,6 +84,26 @@ quotas = sa.Table(
     sa.Column("org_id", sa.Uuid, primary_key=True), sa.Column("metric", sa.Text, primary_key=True),
     sa.Column("quota_limit", sa.BigInteger), sa.Column("used", sa.BigInteger),
     sa.Column("resets_monthly", sa.Boolean), sa.Column("period_start", sa.DateTime(timezone=True)),
+)
+
+email_verifications = sa.Table(
+    "email_verifications", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("person_id", sa.Uuid),
+    sa.Column("email", sa.Text), sa.Column("token_hash", BYTEA), sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)), sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+
+two_factor = sa.Table(
+    "two_factor", metadata,
+    sa.Column("person_id", sa.Uuid, primary_key=True), sa.Column("method", sa.Text), sa.Column("secret_sealed", BYTEA),
+    sa.Column("enabled_at", sa.DateTime(timezone=True)), sa.Column("last_step", sa.BigInteger),
+    *_timestamps(),
+)
+
+two_factor_backup_codes = sa.Table(
+    "two_factor_backup_codes", metadata,
+    sa.Column("person_id", sa.Uuid, primary_key=True), sa.Column("code_hash", BYTEA, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("used_at", sa.DateTime(timezone=True)),
 )
 
 rate_limit_rules = sa.Table(
@@ -159,6 +179,7 @@ class Person(BaseModel):
     bio: str | None = None
     avatar: str | None = None
     current_org_id: UUID | None = None
+    email_verified_at: datetime | None = None
     organizations: list[UUID] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

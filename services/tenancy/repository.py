@@ -114,7 +114,8 @@ async def org_ids_of(session: AsyncSession, person_id: UUID) -> list[UUID]:
 async def actor_in_org(session: AsyncSession, org_id: UUID, person_id: UUID) -> Row | None:
     """The person's platform role and their membership in this org, in one round trip."""
     statement = (
-        sa.select(people.c.id, people.c.role.label("person_role"), memberships.c.role, memberships.c.permissions)
+        sa.select(people.c.id, people.c.role.label("person_role"), people.c.email_verified_at, memberships.c.role,
+                  memberships.c.permissions)
         .join(memberships, memberships.c.person_id == people.c.id)
         .where(memberships.c.org_id == org_id, people.c.id == person_id)
     )

@@ -6,7 +6,6 @@ the `WHERE` on the locked row before it updates.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -153,23 +152,41 @@ async def rate_rules(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
 
 _HIT = sa.text(
     """
-    INSERT INTO tenancy.rate_limit_windows AS w (org_id, bucket, window_start, calls)
-    VALUES (:org_id, :bucket, :window_start, 1)
-    ON CONFLICT (org_id, bucket, window_start) DO UPDATE SET calls = w.calls + 1
-    WHERE w.calls < :max_calls
-    RETURNING calls
+    WITH clock AS (
+        SELECT to_timestamp(floor(extract(epoch FROM now()) / CAST(:seconds AS integer)) * CAST(:seconds AS integer))
+               AS window_start
+    ), hit AS (
+        INSERT INTO tenancy.rate_limit_windows AS w (org_id, bucket, window_start, calls)
+        SELECT :org_id, :bucket, clock.window_start, 1 FROM clock
+        ON CONFLICT (org_id, bucket, window_start) DO UPDATE SET calls = w.calls + 1
+        WHERE w.calls < :max_calls
+        RETURNING w.calls
+    )
+    SELECT (SELECT calls FROM hit) AS calls,
+           extract(epoch FROM clock.window_start + make_interval(secs => CAST(:seconds AS integer)) - now()) AS seconds_left
+    FROM clock
     """
 )
 
 
-async def hit_window(session: AsyncSession, org_id: UUID, bucket: str, window_start: datetime, max_calls: int) -> int | None:
-    """Count one call in the window if it is under the limit; None = the window is full."""
-    params = {"org_id": org_id, "bucket": bucket, "window_start": window_start, "max_calls": max_calls}
-    return (await session.execute(_HIT, params)).scalar_one_or_none()
+async def hit_window(session: AsyncSession, org_id: UUID, bucket: str, max_calls: int, seconds: int) -> tuple[int | None, float]:
+    """Count one call in the current `seconds` window if it is under the limit, and the seconds the window has left.
+
+    The window is the database's: its start and what is left of it come from
+    Postgres' `now()` (the transaction's start, so every window of one call is
+    judged at the same instant), never from this process's clock, so replicas
+    with skewed clocks share windows. Calls is None when the window is full.
+    """
+    params = {"org_id": org_id, "bucket": bucket, "max_calls": max_calls, "seconds": seconds}
+    row = (await session.execute(_HIT, params)).one()
+    return row.calls, float(row.seconds_left)
 
 
-async def prune_windows(session: AsyncSession, org_id: UUID, before: datetime) -> None:
+async def prune_windows(session: AsyncSession, org_id: UUID, older_than_seconds: int) -> None:
     await session.execute(
-        sa.text("DELETE FROM tenancy.rate_limit_windows WHERE org_id = :org_id AND window_start < :before"),
-        {"org_id": org_id, "before": before},
+        sa.text(
+            "DELETE FROM tenancy.rate_limit_windows WHERE org_id = :org_id"
+            " AND window_start < now() - make_interval(secs => CAST(:seconds AS integer))"
+        ),
+        {"org_id": org_id, "seconds": older_than_seconds},
     )

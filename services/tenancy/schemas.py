@@ -46,6 +46,14 @@ Pattern = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.*?-]{1,60}$")]
 Scope = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.*?-]{1,60}(:[a-z0-9_.*?-]{1,60})?$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Domain = Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", to_lower=True)]
+OneTimeCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(?:[0-9]{6}|[A-Za-z0-9]{5}-?[A-Za-z0-9]{5})$")]
+"""A current TOTP code (6 digits) or an unused backup code (`xxxxx-xxxxx`)."""
+
+
+class SecondFactor(Payload):
+    otp: OneTimeCode | None = Field(
+        None, description="A current TOTP or backup code: needed when the actor's org enables two-factor."
+    )
 
 
 class OrgTarget(Payload):
@@ -84,7 +92,7 @@ class OrganizationCreated(BaseModel):
     owner_key: str | None = Field(None, description="The owner's first API key; shown once.")
 
 
-class OrganizationUpdate(OrgTarget):
+class OrganizationUpdate(OrgTarget, SecondFactor):
     name: Name | None = None
     domain: Domain | None = None
     settings: SettingsPatch | None = None
@@ -159,13 +167,13 @@ class Members(BaseModel):
     pending_invites: list[Invite]
 
 
-class RoleChange(OrgTarget):
+class RoleChange(OrgTarget, SecondFactor):
     person_id: UUID
     role: RoleName
     permissions: list[Scope] | None = None
 
 
-class MemberRemove(OrgTarget):
+class MemberRemove(OrgTarget, SecondFactor):
     person_id: UUID
 
 
@@ -175,7 +183,7 @@ class MemberRemoved(BaseModel):
     revoked_keys: list[str]
 
 
-class KeyCreate(Payload):
+class KeyCreate(SecondFactor):
     name: Name = "default"
     scopes: list[Scope] = Field(default_factory=list, description="`resource:action` patterns; empty = whatever the role allows.")
     expires_at: datetime | None = None
@@ -205,17 +213,17 @@ class PolicyIn(Payload):
     priority: int = Field(0, ge=-1000, le=1000)
 
 
-class RoleCreate(Payload):
+class RoleCreate(SecondFactor):
     name: RoleName
     description: str = Field("", max_length=500)
     policies: list[PolicyIn] = Field(default_factory=list)
 
 
-class PolicyAdd(PolicyIn):
+class PolicyAdd(PolicyIn, SecondFactor):
     role: RoleName
 
 
-class PolicyRemove(Payload):
+class PolicyRemove(SecondFactor):
     policy_id: UUID
 
 
@@ -275,6 +283,40 @@ class RateRules(BaseModel):
     rules: list[RateLimitRule]
 
 
+class VerificationSent(BaseModel):
+    email: str
+    expires_at: datetime = Field(description="The token itself went to the mail drop, never into a reply or an event.")
+
+
+class EmailVerify(Payload):
+    token: str = Field(min_length=10, max_length=200)
+
+
+class EmailVerified(BaseModel):
+    person_id: UUID
+    email: str
+    email_verified_at: datetime
+
+
+class TwoFactorEnrollment(BaseModel):
+    secret: str = Field(description="Base32 TOTP secret for an authenticator app; shown once.")
+    otpauth_uri: str = Field(description="The same secret as an `otpauth://` URI (for a QR code); shown once.")
+
+
+class TwoFactorCode(Payload):
+    code: OneTimeCode
+
+
+class TwoFactorEnabled(BaseModel):
+    enabled_at: datetime
+    backup_codes: list[str] = Field(description="Single-use recovery codes; shown once, only their keyed hashes are stored.")
+
+
+class TwoFactorDisabled(BaseModel):
+    person_id: UUID
+    used_backup_code: bool
+
+
 def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel], **options: Any) -> Any:
     return register_message(type_, subjects.command("tenancy", verb), payload, result, **options)
 
@@ -307,6 +349,16 @@ QUOTA_SET = _message("tenancy.quota.set_limit", "quotas.set_limit", QuotaSet, Qu
 RATE_HIT = _message("tenancy.rate_limit.hit", "rate_limits.hit", RateHit, RateAllowed)
 RATE_SET = _message("tenancy.rate_limit.set", "rate_limits.set", RateRuleSet, RateLimitRule)
 RATE_LIST = _message("tenancy.rate_limit.list", "rate_limits.list", Empty, RateRules)
+EMAIL_VERIFICATION_REQUEST = _message(
+    "tenancy.email.verification.request", "email.verification.request", Empty, VerificationSent
+)
+EMAIL_VERIFY = _message("tenancy.email.verify", "email.verify", EmailVerify, EmailVerified, requires_auth=False)
+TWO_FACTOR_ENROLL = _message("tenancy.two_factor.enroll", "two_factor.enroll", Empty, TwoFactorEnrollment)
+TWO_FACTOR_CONFIRM = _message("tenancy.two_factor.confirm", "two_factor.confirm", TwoFactorCode, TwoFactorEnabled)
+TWO_FACTOR_DISABLE = _message("tenancy.two_factor.disable", "two_factor.disable", TwoFactorCode, TwoFactorDisabled)
 
 KEYS_INVALIDATE_SUBJECT = subjects.command("tenancy", "keys.invalidate")
 """Broadcast (no queue group): every tenancy replica drops the named keys from its cache."""
+
+MAIL_DROP_SUBJECT = subjects.notify("email")
+"""Core NATS (not the event stream: events are kept forever): `{to, purpose, token, expires_at}` for a mailer."""

@@ -6,15 +6,20 @@ Handlers pass the request context in; this module touches no SQL and no NATS.
 """
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.errors import OrganizationNotFound, OrganizationNotWritable, PersonNotFound, SignupClosed
+from services.tenancy.errors import (
+    EmailNotVerified,
+    OrganizationNotFound,
+    OrganizationNotWritable,
+    PersonNotFound,
+    SignupClosed,
+)
 from services.tenancy.models import (
     MONTHLY_METRICS,
     PLAN_LIMITS,
@@ -27,6 +32,7 @@ from services.tenancy.models import (
     Person,
 )
 from services.tenancy.schemas import OrganizationCreate, OrganizationUpdate, PersonIn, ProfileUpdate, SettingsPatch
+from services.tenancy.service_two_factor import require_second_factor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Forbidden
@@ -35,6 +41,9 @@ from shared.handlers import RequestContext
 from shared.ids import uuid7
 from shared.ontology import EventType, OrgPlan, OrgStatus, Role
 from shared.rbac import BUILTIN_POLICIES, Decision, Effect, Policy, decide, scope_allows
+
+if TYPE_CHECKING:
+    from services.tenancy.service_keys import Credentials
 
 CROSS_ORG_ACCESS = EventType.DASHBOARD_VIEWED
 """How a platform owner's access to another org is logged (in that org), with `metadata.crossOrgAccess`."""
@@ -166,7 +175,8 @@ async def load_org(ctx: RequestContext, org: Any) -> Organization:
 def person_model(row: Any, org_ids: list[UUID]) -> Person:
     return Person(
         id=row.id, email=row.email, username=row.username, display_name=row.display_name, role=row.role,
-        bio=row.bio, avatar=row.avatar, current_org_id=row.current_org_id, organizations=org_ids,
+        bio=row.bio, avatar=row.avatar, current_org_id=row.current_org_id, email_verified_at=row.email_verified_at,
+        organizations=org_ids,
         created_at=row.created_at, updated_at=row.updated_at,
     )
 
@@ -256,10 +266,13 @@ async def list_organizations(ctx: RequestContext, limit: int, offset: int) -> li
     return orgs
 
 
-async def update_organization(
-    ctx: RequestContext, payload: OrganizationUpdate, on_change: Callable[..., None]
-) -> Organization:
-    """Name, domain and settings: org owners (org must be writable). Plan, status, billing, trial: platform owners."""
+async def update_organization(ctx: RequestContext, creds: "Credentials", payload: OrganizationUpdate) -> Organization:
+    """Name, domain and settings: org owners (org must be writable). Plan, status, billing, trial: platform owners.
+
+    Sensitive: needs a two-factor code when the actor's org enables two-factor.
+    Requiring email verification needs the acting owner's own email verified,
+    so an owner cannot restrict their own key by accident.
+    """
     actor = await resolve_actor(ctx)
     platform_fields = {"plan", "status", "billing", "trial_ends_at"} & payload.model_fields_set
     if platform_fields and not actor.is_platform_owner:
@@ -269,6 +282,11 @@ async def update_organization(
                           check_status=bool(owner_fields) and not actor.is_platform_owner)
     if owner_fields:
         actor.require("organization", "update")
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    if payload.settings is not None and payload.settings.require_email_verification and not actor.is_platform_owner:
+        person = await repo.get_person(ctx.session, actor.person_id)
+        if person is None or person.email_verified_at is None:
+            raise EmailNotVerified("verify your own email (tenancy.email.verification.request) before requiring it of every member")
     values: dict[str, Any] = {}
     if payload.name is not None:
         values["name"] = payload.name
@@ -294,7 +312,7 @@ async def update_organization(
         await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
                      metadata={"changes": changed})
     if "status" in values or "trial_ends_at" in values or payload.settings is not None:
-        on_change(org_id=org.id)
+        creds.invalidate(org_id=org.id)
     return await load_org(ctx, await repo.get_org(ctx.session, org.id))
 
 

@@ -1,8 +1,6 @@
 """Roles and policies, the RBAC check, quotas and rate limits of an org."""
 
 import secrets
-import time
-from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -21,6 +19,7 @@ from services.tenancy.service import (
     writability,
 )
 from services.tenancy.service_keys import Credentials
+from services.tenancy.service_two_factor import require_second_factor
 from shared.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
 from shared.handlers import RequestContext
 from shared.ids import uuid7
@@ -57,12 +56,13 @@ async def _writable_own_org(ctx: RequestContext, actor: Actor) -> Any:
     return org
 
 
-async def create_role(ctx: RequestContext, payload: RoleCreate) -> RoleInfo:
+async def create_role(ctx: RequestContext, creds: Credentials, payload: RoleCreate) -> RoleInfo:
     actor = await resolve_actor(ctx)
     await _writable_own_org(ctx, actor)
     actor.require("roles", "create")
     if payload.name in BUILTIN_ROLES:
         raise InvalidRequest(f"{payload.name} is a built-in role; add policies to it instead")
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
     await access_repo.insert_role(ctx.session, {"org_id": actor.org_id, "name": payload.name, "description": payload.description})
     for policy in payload.policies:
         await access_repo.insert_policy(ctx.session, {"id": uuid7(), "org_id": actor.org_id, "role": payload.name,
@@ -81,18 +81,20 @@ async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd
         raise Forbidden("the platform owner's policies are not an organization's to change")
     if payload.role not in BUILTIN_ROLES and not await access_repo.role_exists(ctx.session, actor.org_id, payload.role):
         raise NotFound(f"no role {payload.role!r} in this organization")
-    policy_id = uuid7()
-    await access_repo.insert_policy(ctx.session, {"id": policy_id, "org_id": actor.org_id, **payload.model_dump()})
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    policy_id, policy = uuid7(), payload.model_dump(exclude={"otp"})
+    await access_repo.insert_policy(ctx.session, {"id": policy_id, "org_id": actor.org_id, **policy})
     creds.invalidate(org_id=actor.org_id)
     await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_type="role",
-                 metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **payload.model_dump()}})
-    return PolicyInfo(id=policy_id, **payload.model_dump())
+                 metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **policy}})
+    return PolicyInfo(id=policy_id, **policy)
 
 
-async def remove_policy(ctx: RequestContext, creds: Credentials, policy_id: Any) -> None:
+async def remove_policy(ctx: RequestContext, creds: Credentials, policy_id: Any, otp: str | None) -> None:
     actor = await resolve_actor(ctx)
     await _writable_own_org(ctx, actor)
     actor.require("policies", "delete")
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, otp)
     if not await access_repo.delete_policy(ctx.session, actor.org_id, policy_id):
         raise NotFound(f"no policy {policy_id} in this organization")
     creds.invalidate(org_id=actor.org_id)
@@ -174,18 +176,18 @@ async def set_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
     return quota_model(await access_repo.get_quota(ctx.session, org.id, payload.metric))
 
 
-def _window(now: float, seconds: int) -> tuple[datetime, float]:
-    start = now - now % seconds
-    return datetime.fromtimestamp(start, UTC), start + seconds - now
-
-
 async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
     """Count one call against every window that applies (org, operation, key); all-or-nothing.
 
-    A full window raises `rate_limited`; raising rolls back the counts already
-    taken in this call, so a refused call costs no other window anything.
+    The caller must be a member of the envelope's org (its windows are the ones
+    counted). Windows start and end on the database clock, so replicas share
+    them whatever their own clocks say. A full window raises `rate_limited`;
+    raising rolls back the counts already taken in this call, so a refused call
+    costs no other window anything.
     """
     org_id = ctx.auth.org_id
+    if await repo.actor_in_org(ctx.session, org_id, ctx.auth.actor_id) is None:
+        raise Forbidden("the actor is not a member of this organization")
     org = await repo.get_org(ctx.session, org_id)
     if org is None:
         raise NotFound("no such organization")
@@ -197,18 +199,16 @@ async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
                 for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
     if payload.key_id is not None:
         buckets += [("key", f"key:{payload.key_id}", r.max_calls, r.window_seconds) for r in rules if r.scope == "key"]
-    clock = time.time()
     remaining, reset_after = None, 0.0
     for scope, bucket, limit, seconds in buckets:
-        start, left = _window(clock, seconds)
-        calls = await access_repo.hit_window(ctx.session, org_id, bucket, start, limit)
+        calls, left = await access_repo.hit_window(ctx.session, org_id, bucket, limit, seconds)
         if calls is None:
             raise RateLimited(f"too many calls ({scope} limit {limit} per {seconds}s); retry in {left:.1f}s",
                               {"retry_after": round(left, 3), "scope": scope, "limit": limit, "window_seconds": seconds})
         if remaining is None or limit - calls < remaining:
             remaining, reset_after = limit - calls, left
     if secrets.randbelow(200) == 0:
-        await access_repo.prune_windows(ctx.session, org_id, datetime.now(UTC) - timedelta(days=1))
+        await access_repo.prune_windows(ctx.session, org_id, 86400)
     return remaining or 0, round(reset_after, 3)
 
 

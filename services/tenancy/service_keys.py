@@ -26,16 +26,17 @@ from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.models import ApiKeyInfo
+from services.tenancy.models import ApiKeyInfo, OrgSettings
 from services.tenancy.schemas import KeyCreate
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
+from services.tenancy.service_two_factor import require_second_factor
 from shared.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
 from shared.db import Database
 from shared.envelope import Encoded
 from shared.errors import InvalidRequest, NotFound, Unauthenticated
 from shared.handlers import RequestContext
 from shared.ontology import EventType, Role
-from shared.rbac import read_only_scopes
+from shared.rbac import read_only_scopes, unverified_scopes
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ async def create_key(ctx: RequestContext, creds: Credentials, payload: KeyCreate
     actor.require("keys", "create")
     if payload.expires_at is not None and payload.expires_at <= now():
         raise InvalidRequest("a key cannot expire in the past")
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
     return await issue_key(ctx, creds, actor.org_id, actor.person_id, name=payload.name, scopes=payload.scopes,
                            expires_at=payload.expires_at)
 
@@ -252,7 +254,9 @@ async def verify_key(creds: Credentials, db: Database, presented_text: str) -> E
     """A presented key to its auth context (with its JSON); every failure is `unauthenticated`.
 
     The secret is checked before any reason (revoked, expired, ...) is told, so
-    a caller without it learns only that the key is invalid.
+    a caller without it learns only that the key is invalid. The scopes are
+    narrowed to reads in an org that may not write, and to `email:verify` for a
+    member whose email is unverified in an org that requires verification.
     """
     presented = parse_api_key(presented_text)
     entry = creds.cached(presented.key_id)
@@ -287,10 +291,14 @@ async def _load(db: Database, key_id: str) -> _Loaded:
         role = Role.PLATFORM_OWNER.value if actor.person_role == Role.PLATFORM_OWNER else actor.role
         policies = await effective_policies(session, key.org_id, role, list(actor.permissions))
         writable, _ = writability(org)
+        scopes = list(key.scopes) if writable else list(read_only_scopes(key.scopes))
+        if (actor.email_verified_at is None and role != Role.PLATFORM_OWNER
+                and OrgSettings.model_validate(org.settings).require_email_verification):
+            scopes = list(unverified_scopes(key.scopes))  # only asking for verification, until the email is verified
         result = VerifiedKey(
             org_id=key.org_id, actor_id=key.person_id, key_id=key_id, role=role,
             permissions=[p.encode() for p in policies],
-            scopes=list(key.scopes) if writable else list(read_only_scopes(key.scopes)),
+            scopes=scopes,
             org_status=org.status, writable=writable, expires_at=key.expires_at,
         )
         await access_repo.touch_key(session, key.org_id, key_id)

@@ -43,6 +43,7 @@ from services.tenancy.service import (
     trial_end,
 )
 from services.tenancy.service_keys import Credentials, issue_key
+from services.tenancy.service_two_factor import require_second_factor
 from shared.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
 from shared.handlers import RequestContext
 from shared.ids import uuid7
@@ -217,6 +218,7 @@ async def change_role(ctx: RequestContext, creds: Credentials, payload: RoleChan
         raise Forbidden("only an owner can change an owner's role")
     if payload.role != Role.ORG_OWNER:
         await _keep_an_owner(ctx, org, membership, "be demoted")
+    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
     values: dict[str, Any] = {"role": payload.role}
     if payload.permissions is not None:
         values["permissions"] = payload.permissions
@@ -229,7 +231,8 @@ async def change_role(ctx: RequestContext, creds: Credentials, payload: RoleChan
 
 
 async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove) -> MemberRemoved:
-    """Anyone may leave; removing someone else needs members:remove (an owner, owner rights)."""
+    """Anyone may leave; removing someone else needs members:remove (an owner, owner rights) and, where the
+    actor's org enables two-factor, a current code."""
     actor = await resolve_actor(ctx)
     leaving = payload.person_id == actor.person_id and payload.org_id in (None, actor.org_id)
     org = await enter_org(ctx, actor, payload.org_id, "member.remove", write=True)
@@ -239,6 +242,8 @@ async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove)
     if not leaving and membership.role == Role.ORG_OWNER and actor.role not in (Role.ORG_OWNER, Role.PLATFORM_OWNER):
         raise Forbidden("only an owner can remove an owner")
     await _keep_an_owner(ctx, org, membership, "leave" if leaving else "be removed")
+    if not leaving:
+        await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
     await repo.delete_membership(ctx.session, org.id, payload.person_id)
     await access_repo.release_quota(ctx.session, org.id, "users", 1)
     revoked = await access_repo.revoke_keys(ctx.session, org.id, person_id=payload.person_id)

@@ -121,6 +121,18 @@ async def test_cli_and_gateway_get_only_what_they_must(connect_as: Connector) ->
     assert 'publish to "one.tenancy.keys.invalidate"' in " ".join(connect_as.violations("gateway"))
 
 
+async def test_only_tenancy_drops_mail_for_the_mailer(connect_as: Connector) -> None:
+    """Verification tokens travel on one.notify.email (core NATS): only tenancy may put one there."""
+    tenancy, graph, gateway = await connect_as("tenancy"), await connect_as("graph"), await connect_as("gateway")
+    await tenancy.publish(subjects.notify("email"), b"{}")
+    await graph.publish(subjects.notify("email"), b"{}")
+    await gateway.publish(subjects.notify("email"), b"{}")
+    await _settle(tenancy, graph, gateway)
+    assert not connect_as.violations("tenancy")
+    for user in ("graph", "gateway"):
+        assert 'publish to "one.notify.email"' in " ".join(connect_as.violations(user)), user
+
+
 async def test_outbox_publishes_events_and_only_the_eventlog_consumes_them(connect_as: Connector) -> None:
     settings = Settings()
     graph, eventlog, cli = await connect_as("graph"), await connect_as("eventlog"), await connect_as("cli")

@@ -1,5 +1,6 @@
 """Tenancy fixtures: the bootstrapped platform, fresh orgs with an owner, members, and an admin view of events."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -8,10 +9,19 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from services.tenancy.app import state
 from services.tenancy.bootstrap import bootstrap_platform
-from services.tenancy.schemas import MEMBER_ACCEPT, MEMBER_INVITE, ORG_CREATE
+from services.tenancy.schemas import (
+    EMAIL_VERIFICATION_REQUEST,
+    EMAIL_VERIFY,
+    MAIL_DROP_SUBJECT,
+    MEMBER_ACCEPT,
+    MEMBER_INVITE,
+    ORG_CREATE,
+)
 from shared.auth import VERIFY_KEY
 from shared.client import BusClient
 from shared.db import Database, app_url, plain_url
@@ -100,3 +110,43 @@ async def app_db(migrated: Settings) -> AsyncIterator[Database]:
     db = Database(app_url(migrated), pool_size=1)
     yield db
     await db.dispose()
+
+
+class Mailbox:
+    """What tenancy drops on the mail subject (`one.notify.email`), as a mailer adapter would receive it."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._arrived = asyncio.Condition()
+
+    async def receive(self, msg: Msg) -> None:
+        async with self._arrived:
+            self.messages.append(json.loads(msg.data))
+            self._arrived.notify_all()
+
+    async def next_for(self, to: str, after: int = 0, timeout: float = 5.0) -> dict[str, Any]:
+        """The first message to `to` beyond the first `after` of them."""
+        def found() -> list[dict[str, Any]]:
+            return [m for m in self.messages if m["to"] == to][after:]
+
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(found), timeout)
+            return found()[0]
+
+
+@pytest.fixture
+async def mailbox(nc: NatsClient) -> AsyncIterator[Mailbox]:
+    box = Mailbox()
+    subscription = await nc.subscribe(MAIL_DROP_SUBJECT, cb=box.receive)
+    await nc.flush()
+    yield box
+    await subscription.unsubscribe()
+
+
+async def verify_email(bus: BusClient, mailbox: Mailbox, member: Account, email: str) -> str:
+    """Ask for a token as `member`, take it from the mail drop, confirm it; returns the token."""
+    before = len([m for m in mailbox.messages if m["to"] == email])
+    await bus.request(EMAIL_VERIFICATION_REQUEST, {}, member.ctx)
+    token = (await mailbox.next_for(email, after=before))["token"]
+    await bus.request(EMAIL_VERIFY, {"token": token})
+    return token

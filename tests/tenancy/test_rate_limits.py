@@ -1,13 +1,15 @@
-"""Rate limits: per org, per operation and per key windows, counted atomically, with a retry-after."""
+"""Rate limits: per org, per operation and per key windows, counted atomically on the database clock, with a retry-after."""
 
 import asyncio
+import time
 
 import pytest
 
 from services.tenancy.schemas import RATE_HIT, RATE_LIST, RATE_SET
 from shared.client import BusClient
+from shared.envelope import AuthContext
 from shared.errors import Forbidden, RateLimited
-from tests.tenancy.conftest import Account, add_member
+from tests.tenancy.conftest import Account, add_member, create_org
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -55,3 +57,33 @@ async def test_members_cannot_change_rate_limits(bus: BusClient, owner: Account)
     user = await add_member(bus, owner)
     with pytest.raises(Forbidden):
         await bus.request(RATE_SET, {"scope": "org", "max_calls": 10**6, "window_seconds": 1}, user.ctx)
+
+
+async def test_replicas_with_skewed_clocks_share_the_database_window(
+    bus: BusClient, owner: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service runs in this process: moving its clock by hours (a badly skewed replica) changes nothing."""
+    await bus.request(RATE_SET, {"scope": "operation", "operation": "export", "max_calls": 3, "window_seconds": 3600}, owner.ctx)
+    real = time.time
+    assert (await bus.request(RATE_HIT, {"operation": "export"}, owner.ctx)).remaining == 2
+    monkeypatch.setattr(time, "time", lambda: real() + 7 * 3600)
+    assert (await bus.request(RATE_HIT, {"operation": "export"}, owner.ctx)).remaining == 1
+    monkeypatch.setattr(time, "time", lambda: real() - 5 * 3600)
+    last = await bus.request(RATE_HIT, {"operation": "export"}, owner.ctx)
+    assert last.remaining == 0 and 0 < last.reset_after <= 3600
+    with pytest.raises(RateLimited) as limited:
+        await bus.request(RATE_HIT, {"operation": "export"}, owner.ctx)
+    monkeypatch.undo()
+    assert abs(limited.value.retry_after - last.reset_after) < 5  # the same window's end, from the database
+
+
+async def test_a_hit_counts_only_for_a_member_of_the_envelopes_org(
+    bus: BusClient, platform: Account, owner: Account
+) -> None:
+    other = await create_org(bus, platform)
+    await bus.request(RATE_SET, {"scope": "org", "max_calls": 1, "window_seconds": 3600}, other.ctx)
+    forged = AuthContext(other.org_id, owner.person_id, "org_owner", owner.ctx.permissions)
+    for _ in range(3):
+        with pytest.raises(Forbidden, match="not a member"):
+            await bus.request(RATE_HIT, {"operation": "anything"}, forged)
+    assert (await bus.request(RATE_HIT, {"operation": "anything"}, other.ctx)).remaining == 0  # nothing was spent

@@ -1,0 +1,116 @@
+"""Email verification: a person asks for a token for their own email, then confirms with the token alone.
+
+The token (`ev_<verification id hex>_<32 base62>`) is random; only its keyed
+HMAC under the API-key pepper is stored, as for invites and keys. It leaves
+tenancy once, through the core-NATS mail drop (`one.notify.email`) that a mailer
+consumes: never in a reply, never in an event (events are kept forever). Expiry
+is on the database clock.
+
+In an org whose settings require verification, keys of a member whose email is
+unverified carry only `email:verify` (`service_keys.verify_key`), so every
+service refuses everything else through the same RBAC call; confirming drops
+the person's cached keys in every org they belong to.
+"""
+
+import secrets
+import string
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from services.tenancy import repository as repo
+from services.tenancy import repository_access as access_repo
+from services.tenancy import repository_security as security_repo
+from services.tenancy.errors import EmailAlreadyVerified, PersonNotFound, VerificationInvalid
+from services.tenancy.schemas import EmailVerified, VerificationSent
+from services.tenancy.service import record, resolve_actor, thing_type_of
+from services.tenancy.service_keys import Credentials
+from shared.errors import Forbidden, RateLimited
+from shared.handlers import RequestContext
+from shared.ids import uuid7
+from shared.ontology import EventType
+from shared.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
+
+PURPOSE = "email_verification"
+_ALPHABET = string.ascii_letters + string.digits
+_REQUEST_WINDOW = 3600
+
+MailDrop = Callable[[dict[str, Any]], Awaitable[None]]
+"""Hands `{to, purpose, token, expires_at}` to the mailer (core NATS publish)."""
+
+
+def _token(verification_id: UUID) -> str:
+    return f"ev_{verification_id.hex}_{''.join(secrets.choice(_ALPHABET) for _ in range(32))}"
+
+
+def _verification_id(token: str) -> UUID:
+    parts = token.strip().split("_")
+    try:
+        if len(parts) != 3 or parts[0] != "ev":
+            raise ValueError
+        return UUID(hex=parts[1])
+    except ValueError:
+        raise VerificationInvalid("not an email verification token") from None
+
+
+async def request_verification(
+    ctx: RequestContext, creds: Credentials, mail: MailDrop, *, ttl_seconds: float, per_hour: int
+) -> VerificationSent:
+    """A new token for the actor's own email (earlier pending ones stop working), mailed, logged without it.
+
+    The mail is handed over as the transaction's last step: if that fails, the
+    token and its event roll back; if the commit fails after it, the mail holds
+    a token that does not work and the person asks again.
+    """
+    actor = await resolve_actor(ctx)
+    resource, _, action = EMAIL_VERIFICATION_SCOPE.partition(":")
+    if not scope_allows(actor.scopes, resource, action):
+        raise Forbidden(f"the API key's scopes do not include {EMAIL_VERIFICATION_SCOPE}", {"resource": resource, "action": action})
+    person = await repo.get_person(ctx.session, actor.person_id)
+    if person is None:
+        raise PersonNotFound("no such person")
+    if person.email_verified_at is not None:
+        raise EmailAlreadyVerified(f"{person.email} was verified at {person.email_verified_at.isoformat()}")
+    calls, left = await access_repo.hit_window(ctx.session, actor.org_id, f"email-verification:{person.id}", per_hour, _REQUEST_WINDOW)
+    if calls is None:
+        raise RateLimited(f"at most {per_hour} verification emails an hour; retry in {left:.0f}s",
+                          {"retry_after": round(left, 3), "scope": "email_verification", "limit": per_hour,
+                           "window_seconds": _REQUEST_WINDOW})
+    verification_id = uuid7()
+    token = _token(verification_id)
+    expires_at = await security_repo.replace_verification(ctx.session, {
+        "id": verification_id, "org_id": actor.org_id, "person_id": person.id, "email": person.email,
+        "token_hash": creds.hash(token),
+    }, ttl_seconds)
+    await record(ctx, EventType.EMAIL_VERIFICATION_SENT, org_id=actor.org_id, target_id=person.id,
+                 target_type=thing_type_of(person.role),
+                 metadata={"email": person.email, "verificationId": str(verification_id), "expiresAt": expires_at.isoformat()})
+    await mail({"to": person.email, "purpose": PURPOSE, "token": token, "expires_at": expires_at.isoformat()})
+    return VerificationSent(email=person.email, expires_at=expires_at)
+
+
+async def confirm_email(ctx: RequestContext, creds: Credentials, token: str) -> EmailVerified:
+    """The token alone is the proof: the email is verified, the token used, the person's cached keys dropped."""
+    verification_id = _verification_id(token)
+    async with repo.platform_access(ctx.session):
+        row = await security_repo.get_verification(ctx.session, verification_id)
+    if row is None or not creds.matches(token.strip(), row.token_hash):
+        raise VerificationInvalid("unknown verification token")
+    if row.used_at is not None:
+        raise VerificationInvalid("this verification token has already been used")
+    if row.expired:
+        raise VerificationInvalid(f"this verification token expired at {row.expires_at.isoformat()}: ask for a new one")
+    await repo.switch_org(ctx.session, row.org_id)
+    async with repo.platform_access(ctx.session):
+        verified_at = await security_repo.mark_email_verified(ctx.session, row.person_id, row.email)
+        if verified_at is None:
+            raise VerificationInvalid("this token is for an email address the person no longer has")
+        person = await repo.get_person(ctx.session, row.person_id)
+        org_ids = await repo.org_ids_of(ctx.session, row.person_id)
+    await security_repo.use_verification(ctx.session, row.org_id, row.id)
+    for org_id in org_ids:
+        creds.invalidate(org_id=org_id, person_id=row.person_id)
+    await record(ctx, EventType.EMAIL_VERIFIED, org_id=row.org_id, target_id=row.person_id,
+                 target_type=thing_type_of(person.role), actor_id=row.person_id,
+                 metadata={"email": row.email, "verificationMethod": "link", "verificationId": str(row.id)})
+    return EmailVerified(person_id=row.person_id, email=row.email, email_verified_at=verified_at)
