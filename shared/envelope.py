@@ -176,9 +176,14 @@ def check_request(envelope: Envelope, specs: Mapping[str, MessageSpec[Any, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Encoded(Generic[R]):
-    """A result with its JSON, made once: for results a service keeps and returns
-    many times (a cache entry), so each reply embeds `json` instead of serialising
-    `model` again."""
+    """A result whose JSON is already made, embedded in the reply as it is.
+
+    `of(model)`: serialised once, for results a service keeps and returns many times
+    (a cache entry). `plain(data)`: built straight from the service's own rows
+    (dicts, UUIDs, datetimes) for a hot reply, skipping a model's validation and
+    serialisation; the result model still checks it on the caller's side, and a
+    test must check the shape against the model (no `model` is kept).
+    """
 
     model: R
     json: bytes
@@ -186,6 +191,10 @@ class Encoded(Generic[R]):
     @classmethod
     def of(cls, model: R) -> "Encoded[R]":
         return cls(model, model.__pydantic_serializer__.to_json(model))
+
+    @classmethod
+    def plain(cls, data: dict[str, Any]) -> "Encoded[Any]":
+        return cls(None, to_json(data))
 
 
 def encode_reply(request: Envelope | None, result: BaseModel | Encoded[Any] | OneError) -> bytes:

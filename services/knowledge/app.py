@@ -68,6 +68,7 @@ from services.knowledge.schemas import (
     ThingTarget,
 )
 from shared import __version__
+from shared.envelope import Encoded
 from shared.errors import Unavailable
 from shared.handlers import RequestContext, ServiceRouter
 from shared.rbac import require
@@ -183,12 +184,12 @@ async def ingest_status(ctx: RequestContext, p: IngestStatusQuery) -> IngestStat
 
 
 @router.handler(SEARCH, transactional=False)
-async def semantic_search(ctx: RequestContext, p: SearchQuery) -> SearchResult:
+async def semantic_search(ctx: RequestContext, p: SearchQuery) -> Encoded[SearchResult]:
     return await search.semantic(ctx, p)
 
 
 @router.handler(SEARCH_HYBRID, transactional=False)
-async def hybrid_search(ctx: RequestContext, p: HybridQuery) -> SearchResult:
+async def hybrid_search(ctx: RequestContext, p: HybridQuery) -> Encoded[SearchResult]:
     return await search.hybrid(ctx, p)
 
 

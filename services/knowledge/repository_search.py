@@ -3,14 +3,14 @@ candidates, label candidates.
 
 Search is the hot path, so it skips the ORM layer that every other statement goes through:
 asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
-form), no pre-ping, and the tenant and `hnsw.ef_search` set in one statement, so a search
-costs three round trips (BEGIN with the settings, the query, COMMIT) and no connection reset.
-The tenant is still set per transaction and RLS still applies (the pool connects as the
-application role).
+form), no pre-ping, no connection reset. A search through the index is one round trip: the
+function `knowledge.nearest_384` (migrations/v0003) sets the tenant and `hnsw.ef_search` for
+its own statement and runs the query. Everything else runs in `SearchDb.transaction`, whose
+BEGIN carries the tenant (three round trips: BEGIN, the query, COMMIT). Either way the tenant
+is set per transaction and RLS applies (the pool connects as the application role).
 
 The index is an expression index over `embedding::vector(384)` (cosine) on rows of that
-dimension: `ann` orders by that same expression (the dimension is written into the statement,
-so a cached plan can prove the index's predicate), and Postgres walks the graph; `exact` orders
+dimension: `ann` orders by that same expression, and Postgres walks the graph; `exact` orders
 by the bare column, which no index matches, so Postgres computes every distance of the org's
 rows (found through `items_searchable`). pgvector 0.6 filters *after* the index scan: `ann` may
 return fewer than k rows when other orgs' vectors crowd the candidates; the caller widens
@@ -18,7 +18,7 @@ return fewer than k rows when other orgs' vectors crowd the candidates; the call
 """
 
 import struct
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -66,19 +66,19 @@ class SearchDb:
         self.pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.size, init=_setup, reset=_release)
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.size, init=_setup, reset=_release,
+                                              server_settings={"application_name": "knowledge-search"})
 
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self, org_id: UUID, ef_search: int) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self, org_id: UUID) -> AsyncIterator[asyncpg.Connection]:
         assert self.pool is not None, "search pool used before start()"
         async with self.pool.acquire() as conn:
-            # one round trip: BEGIN and the transaction's settings (a UUID and an int: nothing to escape)
-            await conn.execute(f"BEGIN; SELECT set_config('app.org_id', '{UUID(str(org_id))}', true), "
-                               f"set_config('hnsw.ef_search', '{int(ef_search)}', true)")
+            # one round trip: BEGIN and the tenant (a UUID: nothing to escape)
+            await conn.execute(f"BEGIN; SELECT set_config('app.org_id', '{UUID(str(org_id))}', true)")
             yield conn  # on an exception, the release below rolls back
             await conn.execute("COMMIT")
 
@@ -120,29 +120,24 @@ async def count_up_to(conn: asyncpg.Connection, filters: Filters, limit: int) ->
                                    *params, limit))
 
 
-async def set_ef_search(conn: asyncpg.Connection, ef_search: int) -> None:
-    await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", str(ef_search))
-
-
-async def ann(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
-    """Through the index: the same expression as the index's, the dimension written in."""
-    dim = int(filters.dim)
-    return await _nearest(conn, filters, vector, k, lambda q: f"i.embedding::vector({dim}) <=> ${q}::vector({dim})")
+async def ann(db: SearchDb, filters: Filters, vector: Sequence[float], k: int, ef_search: int) -> list[Record]:
+    """Through the index, in one statement (see `knowledge.nearest_384`); unused filters are NULL."""
+    assert filters.dim in INDEXED_DIMS, f"no index for {filters.dim} dimensions"
+    assert db.pool is not None, "search pool used before start()"
+    async with db.pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT * FROM knowledge.nearest_384($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            filters.org_id, ef_search, filters.model, list(filters.knowledge_types),
+            list(filters.source_thing_types) or None, filters.source_thing_id, list(filters.labels) or None, vector, k)
 
 
 async def exact(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int) -> list[Record]:
-    """Every distance of the org's rows: the bare column matches no index."""
-    return await _nearest(conn, filters, vector, k, lambda q: f"i.embedding <=> ${q}::vector", tiebreak=", i.id")
-
-
-async def _nearest(conn: asyncpg.Connection, filters: Filters, vector: Sequence[float], k: int,
-                   distance_to: Callable[[int], str], tiebreak: str = "") -> list[Record]:
-    """The k nearest by `distance_to(n)`, the distance to the vector in parameter $n."""
+    """Every distance of the org's rows (the bare column matches no index); ties broken by id."""
     where, params = filters.where()
-    distance = distance_to(len(params) + 1)
+    distance = f"i.embedding <=> ${len(params) + 1}::vector"
     return await conn.fetch(
         f"SELECT {_COLUMNS}, 1 - ({distance}) AS similarity FROM knowledge.items i WHERE {where} "
-        f"ORDER BY {distance}{tiebreak} LIMIT ${len(params) + 2}", *params, vector, k)
+        f"ORDER BY {distance}, i.id LIMIT ${len(params) + 2}", *params, vector, k)
 
 
 async def lexical(conn: asyncpg.Connection, filters: Filters, query: str, limit: int) -> list[Record]:

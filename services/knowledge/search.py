@@ -22,6 +22,7 @@ from services.knowledge import repository_search as sql
 from services.knowledge.errors import ModelMismatch
 from services.knowledge.models import record_dict
 from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
+from shared.envelope import Encoded
 from shared.handlers import RequestContext
 from shared.rbac import require
 
@@ -52,51 +53,53 @@ def _filters(ctx: RequestContext, q: SearchQuery, model: str, dim: int) -> sql.F
     )
 
 
-async def _nearest(ctx: RequestContext, conn: Any, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
-    """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan.
-    `conn` is in a transaction with `hnsw.ef_search` at the configured value."""
-    settings = ctx.runtime.settings
-    large = False
-    if filters.dim in sql.INDEXED_DIMS:
-        key, now = (filters.org_id, filters.model, filters.dim), time.monotonic()
-        cached = _org_sizes.get(key)
-        if cached is None or cached[1] < now:
-            threshold = settings.knowledge_exact_below
-            cached = (await sql.count_up_to(conn, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
-            _org_sizes[key] = cached
-        large = cached[0]
-    if large:
-        ef = _ef_search(settings, k)
+async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
+    """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan."""
+    if await _large(ctx, filters):
+        db, ef = state.of(ctx.runtime).search_db, _ef_search(ctx.runtime.settings, k)
         while True:
-            rows = await sql.ann(conn, filters, vector, k)
+            rows = await sql.ann(db, filters, vector, k, ef)
             if len(rows) >= k:
                 return rows, False
             if ef >= 1000:
                 break
             ef = min(1000, ef * 4)
-            await sql.set_ef_search(conn, ef)
-    return await sql.exact(conn, filters, vector, k), True
+    async with _search(ctx) as conn:
+        return await sql.exact(conn, filters, vector, k), True
+
+
+async def _large(ctx: RequestContext, filters: sql.Filters) -> bool:
+    """Whether the org has at least `knowledge_exact_below` vectors of an indexed dimension (cached)."""
+    if filters.dim not in sql.INDEXED_DIMS:
+        return False
+    key, now = (filters.org_id, filters.model, filters.dim), time.monotonic()
+    cached = _org_sizes.get(key)
+    if cached is None or cached[1] < now:
+        threshold = ctx.runtime.settings.knowledge_exact_below
+        async with _search(ctx) as conn:
+            cached = (await sql.count_up_to(conn, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
+        _org_sizes[key] = cached
+    return cached[0]
 
 
 def _ef_search(settings: Any, k: int) -> int:
     return max(settings.knowledge_ef_search, k)
 
 
-def _search(ctx: RequestContext, k: int) -> Any:
-    """A transaction on the search pool, tenant and ef_search set."""
-    return state.of(ctx.runtime).search_db.transaction(ctx.auth.org_id, _ef_search(ctx.runtime.settings, k))
+def _search(ctx: RequestContext) -> Any:
+    """A transaction on the search pool, in the caller's org."""
+    return state.of(ctx.runtime).search_db.transaction(ctx.auth.org_id)
 
 
-async def semantic(ctx: RequestContext, q: SearchQuery) -> SearchResult:
+async def semantic(ctx: RequestContext, q: SearchQuery) -> Encoded[SearchResult]:
     require(ctx.auth, "knowledge", "read")
     vector, model = await _query_vector(ctx, q)
-    async with _search(ctx, q.k) as conn:
-        rows, exact = await _nearest(ctx, conn, _filters(ctx, q, model, len(vector)), vector, q.k)
+    rows, exact = await _nearest(ctx, _filters(ctx, q, model, len(vector)), vector, q.k)
     hits = [
         {"item": record_dict(row), "score": row["similarity"], "similarity": row["similarity"], "ranks": {"semantic": rank}}
         for rank, row in enumerate(rows, 1)
     ]
-    return SearchResult.model_validate({"hits": hits, "embedding_model": model, "exact": exact})
+    return _result(hits, model, exact)
 
 
 def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: int) -> list[tuple[UUID, float, dict[str, int]]]:
@@ -112,15 +115,15 @@ def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: 
     return [(i, scores[i], ranks[i]) for i in ordered]
 
 
-async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
+async def hybrid(ctx: RequestContext, q: HybridQuery) -> Encoded[SearchResult]:
     require(ctx.auth, "knowledge", "read")
     settings = ctx.runtime.settings
     vector, model = await _query_vector(ctx, q)
     filters = _filters(ctx, q, model, len(vector))
     depth = max(4 * q.k, 50)
     boost = labels.normalize_all(q.boost_labels)
-    async with _search(ctx, depth) as conn:
-        semantic_rows, exact = await _nearest(ctx, conn, filters, vector, depth)
+    semantic_rows, exact = await _nearest(ctx, filters, vector, depth)
+    async with _search(ctx) as conn:
         lexical_rows = await sql.lexical(conn, filters, q.query, depth)
         label_rows = await sql.by_labels(conn, filters, boost, depth) if boost else []
         rankings = {"semantic": [r["id"] for r in semantic_rows], "lexical": [r["id"] for r in lexical_rows],
@@ -136,4 +139,10 @@ async def hybrid(ctx: RequestContext, q: HybridQuery) -> SearchResult:
         similarity = await sql.similarities(conn, ctx.auth.org_id, [i for i, _, _ in fused], vector)
     hits = [{"item": record_dict(rows[i]), "score": score, "similarity": similarity.get(i), "ranks": ranks}
             for i, score, ranks in fused]
-    return SearchResult.model_validate({"hits": hits, "embedding_model": model, "exact": exact})
+    return _result(hits, model, exact)
+
+
+def _result(hits: list[dict[str, Any]], model: str, exact: bool) -> Encoded[SearchResult]:
+    """The reply's JSON straight from the rows: the hot path skips a model round trip
+    (tests/knowledge/test_search.py checks the shape against `SearchResult`)."""
+    return Encoded.plain({"hits": hits, "embedding_model": model, "exact": exact})

@@ -3,12 +3,14 @@ and hybrid ranking that finds an exact keyword pure vector search misses."""
 
 import numpy as np
 import pytest
+from pydantic_core import to_json
 
 from services.knowledge import search as search_module
 from services.knowledge.schemas import ITEM_ADD_BATCH, SEARCH, SEARCH_HYBRID
 from shared.client import BusClient
 from shared.errors import InvalidRequest
 from shared.service import ServiceRuntime
+from shared.settings import Settings
 from tests.knowledge.conftest import make_thing
 from tests.tenancy.conftest import Account
 
@@ -29,11 +31,15 @@ async def add_vectors(bus: BusClient, owner: Account, vectors: np.ndarray, **fie
     return added
 
 
-@pytest.fixture
-def through_index(services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
+def search_through_index(services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every org counts as large: searches go through the HNSW index, as they would at scale."""
     monkeypatch.setattr(services["knowledge"].settings, "knowledge_exact_below", 0)
     monkeypatch.setattr(search_module, "_org_sizes", {})
+
+
+@pytest.fixture
+def through_index(services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
+    search_through_index(services, monkeypatch)
 
 
 @pytest.mark.parametrize("crowd", [300, 1500])
@@ -72,7 +78,12 @@ async def test_models_are_never_mixed(bus: BusClient, owner: Account) -> None:
     assert error.value.code == "embedding_model_mismatch"
 
 
-async def test_filters_by_label_and_source_type(bus: BusClient, owner: Account) -> None:
+@pytest.mark.parametrize("path", ["exact", "index"])
+async def test_filters_by_label_and_source_type(
+    bus: BusClient, owner: Account, services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "index":
+        search_through_index(services, monkeypatch)
     rng = np.random.default_rng(9)
     post = await make_thing(bus, owner.ctx, "blog_post")
     video = await make_thing(bus, owner.ctx, "video")
@@ -128,3 +139,41 @@ async def test_hybrid_label_boost(bus: BusClient, owner: Account) -> None:
                                                 "weights": {"labels": 2.0}}, owner.ctx, timeout=TIMEOUT)
     assert added[11].id not in [h.item.id for h in plain.hits]
     assert boosted.hits[0].item.id == added[11].id and boosted.hits[0].ranks["labels"] == 1
+
+
+async def test_the_reply_built_from_rows_is_exactly_a_search_result(bus: BusClient, owner: Account) -> None:
+    """Search replies skip the model (`Encoded.plain`): every key must be one the model reads, every value
+    one it keeps as it is, or a client would silently lose a field."""
+    from pydantic_core import from_json
+
+    from services.knowledge.schemas import SearchResult
+    from shared.envelope import Envelope
+
+    thing = await make_thing(bus, owner.ctx, "blog_post")
+    rng = np.random.default_rng(11)
+    await add_vectors(bus, owner, unit(rng.normal(size=(3, 384))), source_thing_id=str(thing.id), labels=["topic:a"],
+                      metadata={"page": 2})
+    query = {"query": "row", "vector": unit(rng.normal(size=(1, 384)))[0].tolist(), "embedding_model": MODEL, "k": 3}
+    for spec in (SEARCH, SEARCH_HYBRID):
+        request = Envelope(type=spec.type, org_id=owner.ctx.org_id, actor_id=owner.ctx.actor_id,
+                           role=owner.ctx.role, permissions=owner.ctx.permissions, payload=query)
+        payload = from_json((await bus.nc.request(spec.subject, request.to_bytes(), timeout=TIMEOUT)).data)["payload"]
+        assert len(payload["hits"]) == 3
+        parsed = SearchResult.model_validate(payload).model_dump(mode="json", exclude_unset=True)
+        assert from_json(to_json(parsed)) == payload, spec.type
+
+
+async def test_the_index_function_returns_an_items_columns(migrated: Settings) -> None:
+    """`knowledge.nearest_384` (migrations/v0003) spells out its columns: they must follow the table's."""
+    import asyncpg
+
+    from services.knowledge.models import ITEM_COLUMNS
+    from shared.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        names = await conn.fetchval("""
+            SELECT proargnames[pronargs + 1:] FROM pg_proc WHERE oid = 'knowledge.nearest_384'::regproc""")
+    finally:
+        await conn.close()
+    assert names == [c.name for c in ITEM_COLUMNS] + ["similarity"]
