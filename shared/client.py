@@ -15,14 +15,14 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import Header
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+from nats.errors import MaxPayloadError, NoRespondersError, TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
 from pydantic_core import to_json
 
 from shared.bus import connect_options
 from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
-from shared.errors import Unavailable
+from shared.errors import PayloadTooLarge, Unavailable
 from shared.ids import uuid7
 from shared.settings import Settings, get_settings
 from shared.tracing import outgoing_trace
@@ -105,6 +105,10 @@ class BusClient:
         )
         try:
             reply = await self._replies.request(spec.subject, body, headers, timeout or self.timeout)
+        except MaxPayloadError:
+            limit = self.nc.max_payload
+            raise PayloadTooLarge(f"a {spec.type} request of {len(body):,} bytes exceeds the broker's {limit:,}",
+                                  {"size": len(body), "max_payload": limit}) from None
         except NoRespondersError:
             raise Unavailable(f"no service answers {spec.subject}", {"subject": spec.subject}) from None
         except NatsTimeout:

@@ -83,6 +83,13 @@ class ProtocolMismatch(InvalidRequest):
     code = "protocol_mismatch"
 
 
+class PayloadTooLarge(InvalidRequest):
+    """A request or its reply is larger than the broker carries (NATS `max_payload`, 1 MB by
+    default); `details` has the size and the limit. Ask for less (a smaller page, fewer items)."""
+
+    code = "payload_too_large"
+
+
 class Unauthenticated(OneError):
     """The envelope carries no (or an unverifiable) auth context."""
 

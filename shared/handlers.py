@@ -34,7 +34,7 @@ from shared.envelope import (
     encode_reply,
 )
 from shared.events import EventPayload
-from shared.errors import Internal, OneError, Unauthenticated
+from shared.errors import Internal, OneError, PayloadTooLarge, Unauthenticated
 from shared.ids import uuid7
 from shared.outbox import event_message
 from shared.slots import Slots
@@ -201,7 +201,12 @@ class ServiceRouter:
         try:
             envelope = decode_envelope(raw)
             payload, spec = check_request(envelope, specs)
-            return encode_reply(envelope, await self._call(envelope, payload, spec))
+            reply = encode_reply(envelope, await self._call(envelope, payload, spec))
+            if len(reply) > self._nc.max_payload:  # it could not be sent: the caller would only time out
+                raise PayloadTooLarge(f"the reply to {spec.type} would be {len(reply):,} bytes, more than the "
+                                      f"broker's {self._nc.max_payload:,}: ask for less",
+                                      {"size": len(reply), "max_payload": self._nc.max_payload})
+            return reply
         except OneError as error:
             return encode_reply(envelope, error)
         except Exception:

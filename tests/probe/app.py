@@ -8,7 +8,8 @@ from sqlalchemy import text
 from shared.envelope import Payload, Protocol, register_message
 from shared.handlers import RequestContext, ServiceRouter
 from shared.ids import uuid7
-from shared.service import ServiceDefinition
+from shared.service import ServiceDefinition, ServiceRuntime
+from shared.settings import Settings
 
 SERVICE = "probe"
 
@@ -73,3 +74,11 @@ async def crash(ctx: RequestContext, _: NoteList) -> Notes:
 
 
 definition = ServiceDefinition(name=SERVICE, version="test", router=router, migrations="tests.probe.migrations")
+
+
+async def serve_router(router: ServiceRouter, settings: Settings, **overrides: object) -> ServiceRuntime:
+    """Start a test's own router as a probe service (stop it with `.stop()`)."""
+    own = ServiceDefinition(name=SERVICE, version="test", router=router, migrations="tests.probe.migrations")
+    runtime = ServiceRuntime(own, settings.model_copy(update=overrides))
+    await runtime.start(migrate=False)
+    return runtime

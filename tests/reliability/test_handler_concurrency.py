@@ -8,8 +8,9 @@ import pytest
 from shared.client import BusClient
 from shared.envelope import AuthContext, Payload, register_message
 from shared.handlers import RequestContext, ServiceRouter
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.probe.app import serve_router
 
 
 class Nap(Payload):
@@ -36,10 +37,7 @@ class Gauge:
 
 
 async def running(router: ServiceRouter, settings: Settings) -> ServiceRuntime:
-    definition = ServiceDefinition(name="probe", version="test", router=router, migrations="tests.probe.migrations")
-    runtime = ServiceRuntime(definition, settings.model_copy(update={"handler_concurrency": 2}))
-    await runtime.start(migrate=False)
-    return runtime
+    return await serve_router(router, settings, handler_concurrency=2)
 
 
 async def test_requests_past_the_limit_wait_their_turn(migrated: Settings, bus: BusClient, org: AuthContext) -> None:
