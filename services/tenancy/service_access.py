@@ -180,8 +180,9 @@ async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
     """Count one call against every window that applies (org, operation, key); all-or-nothing.
 
     The caller must be a member of the envelope's org (its windows are the ones
-    counted). Windows start and end on the database clock, so replicas share
-    them whatever their own clocks say. A full window raises `rate_limited`;
+    counted), and a `key_id` must be one of the caller's own keys. Windows start
+    and end on the database clock, so replicas share them whatever their own
+    clocks say. A full window raises `rate_limited`;
     raising rolls back the counts already taken in this call, so a refused call
     costs no other window anything.
     """
@@ -198,6 +199,9 @@ async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
     buckets += [("operation", f"op:{r.operation}", r.max_calls, r.window_seconds)
                 for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
     if payload.key_id is not None:
+        key = await access_repo.get_key(ctx.session, org_id, payload.key_id)
+        if key is None or key.person_id != ctx.auth.actor_id:  # else one member could drain another's window
+            raise Forbidden("key_id is not one of the caller's keys in this organization", {"key_id": payload.key_id})
         buckets += [("key", f"key:{payload.key_id}", r.max_calls, r.window_seconds) for r in rules if r.scope == "key"]
     remaining, reset_after = None, 0.0
     for scope, bucket, limit, seconds in buckets:

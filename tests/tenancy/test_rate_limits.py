@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from services.tenancy.schemas import RATE_HIT, RATE_LIST, RATE_SET
+from services.tenancy.schemas import KEY_CREATE, RATE_HIT, RATE_LIST, RATE_SET
+from shared.auth import parse_api_key
 from shared.client import BusClient
 from shared.envelope import AuthContext
 from shared.errors import Forbidden, RateLimited
@@ -35,12 +36,24 @@ async def test_concurrent_calls_never_pass_the_org_limit(bus: BusClient, owner: 
 
 async def test_the_key_limit_counts_each_key_apart(bus: BusClient, owner: Account) -> None:
     await bus.request(RATE_SET, {"scope": "key", "max_calls": 1, "window_seconds": 60}, owner.ctx)
-    await bus.request(RATE_HIT, {"operation": "x", "key_id": "aaaaaaaaaaaa"}, owner.ctx)
-    await bus.request(RATE_HIT, {"operation": "x", "key_id": "bbbbbbbbbbbb"}, owner.ctx)
+    first = parse_api_key(owner.key).key_id
+    second = (await bus.request(KEY_CREATE, {"name": "second"}, owner.ctx)).info.key_id
+    await bus.request(RATE_HIT, {"operation": "x", "key_id": first}, owner.ctx)
+    await bus.request(RATE_HIT, {"operation": "x", "key_id": second}, owner.ctx)
     with pytest.raises(RateLimited):
-        await bus.request(RATE_HIT, {"operation": "x", "key_id": "aaaaaaaaaaaa"}, owner.ctx)
+        await bus.request(RATE_HIT, {"operation": "x", "key_id": first}, owner.ctx)
     rules = (await bus.request(RATE_LIST, {}, owner.ctx)).rules
     assert [(r.scope, r.max_calls) for r in rules] == [("key", 1)]
+
+
+async def test_a_member_cannot_spend_another_members_key_window(bus: BusClient, owner: Account) -> None:
+    await bus.request(RATE_SET, {"scope": "key", "max_calls": 1, "window_seconds": 60}, owner.ctx)
+    user = await add_member(bus, owner)
+    owners_key = parse_api_key(owner.key).key_id
+    for key_id in (owners_key, "0123456789ab"):  # someone else's key, a key that does not exist
+        with pytest.raises(Forbidden):
+            await bus.request(RATE_HIT, {"operation": "x", "key_id": key_id}, user.ctx)
+    assert (await bus.request(RATE_HIT, {"operation": "x", "key_id": owners_key}, owner.ctx)).remaining == 0
 
 
 async def test_a_refused_call_costs_no_other_window(bus: BusClient, owner: Account) -> None:
