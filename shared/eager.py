@@ -26,6 +26,10 @@ def start_eagerly(coro: Coroutine[Any, Any, None]) -> "asyncio.Task[None] | None
         waiting_on = context.run(coro.send, None)
     except StopIteration:
         return None
+    if getattr(waiting_on, "_asyncio_future_blocking", False):
+        # Take the future as a task would (lower the flag its `await` raised), so another coroutine
+        # started eagerly may await it too; `_Resumed` raises it again for the task below.
+        waiting_on._asyncio_future_blocking = False
     return asyncio.get_running_loop().create_task(_finish(coro, waiting_on), context=context)
 
 
@@ -47,6 +51,8 @@ class _Resumed:
 
     def __await__(self) -> Generator[Any, Any, None]:
         coro, step = self._coro, self._waiting_on
+        if getattr(step, "_asyncio_future_blocking", None) is not None:
+            step._asyncio_future_blocking = True  # as the future's `await` left it (start_eagerly lowered it)
         while True:
             try:
                 sent = yield step

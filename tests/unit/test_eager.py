@@ -40,6 +40,20 @@ async def test_one_that_waits_finishes_in_a_task_with_its_own_context() -> None:
     assert steps == ["started", "resumed", "mine"]
 
 
+async def test_several_may_wait_on_the_same_future() -> None:
+    """A future shared by waiters (a slot being freed, a load in progress) wakes them all."""
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    woken = []
+
+    async def wait(n: int) -> None:
+        woken.append((n, await gate))
+
+    tasks = [start_eagerly(wait(n)) for n in range(3)]
+    gate.set_result("open")
+    await asyncio.gather(*tasks)
+    assert sorted(woken) == [(0, "open"), (1, "open"), (2, "open")]
+
+
 async def test_errors_after_resuming_end_the_task_with_that_error() -> None:
     async def wait_then_fail() -> None:
         await asyncio.sleep(0)
