@@ -4,8 +4,6 @@ Every change of who belongs to an org locks the org's row first, so the "at
 least one owner" rule and the `users` quota hold under concurrent requests.
 """
 
-import secrets
-import string
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -43,6 +41,7 @@ from services.tenancy.service import (
     trial_end,
 )
 from services.tenancy.service_keys import Credentials, issue_key
+from services.tenancy.tokens import new_token, token_row_id
 from services.tenancy.service_two_factor import require_second_factor
 from shared.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
 from shared.handlers import RequestContext
@@ -50,7 +49,6 @@ from shared.ids import uuid7
 from shared.ontology import EventType, OrgStatus, Role
 from shared.rbac import BUILTIN_ROLES
 
-_TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 
 def check_domain(org: Any, email: str) -> None:
@@ -124,18 +122,11 @@ async def signup(ctx: RequestContext, creds: Credentials, payload: Signup, trial
     return await _joined(ctx, creds, org, person, membership)
 
 
-def _invite_token(invite_id: UUID) -> str:
-    return f"inv_{invite_id.hex}_{''.join(secrets.choice(_TOKEN_ALPHABET) for _ in range(32))}"
-
-
 def _invite_id(token: str) -> UUID:
-    parts = token.strip().split("_")
-    try:
-        if len(parts) != 3 or parts[0] != "inv":
-            raise ValueError
-        return UUID(hex=parts[1])
-    except ValueError:
-        raise InviteInvalid("not an invitation token") from None
+    row_id = token_row_id("inv", token)
+    if row_id is None:
+        raise InviteInvalid("not an invitation token")
+    return row_id
 
 
 async def invite(ctx: RequestContext, creds: Credentials, payload: InviteCreate, ttl_seconds: float) -> tuple[Invite, str]:
@@ -145,7 +136,7 @@ async def invite(ctx: RequestContext, creds: Credentials, payload: InviteCreate,
     check_domain(org, payload.email)
     await check_assignable(ctx, actor, org.id, payload.role)
     invite_id = uuid7()
-    token = _invite_token(invite_id)
+    token = new_token("inv", invite_id)
     expires_at = now() + timedelta(seconds=ttl_seconds)
     await repo.insert_invite(ctx.session, {
         "id": invite_id, "org_id": org.id, "email": payload.email, "role": payload.role,

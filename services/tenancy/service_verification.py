@@ -12,8 +12,6 @@ service refuses everything else through the same RBAC call; confirming drops
 the person's cached keys in every org they belong to.
 """
 
-import secrets
-import string
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -25,6 +23,7 @@ from services.tenancy.errors import EmailAlreadyVerified, PersonNotFound, Verifi
 from services.tenancy.schemas import EmailVerified, VerificationSent
 from services.tenancy.service import record, resolve_actor, thing_type_of
 from services.tenancy.service_keys import Credentials
+from services.tenancy.tokens import new_token, token_row_id
 from shared.errors import Forbidden, RateLimited
 from shared.handlers import RequestContext
 from shared.ids import uuid7
@@ -32,25 +31,17 @@ from shared.ontology import EventType
 from shared.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
 
 PURPOSE = "email_verification"
-_ALPHABET = string.ascii_letters + string.digits
 _REQUEST_WINDOW = 3600
 
 MailDrop = Callable[[dict[str, Any]], Awaitable[None]]
 """Hands `{to, purpose, token, expires_at}` to the mailer (core NATS publish)."""
 
 
-def _token(verification_id: UUID) -> str:
-    return f"ev_{verification_id.hex}_{''.join(secrets.choice(_ALPHABET) for _ in range(32))}"
-
-
 def _verification_id(token: str) -> UUID:
-    parts = token.strip().split("_")
-    try:
-        if len(parts) != 3 or parts[0] != "ev":
-            raise ValueError
-        return UUID(hex=parts[1])
-    except ValueError:
-        raise VerificationInvalid("not an email verification token") from None
+    row_id = token_row_id("ev", token)
+    if row_id is None:
+        raise VerificationInvalid("not an email verification token")
+    return row_id
 
 
 async def request_verification(
@@ -77,7 +68,7 @@ async def request_verification(
                           {"retry_after": round(left, 3), "scope": "email_verification", "limit": per_hour,
                            "window_seconds": _REQUEST_WINDOW})
     verification_id = uuid7()
-    token = _token(verification_id)
+    token = new_token("ev", verification_id)
     expires_at = await security_repo.replace_verification(ctx.session, {
         "id": verification_id, "org_id": actor.org_id, "person_id": person.id, "email": person.email,
         "token_hash": creds.hash(token),

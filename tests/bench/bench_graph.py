@@ -87,32 +87,14 @@ async def _load_graph(admin: asyncpg.Connection, org_id: UUID) -> list[UUID]:
 
 async def serve(nats_url: str, db_url: str) -> None:
     """The services' side: tenancy and graph, a platform, two orgs (one with the loaded graph)."""
-    from pydantic import SecretStr
-
-    from services.graph.app import definition as graph_definition
-    from services.tenancy.app import definition as tenancy_definition
-    from services.tenancy.bootstrap import bootstrap_platform
-    from services.tenancy.schemas import ORG_CREATE
+    from services.graph.app import definition
     from shared.auth import VERIFY_KEY
-    from shared.client import BusClient
     from shared.db import plain_url
-    from shared.ids import uuid7
-    from shared.service import ServiceRuntime
+    from tests.bench.services import start_with_tenancy
 
-    pepper = SecretStr("bench-only-pepper-" + "x" * 32)  # set, so nothing is written into a data dir
-    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={"api_key_pepper": pepper})
-    tracing("graph", settings)
-    runtimes = [ServiceRuntime(d, settings) for d in (tenancy_definition, graph_definition)]
-    await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
-    bus = BusClient(runtimes[0].broker.connection, timeout=30)
-    booted = await bootstrap_platform(runtimes[0].db, settings, new_key_if_exists=True)
-    platform = (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context()
-    keys = []
-    for _ in range(2):
-        slug = f"bench-{uuid7().hex[-10:]}"
-        owner = {"email": f"owner@{slug}.test", "display_name": "Owner"}
-        keys.append((await bus.request(ORG_CREATE, {"name": slug, "slug": slug, "owner": owner}, platform)).owner_key)
-    graph_org = (await bus.request(VERIFY_KEY, {"key": keys[1]})).org_id
+    platform = await start_with_tenancy("graph", definition, nats_url, db_url, SAMPLE_RATIO)
+    keys = [await platform.new_org_key() for _ in range(2)]
+    graph_org = (await platform.bus.request(VERIFY_KEY, {"key": keys[1]})).org_id
     admin = await asyncpg.connect(plain_url(db_url))
     try:
         ids = await _load_graph(admin, graph_org)

@@ -283,30 +283,12 @@ async def _exact_ids(admin: asyncpg.Connection, org_id: UUID, data: Data) -> lis
 
 async def serve(nats_url: str, db_url: str) -> None:
     """The services' side: tenancy and knowledge (hashing embedder: the bench sends vectors), one org."""
-    from pydantic import SecretStr
+    from services.knowledge.app import definition
+    from tests.bench.services import start_with_tenancy
 
-    from services.knowledge.app import definition as knowledge_definition
-    from services.tenancy.app import definition as tenancy_definition
-    from services.tenancy.bootstrap import bootstrap_platform
-    from services.tenancy.schemas import ORG_CREATE
-    from shared.auth import VERIFY_KEY
-    from shared.client import BusClient
-    from shared.ids import uuid7
-    from shared.service import ServiceRuntime
-
-    pepper = SecretStr("bench-only-pepper-" + "x" * 32)  # set, so nothing is written into a data dir
-    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={
-        "api_key_pepper": pepper, "knowledge_embedder": "hashing", "knowledge_ef_search": EF_SEARCH,
-    })
-    tracing("knowledge", settings)
-    runtimes = [ServiceRuntime(d, settings) for d in (tenancy_definition, knowledge_definition)]
-    await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
-    bus = BusClient(runtimes[0].broker.connection, timeout=30)
-    booted = await bootstrap_platform(runtimes[0].db, settings, new_key_if_exists=True)
-    platform = (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context()
-    slug = f"bench-{uuid7().hex[-10:]}"
-    owner = {"email": f"owner@{slug}.test", "display_name": "Owner"}
-    key = (await bus.request(ORG_CREATE, {"name": slug, "slug": slug, "owner": owner}, platform)).owner_key
+    platform = await start_with_tenancy("knowledge", definition, nats_url, db_url, SAMPLE_RATIO,
+                                        knowledge_embedder="hashing", knowledge_ef_search=EF_SEARCH)
+    key = await platform.new_org_key()
     print("ready", key, flush=True)
     await asyncio.Event().wait()
 

@@ -71,14 +71,12 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
 
 
 async def serve(nats_url: str, db_url: str) -> None:
-    from pydantic import SecretStr
-
     from services.tenancy.app import definition
     from services.tenancy.bootstrap import bootstrap_platform
     from shared.service import ServiceRuntime
+    from tests.bench.services import BENCH_PEPPER
 
-    pepper = SecretStr("bench-only-pepper-" + "x" * 32)  # set, so nothing is written into a data dir
-    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={"api_key_pepper": pepper})
+    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={"api_key_pepper": BENCH_PEPPER})
     tracing("tenancy", settings)
     runtime = ServiceRuntime(definition, settings)
     await runtime.start(migrate=False)

@@ -1,0 +1,48 @@
+"""The services' side of a bench that needs real orgs: tenancy beside the service measured, in one process."""
+
+import asyncio
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from shared.client import BusClient
+from shared.envelope import AuthContext
+from shared.service import ServiceDefinition, ServiceRuntime
+from tests.bench.rr_processes import settings_for, tracing
+
+BENCH_PEPPER = SecretStr("bench-only-pepper-" + "x" * 32)
+"""Set, so nothing is written into a data dir."""
+
+
+@dataclass
+class Platform:
+    """A bus on the services' connection, acting as the platform owner."""
+
+    bus: BusClient
+    ctx: AuthContext
+
+    async def new_org_key(self) -> str:
+        """A fresh org with an owner; the owner's API key."""
+        from services.tenancy.schemas import ORG_CREATE
+        from shared.ids import uuid7
+
+        slug = f"bench-{uuid7().hex[-10:]}"
+        owner = {"email": f"owner@{slug}.test", "display_name": "Owner"}
+        return (await self.bus.request(ORG_CREATE, {"name": slug, "slug": slug, "owner": owner}, self.ctx)).owner_key
+
+
+async def start_with_tenancy(
+    name: str, definition: ServiceDefinition, nats_url: str, db_url: str, ratio: float, **settings: object
+) -> Platform:
+    """Tenancy and `definition` started (traced at `ratio`), the platform bootstrapped."""
+    from services.tenancy.app import definition as tenancy_definition
+    from services.tenancy.bootstrap import bootstrap_platform
+    from shared.auth import VERIFY_KEY
+
+    own = settings_for(nats_url, db_url, ratio).model_copy(update={"api_key_pepper": BENCH_PEPPER, **settings})
+    tracing(name, own)
+    runtimes = [ServiceRuntime(d, own) for d in (tenancy_definition, definition)]
+    await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
+    bus = BusClient(runtimes[0].broker.connection, timeout=30)
+    booted = await bootstrap_platform(runtimes[0].db, own, new_key_if_exists=True)
+    return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context())
