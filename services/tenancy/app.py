@@ -15,6 +15,7 @@ from services.tenancy import (
     service_keys,
     service_members,
     service_two_factor,
+    service_two_factor_reset,
     service_verification,
 )
 from services.tenancy.models import Organization, Person, Quota
@@ -54,6 +55,7 @@ from services.tenancy.schemas import (
     TWO_FACTOR_CONFIRM,
     TWO_FACTOR_DISABLE,
     TWO_FACTOR_ENROLL,
+    TWO_FACTOR_RESET,
     Check,
     CheckResult,
     EmailVerified,
@@ -95,6 +97,8 @@ from services.tenancy.schemas import (
     TwoFactorDisabled,
     TwoFactorEnabled,
     TwoFactorEnrollment,
+    TwoFactorReset,
+    TwoFactorResetDone,
     VerificationSent,
 )
 from services.tenancy.service_keys import Credentials, load_pepper
@@ -345,6 +349,11 @@ async def confirm_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> Two
 @router.handler(TWO_FACTOR_DISABLE)
 async def disable_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> TwoFactorDisabled:
     return await service_two_factor.disable(ctx, state.keys, payload.code)
+
+
+@router.handler(TWO_FACTOR_RESET)
+async def reset_two_factor(ctx: RequestContext, payload: TwoFactorReset) -> TwoFactorResetDone:
+    return await service_two_factor_reset.reset(ctx, state.keys, payload)
 
 
 definition = ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])

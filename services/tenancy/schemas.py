@@ -317,6 +317,16 @@ class TwoFactorDisabled(BaseModel):
     used_backup_code: bool
 
 
+class TwoFactorReset(OrgTarget, SecondFactor):
+    person_id: UUID = Field(description="Whose two-factor to delete: a member of the org (another person, never the caller).")
+
+
+class TwoFactorResetDone(BaseModel):
+    org_id: UUID
+    person_id: UUID
+    was_enabled: bool = Field(description="False when only an unconfirmed enrolment was deleted.")
+
+
 def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel], **options: Any) -> Any:
     return register_message(type_, subjects.command("tenancy", verb), payload, result, **options)
 
@@ -356,6 +366,7 @@ EMAIL_VERIFY = _message("tenancy.email.verify", "email.verify", EmailVerify, Ema
 TWO_FACTOR_ENROLL = _message("tenancy.two_factor.enroll", "two_factor.enroll", Empty, TwoFactorEnrollment)
 TWO_FACTOR_CONFIRM = _message("tenancy.two_factor.confirm", "two_factor.confirm", TwoFactorCode, TwoFactorEnabled)
 TWO_FACTOR_DISABLE = _message("tenancy.two_factor.disable", "two_factor.disable", TwoFactorCode, TwoFactorDisabled)
+TWO_FACTOR_RESET = _message("tenancy.two_factor.reset", "two_factor.reset", TwoFactorReset, TwoFactorResetDone)
 
 KEYS_INVALIDATE_SUBJECT = subjects.command("tenancy", "keys.invalidate")
 """Broadcast (no queue group): every tenancy replica drops the named keys from its cache."""

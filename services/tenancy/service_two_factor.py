@@ -2,7 +2,8 @@
 
 Two-factor belongs to a person: every org they are in sees the same state. An
 org whose settings enable it makes its members' sensitive operations (issuing
-API keys, roles and policies, member roles and removals, the org's settings,
+API keys, roles and policies, member roles and removals, another person's
+two-factor reset (`service_two_factor_reset.py`), the org's settings,
 plan and status) need a current code in the payload's `otp`
 (`require_second_factor`). The rule is the actor's own org's (the org of the
 key): a platform owner is bound by the platform org's setting, also when acting
@@ -61,7 +62,8 @@ def _secret(creds: "Credentials", state: Any) -> bytes:
         return totp.unseal(creds.pepper, bytes(state.secret_sealed), state.person_id.bytes)
     except ValueError:
         raise TwoFactorState(
-            "the stored two-factor secret cannot be opened (was the pepper changed?): ask a platform owner to reset it"
+            "the stored two-factor secret cannot be opened (was the pepper changed?): "
+            "ask an owner of the organization or a platform owner to reset it (tenancy.two_factor.reset)"
         ) from None
 
 
