@@ -100,6 +100,38 @@ def whoami() -> None:
     console.print(f"org {verified.org_id} ({verified.org_status}), actor {verified.actor_id}, role {verified.role}, key {verified.key_id}")
 
 
+@app.command("verify-email")
+def verify_email(token: str = typer.Argument(..., help="The token from the verification email (`ev_...`).")) -> None:
+    """Confirm an email address with the token the mailer sent (no API key needed: the token is the proof)."""
+    from services.tenancy.schemas import EMAIL_VERIFY, EmailVerified
+
+    settings = effective_settings()
+
+    async def verify() -> EmailVerified:
+        async with await BusClient.connect(settings, name="one-verify-email") as bus:
+            return await bus.request(EMAIL_VERIFY, {"token": token})
+
+    verified = asyncio.run(verify())
+    console.print(f"{verified.email} verified at {verified.email_verified_at.isoformat()}")
+
+
+@app.command()
+def mailer(
+    check: bool = typer.Option(False, "--check", help="Only exit 0 when this host's mailer is alive (its probes)."),
+) -> None:
+    """Deliver the mail drop (email verification tokens) over SMTP, or as .eml files when ONE_SMTP_HOST is unset."""
+    from services.tenancy import mailer as mail_adapter
+
+    settings = effective_settings()
+    if check:
+        raise typer.Exit(0 if mail_adapter.heartbeat_is_fresh(settings) else 1)
+    _logging(settings.log_level)
+    if not settings.nats_url:
+        console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
+        raise typer.Exit(1)
+    asyncio.run(mail_adapter.run(settings))
+
+
 @app.command()
 def health(
     service: ServiceName,
@@ -136,7 +168,7 @@ def migrate() -> None:
 
 @app.command()
 def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service to be healthy.")) -> None:
-    """Start Postgres, NATS and all six services; Ctrl-C or SIGTERM stops everything cleanly."""
+    """Start Postgres, NATS, all six services and the mailer; Ctrl-C or SIGTERM stops everything cleanly."""
     base = get_settings()
     _logging(base.log_level)
     settings, servers, new_key = asyncio.run(bring_up(base))
@@ -163,6 +195,8 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Postgres  {settings.database_url}")
         console.print(f"NATS      {settings.nats_url}")
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
+        if not settings.smtp_host:
+            console.print(f"Mail      {settings.mail_path.resolve()}  (no ONE_SMTP_HOST: the mailer writes .eml files here)")
         if new_key:
             console.print(f"API key   {new_key}  (platform owner; shown once, saved in {credentials_path(settings)})")
         console.print("Running. `one status` checks it; Ctrl-C stops it.")

@@ -30,6 +30,10 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+ADAPTERS = {"mailer": ["mailer"]}
+"""Processes `one up` runs beside the services (name -> `one` arguments): they deliver, they serve no requests."""
+
+
 def load_service(name: str) -> ServiceDefinition:
     if name not in subjects.SERVICES:
         raise ValueError(f"unknown service {name!r}; one of {', '.join(subjects.SERVICES)}")
@@ -98,7 +102,7 @@ async def fetch_health(
 
 @dataclass
 class Supervisor:
-    """Runs one child process per service and restarts a child that dies."""
+    """Runs one child process per service (and per adapter, e.g. the mailer) and restarts a child that dies."""
 
     settings: Settings
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -113,8 +117,9 @@ class Supervisor:
 
     def spawn(self, name: str) -> None:
         log_file = open(self.settings.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (child owns it)
+        arguments = ADAPTERS.get(name, ["serve", name])
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", name],
+            [sys.executable, "-m", "shared.cli", *arguments],
             env=self._env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -123,7 +128,7 @@ class Supervisor:
 
     def start_all(self) -> None:
         (self.settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        for name in subjects.SERVICES:
+        for name in (*subjects.SERVICES, *ADAPTERS):
             self.spawn(name)
 
     def restart_dead(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import asyncpg
 import pytest
 
 from services.graph.schemas import THING_CREATE
+from services.tenancy.schemas import EMAIL_VERIFICATION_REQUEST
 from shared import subjects
 from shared.auth import authenticate
 from shared.client import BusClient
@@ -77,8 +79,26 @@ async def _create_post(nats_url: str, api_key: str) -> UUID:
     return post.id
 
 
+async def _ask_for_email_verification(nats_url: str, api_key: str) -> str:
+    async with await BusClient.connect(Settings(nats_url=nats_url), name="e2e") as bus:
+        return (await bus.request(EMAIL_VERIFICATION_REQUEST, {}, await authenticate(bus, api_key))).email
+
+
+def _token_from_mail(data_dir: Path, address: str, timeout: float = 30) -> str:
+    """The token in the .eml the mailer wrote (no ONE_SMTP_HOST under `one up`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (data_dir / "mail").glob("*.eml"):
+            text = path.read_text()
+            if f"To: {address}" in text:
+                assert path.stat().st_mode & 0o777 == 0o600
+                return re.search(r"one verify-email (ev_\S+)", text).group(1)
+        time.sleep(0.5)
+    raise AssertionError(f"no mail to {address} in {data_dir / 'mail'}")
+
+
 @pytest.mark.timeout(300)
-async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     up = _start(data_dir)
     try:
@@ -101,6 +121,14 @@ async def test_one_up_runs_six_healthy_services_stops_cleanly_and_keeps_data(tmp
         assert ingested.returncode == 0 and str(post) in ingested.stdout, ingested.stdout + ingested.stderr
         found = _one(data_dir, "knowledge", "search", "how do hives survive winter")
         assert found.returncode == 0 and str(post) in found.stdout, found.stdout + found.stderr
+
+        deadline = time.monotonic() + 30  # the mailer is up once its heartbeat is
+        while _one(data_dir, "mailer", "--check").returncode != 0:
+            assert time.monotonic() < deadline, (data_dir / "logs" / "mailer.log").read_text()
+            time.sleep(0.5)
+        address = await _ask_for_email_verification(runtime["nats_url"], credentials["api_key"])
+        verified = _one(data_dir, "verify-email", _token_from_mail(data_dir, address))
+        assert verified.returncode == 0 and f"{address} verified" in verified.stdout, verified.stdout + verified.stderr
     finally:
         output = _stop(up)
     assert "Stopped." in output
