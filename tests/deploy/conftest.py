@@ -11,10 +11,11 @@ from nats.aio.client import Client as NatsClient
 from shared import subjects
 from shared.embedded import EmbeddedNats
 from shared.ids import uuid7
+from shared.stack import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_CONF = ROOT / "deploy" / "nats" / "nats-server.conf"
-USERS = (*subjects.SERVICES, "cli")
+USERS = (*subjects.SERVICES, *ADAPTERS, "cli")
 
 
 def password_env(user: str) -> str:

@@ -13,6 +13,7 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
 from services.eventlog.ingest import EventIngest
+from services.tenancy.mailer import heartbeat_is_fresh
 from shared import subjects
 from shared.bus import ensure_events_stream, server_has_everything_sent
 from shared.client import BusClient
@@ -20,7 +21,7 @@ from shared.envelope import AuthContext
 from shared.events_client import EventsClient
 from shared.ids import uuid7
 from shared.settings import Settings
-from shared.stack import fetch_health
+from shared.stack import ADAPTERS, fetch_health
 from tests.deploy.conftest import Connector
 
 REFUSED_WAIT = 0.5  # a refused publish is dropped by the server; give a wrong delivery time to show up
@@ -133,6 +134,27 @@ async def test_only_tenancy_drops_mail_for_the_mailer(connect_as: Connector) -> 
         assert 'publish to "one.notify.email"' in " ".join(connect_as.violations(user)), user
 
 
+async def test_the_mailer_reads_the_mail_drop_and_nothing_else(connect_as: Connector) -> None:
+    """Its queue group gets tenancy's drops; it may not listen to anything else, nor publish at all."""
+    tenancy, mailer = await connect_as("tenancy"), await connect_as("mailer")
+    received = []
+    await mailer.subscribe(subjects.notify("email"), queue=subjects.queue_group("mailer"), cb=_collect(received))
+    await mailer.subscribe("one.notify.>", cb=_ignore)
+    await mailer.subscribe("one.tenancy.>", cb=_ignore)
+    await mailer.subscribe("_INBOX.>", cb=_ignore)
+    await mailer.publish(subjects.notify("email"), b"forged")
+    await mailer.publish("one.tenancy.email.verify", b"{}")
+    await _settle(mailer)
+    await tenancy.publish(subjects.notify("email"), b"dropped")
+    await _settle(tenancy)
+
+    assert [m.data for m in received] == [b"dropped"]
+    violations = " ".join(connect_as.violations("mailer"))
+    for refused in ('subscription to "one.notify.>"', 'subscription to "one.tenancy.>"', 'subscription to "_inbox.>"',
+                    'publish to "one.notify.email"', 'publish to "one.tenancy.email.verify"'):
+        assert refused in violations, refused
+
+
 async def test_outbox_publishes_events_and_only_the_eventlog_consumes_them(connect_as: Connector) -> None:
     settings = Settings()
     graph, eventlog, cli = await connect_as("graph"), await connect_as("eventlog"), await connect_as("cli")
@@ -167,6 +189,7 @@ async def test_outbox_publishes_events_and_only_the_eventlog_consumes_them(conne
 
 
 def _spawn(service: str, settings: Settings, nats_url: str, password: str, data_dir) -> subprocess.Popen:
+    """`one serve <service>` (or `one mailer`), logged in as itself."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONE_", "OTEL_")) and k not in {"DATABASE_URL", "NATS_URL"}}
     env |= {
         "ONE_DATABASE_URL": settings.database_url,
@@ -178,14 +201,16 @@ def _spawn(service: str, settings: Settings, nats_url: str, password: str, data_
         "ONE_TRACE_SAMPLE_RATIO": "0",
     }
     log = open(data_dir / f"{service}.log", "wb")  # noqa: SIM115 (the child owns it)
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service], env=env, stdout=log,
+    arguments = ADAPTERS.get(service, ["serve", service])
+    return subprocess.Popen([sys.executable, "-m", "shared.cli", *arguments], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
 async def test_every_service_runs_with_its_own_credentials(
     migrated: Settings, secured_nats: str, nats_passwords: dict[str, str], tmp_path, org: AuthContext
 ) -> None:
-    processes = {name: _spawn(name, migrated, secured_nats, nats_passwords[name], tmp_path) for name in subjects.SERVICES}
+    names = (*subjects.SERVICES, *ADAPTERS)
+    processes = {name: _spawn(name, migrated, secured_nats, nats_passwords[name], tmp_path) for name in names}
     cli_settings = Settings(nats_url=secured_nats, nats_user="cli", nats_password=nats_passwords["cli"], request_timeout=5)
     try:
         deadline = time.monotonic() + 45
@@ -199,6 +224,10 @@ async def test_every_service_runs_with_its_own_credentials(
                 logs = {n: (tmp_path / f"{n}.log").read_text()[-2000:] for n in (dead or unhealthy)}
                 pytest.fail(f"not healthy: {unhealthy}; exited: {dead}\n{logs}")
             await asyncio.sleep(0.3)
+
+        while not heartbeat_is_fresh(Settings(data_dir=tmp_path)):  # the mailer subscribed with its own user
+            assert processes["mailer"].poll() is None and time.monotonic() < deadline, (tmp_path / "mailer.log").read_text()
+            await asyncio.sleep(0.2)
 
         # The event path end to end under permissions: the CLI appends through the eventlog service,
         # which publishes to ONE_EVENTS; its ingest (consumer `eventlog-ingest`) stores it; a query finds it.
@@ -219,6 +248,7 @@ async def test_every_service_runs_with_its_own_credentials(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    for name in subjects.SERVICES:
+    for name in names:
         log = (tmp_path / f"{name}.log").read_text()
         assert "Permissions Violation" not in log, f"{name}:\n{log[-3000:]}"
+    assert processes["mailer"].returncode == 0

@@ -15,6 +15,7 @@ from pydantic import AliasChoices
 
 from shared import subjects
 from shared.settings import Settings
+from shared.stack import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -218,7 +219,7 @@ def test_nats_runs_the_permission_config(services: dict) -> None:
 
 def test_nats_config_has_a_user_per_service_and_the_cli() -> None:
     users = nats_conf_users()
-    assert set(users) == {*subjects.SERVICES, "cli"}
+    assert set(users) == {*subjects.SERVICES, *ADAPTERS, "cli"}
     for user, variable in users.items():
         assert variable == f"ONE_NATS_{user.upper()}_PASSWORD"
     text = NATS_CONF.read_text()
@@ -245,6 +246,22 @@ def test_each_service_logs_in_to_nats_as_itself(services: dict) -> None:
         passwords.add(_interpolated(env["ONE_NATS_PASSWORD"]))
     assert len(passwords) == len(subjects.SERVICES), "every service has its own password"
     assert "ONE_NATS_USER" not in _env(services["migrate"]), "the migration needs no bus"
+
+
+def test_the_mailer_runs_the_image_with_its_own_nats_user_and_no_database(services: dict) -> None:
+    mailer = services["mailer"]
+    assert mailer.get("image") == IMAGE and _command(mailer) == ["mailer"]
+    assert _healthcheck_argv(mailer) == ["CMD", "one", "mailer", "--check"]
+    assert mailer["depends_on"]["nats"]["condition"] == "service_healthy"
+    assert mailer.get("restart") == "unless-stopped"
+    env = _env(mailer)
+    assert env["ONE_NATS_USER"] == "mailer"
+    assert env["ONE_NATS_PASSWORD"] == _env(services["nats"])[nats_conf_users()["mailer"]]
+    assert not {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD"} & set(env), "the mailer needs no database"
+    unknown = {key for key in env if key.startswith(("ONE_", "OTEL_")) and key.upper() not in accepted_env_names()}
+    assert not unknown, f"mailer: Settings reads none of {sorted(unknown)}"
+    settings = Settings(**{k.removeprefix("ONE_").lower(): _interpolated(v) for k, v in env.items() if k.startswith("ONE_SMTP")})
+    assert not settings.smtp_host and settings.smtp_starttls  # no relay by default: .eml files in the container
 
 
 # ---- compose: environment vs Settings --------------------------------------------------------
@@ -402,7 +419,7 @@ def nats_conf_permissions(text: str) -> dict[str, dict]:
 
 def test_nats_conf_permissions_parse() -> None:
     permissions = nats_conf_permissions(NATS_CONF.read_text())
-    assert set(permissions) == {*subjects.SERVICES, "cli"}
+    assert set(permissions) == {*subjects.SERVICES, *ADAPTERS, "cli"}
     for name in subjects.SERVICES:
         own = subjects.command(name, ">")
         assert own in permissions[name]["subscribe"]["allow"], name
@@ -412,10 +429,12 @@ def test_nats_conf_permissions_parse() -> None:
         others = [s for s in permissions[name]["subscribe"]["allow"] if s.startswith("one.") and not s.startswith(f"one.{name}.")]
         assert others in ([], ["one.proto.>"]), f"{name} listens to {others}"
         assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
-    consumers = {n: {s for s in p["publish"]["allow"] if ".CONSUMER." in s} for n, p in permissions.items()}
+    consumers = {n: {s for s in p["publish"].get("allow", []) if ".CONSUMER." in s} for n, p in permissions.items()}
     assert {n for n, c in consumers.items() if c} == {"eventlog", "knowledge"}  # the ingest, the ingestion trigger
     assert all(s.endswith((".knowledge-ingest", ".knowledge-ingest.>")) for s in consumers["knowledge"])
     assert permissions["cli"]["subscribe"]["allow"] == ["_INBOX.>"]
+    mailer = permissions["mailer"]  # reads the mail drop, says nothing
+    assert mailer == {"publish": {"deny": [">"]}, "subscribe": {"allow": [subjects.notify("email")]}, "allow_responses": False}
 
 
 # ---- Kubernetes ----------------------------------------------------------------------------------
@@ -455,7 +474,7 @@ def test_every_manifest_parses_and_is_in_the_kustomization() -> None:
 
 def test_a_deployment_with_probes_and_resources_per_service(k8s: dict) -> None:
     deployments = {name: doc for (kind, name), doc in k8s.items() if kind == "Deployment"}
-    assert set(deployments) == {f"one-{s}" for s in subjects.SERVICES}
+    assert set(deployments) == {f"one-{s}" for s in (*subjects.SERVICES, *ADAPTERS)}
     for service in subjects.SERVICES:
         doc = deployments[f"one-{service}"]
         spec = doc["spec"]
@@ -471,6 +490,24 @@ def test_a_deployment_with_probes_and_resources_per_service(k8s: dict) -> None:
             assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{service} {kind}"
         pod_security = spec["template"]["spec"]["securityContext"]
         assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] != 0
+
+
+def test_the_mailer_deployment_probes_its_heartbeat_and_has_no_database(k8s: dict) -> None:
+    deployment = k8s[("Deployment", "one-mailer")]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2, "a lone mailer loses the drops sent while it restarts"
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["args"] == ["mailer"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["exec"]["command"] == ["one", "mailer", "--check"], probe
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ONE_NATS_USER"]["value"] == "mailer"
+    assert env["ONE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "one-nats", "key": "mailer"}
+    assert env["ONE_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "one-mailer"
+    assert not {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_API_KEY_PEPPER"} & set(env)
+    pdb = k8s[("PodDisruptionBudget", "one-mailer")]
+    assert pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert pdb["spec"]["minAvailable"] < spec["replicas"]
 
 
 def test_a_pdb_and_an_hpa_per_service(k8s: dict) -> None:
@@ -519,7 +556,8 @@ def test_env_names_match_settings_and_secrets_stay_secret(k8s: dict) -> None:
         names = _env_names(container, k8s)
         unknown = {n for n in names if n.startswith(("ONE_", "OTEL_")) and n.upper() not in accepted}
         assert not unknown, f"{name}: Settings reads none of {sorted(unknown)}"
-        assert {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"} <= names, name
+        needs = {"ONE_NATS_URL"} if name.removeprefix("one-") in ADAPTERS else {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"}
+        assert needs <= names, name
         for entry in container.get("env", []):
             if any(word in entry["name"] for word in ("PASSWORD", "PEPPER", "DATABASE_URL")):
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
