@@ -30,9 +30,17 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 from prometheus_client import Counter as PromCounter
 
-from services.tenancy.mail_delivery import DeliveryFailed, MalformedDrop, Transport, parse_drop, render, transport_for
+from services.tenancy.mail_delivery import (
+    DeliveryFailed,
+    MalformedDrop,
+    Transport,
+    parse_drop,
+    render,
+    transport_for,
+)
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from shared import subjects
 from shared.bus import connect_options, server_has_everything_sent
@@ -163,7 +171,7 @@ async def keep_heartbeat(nc: NatsClient, settings: Settings) -> None:
         try:
             await nc.flush(timeout=max(1, int(interval)))
             path.touch()
-        except Exception as error:  # not connected: the file ages and the probes notice
+        except (NatsError, OSError) as error:  # not connected (or no disk): the file ages and the probes notice
             log.warning("mailer: no NATS round trip: %r", error)
         await asyncio.sleep(interval)
 

@@ -26,7 +26,13 @@ from services.tenancy import repository as repo
 from services.tenancy import repository_security as security_repo
 from services.tenancy.errors import PersonNotFound, TwoFactorState
 from services.tenancy.schemas import TwoFactorReset, TwoFactorResetDone
-from services.tenancy.service import Actor, enter_org, record, resolve_actor, thing_type_of
+from services.tenancy.service import (
+    Actor,
+    enter_org,
+    record,
+    resolve_actor,
+    thing_type_of,
+)
 from services.tenancy.service_keys import Credentials
 from services.tenancy.service_two_factor import require_second_factor
 from shared.errors import Forbidden

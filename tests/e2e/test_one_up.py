@@ -84,6 +84,14 @@ async def _ask_for_email_verification(nats_url: str, api_key: str) -> str:
         return (await bus.request(EMAIL_VERIFICATION_REQUEST, {}, await authenticate(bus, api_key))).email
 
 
+def _wait_for_mailer(data_dir: Path, timeout: float = 30) -> None:
+    """The mailer `one up` started is subscribed once its heartbeat is fresh."""
+    deadline = time.monotonic() + timeout
+    while _one(data_dir, "mailer", "--check").returncode != 0:
+        assert time.monotonic() < deadline, (data_dir / "logs" / "mailer.log").read_text()
+        time.sleep(0.5)
+
+
 def _token_from_mail(data_dir: Path, address: str, timeout: float = 30) -> str:
     """The token in the .eml the mailer wrote (no ONE_SMTP_HOST under `one up`)."""
     deadline = time.monotonic() + timeout
@@ -122,10 +130,7 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         found = _one(data_dir, "knowledge", "search", "how do hives survive winter")
         assert found.returncode == 0 and str(post) in found.stdout, found.stdout + found.stderr
 
-        deadline = time.monotonic() + 30  # the mailer is up once its heartbeat is
-        while _one(data_dir, "mailer", "--check").returncode != 0:
-            assert time.monotonic() < deadline, (data_dir / "logs" / "mailer.log").read_text()
-            time.sleep(0.5)
+        _wait_for_mailer(data_dir)
         address = await _ask_for_email_verification(runtime["nats_url"], credentials["api_key"])
         verified = _one(data_dir, "verify-email", _token_from_mail(data_dir, address))
         assert verified.returncode == 0 and f"{address} verified" in verified.stdout, verified.stdout + verified.stderr

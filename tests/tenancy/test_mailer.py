@@ -20,8 +20,18 @@ from aiosmtpd.controller import Controller
 from nats.aio.client import Client as NatsClient
 
 from services.tenancy.mail_delivery import SmtpTransport
-from services.tenancy.mailer import Mailer, heartbeat_is_fresh, heartbeat_path, keep_heartbeat
-from services.tenancy.schemas import EMAIL_VERIFICATION_REQUEST, EMAIL_VERIFY, MAIL_DROP_SUBJECT, PERSON_ME
+from services.tenancy.mailer import (
+    Mailer,
+    heartbeat_is_fresh,
+    heartbeat_path,
+    keep_heartbeat,
+)
+from services.tenancy.schemas import (
+    EMAIL_VERIFICATION_REQUEST,
+    EMAIL_VERIFY,
+    MAIL_DROP_SUBJECT,
+    PERSON_ME,
+)
 from shared.bus import connect_options
 from shared.client import BusClient
 from shared.embedded import free_port
@@ -41,13 +51,13 @@ class Inbox:
         self.envelopes: list[Any] = []
         self.refuse: set[str] = set()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         if address in self.refuse:
             return "550 5.1.1 no such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
