@@ -69,6 +69,7 @@ from services.tenancy.schemas import (
     KeyList,
     KeyRevoke,
     Keys,
+    MailDrop,
     MemberRemove,
     MemberRemoved,
     Members,
@@ -117,7 +118,7 @@ class TenancyState:
 
     def __init__(self) -> None:
         self.creds: Credentials | None = None
-        self.mail: service_verification.MailDrop | None = None
+        self.mail: service_verification.SendMail | None = None
         self.subscription: Subscription | None = None
         self.pending: set[asyncio.Task[None]] = set()
 
@@ -145,9 +146,9 @@ async def _start(runtime: ServiceRuntime) -> None:
         except (ValueError, TypeError) as error:
             log.warning("tenancy: ignored a malformed key invalidation: %r", error)
 
-    async def mail(message: dict[str, Any]) -> None:
+    async def mail(message: MailDrop) -> None:
         try:
-            await nc.publish(MAIL_DROP_SUBJECT, json.dumps(message).encode())
+            await nc.publish(MAIL_DROP_SUBJECT, message.model_dump_json().encode())
         except NatsError as error:
             raise Unavailable("could not hand the email to the mail drop: ask again") from error
 

@@ -18,26 +18,15 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from services.tenancy.schemas import Email
+from services.tenancy.schemas import MailDrop
 from shared.ids import uuid7
 from shared.settings import Settings
 
 PRODUCT = "ONE"
-
-
-class MailDrop(BaseModel):
-    """One message on the mail drop, as `service_verification.request_verification` sends it."""
-
-    model_config = ConfigDict(extra="ignore")  # a newer tenancy may add fields
-
-    to: Email
-    purpose: Literal["email_verification"]
-    token: str = Field(min_length=10, max_length=200)
-    expires_at: datetime
 
 
 class MalformedDrop(Exception):

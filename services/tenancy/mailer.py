@@ -60,12 +60,28 @@ _RETRIES = PromCounter("one_mailer_retries", "Delivery attempts repeated after a
 
 @dataclass
 class MailerStats:
-    """This replica's counts (the Prometheus counters are the process's, across mailers)."""
+    """This replica's counts; each also moves the process's Prometheus counter (across mailers)."""
 
     sent: int = 0
     failed: int = 0
     malformed: int = 0
     retries: int = 0
+
+    def count_sent(self, purpose: str) -> None:
+        self.sent += 1
+        _SENT.labels(purpose=purpose).inc()
+
+    def count_failed(self, purpose: str, reason: str, n: int = 1) -> None:
+        self.failed += n
+        _FAILED.labels(purpose=purpose, reason=reason).inc(n)
+
+    def count_malformed(self) -> None:
+        self.malformed += 1
+        _MALFORMED.inc()
+
+    def count_retry(self) -> None:
+        self.retries += 1
+        _RETRIES.inc()
 
 
 class Mailer:
@@ -95,7 +111,7 @@ class Mailer:
         for task in pending:
             task.cancel()
         if pending:
-            self.stats.failed += len(pending)
+            self.stats.count_failed("unknown", "stopped", len(pending))
             log.error("mailer: stopped with %d mails undelivered (still retrying after %.0fs)", len(pending), DRAIN_TIMEOUT)
 
     async def _on_message(self, msg: Msg) -> None:
@@ -108,8 +124,7 @@ class Mailer:
         try:
             await self.handle(data)
         except Exception:  # a bug must not stop the subscriber; the traceback holds no mail content
-            self.stats.failed += 1
-            _FAILED.labels(purpose="unknown", reason="error").inc()
+            self.stats.count_failed("unknown", "error")
             log.exception("mailer: delivering a mail failed unexpectedly")
         finally:
             self._slots.release()
@@ -119,8 +134,7 @@ class Mailer:
         try:
             drop = parse_drop(data)
         except MalformedDrop as error:
-            self.stats.malformed += 1
-            _MALFORMED.inc()
+            self.stats.count_malformed()
             log.warning("mailer: skipped a drop message (%d bytes): %s", len(data), error)
             return
         mail = render(drop, self.settings.mail_from)
@@ -130,21 +144,18 @@ class Mailer:
                 where = await self.transport.send(mail)
             except DeliveryFailed as error:
                 if error.transient and attempt < retries:
-                    self.stats.retries += 1
-                    _RETRIES.inc()
+                    self.stats.count_retry()
                     wait = delay * 2**attempt
                     log.warning("mailer: %s mail to %s failed (%s); retry %d of %d in %.1fs",
                                 drop.purpose, drop.to, error, attempt + 1, retries, wait)
                     await asyncio.sleep(wait)
                     continue
                 reason = "gave up after retries" if error.transient else "permanent failure"
-                self.stats.failed += 1
-                _FAILED.labels(purpose=drop.purpose, reason="transient" if error.transient else "permanent").inc()
+                self.stats.count_failed(drop.purpose, "transient" if error.transient else "permanent")
                 log.error("mailer: %s mail to %s NOT delivered, %s (%d attempts): %s",
                           drop.purpose, drop.to, reason, attempt + 1, error)
                 return
-            self.stats.sent += 1
-            _SENT.labels(purpose=drop.purpose).inc()
+            self.stats.count_sent(drop.purpose)
             log.info("mailer: %s mail to %s: %s", drop.purpose, drop.to, where)
             return
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 import services.tenancy.errors  # noqa: F401  (registers tenancy's error codes for callers)
 from services.tenancy.models import (
@@ -372,4 +372,15 @@ KEYS_INVALIDATE_SUBJECT = subjects.command("tenancy", "keys.invalidate")
 """Broadcast (no queue group): every tenancy replica drops the named keys from its cache."""
 
 MAIL_DROP_SUBJECT = subjects.notify("email")
-"""Core NATS (not the event stream: events are kept forever): `{to, purpose, token, expires_at}` for a mailer."""
+"""Core NATS (not the event stream: events are kept forever): one `MailDrop` per message, for the mailer."""
+
+
+class MailDrop(BaseModel):
+    """One message on the mail drop: what tenancy sends and the mailer reads."""
+
+    model_config = ConfigDict(extra="ignore")  # a mailer older than tenancy skips fields it does not know
+
+    to: Email
+    purpose: Literal["email_verification"]
+    token: str = Field(min_length=10, max_length=200)
+    expires_at: datetime

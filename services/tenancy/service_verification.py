@@ -13,14 +13,13 @@ the person's cached keys in every org they belong to.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
 from services.tenancy import repository_security as security_repo
 from services.tenancy.errors import EmailAlreadyVerified, PersonNotFound, VerificationInvalid
-from services.tenancy.schemas import EmailVerified, VerificationSent
+from services.tenancy.schemas import EmailVerified, MailDrop, VerificationSent
 from services.tenancy.service import record, resolve_actor, thing_type_of
 from services.tenancy.service_keys import Credentials
 from services.tenancy.tokens import new_token, token_row_id
@@ -30,11 +29,10 @@ from shared.ids import uuid7
 from shared.ontology import EventType
 from shared.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
 
-PURPOSE = "email_verification"
 _REQUEST_WINDOW = 3600
 
-MailDrop = Callable[[dict[str, Any]], Awaitable[None]]
-"""Hands `{to, purpose, token, expires_at}` to the mailer (core NATS publish)."""
+SendMail = Callable[[MailDrop], Awaitable[None]]
+"""Hands a message to the mailer (a core NATS publish on the mail drop)."""
 
 
 def _verification_id(token: str) -> UUID:
@@ -45,7 +43,7 @@ def _verification_id(token: str) -> UUID:
 
 
 async def request_verification(
-    ctx: RequestContext, creds: Credentials, mail: MailDrop, *, ttl_seconds: float, per_hour: int
+    ctx: RequestContext, creds: Credentials, mail: SendMail, *, ttl_seconds: float, per_hour: int
 ) -> VerificationSent:
     """A new token for the actor's own email (earlier pending ones stop working), mailed, logged without it.
 
@@ -76,7 +74,7 @@ async def request_verification(
     await record(ctx, EventType.EMAIL_VERIFICATION_SENT, org_id=actor.org_id, target_id=person.id,
                  target_type=thing_type_of(person.role),
                  metadata={"email": person.email, "verificationId": str(verification_id), "expiresAt": expires_at.isoformat()})
-    await mail({"to": person.email, "purpose": PURPOSE, "token": token, "expires_at": expires_at.isoformat()})
+    await mail(MailDrop(to=person.email, purpose="email_verification", token=token, expires_at=expires_at))
     return VerificationSent(email=person.email, expires_at=expires_at)
 
 

@@ -9,6 +9,7 @@ from shared.client import BusClient
 from shared.envelope import AuthContext
 from shared.events_client import EventsClient
 from services.eventlog.schemas import EventRecord
+from tests.polling import until
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -33,7 +34,7 @@ async def test_tail_that_reconnects_from_its_cursor_sees_every_event_exactly_onc
             published.append((await events.publish("user_login")).id)
 
     await publish_wave(10)
-    await asyncio.wait_for(_until(lambda: len(seen) >= 10), 15)
+    await until(lambda: len(seen) >= 10, timeout=15)
     first.cancel()  # the reader drops ...
     with contextlib.suppress(asyncio.CancelledError):
         await first
@@ -54,11 +55,6 @@ async def _resume(client: EventsClient, seen: list[EventRecord], cursor: int) ->
         seen.append(event)
         if len(seen) >= 40:
             return
-
-
-async def _until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
 
 
 async def test_tail_with_filters_returns_only_matching_events_and_waits_for_them(

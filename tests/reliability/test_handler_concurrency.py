@@ -1,7 +1,6 @@
 """A subscriber has at most `handler_concurrency` requests waiting at once; eager handlers that answer at once need no slot."""
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -10,6 +9,7 @@ from shared.envelope import AuthContext, Payload, register_message
 from shared.handlers import RequestContext, ServiceRouter
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.polling import until
 from tests.probe.app import serve_router
 
 
@@ -56,12 +56,6 @@ async def test_requests_past_the_limit_wait_their_turn(migrated: Settings, bus: 
     assert answers == [Nap(seconds=0.2)] * 8 and gauge.most == 2
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(30):  # generous: other suites' background work may share the loop
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_eager_handlers_answer_at_once_and_those_that_wait_keep_the_limit(
     migrated: Settings, bus: BusClient, org: AuthContext
 ) -> None:
@@ -81,10 +75,10 @@ async def test_eager_handlers_answer_at_once_and_those_that_wait_keep_the_limit(
     runtime = await running(router, migrated)
     try:
         first = asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 1}, org, timeout=30))
-        await until(lambda: gauge.now == 1)
+        await until(lambda: gauge.now == 1, timeout=30)  # generous: other suites' background work may share the loop
         fast = await asyncio.gather(*(bus.request(NAP_EAGERLY, {"seconds": 0}, org, timeout=30) for _ in range(50)))
         more = [asyncio.create_task(bus.request(NAP_EAGERLY, {"seconds": 1}, org, timeout=30)) for _ in range(3)]
-        await until(lambda: gauge.now == 2)
+        await until(lambda: gauge.now == 2, timeout=30)
         await asyncio.sleep(0.2)
         assert gauge.now == 2  # the other two wait for a slot
         stopping = asyncio.create_task(runtime.stop())  # stops taking requests; those received still finish
