@@ -13,13 +13,27 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.recorded_span import RecordedSpan
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +85,9 @@ def setup_tracing(
         _consumer_tracer = _provider.get_tracer("one.handlers")
         _client_tracer = _provider.get_tracer("one.client")
         if settings.otel_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
 
             endpoint = settings.otel_endpoint.rstrip("/") + "/v1/traces"
             _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
@@ -129,10 +145,11 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
     """The NATS headers for one outgoing request, and its span if it is sampled (else None).
 
     The unsampled case (most requests) is only a `traceparent` string: no span
-    object, no attributes (`attributes` is called for sampled spans only), and
-    for a root, the decision of the ratio sampler `setup_tracing` built is its
-    own rule (`trace_id & TRACE_ID_LIMIT < bound`) applied without the calls
-    around it; any other sampler is asked as the SDK would.
+    object, no attributes (`attributes` is called for sampled spans only). Where
+    the sampler is the one `setup_tracing` built, its rule is applied here without
+    the calls around it (a sampled parent's child is sampled; a root is sampled when
+    `trace_id & TRACE_ID_LIMIT < bound`) and a sampled span is a `RecordedSpan`;
+    any other sampler is asked as the SDK would.
     """
     parent = trace.get_current_span().get_span_context()
     if parent.is_valid:
@@ -142,15 +159,41 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
                 child = SpanContext(parent.trace_id, span_id, False, parent.trace_flags, parent.trace_state)
                 return None, _headers_for(NonRecordingSpan(child))
             return None, {"traceparent": _Traceparent("00-%032x-%016x-%02x" % (parent.trace_id, span_id, parent.trace_flags))}
-    elif _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
-        trace_id = _ids.generate_trace_id()
-        if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= _ratio_sampler[1]:
-            return None, {"traceparent": _Traceparent("00-%032x-%016x-00" % (trace_id, _ids.generate_span_id()))}
-        _ids.preset = trace_id
-        span = _client_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes())
-        return span, _headers_for(span)
+        if _ratio_bound() is not None:
+            span = _recorded(name, SpanKind.CLIENT, parent.trace_id, parent, attributes(), _CLIENT_SCOPE)
+            return span, _headers_for(span)
+    else:
+        bound = _ratio_bound()
+        if bound is not None:
+            trace_id = _ids.generate_trace_id()
+            if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= bound:
+                return None, {"traceparent": _Traceparent("00-%032x-%016x-00" % (trace_id, _ids.generate_span_id()))}
+            span = _recorded(name, SpanKind.CLIENT, trace_id, None, attributes(), _CLIENT_SCOPE)
+            return span, _headers_for(span)
     span = client_span(name, attributes())
     return (span if span.is_recording() else None), _headers_for(span)
+
+
+def _ratio_bound() -> int | None:
+    """The root bound of the sampler `setup_tracing` built, if it is still the provider's (else None)."""
+    if _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
+        return _ratio_sampler[1]
+    return None
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_CLIENT_SCOPE = InstrumentationScope("one.client")
+_CONSUMER_SCOPE = InstrumentationScope("one.handlers")
+
+
+def _recorded(name: str, kind: SpanKind, trace_id: int, parent: SpanContext | None, attributes: dict[str, str],
+              scope: InstrumentationScope) -> RecordedSpan:
+    """A sampled span of ours, in `trace_id`, under `parent` (None for a root)."""
+    assert _provider is not None
+    state = parent.trace_state if parent is not None else None
+    context = SpanContext(trace_id, _ids.generate_span_id(), False, _SAMPLED, state)
+    return RecordedSpan(name, context, parent, kind, attributes, scope, _provider.resource,
+                        _provider._active_span_processor)  # the processors `add_span_processor` registered
 
 
 _CR_LF = frozenset((ord("\r"), ord("\n")))
@@ -251,16 +294,21 @@ def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContex
 
     When the sender's trace is not sampled, no span is created at all: the
     sender's context is made current as it is, so calls made while handling carry
-    the same trace id and the same "not sampled" decision, at almost no cost.
+    the same trace id and the same "not sampled" decision, at almost no cost. A
+    sampled sender's message gets a `RecordedSpan` (see `outgoing_trace`).
     """
     parent = _remote_parent(headers) if headers else None
     if parent is not None and not parent.trace_flags.sampled:
         return _Joined(parent)
+    name = f"{subject} process"
+    attributes = {"messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "process"}
+    if parent is not None and _ratio_bound() is not None:
+        return _Consumed(_recorded(name, SpanKind.CONSUMER, parent.trace_id, parent, attributes, _CONSUMER_SCOPE))
     span = _consumer_tracer.start_span(
-        f"{subject} process",
+        name,
         context=trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None,
         kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.operation": "process"},
+        attributes=attributes,
     )
     return _Consumed(span)
 

@@ -2,11 +2,16 @@
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from shared import tracing
+from shared.recorded_span import RecordedSpan
 from shared.tracing import _remote_parent, client_span, consume_span, inject_trace
 
 TRACE_ID, SPAN_ID = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
@@ -120,20 +125,22 @@ class TestOutgoingTrace:
 
 
 class TestConsumeSpan:
-    """A sampled sender gets a CONSUMER span of ours, child of its span, ended with the block."""
+    """A sampled sender gets a CONSUMER span of ours, child of its span, ended with the block:
+    a `RecordedSpan` under the sampler `setup_tracing` builds, the SDK's span under any other."""
 
-    @pytest.fixture
-    def exporter(self, monkeypatch: pytest.MonkeyPatch) -> "InMemorySpanExporter":
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
+    @pytest.fixture(params=["built by setup_tracing", "any other sampler"])
+    def exporter(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
         exporter = InMemorySpanExporter()
-        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+        root = TraceIdRatioBased(0.0)
+        provider = TracerProvider(sampler=ParentBased(root))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
+        monkeypatch.setattr(tracing, "_provider", provider)
         monkeypatch.setattr(tracing, "_consumer_tracer", provider.get_tracer("one.handlers"))
+        known = (provider.sampler, root.bound) if request.param == "built by setup_tracing" else None
+        monkeypatch.setattr(tracing, "_ratio_sampler", known)
         return exporter
 
-    def test_a_sampled_sender_gets_a_child_span_that_ends_with_the_block(self, exporter: "InMemorySpanExporter") -> None:
+    def test_a_sampled_sender_gets_a_child_span_that_ends_with_the_block(self, exporter: InMemorySpanExporter) -> None:
         headers: dict[str, str] = {}
         inject_trace(headers, span(sampled=True))
         with consume_span("one.x.y", headers) as current:
@@ -143,23 +150,73 @@ class TestConsumeSpan:
             "one.x.y process", trace.SpanKind.CONSUMER, SPAN_ID, TRACE_ID
         )
         assert ended.attributes["messaging.destination.name"] == "one.x.y" and ended.status.is_ok
+        assert ended.instrumentation_scope.name == "one.handlers" and ended.resource is tracing._provider.resource
         assert trace.get_current_span() is not current
 
-    def test_an_error_escaping_the_block_is_recorded_on_the_span(self, exporter: "InMemorySpanExporter") -> None:
+    def test_a_span_started_inside_is_its_child_in_the_same_trace(self, exporter: InMemorySpanExporter) -> None:
+        headers: dict[str, str] = {}
+        inject_trace(headers, span(sampled=True))
+        with consume_span("one.x.y", headers) as current, tracing._provider.get_tracer("tests").start_as_current_span("SELECT"):
+            pass
+        inner, outer = exporter.get_finished_spans()
+        assert inner.parent.span_id == outer.context.span_id == current.get_span_context().span_id
+        assert inner.context.trace_id == outer.context.trace_id == TRACE_ID
+
+    def test_an_error_escaping_the_block_is_recorded_on_the_span(self, exporter: InMemorySpanExporter) -> None:
         headers: dict[str, str] = {}
         inject_trace(headers, span(sampled=True))
         with pytest.raises(LookupError), consume_span("one.x.y", headers):
             raise LookupError("gone")
         [ended] = exporter.get_finished_spans()
         assert ended.status.status_code == trace.StatusCode.ERROR and "LookupError: gone" in ended.status.description
-        assert [event.name for event in ended.events] == ["exception"]
+        [event] = ended.events
+        assert event.name == "exception" and event.attributes["exception.type"] == "LookupError"
+        assert event.attributes["exception.message"] == "gone" and "raise LookupError" in event.attributes["exception.stacktrace"]
 
-    def test_an_unsampled_sender_leaves_nothing_to_export(self, exporter: "InMemorySpanExporter") -> None:
+    def test_an_unsampled_sender_leaves_nothing_to_export(self, exporter: InMemorySpanExporter) -> None:
         headers: dict[str, str] = {}
         inject_trace(headers, span(sampled=False))
         with consume_span("one.x.y", headers):
             pass
         assert exporter.get_finished_spans() == ()
+
+
+class TestRecordedSpan:
+    """What `RecordedSpan` must do as any span would, to the processors and to whoever holds it."""
+
+    @pytest.fixture
+    def exporter(self) -> InMemorySpanExporter:
+        return InMemorySpanExporter()
+
+    def recorded(self, exporter: InMemorySpanExporter) -> RecordedSpan:
+        context = SpanContext(TRACE_ID, 0x1234, False, TraceFlags(1))
+        return RecordedSpan("x send", context, None, trace.SpanKind.CLIENT, {"a": "b"}, InstrumentationScope("one.client"),
+                            Resource.create({"service.name": "t"}), SimpleSpanProcessor(exporter))
+
+    def test_it_is_exported_once_when_it_ends_and_changes_after_are_ignored(self, exporter: InMemorySpanExporter) -> None:
+        recorded = self.recorded(exporter)
+        recorded.set_attributes({"c": 1})
+        recorded.update_name("x sent")
+        assert exporter.get_finished_spans() == ()
+        recorded.end()
+        recorded.end()
+        recorded.set_attribute("late", True)
+        recorded.set_status(trace.StatusCode.ERROR, "late")
+        [ended] = exporter.get_finished_spans()
+        assert ended is recorded and not recorded.is_recording()
+        assert (ended.name, dict(ended.attributes), ended.status.status_code) == ("x sent", {"a": "b", "c": 1}, trace.StatusCode.UNSET)
+        assert ended.start_time <= ended.end_time and ended.resource.attributes["service.name"] == "t"
+
+    def test_its_exception_event_has_the_sdk_spans_shape(self, exporter: InMemorySpanExporter) -> None:
+        sdk_span = TracerProvider().get_tracer("t").start_span("x")
+        error = KeyError("k")
+        sdk_span.record_exception(error, {"extra": 1})
+        recorded = self.recorded(exporter)
+        recorded.record_exception(error, {"extra": 1})
+        recorded.add_link(span(sampled=True).get_span_context(), {"why": "x"})
+        [ours], [theirs] = recorded.events, sdk_span.events
+        assert (ours.name, dict(ours.attributes)) == (theirs.name, dict(theirs.attributes))
+        assert [link.context.span_id for link in recorded.links] == [SPAN_ID]
 
 
 def test_our_traceparent_skips_the_header_scrub_but_is_otherwise_a_plain_string() -> None:
