@@ -3,9 +3,9 @@ candidates, label candidates.
 
 Search is the hot path, so it skips the ORM layer that every other statement goes through:
 asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
-form), no pre-ping, no connection reset. A search through the index is one round trip: the
-function `knowledge.nearest_384` (migrations/v0003) sets the tenant and `hnsw.ef_search` for
-its own statement and runs the query. Everything else runs in `SearchDb.transaction`, whose
+form) on connections of its own (`SearchPool`: no pre-ping, no reset, little else). A search
+through the index is one round trip: the function `knowledge.nearest_384` (migrations/v0003)
+sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything else runs in `SearchDb.transaction`, whose
 BEGIN carries the tenant (three round trips: BEGIN, the query, COMMIT). Either way the tenant
 is set per transaction and RLS applies (the pool connects as the application role).
 
@@ -28,6 +28,7 @@ import asyncpg
 from pydantic_core import from_json, to_json
 
 from services.knowledge.models import ITEM_COLUMNS
+from services.knowledge.search_pool import SearchPool
 
 INDEXED_DIMS = frozenset({384})
 """Dimensions with an HNSW index (migrations/v0002); other dimensions are always searched exactly."""
@@ -45,13 +46,6 @@ def _decode_vector(data: bytes) -> list[float]:
     return list(struct.unpack_from(f">{dim}f", data, 4))
 
 
-async def _release(conn: asyncpg.Connection) -> None:
-    """On release, only an unfinished transaction needs undoing: every use is one transaction whose
-    settings are LOCAL to it (asyncpg's default reset would cost a round trip per search)."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
-
-
 async def _setup(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("vector", schema="public", encoder=_encode_vector, decoder=_decode_vector,
                               format="binary")
@@ -63,11 +57,11 @@ class SearchDb:
 
     def __init__(self, url: str, size: int) -> None:
         self.url, self.size = url, size
-        self.pool: asyncpg.Pool | None = None
+        self.pool: SearchPool | None = None
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.size, init=_setup, reset=_release,
-                                              server_settings={"application_name": "knowledge-search"})
+        self.pool = SearchPool(self.url, self.size, _setup, {"application_name": "knowledge-search"})
+        await self.pool.start()
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -79,7 +73,7 @@ class SearchDb:
         async with self.pool.acquire() as conn:
             # one round trip: BEGIN and the tenant (a UUID: nothing to escape)
             await conn.execute(f"BEGIN; SELECT set_config('app.org_id', '{UUID(str(org_id))}', true)")
-            yield conn  # on an exception, the release below rolls back
+            yield conn  # on an exception, the pool closes the connection: nothing half-done is reused
             await conn.execute("COMMIT")
 
 
