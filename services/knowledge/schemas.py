@@ -1,13 +1,26 @@
 """The messages the knowledge service answers: payload and result models, registered once.
 
 A vector may be sent instead of a query text (clients that embed themselves, benchmarks); it
-must then name its model, since vectors of different models are never compared.
+must then name its model, since vectors of different models are never compared. A vector is
+a list of numbers, or the same packed: base64 of its little-endian float32s (`pack_vector`),
+about a quarter of its JSON, so four times as many vectors fit one NATS message.
 """
 
+import base64
+import binascii
+import sys
+from array import array
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 import services.knowledge.errors  # noqa: F401  (registers the knowledge error codes for callers)
 from services.knowledge.models import (
@@ -27,7 +40,34 @@ FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,60}$")]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=400_000)]
-Vector = Annotated[list[float], Field(min_length=1, max_length=4096)]
+
+
+def pack_vector(values: Sequence[float]) -> str:
+    """A vector in its packed form: base64 of little-endian float32s (what `Vector` also accepts)."""
+    floats = array("f", values)
+    if sys.byteorder == "big":
+        floats.byteswap()
+    return base64.b64encode(floats.tobytes()).decode()
+
+
+def _unpack_vector(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError("a vector given as a string must be base64 (of little-endian float32s)") from None
+    if len(raw) % 4:
+        raise ValueError(f"a packed vector has 4 bytes a dimension; {len(raw)} bytes is not a whole number of them")
+    floats = array("f", raw)
+    if sys.byteorder == "big":
+        floats.byteswap()
+    return floats.tolist()
+
+
+Vector = Annotated[list[float], BeforeValidator(_unpack_vector, json_schema_input_type=list[float] | str),
+                   Field(min_length=1, max_length=4096)]
+"""A list of numbers, or `pack_vector`'s base64 of little-endian float32s."""
 LabelNames = Annotated[list[LabelName], Field(max_length=50)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 """Pages stay far below NATS's 1 MB message limit even when every item carries an 800-token chunk."""

@@ -4,8 +4,9 @@ sentence-transformers, same run, on 100k clustered 384-dim vectors of one fresh 
 Data (fixed seeds): unit vectors around 800 Zipf-sized cluster centres of different spreads,
 the centres grouped in 40 topics and sharing an offset, as sentence embeddings do; queries are
 fresh draws from the same distribution. Every row carries a ~800-token synthetic text (so the
-`tsv` column and its GIN index cost what they cost), vectors travel as 6-decimal JSON (100 items
-with their texts stay under NATS' 1 MB). Most rows are COPYed in with the table's plain indexes
+`tsv` column and its GIN index cost what they cost); ingested vectors travel as 6-decimal JSON
+(100 items with their texts stay under NATS' 1 MB), query vectors packed (`pack_vector`, base64
+float32s: what a client holding arrays sends; raw sends them binary). Most rows are COPYed in with the table's plain indexes
 dropped and rebuilt from their own definitions in the same transaction; the last 8k are the
 timed ingest, in slices alternating ABBA between the service (`knowledge.item.add_batch`, vector
 given, so no embedding) and raw asyncpg INSERTs as the application role, so both sides meet an
@@ -240,10 +241,10 @@ def _cycle(items: list) -> Iterator:
 
 async def _search(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data: Data) -> dict[str, Any]:
     """QPS of both sides (best of ROUNDS, alternating) and the ids each returns for the recall queries."""
-    from services.knowledge.schemas import SEARCH
+    from services.knowledge.schemas import SEARCH, pack_vector
 
     sql, org, ef = _search_sql(), ctx.org_id, str(EF_SEARCH)
-    payloads = [{"vector": q.tolist(), "embedding_model": MODEL, "k": K} for q in data.queries]
+    payloads = [{"vector": pack_vector(q), "embedding_model": MODEL, "k": K} for q in data.queries]
 
     async def ours(payload: dict) -> list[UUID]:
         return [hit.item.id for hit in (await bus.request(SEARCH, payload, ctx, timeout=30)).hits]

@@ -6,7 +6,13 @@ import pytest
 from pydantic_core import to_json
 
 from services.knowledge import search as search_module
-from services.knowledge.schemas import ITEM_ADD_BATCH, SEARCH, SEARCH_HYBRID
+from services.knowledge.schemas import (
+    ITEM_ADD_BATCH,
+    ITEM_GET,
+    SEARCH,
+    SEARCH_HYBRID,
+    pack_vector,
+)
 from shared.client import BusClient
 from shared.errors import InvalidRequest
 from shared.service import ServiceRuntime
@@ -66,6 +72,27 @@ async def test_fewer_than_k_when_the_org_has_fewer(bus: BusClient, owner: Accoun
     result = await bus.request(SEARCH, {"vector": unit(rng.normal(size=(1, 384)))[0].tolist(),
                                         "embedding_model": MODEL, "k": 10}, owner.ctx)
     assert len(result.hits) == 4
+
+
+async def test_a_packed_vector_searches_and_stores_as_its_list_does(
+    bus: BusClient, owner: Account, through_index: None
+) -> None:
+    rng = np.random.default_rng(11)
+    vectors = unit(rng.normal(size=(30, 384))).astype(np.float32)
+    [packed_item] = (await bus.request(ITEM_ADD_BATCH, {"items": [{
+        "knowledge_type": "vector_only", "embedding": pack_vector(vectors[0]), "embedding_model": MODEL}]}, owner.ctx)).items
+    await add_vectors(bus, owner, vectors[1:])
+    query = vectors[0] + np.float32(0.01)
+    as_list = await bus.request(SEARCH, {"vector": query.tolist(), "embedding_model": MODEL}, owner.ctx)
+    as_packed = await bus.request(SEARCH, {"vector": pack_vector(query), "embedding_model": MODEL}, owner.ctx)
+    assert [h.item.id for h in as_packed.hits] == [h.item.id for h in as_list.hits]
+    assert as_packed.hits[0].item.id == packed_item.id
+    stored = await bus.request(ITEM_GET, {"id": packed_item.id, "include_embedding": True}, owner.ctx)
+    assert np.array_equal(np.array(stored.embedding, dtype=np.float32), vectors[0])
+    for bad in ("not base64!", "AAAA"):  # not base64; 3 bytes, not whole float32s
+        with pytest.raises(InvalidRequest) as error:
+            await bus.request(SEARCH, {"vector": bad, "embedding_model": MODEL}, owner.ctx)
+        assert error.value.details["errors"][0]["loc"] == ["vector"]
 
 
 async def test_models_are_never_mixed(bus: BusClient, owner: Account) -> None:
