@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from types import MappingProxyType
 
 from shared.envelope import AuthContext
@@ -120,10 +121,17 @@ def unverified_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
 
 def check(auth: AuthContext, resource: str, action: str) -> Decision:
     """The decision for a verified auth context, from what the envelope carries."""
-    if not scope_allows(auth.scopes, resource, action):
+    return _decision(tuple(auth.permissions), tuple(auth.scopes), resource, action)
+
+
+@lru_cache(maxsize=4096)
+def _decision(permissions: tuple[str, ...], scopes: tuple[str, ...], resource: str, action: str) -> Decision:
+    """Memoised: every request of a role carries the same permissions and asks the same few
+    questions, and deciding one from the encoded policies took 6-28 µs (more policies, more)."""
+    if not scope_allows(scopes, resource, action):
         return Decision(False, f"the API key's scopes do not include {resource}:{action}")
     try:
-        policies = [Policy.decode(p) for p in auth.permissions]
+        policies = [Policy.decode(p) for p in permissions]
     except ValueError:
         return Decision(False, "the auth context carries a malformed permission")
     return decide(policies, resource, action)

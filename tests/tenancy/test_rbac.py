@@ -2,11 +2,28 @@
 
 import pytest
 
-from services.tenancy.schemas import POLICY_ADD, POLICY_REMOVE, RBAC_CHECK, ROLE_CREATE, ROLE_LIST
+from services.tenancy.schemas import (
+    POLICY_ADD,
+    POLICY_REMOVE,
+    RBAC_CHECK,
+    ROLE_CREATE,
+    ROLE_LIST,
+)
 from shared.auth import VERIFY_KEY
 from shared.client import BusClient
+from shared.envelope import AuthContext
 from shared.errors import Forbidden
-from shared.rbac import BUILTIN_POLICIES, Effect, Policy, check, decide, read_only_scopes, require, scope_allows
+from shared.ids import uuid7
+from shared.rbac import (
+    BUILTIN_POLICIES,
+    Effect,
+    Policy,
+    check,
+    decide,
+    read_only_scopes,
+    require,
+    scope_allows,
+)
 from tests.tenancy.conftest import Account, account, add_member
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -37,6 +54,18 @@ class TestDecisionRule:
     def test_policies_survive_the_envelope_encoding(self) -> None:
         policy = Policy("knowledge.*", "search", Effect.DENY, -5)
         assert Policy.decode(policy.encode()) == policy
+
+    def test_a_remembered_decision_is_the_one_for_those_very_permissions_and_scopes(self) -> None:
+        """`check` memoises by (permissions, scopes, resource, action): each part changes the answer."""
+        org, actor = uuid7(), uuid7()
+        allow = (Policy("things", "*").encode(),)
+        deny = (*allow, Policy("things", "delete", Effect.DENY).encode())
+        for _ in range(2):  # the second round answers from memory
+            assert check(AuthContext(org, actor, "r", allow), "things", "delete").allowed
+            assert not check(AuthContext(org, actor, "r", deny), "things", "delete").allowed
+            assert check(AuthContext(org, actor, "r", list(deny)), "things", "create").allowed  # a list works too
+            assert not check(AuthContext(org, actor, "r", allow, ("things:read",)), "things", "delete").allowed
+            assert not check(AuthContext(org, actor, "r", ("allow:things",)), "things", "read").allowed  # malformed
 
 
 async def test_built_in_roles_are_predefined_in_every_org(bus: BusClient, owner: Account) -> None:
