@@ -14,13 +14,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 import services.knowledge.errors  # noqa: F401  (registers the knowledge error codes for callers)
 from services.knowledge.models import (

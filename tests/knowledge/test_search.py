@@ -6,13 +6,7 @@ import pytest
 from pydantic_core import to_json
 
 from services.knowledge import search as search_module
-from services.knowledge.schemas import (
-    ITEM_ADD_BATCH,
-    ITEM_GET,
-    SEARCH,
-    SEARCH_HYBRID,
-    pack_vector,
-)
+from services.knowledge.schemas import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
 from shared.client import BusClient
 from shared.errors import InvalidRequest
 from shared.service import ServiceRuntime
