@@ -1,13 +1,14 @@
-"""The SQL of search, on its own asyncpg pool: k-NN through the HNSW index or exact, full-text
+"""The SQL of search, on its own connections: k-NN through the HNSW index or exact, full-text
 candidates, label candidates.
 
 Search is the hot path, so it skips the ORM layer that every other statement goes through:
 asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
 form) on connections of its own (`SearchPool`: no pre-ping, no reset, little else). A search
 through the index is one round trip: the function `knowledge.nearest_384` (migrations/v0003)
-sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything else runs in `SearchDb.transaction`, whose
-BEGIN carries the tenant (three round trips: BEGIN, the query, COMMIT). Either way the tenant
-is set per transaction and RLS applies (the pool connects as the application role).
+sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything
+else runs in `SearchDb.transaction`, whose BEGIN carries the tenant (three round trips:
+BEGIN, the query, COMMIT). Either way the tenant is set per transaction and RLS applies (the
+pool connects as the application role).
 
 The index is an expression index over `embedding::vector(384)` (cosine) on rows of that
 dimension: `ann` orders by that same expression, and Postgres walks the graph; `exact` orders
