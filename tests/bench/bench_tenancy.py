@@ -71,17 +71,10 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
 
 
 async def serve(nats_url: str, db_url: str) -> None:
-    from services.tenancy.app import definition
-    from services.tenancy.bootstrap import bootstrap_platform
-    from shared.service import ServiceRuntime
-    from tests.bench.services import BENCH_PEPPER
+    from tests.bench.services import start_with_tenancy
 
-    settings = settings_for(nats_url, db_url, SAMPLE_RATIO).model_copy(update={"api_key_pepper": BENCH_PEPPER})
-    tracing("tenancy", settings)
-    runtime = ServiceRuntime(definition, settings)
-    await runtime.start(migrate=False)
-    booted = await bootstrap_platform(runtime.db, settings, new_key_if_exists=True)
-    print("ready", booted.api_key, flush=True)
+    platform = await start_with_tenancy("tenancy", None, nats_url, db_url, SAMPLE_RATIO)
+    print("ready", platform.key, flush=True)
     await asyncio.Event().wait()
 
 

@@ -16,10 +16,11 @@ BENCH_PEPPER = SecretStr("bench-only-pepper-" + "x" * 32)
 
 @dataclass
 class Platform:
-    """A bus on the services' connection, acting as the platform owner."""
+    """A bus on the services' connection, acting as the platform owner (whose API key is `key`)."""
 
     bus: BusClient
     ctx: AuthContext
+    key: str
 
     async def new_org_key(self) -> str:
         """A fresh org with an owner; the owner's API key."""
@@ -32,17 +33,17 @@ class Platform:
 
 
 async def start_with_tenancy(
-    name: str, definition: ServiceDefinition, nats_url: str, db_url: str, ratio: float, **settings: object
+    name: str, definition: ServiceDefinition | None, nats_url: str, db_url: str, ratio: float, **settings: object
 ) -> Platform:
-    """Tenancy and `definition` started (traced at `ratio`), the platform bootstrapped."""
+    """Tenancy and `definition` (if any) started, traced at `ratio`; the platform bootstrapped."""
     from services.tenancy.app import definition as tenancy_definition
     from services.tenancy.bootstrap import bootstrap_platform
     from shared.auth import VERIFY_KEY
 
     own = settings_for(nats_url, db_url, ratio).model_copy(update={"api_key_pepper": BENCH_PEPPER, **settings})
     tracing(name, own)
-    runtimes = [ServiceRuntime(d, own) for d in (tenancy_definition, definition)]
+    runtimes = [ServiceRuntime(d, own) for d in (tenancy_definition, definition) if d is not None]
     await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
     bus = BusClient(runtimes[0].broker.connection, timeout=30)
     booted = await bootstrap_platform(runtimes[0].db, own, new_key_if_exists=True)
-    return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context())
+    return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context(), booted.api_key)
