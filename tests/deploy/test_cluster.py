@@ -21,11 +21,15 @@ from shared.envelope import Envelope
 from shared.ids import uuid7
 from shared.settings import Settings
 from tests.deploy.cluster import NatsCluster
+from tests.polling import until
 
 pytestmark = pytest.mark.reliability
 
 RATE = 100  # events per second, steady
-BEFORE, OUTAGE, AFTER = 2.0, 8.0, 2.0  # s of load before the kill, with the node down (a leader election takes ~4.5 s), after
+BEFORE, AFTER = 2.0, 2.0  # s of load before the kill, and after the restart
+MAX_OUTAGE, STILL_DOWN = 30.0, 2.0
+"""The node stays down until publishing has resumed without it (a leader election takes ~4.5 s,
+8 s and more on a loaded machine), at most `MAX_OUTAGE` s, then `STILL_DOWN` s more."""
 
 
 @pytest.fixture
@@ -136,7 +140,11 @@ async def test_cluster_survives_a_node_kill_under_load(
         acked_before_kill = len(publisher.acked)
         killed_at = time.monotonic()
         victim.kill()
-        await asyncio.sleep(OUTAGE)
+        try:
+            await until(lambda: max(publisher.acked.values(), default=0.0) >= killed_at, MAX_OUTAGE, interval=0.1)
+        except AssertionError:
+            pytest.fail(f"publishing stopped while a node was down (nothing acknowledged in {MAX_OUTAGE:.0f}s)")
+        await asyncio.sleep(STILL_DOWN)
         restarted_at = time.monotonic()
         await asyncio.to_thread(victim.start)
         await asyncio.sleep(AFTER)
@@ -148,7 +156,6 @@ async def test_cluster_survives_a_node_kill_under_load(
         first_after_kill = min((t for t in publisher.acked.values() if t >= killed_at), default=None)
         print(f"\nfirst ack after the kill: {first_after_kill - killed_at if first_after_kill else None}")
         assert acked_before_kill > 0
-        assert len(during_outage) > 0, "publishing stopped while a node was down"
 
         async def rows() -> dict[UUID, int]:
             found = await admin.fetch(
@@ -166,7 +173,7 @@ async def test_cluster_survives_a_node_kill_under_load(
         assert set(stored) <= publisher.attempted, "an event nobody published was stored"
         assert all(n == 1 for n in stored.values()), "an event was stored twice"
         print(
-            f"\nacked {len(acked)} ({len(during_outage)} during the {OUTAGE:.0f}s outage), "
+            f"\nacked {len(acked)} ({len(during_outage)} during the {restarted_at - killed_at:.0f}s outage), "
             f"publish retries {publisher.failures}, stored {len(stored)}, ingest {ingest.counters}"
         )
     finally:
