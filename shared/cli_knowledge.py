@@ -59,7 +59,8 @@ def ingest(
     things: list[UUID] = typer.Argument(None, help="Thing ids to ingest."),
     thing_type: str | None = typer.Option(None, "--type", help="Also every thing of this type."),
     force: bool = typer.Option(False, help="Re-embed even unchanged text."),
-    vector_only: bool = typer.Option(False, "--vector-only", help="Keep vectors and hashes only, no text."),
+    vector_only: bool = typer.Option(False, "--vector-only", help="Keep vectors and hashes only, no text (sticks to the thing)."),
+    store_text: bool = typer.Option(False, "--store-text", help="Keep text again for a thing ingested --vector-only."),
     wait: bool = typer.Option(True, help="Follow the jobs with a progress bar until they finish."),
     timeout: float = typer.Option(3600.0, help="Stop following after this many seconds."),
 ) -> None:
@@ -70,7 +71,8 @@ def ingest(
         if not ids:
             console.print("nothing to ingest: give thing ids or --type")
             raise typer.Exit(1)
-        jobs = [await bus.request(INGEST, {"thing_id": str(i), "force": force, "vector_only": vector_only}, ctx)
+        jobs = [await bus.request(INGEST, {"thing_id": str(i), "force": force, "vector_only": vector_only,
+                                              "store_text": store_text}, ctx)
                 for i in ids]
         if not wait:
             return jobs

@@ -2,8 +2,8 @@
 
 The ontology has no knowledge events of its own, so knowledge uses the entity events with
 `metadata.entityType = "knowledge"` (or `"thing_knowledge"` for links) and an `action`:
-`added`, `re_embedded`, `archived`, `deleted`, `restored`, `label_created`, `label_updated`,
-`labeled`, `unlabeled`, `linked`, `unlinked`. Events never carry an item's text (a
+`added`, `re_embedded`, `archived`, `text_removed`, `deleted`, `restored`, `label_created`,
+`label_updated`, `labeled`, `unlabeled`, `linked`, `unlinked`. Events never carry an item's text (a
 `vector_only` item has none to carry anyway): ids, types, counts, model and source only.
 """
 
@@ -46,17 +46,30 @@ async def items_added(ctx: RequestContext, rows: Sequence[Any], *, re_embedded: 
     await ctx.emit_many([(event, EventPayload(target_id=target, target_type=_TARGET, metadata=metadata))])
 
 
-async def items_archived(ctx: RequestContext, thing_id: UUID, count: int, reason: str) -> None:
+async def items_archived(ctx: RequestContext, thing_id: UUID, count: int, reason: str, *,
+                         field: str | None = None) -> None:
+    """One event per archiving (a deleted thing, an emptied field); the target is the source thing."""
     if count:
-        await ctx.emit(EventType.ENTITY_ARCHIVED, target_id=thing_id, target_type=_TARGET, metadata={
-            "entityType": _TARGET, "action": "archived", "sourceThingId": str(thing_id), "count": count, "reason": reason,
+        metadata = {"entityType": _TARGET, "action": "archived", "sourceThingId": str(thing_id), "count": count,
+                    "reason": reason}
+        if field is not None:
+            metadata["sourceField"] = field
+        await ctx.emit(EventType.ENTITY_ARCHIVED, target_id=thing_id, target_type=_TARGET, metadata=metadata)
+
+
+async def text_removed(ctx: RequestContext, thing_id: UUID, count: int) -> None:
+    """The text of a thing's ingested items was dropped because the thing is now vector-only."""
+    if count:
+        await ctx.emit(EventType.ENTITY_UPDATED, target_id=thing_id, target_type=_TARGET, metadata={
+            "entityType": _TARGET, "action": "text_removed", "sourceThingId": str(thing_id), "count": count,
+            "reason": "vector_only",
         })
 
 
-async def items_deleted(ctx: RequestContext, rows: Sequence[Any]) -> None:
+async def items_deleted(ctx: RequestContext, rows: Sequence[Any], *, extra: dict[str, Any] | None = None) -> None:
     for row in rows:
         await ctx.emit(EventType.ENTITY_DELETED, target_id=row.id, target_type=_TARGET,
-                       metadata={**_summary([row]), "action": "deleted"})
+                       metadata={**_summary([row]), "action": "deleted", **(extra or {})})
 
 
 async def item_restored(ctx: RequestContext, row: Any) -> None:

@@ -1,9 +1,11 @@
 """Background work of each knowledge replica: the graph-event trigger and the ingestion workers.
 
-- `Trigger` is a durable JetStream pull consumer of the things' create/update/delete events.
+- `Trigger` is a durable JetStream pull consumer of the things' create/update/delete events and
+  of `content_changed`.
   Each batch becomes (debounced) jobs in one transaction, and is acked only after it commits,
   so a crash redelivers instead of losing a change.
-- `Workers` claim due jobs with `FOR UPDATE SKIP LOCKED` (replicas share the queue), run them
+- `Workers` claim due jobs with `FOR UPDATE SKIP LOCKED` (replicas share the queue; one job per
+  thing runs at a time), run them
   (`ingest.ingest_thing`), and record the outcome. A transient failure (the graph or the
   embedding endpoint unavailable) is retried with backoff up to `knowledge_ingest_max_attempts`;
   anything else fails the job with its reason, visible through `knowledge.ingest.status`.
@@ -17,7 +19,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import FetchTimeoutError
+from nats.js.errors import BadRequestError, FetchTimeoutError
 
 from services.knowledge import gc, graph, ingest, state
 from services.knowledge import repository_jobs as jobs_repo
@@ -36,25 +38,44 @@ log = logging.getLogger(__name__)
 TRIGGER_EVENTS = (
     EventType.ENTITY_CREATED, EventType.ENTITY_UPDATED, EventType.ENTITY_DELETED, EventType.COURSE_CREATED,
     EventType.CLONE_CREATED, EventType.CLONE_UPDATED, EventType.AGENT_CREATED, EventType.TOKEN_CREATED,
+    EventType.CONTENT_EVENT,
 )
+"""The graph's thing events, and the spec's `content_changed` ("on source updates triggers
+re-embedding"), which the event log stores as `content_event` with `metadata.action`."""
+CONTENT_CHANGES = frozenset({"created", "updated", "deleted"})
+"""The `content_event` actions of `content_changed`; views, shares and likes change no text."""
 _THING_TYPES = frozenset(t.value for t in ThingType)
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+"""Back-off of a transiently failed job: base x 2^(attempt - 1), at most the max."""
 LEASE_SECONDS = 600.0
 IDLE_POLL = 0.5
 """Seconds an idle worker waits before looking for due jobs again (a debounced job comes due
 without any event; this replica's own trigger and `knowledge.ingest` wake the workers at once)."""
 GC_INTERVAL = 3600.0
+_CONSUMER = "knowledge-ingest"
 
 
 def job_for_event(event: Envelope, debounce_ms: int) -> dict[str, Any] | None:
-    """The job a graph event asks for, or None for events about anything but a thing."""
+    """The job an event asks for, or None for events about anything but a thing's text.
+
+    An event-triggered job asks for no privacy mode of its own (`vector_only` and `store_text`
+    false): the thing keeps the mode it was last ingested with (see ingest.privacy_of). A
+    `content_changed` re-reads the thing even when its action is `deleted`: only the graph's
+    `entity_deleted` purges, so an event claiming a deletion never archives a live thing's knowledge."""
     payload = event.payload
+    metadata = payload.get("metadata") or {}
     target, target_type = payload.get("target_id"), payload.get("target_type")
+    if event.type == EventType.CONTENT_EVENT:
+        if metadata.get("action") not in CONTENT_CHANGES:
+            return None
+        target_type = target_type if target_type in _THING_TYPES else metadata.get("contentType")
     if event.org_id is None or target is None or target_type not in _THING_TYPES:
         return None
     deleted = event.type == EventType.ENTITY_DELETED
     return {
         "org_id": event.org_id, "thing_id": target, "action": "purge" if deleted else "ingest",
-        "fields": None, "force": False, "vector_only": False, "trigger": f"event:{event.type}",
+        "fields": None, "force": False, "vector_only": False, "store_text": False, "trigger": f"event:{event.type}",
         "actor_id": event.actor_id, "delay_ms": 0 if deleted else debounce_ms,
     }
 
@@ -69,12 +90,16 @@ class Trigger:
     async def start(self, nc: NatsClient) -> None:
         settings = self.runtime.settings
         config = ConsumerConfig(
-            durable_name="knowledge-ingest", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            name=_CONSUMER, durable_name=_CONSUMER, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
             ack_wait=30, max_deliver=10,
             filter_subjects=[subjects.events_filter(event_type=t.value) for t in TRIGGER_EVENTS],
         )
-        self._sub = await nc.jetstream().pull_subscribe(
-            subjects.ALL_EVENTS, durable="knowledge-ingest", stream=settings.events_stream, config=config)
+        js = nc.jetstream()
+        try:  # create, or update a consumer made by an older version (its filters may lack a trigger event)
+            await js.add_consumer(settings.events_stream, config)
+        except BadRequestError as error:
+            log.warning("knowledge trigger could not update its consumer's config, using it as it is: %r", error)
+        self._sub = await js.pull_subscribe_bind(durable=_CONSUMER, stream=settings.events_stream)
         self._task = asyncio.create_task(self._run(), name="knowledge-trigger")
 
     async def stop(self) -> None:
@@ -165,7 +190,7 @@ class Workers:
                 await jobs_repo.finish(session, job.id, "failed", error=_describe(error))
         else:
             async with db.transaction() as session:
-                await jobs_repo.finish(session, job.id, outcome.status, chunks=outcome.chunks)
+                await jobs_repo.finish(session, job.id, outcome.status, chunks=outcome.chunks, error=outcome.note)
         return True
 
     async def _retry(self, job: Any, error: Exception) -> None:
@@ -173,7 +198,7 @@ class Workers:
             if job.attempts >= self.runtime.settings.knowledge_ingest_max_attempts:
                 await jobs_repo.finish(session, job.id, "failed", error=_describe(error))
             else:
-                await jobs_repo.retry_later(session, job, min(60.0, 2.0 ** job.attempts), _describe(error))
+                await jobs_repo.retry_later(session, job, backoff(job.attempts), _describe(error))
 
     async def _housekeeping(self) -> None:
         while True:
@@ -188,13 +213,20 @@ class Workers:
             await asyncio.sleep(GC_INTERVAL)
 
 
+def backoff(attempts: int) -> float:
+    """Seconds before a job that failed transiently on its `attempts`-th run is tried again."""
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempts - 1))
+
+
 async def request_ingest(ctx: RequestContext, p: IngestRequest) -> IngestJob:
-    """Queue the thing for ingestion now (no debounce); progress through `knowledge.ingest.status`."""
+    """Queue the thing for ingestion now (no debounce); progress through `knowledge.ingest.status`.
+    `vector_only` makes the thing vector-only from now on; `store_text` turns that back off."""
     require(ctx.auth, "knowledge", "create")
     await graph.live_thing(ctx, p.thing_id)
     (job,) = await jobs_repo.enqueue(ctx.session, [{
         "org_id": ctx.auth.org_id, "thing_id": p.thing_id, "action": "ingest", "fields": p.fields, "force": p.force,
-        "vector_only": p.vector_only, "trigger": "request", "actor_id": ctx.auth.actor_id, "delay_ms": 0,
+        "vector_only": p.vector_only, "store_text": p.store_text, "trigger": "request", "actor_id": ctx.auth.actor_id,
+        "delay_ms": 0,
     }])
     state.of(ctx.runtime).workers.wake.set()
     return to_job(job)

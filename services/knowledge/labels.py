@@ -1,11 +1,13 @@
 """Labels: the spec's taxonomy ("Knowledge Governance") as knowledge items of type `label`.
 
-- A name is normalised (lower case, spaces to `-`) and checked: a `prefix:` must be one of the
-  curated prefixes; a name without a prefix is the free-form label users may always apply.
+- A name is normalised (lower case, spaces to `-`) and checked for its shape only. Labels are
+  free-form and user-extensible (the spec's policy); the curated prefixes (`skill:`, `topic:`, ...)
+  are recommended, not required, so `colour:blue` is as valid as `topic:ml` or `beginner-friendly`.
+  One prefix at most, made of letters, digits, `_` and `-`.
 - No duplicates within the org: a name or alias resolves to one label (unique index on names,
   primary key on aliases, and creation serialised per org so a name never shadows an alias).
 - A label still applied to things or items is deprecated instead of deleted; a deprecated label
-  keeps its references but cannot be applied again.
+  keeps its references but cannot be applied again. Deleting a label frees its aliases.
 - Applying labels to a thing links the thing to each label (thingKnowledge role `label`) and
   copies the names onto the thing's chunks, so searches filter on them without a join.
 """
@@ -34,6 +36,8 @@ CURATED_PREFIXES = frozenset({
     "skill", "industry", "topic", "format", "goal", "audience", "technology", "status", "capability",
     "protocol", "payment_method", "network",
 })
+"""The spec's recommended prefixes ("Knowledge Governance"); any other well-formed prefix is accepted too."""
+_PREFIX = re.compile(r"^[a-z][a-z0-9_\-]*$")
 _VALUE = re.compile(r"^[a-z0-9][a-z0-9_\-./+#&]*$")
 
 
@@ -41,10 +45,11 @@ def normalize(name: str) -> str:
     """The canonical form of a label name, or `InvalidLabel` saying what is wrong with it."""
     canonical = re.sub(r"\s+", "-", name.strip().lower())
     prefix, colon, value = canonical.rpartition(":") if ":" in canonical else ("", "", canonical)
-    if colon and prefix not in CURATED_PREFIXES:
+    if colon and not _PREFIX.match(prefix):
         raise InvalidLabel(
-            f"label {name!r} has the prefix {prefix!r}, which is not curated "
-            f"(use one of {', '.join(sorted(CURATED_PREFIXES))}, or no prefix)",
+            f"label {name!r} has the prefix {prefix!r}: a prefix is one word of letters, digits, _ and -, "
+            "starting with a letter (curated ones are recommended: "
+            f"{', '.join(sorted(CURATED_PREFIXES))})",
             {"name": name, "prefix": prefix},
         )
     if not value or not _VALUE.match(value) or len(canonical) > 120:
@@ -161,7 +166,8 @@ async def delete(ctx: RequestContext, name: str) -> LabelRemoval:
     if references:
         return LabelRemoval(label=await deprecate(ctx, name), outcome="deprecated", references=references)
     row = await repo.set_item_state(ctx.session, ctx.auth.org_id, row.id, deleted_at=repo.NOW)
-    await events.items_deleted(ctx, [row])
+    freed = await repo.remove_aliases(ctx.session, ctx.auth.org_id, row.id)
+    await events.items_deleted(ctx, [row], extra={"aliasesRemoved": freed} if freed else None)
     return LabelRemoval(label=(await to_labels(ctx, [row]))[0], outcome="deleted", references=0)
 
 

@@ -30,7 +30,7 @@ items = sa.Table(
     sa.Column("token_count", sa.Integer), sa.Column("chunk_overlap", sa.Integer),
     sa.Column("labels", ARRAY(sa.Text)), sa.Column("metadata", JSONB), sa.Column("source_hash", sa.Text),
     sa.Column("created_at", _ts), sa.Column("updated_at", _ts), sa.Column("archived_at", _ts),
-    sa.Column("deprecated_at", _ts), sa.Column("deleted_at", _ts),
+    sa.Column("deprecated_at", _ts), sa.Column("deleted_at", _ts), sa.Column("ingested", sa.Boolean),
 )
 
 thing_knowledge = sa.Table(
@@ -54,10 +54,18 @@ ingest_jobs = sa.Table(
     sa.Column("status", sa.Text), sa.Column("not_before", _ts), sa.Column("attempts", sa.Integer),
     sa.Column("chunks", sa.Integer), sa.Column("error", sa.Text), sa.Column("created_at", _ts),
     sa.Column("updated_at", _ts), sa.Column("finished_at", _ts),
+    sa.Column("store_text", sa.Boolean),  # last: `RETURNING *` is read by position (migrations/v0004 added it)
 )
 
-ITEM_COLUMNS = [c for c in items.columns if c.name != "embedding"]
-"""What a reply reads: everything but the vector."""
+ingest_state = sa.Table(
+    "ingest_state", metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True), sa.Column("thing_id", sa.Uuid, primary_key=True),
+    sa.Column("vector_only", sa.Boolean), sa.Column("thing_version", sa.Integer), sa.Column("updated_at", _ts),
+)
+
+ITEM_COLUMNS = [c for c in items.columns if c.name not in ("embedding", "ingested")]
+"""What a reply reads: everything but the vector and `ingested` (ingestion's own bookkeeping: which
+items it made from the thing's text fields, and so may archive and replace; migrations/v0004)."""
 
 
 class ChunkInfo(BaseModel):

@@ -34,16 +34,17 @@ async def chunks_of(state: KnowledgeState, settings: Settings, text: str) -> lis
 async def document_rows(
     state: KnowledgeState, settings: Settings, *, org_id: UUID, text: str, vector_only: bool,
     source_thing_id: UUID | None, source_thing_type: str | None, source_field: str | None,
-    labels: Sequence[str], metadata: dict[str, Any], chunks: Sequence[Chunk] | None = None,
+    labels: Sequence[str], metadata: dict[str, Any], chunks: Sequence[Chunk] | None = None, ingested: bool = False,
 ) -> list[dict[str, Any]]:
     """The document row followed by its chunk rows, embedded. `vector_only` keeps no text at all:
-    neither on the chunks nor on the document (hashes and offsets only)."""
+    neither on the chunks nor on the document (hashes and offsets only). `ingested` marks rows made
+    by thing ingestion, the only ones it later archives or replaces."""
     chunks = chunks if chunks is not None else await chunks_of(state, settings, text)
     vectors = await state.embedder.embed([chunk.text for chunk in chunks]) if chunks else []
     document_id = uuid7()
     common = {
         "org_id": org_id, "source_thing_id": source_thing_id, "source_thing_type": source_thing_type,
-        "source_field": source_field, "labels": list(labels),
+        "source_field": source_field, "labels": list(labels), "ingested": ingested,
     }
     document = {
         **common, "id": document_id, "knowledge_type": KnowledgeType.DOCUMENT.value,

@@ -33,17 +33,17 @@ def vector_text(vector: Sequence[float]) -> str:
 _ITEM_FIELDS = (
     "id", "org_id", "knowledge_type", "name", "text", "text_hash", "embedding", "embedding_model", "embedding_dim",
     "source_thing_id", "source_thing_type", "source_field", "document_id", "chunk_index", "chunk_start", "chunk_end",
-    "token_count", "chunk_overlap", "labels", "metadata", "source_hash",
+    "token_count", "chunk_overlap", "labels", "metadata", "source_hash", "ingested",
 )
 _ITEM_TYPES = (
     "uuid", "uuid", "text", "text", "text", "text", "text", "text", "int", "uuid", "text", "text", "uuid", "int", "int",
-    "int", "int", "int", "text", "text", "text",
+    "int", "int", "int", "text", "text", "text", "boolean",
 )
 _INSERT_ITEMS = sa.text(f"""
     INSERT INTO knowledge.items ({", ".join(_ITEM_FIELDS)})
     SELECT id, org_id, knowledge_type, name, text, text_hash, embedding::vector, embedding_model, embedding_dim,
            source_thing_id, source_thing_type, source_field, document_id, chunk_index, chunk_start, chunk_end,
-           token_count, chunk_overlap, labels::text[], metadata::jsonb, source_hash
+           token_count, chunk_overlap, labels::text[], metadata::jsonb, source_hash, coalesce(ingested, false)
     FROM unnest({", ".join(f"CAST(:{f} AS {t}[])" for f, t in zip(_ITEM_FIELDS, _ITEM_TYPES, strict=True))})
         AS t({", ".join(_ITEM_FIELDS)})
     RETURNING {", ".join(c.name for c in ITEM_COLUMNS)}
@@ -104,28 +104,51 @@ async def set_chunks_deleted(session: AsyncSession, org_id: UUID, document_id: U
         deleted_at=NOW if deleted else None, updated_at=NOW))
 
 
-async def documents_of(session: AsyncSession, org_id: UUID, thing_id: UUID) -> dict[str, Row]:
-    """The live document item of each ingested field of a thing."""
+async def ingested_documents(session: AsyncSession, org_id: UUID, thing_id: UUID) -> dict[str, Row]:
+    """The live document ingestion made of each text field of a thing (documents added by hand are not
+    ingestion's: it never replaces or archives them)."""
     statement = sa.select(*ITEM_COLUMNS).where(
-        items.c.org_id == org_id, items.c.source_thing_id == thing_id,
-        items.c.knowledge_type == "document", *LIVE,
-    ).with_for_update()
+        items.c.org_id == org_id, items.c.source_thing_id == thing_id, items.c.knowledge_type == "document",
+        items.c.ingested, *LIVE,
+    )
     return {row.source_field: row for row in (await session.execute(statement)).all()}
 
 
-async def archive_source(session: AsyncSession, org_id: UUID, thing_id: UUID, field: str | None = None) -> int:
-    """Archive the live documents and chunks of a thing (or of one of its fields) and drop their chunk_of links."""
-    conditions = [items.c.org_id == org_id, items.c.source_thing_id == thing_id, *LIVE]
-    if field is not None:
-        conditions.append(items.c.source_field == field)
-    archived = sa.update(items).where(*conditions).values(archived_at=NOW, updated_at=NOW).returning(items.c.id)
-    ids = list((await session.execute(archived)).scalars())
+async def archive_ingested_field(session: AsyncSession, org_id: UUID, thing_id: UUID, field: str) -> int:
+    """Archive what ingestion made of one field of a thing (its document and chunks), nothing added by hand.
+    A field is required: every field at once is `archive_thing`, for a thing that is gone."""
+    if not field:
+        raise ValueError("archive_ingested_field needs a field; archive_thing archives all of a thing's knowledge")
+    return await _archive(session, org_id, [
+        items.c.source_thing_id == thing_id, items.c.ingested, items.c.source_field == field,
+    ])
+
+
+async def archive_thing(session: AsyncSession, org_id: UUID, thing_id: UUID) -> int:
+    """Archive every live item of a deleted thing: what ingestion made and what was added for it by hand."""
+    return await _archive(session, org_id, [items.c.source_thing_id == thing_id])
+
+
+async def _archive(session: AsyncSession, org_id: UUID, conditions: list[Any]) -> int:
+    """Archive the live items matching `conditions` and drop their chunk_of links."""
+    statement = sa.update(items).where(items.c.org_id == org_id, *conditions, *LIVE).values(
+        archived_at=NOW, updated_at=NOW).returning(items.c.id)
+    ids = list((await session.execute(statement)).scalars())
     if ids:
         await session.execute(sa.delete(thing_knowledge).where(
             thing_knowledge.c.org_id == org_id, thing_knowledge.c.knowledge_id.in_(ids),
             thing_knowledge.c.role == "chunk_of",
         ))
     return len(ids)
+
+
+async def scrub_ingested_text(session: AsyncSession, org_id: UUID, thing_id: UUID) -> int:
+    """Drop the text of every item ingestion made of a thing, archived ones included: once a thing is
+    ingested vector-only, no text of it stays behind in rows that GC has not purged yet."""
+    statement = sa.update(items).where(
+        items.c.org_id == org_id, items.c.source_thing_id == thing_id, items.c.ingested, items.c.text.is_not(None),
+    ).values(text=None, updated_at=NOW)
+    return (await session.execute(statement)).rowcount
 
 
 async def update_source_labels(session: AsyncSession, org_id: UUID, thing_id: UUID, *, add: Sequence[str] = (),
@@ -195,6 +218,14 @@ async def add_aliases(session: AsyncSession, org_id: UUID, label_id: UUID, alias
         await session.execute(sa.insert(label_aliases), [
             {"org_id": org_id, "alias": alias, "label_id": label_id} for alias in aliases
         ])
+
+
+async def remove_aliases(session: AsyncSession, org_id: UUID, label_id: UUID) -> list[str]:
+    """Free a deleted label's aliases, so each name can name another label again; the names removed."""
+    statement = sa.delete(label_aliases).where(
+        label_aliases.c.org_id == org_id, label_aliases.c.label_id == label_id
+    ).returning(label_aliases.c.alias)
+    return sorted((await session.execute(statement)).scalars())
 
 
 async def aliases_of(session: AsyncSession, org_id: UUID, label_ids: Sequence[UUID]) -> dict[UUID, list[str]]:

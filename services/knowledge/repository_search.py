@@ -4,16 +4,15 @@ candidates, label candidates.
 Search is the hot path, so it skips the ORM layer that every other statement goes through:
 asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
 form) on connections of its own (`SearchPool`: no pre-ping, no reset, little else). A search
-through the index is one round trip: the function `knowledge.nearest_384` (migrations/v0003)
-sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything
+through the index is one round trip: the function `knowledge.nearest_<dim>` (migrations/v0003,
+v0005) sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything
 else runs in `SearchDb.transaction`, whose BEGIN carries the tenant (three round trips:
 BEGIN, the query, COMMIT). Either way the tenant is set per transaction and RLS applies (the
 pool connects as the application role).
 
-The index is an expression index over `embedding::vector(384)` (cosine) on rows of that
-dimension: `ann` orders by that same expression, and Postgres walks the graph; `exact` orders
-by the bare column, which no index matches, so Postgres computes every distance of the org's
-rows (found through `items_searchable`). pgvector 0.6 filters *after* the index scan: `ann` may
+Each indexed size has an expression index over `embedding::vector(<dim>)` (cosine) on rows
+of that dimension: `ann` orders by that same expression, and Postgres walks the graph; `exact` orders by the bare column, which no index matches, so Postgres computes
+every distance of the org's rows (found through `items_searchable`). pgvector 0.6 filters *after* the index scan: `ann` may
 return fewer than k rows when other orgs' vectors crowd the candidates; the caller widens
 `ef_search` or falls back to `exact` (see search.py).
 """
@@ -31,8 +30,10 @@ from pydantic_core import from_json, to_json
 from services.knowledge.models import ITEM_COLUMNS
 from services.knowledge.search_pool import SearchPool
 
-INDEXED_DIMS = frozenset({384})
-"""Dimensions with an HNSW index (migrations/v0002); other dimensions are always searched exactly."""
+INDEXED_DIMS = frozenset({384, 768, 1024, 1536})
+"""Dimensions with an HNSW index and a `knowledge.nearest_<dim>` function (migrations/v0002, v0003,
+v0005); other dimensions are always searched exactly."""
+_NEAREST = {dim: f"SELECT * FROM knowledge.nearest_{dim}($1, $2, $3, $4, $5, $6, $7, $8, $9)" for dim in INDEXED_DIMS}
 
 _COLUMNS = ", ".join(f"i.{c.name}" for c in ITEM_COLUMNS)
 Record = asyncpg.Record
@@ -116,12 +117,12 @@ async def count_up_to(conn: asyncpg.Connection, filters: Filters, limit: int) ->
 
 
 async def ann(db: SearchDb, filters: Filters, vector: Sequence[float], k: int, ef_search: int) -> list[Record]:
-    """Through the index, in one statement (see `knowledge.nearest_384`); unused filters are NULL."""
+    """Through the index, in one statement (see `knowledge.nearest_<dim>`); unused filters are NULL."""
     assert filters.dim in INDEXED_DIMS, f"no index for {filters.dim} dimensions"
     assert db.pool is not None, "search pool used before start()"
     async with db.pool.acquire() as conn:
         return await conn.fetch(
-            "SELECT * FROM knowledge.nearest_384($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            _NEAREST[filters.dim],
             filters.org_id, ef_search, filters.model, list(filters.knowledge_types),
             list(filters.source_thing_types) or None, filters.source_thing_id, list(filters.labels) or None, vector, k)
 

@@ -217,7 +217,18 @@ class IngestRequest(Payload):
     thing_id: UUID
     fields: list[FieldName] | None = Field(None, max_length=20, description="Unset = every text field of the inventory.")
     force: bool = Field(False, description="Re-embed even when the source is unchanged.")
-    vector_only: bool = Field(False, description="Keep only vectors and hashes of this thing's text (privacy).")
+    vector_only: bool = Field(False, description=(
+        "Keep only vectors and hashes of this thing's text (privacy), from now on: later ingests, event-triggered "
+        "ones included, stay vector-only. False (the default) keeps the thing's current mode."))
+    store_text: bool = Field(False, description=(
+        "Turn vector-only ingestion of this thing back off: its text is stored again from now on (a thing whose "
+        "own `properties.vectorOnly` is true stays vector-only)."))
+
+    @model_validator(mode="after")
+    def _one_privacy_mode(self) -> "IngestRequest":
+        if self.vector_only and self.store_text:
+            raise ValueError("vector_only and store_text contradict each other: ask for one")
+        return self
 
 
 class IngestStatusQuery(Payload):

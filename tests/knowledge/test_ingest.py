@@ -5,14 +5,13 @@ archiving them, status visible, privacy kept."""
 import asyncio
 import itertools
 import json
-from typing import Any
 
 import asyncpg
 
 from services.graph.schemas import THING_DELETE, THING_UPDATE
-from services.knowledge.schemas import GC, INGEST, INGEST_STATUS, ITEM_QUERY, SEARCH
+from services.knowledge.schemas import GC, INGEST, INGEST_STATUS, SEARCH
 from shared.client import BusClient
-from tests.knowledge.conftest import make_thing
+from tests.knowledge.conftest import chunks_of, make_thing, settled
 from tests.tenancy.conftest import Account
 
 TOPICS = ["sourdough starters", "marathon training", "tide pools", "compiler design", "beekeeping", "jazz harmony"]
@@ -33,23 +32,6 @@ def article(paragraphs: int, seed: int = 0) -> str:
         ]
         out.append(" ".join(sentences))
     return "\n\n".join(out)
-
-
-async def settled(bus: BusClient, owner: Account, thing_id: Any, jobs: int, timeout: float = 90.0) -> list[Any]:
-    """The thing's jobs once at least `jobs` of them finished and none is queued or running."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await bus.request(INGEST_STATUS, {"thing_id": str(thing_id)}, owner.ctx)
-        finished = [j for j in status.jobs if j.status in ("done", "skipped", "failed")]
-        if len(finished) >= jobs and not any(j.status in ("queued", "running") for j in status.jobs):
-            return status.jobs
-        assert asyncio.get_running_loop().time() < deadline, status
-        await asyncio.sleep(0.2)
-
-
-async def chunks_of(bus: BusClient, owner: Account, thing_id: Any, **query: Any) -> list[Any]:
-    page = await bus.request(ITEM_QUERY, {"source_thing_id": str(thing_id), "knowledge_type": "chunk", **query}, owner.ctx)
-    return sorted(page.items, key=lambda item: (item.archived_at is not None, item.chunk.index))
 
 
 async def test_a_created_thing_is_chunked_as_specified(bus: BusClient, owner: Account) -> None:

@@ -77,7 +77,7 @@ async def test_own_vectors_need_their_model_and_the_right_dimension(bus: BusClie
 
 async def test_a_bad_item_in_a_batch_writes_nothing(bus: BusClient, owner: Account, admin: asyncpg.Connection) -> None:
     good = {"knowledge_type": "chunk", "text": "fine", "labels": ["topic:batch-atomic"]}
-    bad = {"knowledge_type": "chunk", "text": "bad", "labels": ["nonsense:prefix"]}
+    bad = {"knowledge_type": "chunk", "text": "bad", "labels": ["not a label!"]}
     with pytest.raises(InvalidRequest):
         await bus.request(ITEM_ADD_BATCH, {"items": [good, bad]}, owner.ctx)
     assert await admin.fetchval("SELECT count(*) FROM knowledge.items WHERE org_id = $1", owner.org_id) == 0

@@ -1,5 +1,6 @@
 """Labels over the bus: get-or-create, hygiene, aliases, deprecation, labelling things, isolation."""
 
+import asyncpg
 import pytest
 
 from services.graph.schemas import THING_DELETE
@@ -18,7 +19,7 @@ from services.knowledge.schemas import (
 )
 from shared.client import BusClient
 from shared.errors import Conflict, InvalidRequest, NotFound
-from tests.knowledge.conftest import make_thing
+from tests.knowledge.conftest import make_thing, outbox_events
 from tests.tenancy.conftest import Account
 
 
@@ -30,7 +31,7 @@ async def test_get_or_create_is_idempotent_and_normalised(bus: BusClient, owner:
     assert spaced.name == "topic:machine-learning"
 
 
-@pytest.mark.parametrize("name", ["colour:blue", "skill:", "skill:hello world!", ":x", "x" * 130])
+@pytest.mark.parametrize("name", ["skill:", "skill:hello world!", ":x", "x" * 130, "my team!:x", "a:b:c", "9lives:x"])
 async def test_bad_names_are_refused_precisely(bus: BusClient, owner: Account, name: str) -> None:
     with pytest.raises(InvalidRequest) as error:
         await bus.request(LABEL_ENSURE, {"name": name}, owner.ctx)
@@ -39,6 +40,17 @@ async def test_bad_names_are_refused_precisely(bus: BusClient, owner: Account, n
 
 async def test_free_form_labels_need_no_prefix(bus: BusClient, owner: Account) -> None:
     assert (await bus.request(LABEL_ENSURE, {"name": "beginner-friendly"}, owner.ctx)).name == "beginner-friendly"
+
+
+@pytest.mark.parametrize(("name", "canonical"), [("Colour:Blue", "colour:blue"), ("my_team:Q3 Goals", "my_team:q3-goals"),
+                                                 ("region-eu:Berlin", "region-eu:berlin")])
+async def test_a_prefix_outside_the_curated_ones_is_accepted(
+    bus: BusClient, owner: Account, name: str, canonical: str
+) -> None:
+    """The spec's policy: labels are free-form and user-extensible; curated prefixes are recommended only."""
+    label = await bus.request(LABEL_ENSURE, {"name": name}, owner.ctx)
+    assert label.name == canonical
+    assert (await bus.request(LABEL_ENSURE, {"name": canonical.upper()}, owner.ctx)).id == label.id
 
 
 async def test_aliases_resolve_and_never_collide(bus: BusClient, owner: Account) -> None:
@@ -102,6 +114,25 @@ async def test_an_unused_label_is_deleted(bus: BusClient, owner: Account) -> Non
     assert removal.outcome == "deleted" and removal.references == 0
     with pytest.raises(NotFound):
         await bus.request(LABEL_GET, {"name": "audience:beginners"}, owner.ctx)
+
+
+async def test_a_deleted_labels_aliases_can_name_another_label(
+    bus: BusClient, owner: Account, admin: asyncpg.Connection
+) -> None:
+    await bus.request(LABEL_ENSURE, {"name": "technology:golang", "aliases": ["technology:go"]}, owner.ctx)
+    removal = await bus.request(LABEL_DELETE, {"name": "technology:golang"}, owner.ctx)
+    assert removal.outcome == "deleted"
+    (deleted,) = await outbox_events(admin, owner.org_id, "entity_deleted")
+    assert deleted["payload"]["target_id"] == str(removal.label.id)
+    assert deleted["payload"]["metadata"]["aliasesRemoved"] == ["technology:go"]
+    with pytest.raises(NotFound):
+        await bus.request(LABEL_GET, {"name": "technology:go"}, owner.ctx)
+    await bus.request(LABEL_ENSURE, {"name": "topic:board-games"}, owner.ctx)
+    aliased = await bus.request(LABEL_ALIAS, {"name": "topic:board-games", "alias": "technology:go"}, owner.ctx)
+    assert aliased.aliases == ["technology:go"]
+    assert (await bus.request(LABEL_GET, {"name": "technology:go"}, owner.ctx)).id == aliased.id
+    again = await bus.request(LABEL_ENSURE, {"name": "technology:golang", "aliases": ["technology:golang-lang"]}, owner.ctx)
+    assert again.id != removal.label.id and again.aliases == ["technology:golang-lang"]
 
 
 async def test_items_carrying_a_label_count_as_references(bus: BusClient, owner: Account) -> None:

@@ -1,17 +1,21 @@
 """Search over the bus: org isolation with exactly k hits through the shared HNSW index, filters,
 and hybrid ranking that finds an exact keyword pure vector search misses."""
 
+import asyncpg
 import numpy as np
 import pytest
 from pydantic_core import to_json
 
 from services.knowledge import search as search_module
+from services.knowledge.models import ITEM_COLUMNS
+from services.knowledge.repository_search import INDEXED_DIMS
 from services.knowledge.schemas import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
 from shared.client import BusClient
+from shared.db import plain_url
 from shared.errors import InvalidRequest
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.knowledge.conftest import make_thing
+from tests.knowledge.conftest import make_thing, settled
 from tests.tenancy.conftest import Account
 
 MODEL = "test/clustered-384"
@@ -162,6 +166,65 @@ async def test_hybrid_label_boost(bus: BusClient, owner: Account) -> None:
     assert boosted.hits[0].item.id == added[11].id and boosted.hits[0].ranks["labels"] == 1
 
 
+@pytest.mark.parametrize("path", ["exact", "index"])
+async def test_hybrid_never_returns_another_orgs_items(
+    bus: BusClient, owner: Account, stranger: Account, services: dict[str, ServiceRuntime],
+    monkeypatch: pytest.MonkeyPatch, path: str,
+) -> None:
+    """The stranger's items match every signal better (the exact keyword, the boosted label, the
+    closest meaning); none of them may reach the owner's results, whichever signal ranks them."""
+    if path == "index":
+        search_through_index(services, monkeypatch)
+    question = "espresso machine shows XR-7719, what is wrong with my coffee?"
+    theirs = [{"knowledge_type": "chunk", "text": text, "labels": ["skill:maintenance"]}
+              for text in [KEYWORD, question, *COFFEE]]
+    their_ids = {item.id for item in (await bus.request(ITEM_ADD_BATCH, {"items": theirs}, stranger.ctx,
+                                                        timeout=TIMEOUT)).items}
+    mine = [{"knowledge_type": "chunk", "text": text, "labels": ["skill:maintenance"] if i == 0 else []}
+            for i, text in enumerate(COFFEE[:4])]
+    my_ids = {item.id for item in (await bus.request(ITEM_ADD_BATCH, {"items": mine}, owner.ctx, timeout=TIMEOUT)).items}
+    result = await bus.request(SEARCH_HYBRID, {"query": question, "k": 20, "boost_labels": ["skill:maintenance"]},
+                               owner.ctx, timeout=TIMEOUT)
+    assert {hit.item.id for hit in result.hits} == my_ids and their_ids.isdisjoint(h.item.id for h in result.hits)
+    assert max(hit.ranks.get("labels", 0) for hit in result.hits) == 1  # one of mine carries the label
+    lexical = await bus.request(SEARCH_HYBRID, {"query": "XR-7719 Nordwind ledger", "k": 20,
+                                                "weights": {"semantic": 0}}, owner.ctx, timeout=TIMEOUT)
+    assert lexical.hits == []  # the keyword exists only in the stranger's org
+
+
+async def test_hits_carry_what_to_cite(bus: BusClient, owner: Account) -> None:
+    """Enough to cite a hit: the source thing, its type and field, and where the chunk sits in the text."""
+    text = " ".join(COFFEE * 12)  # several windows
+    manual = await make_thing(bus, owner.ctx, "blog_post", "Espresso manual", content=text)
+    await settled(bus, owner, manual.id, 1)
+    for spec in (SEARCH, SEARCH_HYBRID):
+        result = await bus.request(spec, {"query": "how to fix a leaking portafilter seal", "k": 3}, owner.ctx,
+                                   timeout=TIMEOUT)
+        assert len(result.hits) == 3, spec.type
+        for hit in result.hits:
+            item = hit.item
+            assert (item.source_thing_id, item.source_thing_type, item.source_field) == (manual.id, "blog_post", "content")
+            assert item.document_id is not None and item.chunk is not None and item.chunk.index >= 0
+            assert text[item.chunk.start:item.chunk.end] == item.text
+        assert len({hit.item.chunk.index for hit in result.hits}) == 3
+
+
+async def test_the_knowledge_types_filter(bus: BusClient, owner: Account) -> None:
+    items = [{"knowledge_type": kind, "text": text} for kind, text in
+             [("chunk", COFFEE[0]), ("chunk", COFFEE[1]), ("vector_only", COFFEE[2]), ("vector_only", COFFEE[3])]]
+    added = (await bus.request(ITEM_ADD_BATCH, {"items": items}, owner.ctx, timeout=TIMEOUT)).items
+    by_type = {kind: {item.id for item in added if item.knowledge_type == kind} for kind in ("chunk", "vector_only")}
+    query = {"query": "coffee machine care", "k": 10}
+    for spec in (SEARCH, SEARCH_HYBRID):
+        both = await bus.request(spec, query, owner.ctx, timeout=TIMEOUT)
+        assert {hit.item.id for hit in both.hits} == by_type["chunk"] | by_type["vector_only"]
+        for kind, ids in by_type.items():
+            only = await bus.request(spec, {**query, "filters": {"knowledge_types": [kind]}}, owner.ctx, timeout=TIMEOUT)
+            assert {hit.item.id for hit in only.hits} == ids, (spec.type, kind)
+    with pytest.raises(InvalidRequest):
+        await bus.request(SEARCH, {**query, "filters": {"knowledge_types": ["label"]}}, owner.ctx)
+
+
 async def test_the_reply_built_from_rows_is_exactly_a_search_result(bus: BusClient, owner: Account) -> None:
     """Search replies skip the model (`Encoded.plain`): every key must be one the model reads, every value
     one it keeps as it is, or a client would silently lose a field."""
@@ -184,17 +247,62 @@ async def test_the_reply_built_from_rows_is_exactly_a_search_result(bus: BusClie
         assert from_json(to_json(parsed)) == payload, spec.type
 
 
-async def test_the_index_function_returns_an_items_columns(migrated: Settings) -> None:
-    """`knowledge.nearest_384` (migrations/v0003) spells out its columns: they must follow the table's."""
-    import asyncpg
-
-    from services.knowledge.models import ITEM_COLUMNS
-    from shared.db import plain_url
-
+async def test_the_index_functions_return_an_items_columns(migrated: Settings) -> None:
+    """`knowledge.nearest_<dim>` (migrations/v0003, v0005) spell out their columns: they must follow the table's."""
     conn = await asyncpg.connect(plain_url(migrated.database_url))
     try:
-        names = await conn.fetchval("""
-            SELECT proargnames[pronargs + 1:] FROM pg_proc WHERE oid = 'knowledge.nearest_384'::regproc""")
+        for dim in INDEXED_DIMS:
+            names = await conn.fetchval(f"""
+                SELECT proargnames[pronargs + 1:] FROM pg_proc WHERE oid = 'knowledge.nearest_{dim}'::regproc""")
+            assert names == [c.name for c in ITEM_COLUMNS] + ["similarity"], dim
     finally:
         await conn.close()
-    assert names == [c.name for c in ITEM_COLUMNS] + ["similarity"]
+
+
+async def _index_scans(conn: asyncpg.Connection, dim: int) -> int:
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return await conn.fetchval("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1",
+                               f"items_embedding_{dim}")
+
+
+async def _walks_the_index(conn: asyncpg.Connection, dim: int, org_id: object, model: str, query: np.ndarray) -> bool:
+    """Whether `knowledge.nearest_<dim>` can be served by its size's index. For an org this small the
+    planner rightly sorts instead; with sorting ruled out it must walk the index, or fail to plan."""
+    before = await _index_scans(conn, dim)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_sort = off")
+        await conn.fetch(f"SELECT id FROM knowledge.nearest_{dim}($1, 40, $2, '{{chunk}}', NULL, NULL, NULL, "
+                         f"$3::text::vector, 10)", org_id, model, str(query.tolist()))
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts, shared once it is idle
+    await conn.execute("SELECT 1")
+    return await _index_scans(conn, dim) > before
+
+
+@pytest.mark.parametrize("dim", sorted(INDEXED_DIMS - {384}))
+async def test_the_production_sizes_have_their_own_index_and_search_function(
+    bus: BusClient, owner: Account, stranger: Account, through_index: None, migrated: Settings, dim: int
+) -> None:
+    """The OpenAI (1536) and common open-model (768, 1024) sizes: exactly k nearest of the org's own
+    through that size's search function, even with another org's closer vectors beside them, and an
+    index the function's query can walk."""
+    rng = np.random.default_rng(dim)
+    model = f"test/size-{dim}"
+    query = unit(rng.normal(size=(1, dim)))[0]
+    mine = unit(query + 0.3 * rng.normal(size=(30, dim))).astype(np.float32)
+    theirs = unit(query + 0.05 * rng.normal(size=(30, dim))).astype(np.float32)
+    added = {}
+    for account, vectors in ((owner, mine), (stranger, theirs)):
+        added[account.ctx.org_id] = []
+        for start in range(0, len(vectors), 10):  # packed: ten 1536-d vectors stay well under 1 MB
+            items = [{"knowledge_type": "chunk", "text": f"row {start + i}", "embedding": pack_vector(v),
+                      "embedding_model": model} for i, v in enumerate(vectors[start:start + 10])]
+            added[account.ctx.org_id] += (await bus.request(ITEM_ADD_BATCH, {"items": items}, account.ctx)).items
+    result = await bus.request(SEARCH, {"vector": pack_vector(query), "embedding_model": model, "k": 10}, owner.ctx)
+    assert not result.exact  # through nearest_<dim>
+    nearest = np.argsort(-(mine @ query.astype(np.float32)))[:10]
+    assert [hit.item.id for hit in result.hits] == [added[owner.ctx.org_id][i].id for i in nearest]
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        assert await _walks_the_index(conn, dim, owner.ctx.org_id, model, query)
+    finally:
+        await conn.close()
