@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -105,16 +106,16 @@ from services.tenancy.schemas import (
 from services.tenancy.service_keys import Credentials, load_pepper
 from shared import __version__
 from shared.auth import VerifiedKey, VerifyKey
-from shared.envelope import Empty, Encoded
+from shared.envelope import Empty, Encoded, MessageSpec
 from shared.errors import OneError, Unavailable
-from shared.handlers import RequestContext, ServiceRouter
+from shared.handlers import Handler, RequestContext, ServiceRouter
 from shared.service import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
 
 class TenancyState:
-    """What one tenancy process holds between requests: the pepper, the key cache, the mail drop."""
+    """What one running tenancy holds between requests: the pepper, the key cache, the mail drop."""
 
     def __init__(self) -> None:
         self.creds: Credentials | None = None
@@ -128,12 +129,33 @@ class TenancyState:
         return self.creds
 
 
-state = TenancyState()
-router = ServiceRouter("tenancy")
+_states: dict[ServiceRuntime, TenancyState] = {}
+_handlers: list[tuple[MessageSpec[Any, Any], Handler, dict[str, bool]]] = []
+
+
+def state_of(runtime: ServiceRuntime) -> TenancyState:
+    """One state per running tenancy, so two replicas can share a process (a test does) yet keep their own caches."""
+    state = _states.get(runtime)
+    assert state is not None, "tenancy used before it started"
+    return state
+
+
+def _keys(ctx: RequestContext) -> Credentials:
+    return state_of(ctx.runtime).keys
+
+
+def handles(spec: MessageSpec[Any, Any], **options: bool) -> Callable[[Handler], Handler]:
+    """Note a handler; `build_definition` gives each definition a router of its own with all of them."""
+    def note(fn: Handler) -> Handler:
+        _handlers.append((spec, fn, options))
+        return fn
+
+    return note
 
 
 async def _start(runtime: ServiceRuntime) -> None:
     nc = runtime.broker.connection
+    state = _states[runtime] = TenancyState()
 
     def broadcast(message: dict[str, Any]) -> None:
         task = asyncio.create_task(nc.publish(KEYS_INVALIDATE_SUBJECT, json.dumps(message).encode()))
@@ -157,7 +179,10 @@ async def _start(runtime: ServiceRuntime) -> None:
     state.subscription = await nc.subscribe(KEYS_INVALIDATE_SUBJECT, cb=on_invalidate)
 
 
-async def _stop(_: ServiceRuntime) -> None:
+async def _stop(runtime: ServiceRuntime) -> None:
+    state = _states.pop(runtime, None)
+    if state is None:
+        return
     if state.subscription is not None:
         await state.subscription.unsubscribe()
         state.subscription = None
@@ -165,125 +190,127 @@ async def _stop(_: ServiceRuntime) -> None:
         await asyncio.gather(*state.pending, return_exceptions=True)
 
 
-@router.handler(KEY_VERIFY, transactional=False, eager=True)  # the edge verifies every request; a cached key needs no task
+@handles(KEY_VERIFY, transactional=False, eager=True)  # the edge verifies every request; a cached key needs no task
 async def verify_key(ctx: RequestContext, payload: VerifyKey) -> Encoded[VerifiedKey]:
-    return await service_keys.verify_key(state.keys, ctx.runtime.db, payload.key)
+    return await service_keys.verify_key(_keys(ctx), ctx.runtime.db, payload.key)
 
 
-@router.handler(ORG_CREATE)
+@handles(ORG_CREATE)
 async def create_organization(ctx: RequestContext, payload: OrganizationCreate) -> OrganizationCreated:
     org = await service.create_organization(ctx, payload)
     if payload.owner is None:
         return OrganizationCreated(organization=await service.load_org(ctx, org))
-    joined = await service_members.add_owner(ctx, state.keys, org, payload.owner)
+    joined = await service_members.add_owner(ctx, _keys(ctx), org, payload.owner)
     return OrganizationCreated(organization=joined.organization, owner=joined.person, owner_key=joined.api_key)
 
 
-@router.handler(ORG_GET)
+@handles(ORG_GET)
 async def get_organization(ctx: RequestContext, payload: OrgTarget) -> Organization:
     return await service.get_organization(ctx, payload.org_id)
 
 
-@router.handler(ORG_UPDATE)
+@handles(ORG_UPDATE)
 async def update_organization(ctx: RequestContext, payload: OrganizationUpdate) -> Organization:
-    return await service.update_organization(ctx, state.keys, payload)
+    return await service.update_organization(ctx, _keys(ctx), payload)
 
 
-@router.handler(ORG_LIST)
+@handles(ORG_LIST)
 async def list_organizations(ctx: RequestContext, payload: OrganizationList) -> Organizations:
     return Organizations(organizations=await service.list_organizations(ctx, payload.limit, payload.offset))
 
 
-@router.handler(SIGNUP)
+@handles(SIGNUP)
 async def signup(ctx: RequestContext, payload: Signup) -> Joined:
-    return await service_members.signup(ctx, state.keys, payload, ctx.runtime.settings.trial_days)
+    return await service_members.signup(ctx, _keys(ctx), payload, ctx.runtime.settings.trial_days)
 
 
-@router.handler(PERSON_ME)
+@handles(PERSON_ME)
 async def me(ctx: RequestContext, _: Empty) -> Person:
     return await service.me(ctx)
 
 
-@router.handler(PERSON_UPDATE)
+@handles(PERSON_UPDATE)
 async def update_profile(ctx: RequestContext, payload: ProfileUpdate) -> Person:
     return await service.update_profile(ctx, payload)
 
 
-@router.handler(MEMBER_INVITE)
+@handles(MEMBER_INVITE)
 async def invite_member(ctx: RequestContext, payload: InviteCreate) -> InviteIssued:
-    invite, token = await service_members.invite(ctx, state.keys, payload, ctx.runtime.settings.invite_ttl)
-    return InviteIssued(invite=invite, token=token)
+    state = state_of(ctx.runtime)
+    assert state.mail is not None, "tenancy used before it started"
+    invite, token = await service_members.invite(ctx, state.keys, state.mail, payload, ctx.runtime.settings.invite_ttl)
+    return InviteIssued(invite=invite, delivery=invite.delivery, token=token)
 
 
-@router.handler(MEMBER_ACCEPT)
+@handles(MEMBER_ACCEPT)
 async def accept_invite(ctx: RequestContext, payload: InviteAccept) -> Joined:
-    return await service_members.accept(ctx, state.keys, payload)
+    return await service_members.accept(ctx, _keys(ctx), payload)
 
 
-@router.handler(MEMBER_LIST)
+@handles(MEMBER_LIST)
 async def list_members(ctx: RequestContext, payload: OrgTarget) -> Members:
     members, invites = await service_members.list_members(ctx, payload.org_id)
     return Members(members=members, pending_invites=invites)
 
 
-@router.handler(MEMBER_ROLE)
+@handles(MEMBER_ROLE)
 async def change_member_role(ctx: RequestContext, payload: RoleChange) -> Any:
-    return await service_members.change_role(ctx, state.keys, payload)
+    return await service_members.change_role(ctx, _keys(ctx), payload)
 
 
-@router.handler(MEMBER_REMOVE)
+@handles(MEMBER_REMOVE)
 async def remove_member(ctx: RequestContext, payload: MemberRemove) -> MemberRemoved:
-    return await service_members.remove(ctx, state.keys, payload)
+    return await service_members.remove(ctx, _keys(ctx), payload)
 
 
-@router.handler(KEY_CREATE)
+@handles(KEY_CREATE)
 async def create_key(ctx: RequestContext, payload: KeyCreate) -> KeyIssued:
-    key, info = await service_keys.create_key(ctx, state.keys, payload)
+    key, info = await service_keys.create_key(ctx, _keys(ctx), payload)
     return KeyIssued(key=key, info=info)
 
 
-@router.handler(KEY_LIST)
+@handles(KEY_LIST)
 async def list_keys(ctx: RequestContext, payload: KeyList) -> Keys:
     return Keys(keys=await service_keys.list_keys(ctx, payload.everyone))
 
 
-@router.handler(KEY_REVOKE)
+@handles(KEY_REVOKE)
 async def revoke_key(ctx: RequestContext, payload: KeyRevoke) -> Any:
-    return await service_keys.revoke_key(ctx, state.keys, payload.key_id)
+    return await service_keys.revoke_key(ctx, _keys(ctx), payload.key_id)
 
 
-@router.handler(ROLE_LIST)
+@handles(ROLE_LIST)
 async def list_roles(ctx: RequestContext, _: Empty) -> Roles:
     return Roles(roles=await service_access.list_roles(ctx))
 
 
-@router.handler(ROLE_CREATE)
+@handles(ROLE_CREATE)
 async def create_role(ctx: RequestContext, payload: RoleCreate) -> Any:
-    return await service_access.create_role(ctx, state.keys, payload)
+    return await service_access.create_role(ctx, _keys(ctx), payload)
 
 
-@router.handler(POLICY_ADD)
+@handles(POLICY_ADD)
 async def add_policy(ctx: RequestContext, payload: PolicyAdd) -> Any:
-    return await service_access.add_policy(ctx, state.keys, payload)
+    return await service_access.add_policy(ctx, _keys(ctx), payload)
 
 
-@router.handler(POLICY_REMOVE)
+@handles(POLICY_REMOVE)
 async def remove_policy(ctx: RequestContext, payload: PolicyRemove) -> PolicyRemoved:
-    await service_access.remove_policy(ctx, state.keys, payload.policy_id, payload.otp)
+    await service_access.remove_policy(ctx, _keys(ctx), payload.policy_id, payload.otp)
     return PolicyRemoved(policy_id=payload.policy_id)
 
 
-@router.handler(RBAC_CHECK)
+@handles(RBAC_CHECK)
 async def check(ctx: RequestContext, payload: Check) -> CheckResult:
     return await service_access.check(ctx, payload)
 
 
-@router.handler(QUOTA_USAGE)
+@handles(QUOTA_USAGE)
 async def quota_usage(ctx: RequestContext, payload: OrgTarget) -> Quotas:
     return Quotas(quotas=await service_access.usage(ctx, payload.org_id))
 
 
-@router.handler(QUOTA_CONSUME, transactional=False)
+@handles(QUOTA_CONSUME, transactional=False)
 async def consume_quota(ctx: RequestContext, payload: QuotaChange) -> Quota:
     """Own transaction: a refusal still commits its `inference_quota_exceeded` event, then answers the error."""
     async with ctx.runtime.db.transaction(ctx.auth.org_id) as session:
@@ -296,35 +323,35 @@ async def consume_quota(ctx: RequestContext, payload: QuotaChange) -> Quota:
     return outcome
 
 
-@router.handler(QUOTA_RELEASE)
+@handles(QUOTA_RELEASE)
 async def release_quota(ctx: RequestContext, payload: QuotaChange) -> Quota:
     return await service_access.release(ctx, payload)
 
 
-@router.handler(QUOTA_SET)
+@handles(QUOTA_SET)
 async def set_quota_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
     return await service_access.set_limit(ctx, payload)
 
 
-@router.handler(RATE_HIT)
+@handles(RATE_HIT)
 async def hit_rate_limit(ctx: RequestContext, payload: RateHit) -> RateAllowed:
     remaining, reset_after = await service_access.hit(ctx, payload)
     return RateAllowed(remaining=remaining, reset_after=reset_after)
 
 
-@router.handler(RATE_SET)
+@handles(RATE_SET)
 async def set_rate_limit(ctx: RequestContext, payload: RateRuleSet) -> Any:
     return await service_access.set_rate_rule(ctx, payload)
 
 
-@router.handler(RATE_LIST)
+@handles(RATE_LIST)
 async def list_rate_limits(ctx: RequestContext, _: Empty) -> RateRules:
     return RateRules(rules=await service_access.list_rate_rules(ctx))
 
 
-@router.handler(EMAIL_VERIFICATION_REQUEST)
+@handles(EMAIL_VERIFICATION_REQUEST)
 async def request_email_verification(ctx: RequestContext, _: Empty) -> VerificationSent:
-    settings = ctx.runtime.settings
+    settings, state = ctx.runtime.settings, state_of(ctx.runtime)
     assert state.mail is not None, "tenancy used before it started"
     return await service_verification.request_verification(
         ctx, state.keys, state.mail,
@@ -332,29 +359,37 @@ async def request_email_verification(ctx: RequestContext, _: Empty) -> Verificat
     )
 
 
-@router.handler(EMAIL_VERIFY)
+@handles(EMAIL_VERIFY)
 async def verify_email(ctx: RequestContext, payload: EmailVerify) -> EmailVerified:
-    return await service_verification.confirm_email(ctx, state.keys, payload.token)
+    return await service_verification.confirm_email(ctx, _keys(ctx), payload.token)
 
 
-@router.handler(TWO_FACTOR_ENROLL)
+@handles(TWO_FACTOR_ENROLL)
 async def enroll_two_factor(ctx: RequestContext, _: Empty) -> TwoFactorEnrollment:
-    return await service_two_factor.enroll(ctx, state.keys, ctx.runtime.settings.totp_issuer)
+    return await service_two_factor.enroll(ctx, _keys(ctx), ctx.runtime.settings.totp_issuer)
 
 
-@router.handler(TWO_FACTOR_CONFIRM)
+@handles(TWO_FACTOR_CONFIRM)
 async def confirm_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> TwoFactorEnabled:
-    return await service_two_factor.confirm(ctx, state.keys, payload.code)
+    return await service_two_factor.confirm(ctx, _keys(ctx), payload.code)
 
 
-@router.handler(TWO_FACTOR_DISABLE)
+@handles(TWO_FACTOR_DISABLE)
 async def disable_two_factor(ctx: RequestContext, payload: TwoFactorCode) -> TwoFactorDisabled:
-    return await service_two_factor.disable(ctx, state.keys, payload.code)
+    return await service_two_factor.disable(ctx, _keys(ctx), payload.code)
 
 
-@router.handler(TWO_FACTOR_RESET)
+@handles(TWO_FACTOR_RESET)
 async def reset_two_factor(ctx: RequestContext, payload: TwoFactorReset) -> TwoFactorResetDone:
-    return await service_two_factor_reset.reset(ctx, state.keys, payload)
+    return await service_two_factor_reset.reset(ctx, _keys(ctx), payload)
 
 
-definition = ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])
+def build_definition() -> ServiceDefinition:
+    """A tenancy service with a router of its own: each `ServiceRuntime` needs one (the router holds its runtime)."""
+    router = ServiceRouter("tenancy")
+    for spec, fn, options in _handlers:
+        router.handler(spec, **options)(fn)
+    return ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])
+
+
+definition = build_definition()

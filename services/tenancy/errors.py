@@ -25,6 +25,12 @@ class InviteInvalid(TenancyError, InvalidRequest):
     code = "invite_invalid"
 
 
+class InviteNeedsSignIn(TenancyError, Forbidden):
+    """The invitation is for an existing account: only that account, signed in, may accept it."""
+
+    code = "invite_needs_sign_in"
+
+
 class DomainNotAllowed(TenancyError, Forbidden):
     """The email's domain is not in the organization's `allowed_domains`."""
 

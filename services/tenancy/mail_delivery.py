@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from services.tenancy.schemas import MailDrop
+from services.tenancy.schemas import MEMBER_ACCEPT, MailDrop
 from shared.ids import uuid7
 from shared.settings import Settings
 
@@ -63,7 +63,30 @@ token is used. Ask for a new token if this one has expired.
     return f"Verify your email address for {PRODUCT}", body
 
 
-_TEMPLATES = {"email_verification": _verification_text}
+def _invitation_text(drop: MailDrop) -> tuple[str, str]:
+    expires = drop.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    organization = " ".join((drop.organization or "an organization").split())  # one line: it goes in the subject
+    role = f" as {drop.role}" if drop.role else ""
+    body = f"""Hello,
+
+you are invited to join {organization} on {PRODUCT}{role}.
+This address ({drop.to}) already has a {PRODUCT} account, so the invitation
+comes to you and not to whoever sent it. To accept, use this token. It works
+once, until {expires}:
+
+    {drop.token}
+
+Send it as `token` in a {MEMBER_ACCEPT.type} request (NATS subject
+{MEMBER_ACCEPT.subject}; it needs no API key: the token is the proof). The
+reply holds a new API key for {organization}.
+
+If you do not want to join, ignore this email: nothing changes unless the
+token is used. Ask for a new invitation if this one has expired.
+"""
+    return f"You are invited to join {organization} on {PRODUCT}", body
+
+
+_TEMPLATES = {"email_verification": _verification_text, "invitation": _invitation_text}
 
 
 def render(drop: MailDrop, sender: str) -> EmailMessage:

@@ -1,4 +1,4 @@
-"""The mailer adapter: delivers what tenancy drops on `one.notify.email` (email verification tokens).
+"""The mailer adapter: delivers what tenancy drops on `one.notify.email` (email verification and invitation tokens).
 
 Run it as `one mailer` (or `python -m services.tenancy.mailer`); `one up` starts
 one. Replicas share the queue group `one.mailer`, so each drop is mailed once.

@@ -6,7 +6,7 @@ snake_case (`allowSignups` -> `allow_signups`, `apiCalls` -> `api_calls`).
 
 from datetime import datetime
 from typing import Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
@@ -55,6 +55,7 @@ invites = sa.Table(
     sa.Column("token_hash", BYTEA), sa.Column("invited_by", sa.Uuid),
     sa.Column("invited_at", sa.DateTime(timezone=True)), sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("accepted_at", sa.DateTime(timezone=True)), sa.Column("accepted_by", sa.Uuid),
+    sa.Column("delivery", sa.Text),
 )
 
 roles = sa.Table(
@@ -84,6 +85,7 @@ quotas = sa.Table(
     sa.Column("org_id", sa.Uuid, primary_key=True), sa.Column("metric", sa.Text, primary_key=True),
     sa.Column("quota_limit", sa.BigInteger), sa.Column("used", sa.BigInteger),
     sa.Column("resets_monthly", sa.Boolean), sa.Column("period_start", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
 email_verifications = sa.Table(
@@ -115,6 +117,8 @@ rate_limit_rules = sa.Table(
 
 PLAN_METRICS = ("users", "storage", "api_calls", "inference")
 MONTHLY_METRICS = frozenset({"api_calls", "inference"})
+TENANCY_COUNTED_METRICS = frozenset({"users", "api_calls", "inference"})
+"""Plan metrics whose usage tenancy itself keeps: giving units back is a quota manager's decision, not a member's."""
 
 PLAN_LIMITS: dict[OrgPlan, dict[str, int]] = {
     OrgPlan.STARTER: {"users": 5, "storage": 10, "api_calls": 10_000, "inference": 1_000},
@@ -197,6 +201,10 @@ class Membership(BaseModel):
     joined_at: datetime
 
 
+InviteDelivery = Literal["token", "email"]
+"""How an invitation's token reached the invitee; `accept` trusts the token alone only when it was mailed."""
+
+
 class Invite(BaseModel):
     id: UUID
     org_id: UUID
@@ -207,6 +215,10 @@ class Invite(BaseModel):
     invited_at: datetime
     expires_at: datetime
     accepted_at: datetime | None
+    delivery: InviteDelivery = Field(description=(
+        "`token`: the token went back to the inviter, who hands it over (a new email). `email`: it was mailed to "
+        "the address, which already had an account, and the inviter never saw it."
+    ))
 
 
 class ApiKeyInfo(BaseModel):
@@ -234,7 +246,13 @@ class PolicyInfo(BaseModel):
     builtin: bool = False
 
 
+def role_id(org_id: UUID, name: str) -> UUID:
+    """A role's id, derived from its org and name: built-in roles have no row, yet their events need a target."""
+    return uuid5(org_id, f"role:{name}")
+
+
 class RoleInfo(BaseModel):
+    id: UUID = Field(description="Stable per org and name; the `target_id` of the role's events.")
     name: str
     builtin: bool
     description: str = ""

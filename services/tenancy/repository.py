@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy.models import invites, memberships, organizations, people, quotas
+from services.tenancy.models import invites, memberships, organizations, people
 from shared.errors import Conflict
 
 _SET_ORG = sa.text("SELECT set_config('app.org_id', :org_id, true)")
@@ -188,11 +188,6 @@ async def list_pending_invites(session: AsyncSession, org_id: UUID) -> Sequence[
         .where(invites.c.org_id == org_id, invites.c.accepted_at.is_(None), invites.c.expires_at > sa.func.now())
         .order_by(invites.c.invited_at)
     )
-    return (await session.execute(statement)).all()
-
-
-async def usage_of(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
-    statement = sa.select(quotas).where(quotas.c.org_id == org_id).order_by(quotas.c.metric)
     return (await session.execute(statement)).all()
 
 

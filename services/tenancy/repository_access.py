@@ -76,9 +76,10 @@ async def insert_policy(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(policies.insert().values(**values))
 
 
-async def delete_policy(session: AsyncSession, org_id: UUID, policy_id: UUID) -> bool:
-    statement = policies.delete().where(policies.c.org_id == org_id, policies.c.id == policy_id)
-    return (await session.execute(statement)).rowcount > 0
+async def delete_policy(session: AsyncSession, org_id: UUID, policy_id: UUID) -> str | None:
+    """The role the deleted policy belonged to; None when there was no such policy."""
+    statement = policies.delete().where(policies.c.org_id == org_id, policies.c.id == policy_id).returning(policies.c.role)
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def org_policies(session: AsyncSession, org_id: UUID, role: str | None = None) -> Sequence[Row]:
@@ -97,18 +98,25 @@ async def set_quota_limit(session: AsyncSession, org_id: UUID, metric: str, limi
     await session.execute(statement)
 
 
-_ROLLED_OVER = "(q.resets_monthly AND q.period_start < date_trunc('month', now()))"
-_CONSUME = sa.text(
-    f"""
-    UPDATE tenancy.quotas q SET
-        used = (CASE WHEN {_ROLLED_OVER} THEN 0 ELSE q.used END) + :amount,
-        period_start = CASE WHEN {_ROLLED_OVER} THEN date_trunc('month', now()) ELSE q.period_start END,
-        updated_at = now()
-    WHERE q.org_id = :org_id AND q.metric = :metric
-      AND (CASE WHEN {_ROLLED_OVER} THEN 0 ELSE q.used END) + :amount <= q.quota_limit
-    RETURNING q.metric, q.quota_limit, q.used, q.resets_monthly, q.period_start
-    """
-)
+_MONTH = sa.func.date_trunc("month", sa.func.now())
+_ROLLED_OVER = sa.and_(quotas.c.resets_monthly, quotas.c.period_start < _MONTH)
+_USED = sa.case((_ROLLED_OVER, 0), else_=quotas.c.used)
+"""A quota's `used` as of now: a monthly metric whose period began before this month counts from zero.
+Consume, release and every read go through this (and `_PERIOD_START`), so none of them sees a stale month."""
+_PERIOD_START = sa.case((_ROLLED_OVER, _MONTH), else_=quotas.c.period_start)
+_CURRENT = (quotas.c.metric, quotas.c.quota_limit, _USED.label("used"), quotas.c.resets_monthly,
+            _PERIOD_START.label("period_start"))
+_CHANGED = (quotas.c.metric, quotas.c.quota_limit, quotas.c.used, quotas.c.resets_monthly, quotas.c.period_start)
+
+
+def _change_quota(org_id: UUID, metric: str) -> sa.Update:
+    """Moves a monthly metric into the current period as it changes it (`SET` sees the row as it was)."""
+    return (
+        quotas.update()
+        .where(quotas.c.org_id == org_id, quotas.c.metric == metric)
+        .values(period_start=_PERIOD_START, updated_at=sa.func.now())
+        .returning(*_CHANGED)
+    )
 
 
 async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
@@ -116,22 +124,25 @@ async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount
 
     The fit is re-evaluated on the row as locked, so racing consumers cannot overshoot.
     """
-    return (await session.execute(_CONSUME, {"org_id": org_id, "metric": metric, "amount": amount})).first()
+    statement = _change_quota(org_id, metric).where(_USED + amount <= quotas.c.quota_limit).values(used=_USED + amount)
+    return (await session.execute(statement)).first()
 
 
 async def release_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
-    statement = (
-        quotas.update()
-        .where(quotas.c.org_id == org_id, quotas.c.metric == metric)
-        .values(used=sa.func.greatest(quotas.c.used - amount, 0))
-        .returning(quotas.c.metric, quotas.c.quota_limit, quotas.c.used, quotas.c.resets_monthly, quotas.c.period_start)
-    )
+    """Give `amount` back to the current period, never below zero; None when there is no such metric."""
+    statement = _change_quota(org_id, metric).values(used=sa.func.greatest(_USED - amount, 0))
     return (await session.execute(statement)).first()
 
 
 async def get_quota(session: AsyncSession, org_id: UUID, metric: str) -> Row | None:
-    statement = sa.select(quotas).where(quotas.c.org_id == org_id, quotas.c.metric == metric)
+    statement = sa.select(*_CURRENT).where(quotas.c.org_id == org_id, quotas.c.metric == metric)
     return (await session.execute(statement)).first()
+
+
+async def usage_of(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+    """Every quota of the org, as of the current period."""
+    statement = sa.select(*_CURRENT).where(quotas.c.org_id == org_id).order_by(quotas.c.metric)
+    return (await session.execute(statement)).all()
 
 
 async def set_rate_rule(session: AsyncSession, org_id: UUID, scope: str, operation: str, max_calls: int, window: int) -> None:

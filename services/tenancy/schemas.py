@@ -15,6 +15,7 @@ import services.tenancy.errors  # noqa: F401  (registers tenancy's error codes f
 from services.tenancy.models import (
     ApiKeyInfo,
     Invite,
+    InviteDelivery,
     Membership,
     Organization,
     OrgBilling,
@@ -147,7 +148,11 @@ class InviteCreate(OrgTarget):
 
 class InviteIssued(BaseModel):
     invite: Invite
-    token: str = Field(description="Give this to the invitee; shown once.")
+    delivery: InviteDelivery = Field(description=(
+        "`token`: a new email; the token is below, give it to the invitee. `email`: the address already has an "
+        "account; the token was mailed to it and is not shown to the inviter."
+    ))
+    token: str | None = Field(None, description="Shown once, only when `delivery` is `token`.")
 
 
 class InviteAccept(Payload):
@@ -381,6 +386,8 @@ class MailDrop(BaseModel):
     model_config = ConfigDict(extra="ignore")  # a mailer older than tenancy skips fields it does not know
 
     to: Email
-    purpose: Literal["email_verification"]
+    purpose: Literal["email_verification", "invitation"]
     token: str = Field(min_length=10, max_length=200)
     expires_at: datetime
+    organization: str | None = Field(None, max_length=300, description="An invitation's org, as `name (slug)`.")
+    role: str | None = Field(None, max_length=40, description="An invitation's role.")

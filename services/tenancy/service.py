@@ -160,7 +160,7 @@ async def enter_org(
 
 
 async def load_org(ctx: RequestContext, org: Any) -> Organization:
-    usage = {q.metric: q for q in await repo.usage_of(ctx.session, org.id)}
+    usage = {q.metric: q for q in await access_repo.usage_of(ctx.session, org.id)}
     return Organization(
         id=org.id, name=org.name, slug=org.slug, domain=org.domain, status=org.status, plan=org.plan,
         is_platform=org.is_platform,
@@ -266,15 +266,27 @@ async def list_organizations(ctx: RequestContext, limit: int, offset: int) -> li
     return orgs
 
 
+def platform_only_changes(payload: OrganizationUpdate) -> set[str]:
+    """The fields of an update only a platform owner may change: what the org pays for and how long it may try it.
+
+    `settings.on_trial_end` is one of them: an owner who could set it to `continue` would never need to pay.
+    """
+    fields = {"plan", "status", "billing", "trial_ends_at"} & payload.model_fields_set
+    if payload.settings is not None and payload.settings.on_trial_end is not None:
+        fields.add("settings.on_trial_end")
+    return fields
+
+
 async def update_organization(ctx: RequestContext, creds: "Credentials", payload: OrganizationUpdate) -> Organization:
-    """Name, domain and settings: org owners (org must be writable). Plan, status, billing, trial: platform owners.
+    """Name, domain and settings: org owners (org must be writable). Plan, status, billing, trial (its end and
+    what happens then): platform owners.
 
     Sensitive: needs a two-factor code when the actor's org enables two-factor.
     Requiring email verification needs the acting owner's own email verified,
     so an owner cannot restrict their own key by accident.
     """
     actor = await resolve_actor(ctx)
-    platform_fields = {"plan", "status", "billing", "trial_ends_at"} & payload.model_fields_set
+    platform_fields = platform_only_changes(payload)
     if platform_fields and not actor.is_platform_owner:
         raise Forbidden(f"only a platform owner changes {', '.join(sorted(platform_fields))}")
     owner_fields = {"name", "domain", "settings"} & payload.model_fields_set
@@ -357,8 +369,10 @@ async def update_profile(ctx: RequestContext, payload: ProfileUpdate) -> Person:
         async with repo.platform_access(ctx.session):
             if values["current_org_id"] not in await repo.org_ids_of(ctx.session, ctx.auth.actor_id):
                 raise Forbidden("one can only switch to an organization one belongs to")
-    if values:
-        await repo.update_person(ctx.session, ctx.auth.actor_id, values)
-        await record(ctx, EventType.PROFILE_UPDATED, org_id=ctx.auth.org_id, target_id=ctx.auth.actor_id,
-                     target_type="creator", metadata={"changed": sorted(values)})
-    return await me(ctx)
+    if not values:
+        return await me(ctx)
+    await repo.update_person(ctx.session, ctx.auth.actor_id, values)
+    person = await me(ctx)
+    await record(ctx, EventType.PROFILE_UPDATED, org_id=ctx.auth.org_id, target_id=person.id,
+                 target_type=thing_type_of(person.role), metadata={"changed": sorted(values)})
+    return person

@@ -7,7 +7,17 @@ from typing import Any
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
 from services.tenancy.errors import QuotaNotFound
-from services.tenancy.models import PLAN_METRICS, PLAN_RATE_LIMITS, MONTHLY_METRICS, PolicyInfo, Quota, RateLimitRule, RoleInfo
+from services.tenancy.models import (
+    MONTHLY_METRICS,
+    PLAN_METRICS,
+    PLAN_RATE_LIMITS,
+    TENANCY_COUNTED_METRICS,
+    PolicyInfo,
+    Quota,
+    RateLimitRule,
+    RoleInfo,
+    role_id,
+)
 from services.tenancy.schemas import Check, CheckResult, PolicyAdd, QuotaChange, QuotaSet, RateHit, RateRuleSet, RoleCreate
 from services.tenancy.service import (
     Actor,
@@ -38,7 +48,7 @@ async def list_roles(ctx: RequestContext) -> list[RoleInfo]:
     for row in await access_repo.org_policies(ctx.session, actor.org_id):
         added.setdefault(row.role, []).append(_policy_info(row))
     roles = [
-        RoleInfo(name=name, builtin=True, policies=[
+        RoleInfo(id=role_id(actor.org_id, name), name=name, builtin=True, policies=[
             *(PolicyInfo(role=name, resource=p.resource, action=p.action, effect=p.effect.value, priority=p.priority, builtin=True)
               for p in policies),
             *added.get(name, []),
@@ -46,7 +56,8 @@ async def list_roles(ctx: RequestContext) -> list[RoleInfo]:
         for name, policies in BUILTIN_POLICIES.items()
     ]
     for row in await access_repo.custom_roles(ctx.session, actor.org_id):
-        roles.append(RoleInfo(name=row.name, builtin=False, description=row.description, policies=added.get(row.name, [])))
+        roles.append(RoleInfo(id=role_id(actor.org_id, row.name), name=row.name, builtin=False,
+                              description=row.description, policies=added.get(row.name, [])))
     return roles
 
 
@@ -67,10 +78,11 @@ async def create_role(ctx: RequestContext, creds: Credentials, payload: RoleCrea
     for policy in payload.policies:
         await access_repo.insert_policy(ctx.session, {"id": uuid7(), "org_id": actor.org_id, "role": payload.name,
                                                       **policy.model_dump()})
-    await record(ctx, EventType.ENTITY_CREATED, org_id=actor.org_id, target_type="role",
-                 metadata={"role": payload.name, "policies": [p.model_dump() for p in payload.policies]})
+    await record(ctx, EventType.ENTITY_CREATED, org_id=actor.org_id, target_id=role_id(actor.org_id, payload.name),
+                 target_type="role", metadata={"role": payload.name, "policies": [p.model_dump() for p in payload.policies]})
     policies = [_policy_info(r) for r in await access_repo.org_policies(ctx.session, actor.org_id, payload.name)]
-    return RoleInfo(name=payload.name, builtin=False, description=payload.description, policies=policies)
+    return RoleInfo(id=role_id(actor.org_id, payload.name), name=payload.name, builtin=False,
+                    description=payload.description, policies=policies)
 
 
 async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd) -> PolicyInfo:
@@ -85,8 +97,8 @@ async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd
     policy_id, policy = uuid7(), payload.model_dump(exclude={"otp"})
     await access_repo.insert_policy(ctx.session, {"id": policy_id, "org_id": actor.org_id, **policy})
     creds.invalidate(org_id=actor.org_id)
-    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_type="role",
-                 metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **policy}})
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=role_id(actor.org_id, payload.role),
+                 target_type="role", metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **policy}})
     return PolicyInfo(id=policy_id, **policy)
 
 
@@ -95,11 +107,12 @@ async def remove_policy(ctx: RequestContext, creds: Credentials, policy_id: Any,
     await _writable_own_org(ctx, actor)
     actor.require("policies", "delete")
     await require_second_factor(ctx, creds, actor.org_id, actor.person_id, otp)
-    if not await access_repo.delete_policy(ctx.session, actor.org_id, policy_id):
+    role = await access_repo.delete_policy(ctx.session, actor.org_id, policy_id)
+    if role is None:
         raise NotFound(f"no policy {policy_id} in this organization")
     creds.invalidate(org_id=actor.org_id)
-    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_type="role",
-                 metadata={"policyRemoved": str(policy_id)})
+    await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=role_id(actor.org_id, role),
+                 target_type="role", metadata={"role": role, "policyRemoved": str(policy_id)})
 
 
 async def check(ctx: RequestContext, payload: Check) -> CheckResult:
@@ -131,7 +144,7 @@ async def usage(ctx: RequestContext, target: Any) -> list[Quota]:
     actor = await resolve_actor(ctx)
     actor.require("quotas", "read")
     org = await enter_org(ctx, actor, target, "quota.usage", write=False)
-    return [quota_model(r) for r in await repo.usage_of(ctx.session, org.id)]
+    return [quota_model(r) for r in await access_repo.usage_of(ctx.session, org.id)]
 
 
 async def consume(ctx: RequestContext, payload: QuotaChange) -> Quota | OneError:
@@ -153,9 +166,22 @@ async def consume(ctx: RequestContext, payload: QuotaChange) -> Quota | OneError
     return QuotaExceeded(f"organization {org.slug} has used its {payload.metric} quota", details)
 
 
+def require_quota_manager(actor: Actor, metric: str) -> None:
+    """What sizing a quota takes: plan metrics are the platform's (they come with the plan), others quotas:update."""
+    if metric in PLAN_METRICS and not actor.is_platform_owner:
+        raise Forbidden(f"only a platform owner changes the {metric} quota (it comes with the plan)", {"metric": metric})
+    actor.require("quotas", "update")
+
+
 async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
+    """A service gives back what it took (graph: a deleted thing). Usage that tenancy counts itself is
+    released only by a quota manager, or any member could undo the org's plan usage."""
     actor = await resolve_actor(ctx)
-    actor.require("quotas", "consume")
+    require_writable(await repo.get_org(ctx.session, actor.org_id))
+    if payload.metric in TENANCY_COUNTED_METRICS:
+        require_quota_manager(actor, payload.metric)
+    else:
+        actor.require("quotas", "consume")
     row = await access_repo.release_quota(ctx.session, actor.org_id, payload.metric, payload.amount)
     if row is None:
         raise QuotaNotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
@@ -165,10 +191,8 @@ async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
 async def set_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
     """Plan metrics are the platform's to change; an org may register and size its own metrics."""
     actor = await resolve_actor(ctx)
-    if payload.metric in PLAN_METRICS and not actor.is_platform_owner:
-        raise Forbidden(f"only a platform owner changes the {payload.metric} limit (it comes with the plan)")
+    require_quota_manager(actor, payload.metric)
     org = await enter_org(ctx, actor, payload.org_id, "quota.set_limit", write=True, check_status=not actor.is_platform_owner)
-    actor.require("quotas", "update")
     resets = payload.resets_monthly or payload.metric in MONTHLY_METRICS
     await access_repo.set_quota_limit(ctx.session, org.id, payload.metric, payload.limit, resets)
     await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",

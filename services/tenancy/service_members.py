@@ -10,12 +10,13 @@ from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.errors import DomainNotAllowed, InviteInvalid, LastOwner, PersonNotFound
-from services.tenancy.models import Invite, Membership, OrgSettings
+from services.tenancy.errors import DomainNotAllowed, InviteInvalid, InviteNeedsSignIn, LastOwner, PersonNotFound
+from services.tenancy.models import Invite, InviteDelivery, Membership, OrgSettings
 from services.tenancy.schemas import (
     InviteAccept,
     InviteCreate,
     Joined,
+    MailDrop,
     Member,
     MemberRemove,
     MemberRemoved,
@@ -41,6 +42,7 @@ from services.tenancy.service import (
     trial_end,
 )
 from services.tenancy.service_keys import Credentials, issue_key
+from services.tenancy.service_verification import SendMail
 from services.tenancy.tokens import new_token, token_row_id
 from services.tenancy.service_two_factor import require_second_factor
 from shared.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
@@ -129,29 +131,59 @@ def _invite_id(token: str) -> UUID:
     return row_id
 
 
-async def invite(ctx: RequestContext, creds: Credentials, payload: InviteCreate, ttl_seconds: float) -> tuple[Invite, str]:
+async def invite(
+    ctx: RequestContext, creds: Credentials, mail: SendMail, payload: InviteCreate, ttl_seconds: float
+) -> tuple[Invite, str | None]:
+    """A new email gets the token back (the inviter hands it over); an existing account gets it by mail only.
+
+    The token proves nothing about an existing account once the inviter has seen
+    it, and the person may have no key left to sign in with (they left every
+    org), so for them only the mailbox's owner holds it. The mail is handed over
+    as the transaction's last step, as for email verification: a failed hand-off
+    rolls the invite and its event back.
+    """
     actor = await resolve_actor(ctx)
     org = await enter_org(ctx, actor, payload.org_id, "member.invite", write=True)
     actor.require("members", "invite")
     check_domain(org, payload.email)
     await check_assignable(ctx, actor, org.id, payload.role)
+    async with repo.platform_access(ctx.session):
+        existing = await repo.find_person_by_email(ctx.session, payload.email)
+    delivery: InviteDelivery = "email" if existing is not None else "token"
     invite_id = uuid7()
     token = new_token("inv", invite_id)
     expires_at = now() + timedelta(seconds=ttl_seconds)
     await repo.insert_invite(ctx.session, {
         "id": invite_id, "org_id": org.id, "email": payload.email, "role": payload.role,
         "permissions": payload.permissions, "token_hash": creds.hash(token), "invited_by": actor.person_id,
-        "expires_at": expires_at,
+        "expires_at": expires_at, "delivery": delivery,
     })
     row = await repo.get_invite(ctx.session, invite_id)
-    await record(ctx, EventType.USER_INVITED_TO_ORG, org_id=org.id, target_type="invite",
+    await record(ctx, EventType.USER_INVITED_TO_ORG, org_id=org.id, target_id=org.id, target_type="organization",
                  metadata={"inviteId": str(invite_id), "email": payload.email, "role": payload.role,
-                           "expiresAt": expires_at.isoformat()})
-    return Invite.model_validate(row, from_attributes=True), token
+                           "expiresAt": expires_at.isoformat(), "delivery": delivery})
+    if delivery == "email":
+        await mail(MailDrop(to=payload.email, purpose="invitation", token=token, expires_at=expires_at,
+                            organization=f"{org.name} ({org.slug})", role=payload.role))
+    return Invite.model_validate(row, from_attributes=True), token if delivery == "token" else None
+
+
+async def _require_signed_in_as(ctx: RequestContext, person: Any) -> None:
+    """The token went back to the inviter, so it proves nothing about an existing account: whoever
+    accepts for one must be signed in as it, or an inviter would get a key to someone else's account."""
+    envelope = ctx.envelope
+    signed_in = envelope.actor_id == person.id and envelope.org_id is not None
+    if signed_in:
+        async with repo.platform_access(ctx.session):
+            signed_in = await repo.actor_in_org(ctx.session, envelope.org_id, person.id) is not None
+    if not signed_in:
+        raise InviteNeedsSignIn(f"{person.email} already has an account: sign in as {person.email} (with one of "
+                                "its API keys) to accept this invitation", {"email": person.email})
 
 
 async def accept(ctx: RequestContext, creds: Credentials, payload: InviteAccept) -> Joined:
-    """The invitee proves the token; an existing person (same email) joins, a new one is registered."""
+    """The invitee proves the token. A new person is registered; an existing one (same email) joins on the token
+    alone when it was mailed to them, else (it went to the inviter, before they registered) only signed in."""
     invite_id = _invite_id(payload.token)
     async with repo.platform_access(ctx.session):
         row = await repo.get_invite(ctx.session, invite_id, for_update=True)
@@ -169,7 +201,9 @@ async def accept(ctx: RequestContext, creds: Credentials, payload: InviteAccept)
     person_role = Role(row.role) if row.role in (Role.ORG_OWNER, Role.ORG_USER, Role.CUSTOMER) else Role.ORG_USER
     person_in = PersonIn(email=row.email, username=payload.username,
                          display_name=payload.display_name or row.email.split("@")[0])
-    person, _ = await ensure_person(ctx, person_in, person_role, org.id)
+    person, created = await ensure_person(ctx, person_in, person_role, org.id)
+    if not created and row.delivery != "email":
+        await _require_signed_in_as(ctx, person)
     membership = await join(ctx, org, person.id, row.role, list(row.permissions), row.invited_by, row.invited_at)
     await repo.mark_invite_accepted(ctx.session, org.id, invite_id, person.id)
     return await _joined(ctx, creds, org, person, membership)

@@ -12,8 +12,9 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from services.tenancy.app import state
+from services.tenancy.app import state_of
 from services.tenancy.bootstrap import bootstrap_platform
+from services.tenancy.service_keys import Credentials
 from services.tenancy.schemas import (
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
@@ -67,10 +68,21 @@ async def create_org(bus: BusClient, platform: Account, **fields: Any) -> Accoun
     return await account(bus, created.owner_key)
 
 
-async def add_member(bus: BusClient, owner: Account, role: str = "org_user", email: str | None = None, **fields: Any) -> Account:
+async def add_member(
+    bus: BusClient, owner: Account, role: str = "org_user", email: str | None = None,
+    mailbox: "Mailbox | None" = None, **fields: Any,
+) -> Account:
+    """Invite and accept with the token alone: from the reply for a new email, from `mailbox` (where tenancy
+    mails it) for an address that already has an account."""
     email = email or f"{unique('m')}@example.test"
+    before = mailbox.count_for(email) if mailbox else 0
     issued = await bus.request(MEMBER_INVITE, {"email": email, "role": role, **fields}, owner.ctx)
-    joined = await bus.request(MEMBER_ACCEPT, {"token": issued.token, "display_name": "Member"})
+    if issued.delivery == "email":
+        assert mailbox is not None, f"{email} already has an account, so its invitation is mailed: pass the mailbox"
+        token = (await mailbox.next_for(email, after=before))["token"]
+    else:
+        token = issued.token
+    joined = await bus.request(MEMBER_ACCEPT, {"token": token, "display_name": "Member"})
     return await account(bus, joined.api_key)
 
 
@@ -96,9 +108,15 @@ async def events_of(admin: asyncpg.Connection, org_id: UUID, event_type: str | N
 
 
 @pytest.fixture
-def short_key_cache() -> Iterator[float]:
+def key_cache(services: dict[str, ServiceRuntime]) -> Credentials:
+    """The verified-key cache of the session's tenancy."""
+    return state_of(services["tenancy"]).keys
+
+
+@pytest.fixture
+def short_key_cache(key_cache: Credentials) -> Iterator[float]:
     """A key cache TTL of 0.3 s for one test, so the TTL bound can be observed without sleeping long."""
-    creds = state.keys
+    creds = key_cache
     previous, creds.ttl = creds.ttl, 0.3
     yield creds.ttl
     creds.ttl = previous
@@ -124,6 +142,9 @@ class Mailbox:
             self.messages.append(json.loads(msg.data))
             self._arrived.notify_all()
 
+    def count_for(self, to: str) -> int:
+        return len([m for m in self.messages if m["to"] == to])
+
     async def next_for(self, to: str, after: int = 0, timeout: float = 5.0) -> dict[str, Any]:
         """The first message to `to` beyond the first `after` of them."""
         def found() -> list[dict[str, Any]]:
@@ -145,7 +166,7 @@ async def mailbox(nc: NatsClient) -> AsyncIterator[Mailbox]:
 
 async def verify_email(bus: BusClient, mailbox: Mailbox, member: Account, email: str) -> str:
     """Ask for a token as `member`, take it from the mail drop, confirm it; returns the token."""
-    before = len([m for m in mailbox.messages if m["to"] == email])
+    before = mailbox.count_for(email)
     await bus.request(EMAIL_VERIFICATION_REQUEST, {}, member.ctx)
     token = (await mailbox.next_for(email, after=before))["token"]
     await bus.request(EMAIL_VERIFY, {"token": token})

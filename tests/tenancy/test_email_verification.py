@@ -9,7 +9,6 @@ import asyncpg
 import pytest
 
 from services.graph.schemas import THING_CREATE
-from services.tenancy.app import state
 from services.tenancy.errors import EmailAlreadyVerified, EmailNotVerified, VerificationInvalid
 from services.tenancy.schemas import (
     EMAIL_VERIFICATION_REQUEST,
@@ -20,6 +19,7 @@ from services.tenancy.schemas import (
     PERSON_ME,
     SIGNUP,
 )
+from services.tenancy.service_keys import Credentials
 from shared.client import BusClient
 from shared.errors import Forbidden, RateLimited
 from shared.events_client import EventsClient
@@ -129,7 +129,7 @@ class TestRequestAndConfirm:
 
 class TestRequiredVerification:
     async def test_an_unverified_member_is_refused_writes_elsewhere_until_verified(
-        self, bus: BusClient, owner: Account, mailbox: Mailbox
+        self, bus: BusClient, owner: Account, mailbox: Mailbox, key_cache: Credentials
     ) -> None:
         owner = await requiring_org(bus, owner, mailbox)
         assert owner.ctx.scopes == ()  # a verified owner keeps a full key
@@ -141,9 +141,9 @@ class TestRequiredVerification:
         with pytest.raises(Forbidden, match="scopes"):
             await bus.request(ORG_GET, {}, member.ctx)
 
-        await asyncio.sleep(max(state.keys.ttl, 1.0) + 0.1)  # past the tombstones of the settings change
+        await asyncio.sleep(max(key_cache.ttl, 1.0) + 0.1)  # past the tombstones of the settings change
         await account(bus, member.key)
-        assert state.keys.cached(member.key.split("_")[2]) is not None  # the restricted key is cached now
+        assert key_cache.cached(member.key.split("_")[2]) is not None  # the restricted key is cached now
 
         await verify_email(bus, mailbox, member, email)
         member = await account(bus, member.key)  # unrestricted at once: verifying dropped the cached key

@@ -136,6 +136,24 @@ async def test_without_an_smtp_host_each_mail_is_an_eml_file_only_its_owner_can_
     assert str(path) in caplog.text and token not in caplog.text
 
 
+async def test_an_invitation_mail_names_the_org_and_how_to_accept(
+    settings: Settings, nc: NatsClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.tenancy.mailer")
+    subject, token = f"test.mail.{uuid7().hex}", f"inv_{uuid7().hex}_{'Zz09' * 8}"
+    async with running_mailer(settings, subject, smtp_host=None, mail_dir=tmp_path / "mail") as mailer:
+        await nc.publish(subject, drop("back@example.test", token, purpose="invitation",
+                                       organization="Acme\nLabs (acme)", role="customer"))
+        await until(lambda: mailer.stats.sent == 1)
+    [path] = (tmp_path / "mail").glob("*.eml")
+    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert mail["Subject"] == "You are invited to join Acme Labs (acme) on ONE"  # one line, whatever the org's name
+    body = mail.get_content()
+    assert "join Acme Labs (acme) on ONE as customer" in body and f"    {token}\n" in body
+    assert "tenancy.member.accept" in body and "one.tenancy.members.accept" in body
+    assert "invitation mail to back@example.test" in caplog.text and token not in caplog.text
+
+
 async def test_a_malformed_drop_is_skipped_and_the_next_one_is_still_delivered(
     settings: Settings, nc: NatsClient, smtp: tuple[Inbox, int], caplog: pytest.LogCaptureFixture
 ) -> None:

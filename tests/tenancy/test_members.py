@@ -1,17 +1,22 @@
 """Membership (`member_of`): invitations, roles, leaving, and the rule that an org keeps an owner."""
 
 import asyncio
+import json
+import logging
+from datetime import datetime
 
 import asyncpg
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.tenancy.errors import DomainNotAllowed, InviteInvalid, LastOwner
+from services.tenancy.errors import DomainNotAllowed, InviteInvalid, InviteNeedsSignIn, LastOwner
 from services.tenancy.schemas import (
     MEMBER_ACCEPT,
     MEMBER_INVITE,
     MEMBER_LIST,
     MEMBER_REMOVE,
     MEMBER_ROLE,
+    ORG_GET,
     ORG_UPDATE,
     PERSON_ME,
     PERSON_UPDATE,
@@ -19,7 +24,7 @@ from services.tenancy.schemas import (
 from shared.auth import VERIFY_KEY
 from shared.client import BusClient
 from shared.errors import Forbidden, Unauthenticated
-from tests.tenancy.conftest import Account, account, add_member, create_org, events_of, unique
+from tests.tenancy.conftest import Account, Mailbox, account, add_member, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -78,12 +83,12 @@ class TestInvite:
             await bus.request(MEMBER_ROLE, {"person_id": str(user.person_id), "role": "org_owner"}, user.ctx)
 
     async def test_one_person_belongs_to_several_orgs_with_a_current_one(
-        self, bus: BusClient, platform: Account, owner: Account
+        self, bus: BusClient, platform: Account, owner: Account, mailbox: Mailbox
     ) -> None:
         email = f"{unique('multi')}@example.test"
         first = await add_member(bus, owner, email=email)
         other_owner = await create_org(bus, platform)
-        second = await add_member(bus, other_owner, email=email)
+        second = await add_member(bus, other_owner, email=email, mailbox=mailbox)
         assert first.person_id == second.person_id and first.org_id != second.org_id
         me = await bus.request(PERSON_ME, {}, second.ctx)
         assert set(me.organizations) == {first.org_id, second.org_id} and me.current_org_id == first.org_id
@@ -91,6 +96,98 @@ class TestInvite:
         assert me.current_org_id == second.org_id
         with pytest.raises(Forbidden):
             await bus.request(PERSON_UPDATE, {"current_org_id": str(platform.org_id)}, second.ctx)
+
+
+    async def test_an_invite_issued_before_the_person_registered_is_accepted_only_signed_in_as_them(
+        self, bus: BusClient, platform: Account, owner: Account, admin: asyncpg.Connection
+    ) -> None:
+        """The token went to the inviter: once the email has an account, the token alone must not give its key."""
+        email = f"{unique('late')}@example.test"
+        issued = await bus.request(MEMBER_INVITE, {"email": email}, owner.ctx)
+        assert issued.delivery == issued.invite.delivery == "token" and issued.token.startswith("inv_")
+        someone = await add_member(bus, await create_org(bus, platform), email=email)  # registers elsewhere meanwhile
+        keys_before = await admin.fetchval("SELECT count(*) FROM tenancy.api_keys WHERE person_id = $1", someone.person_id)
+        events_before = await events_of(admin, owner.org_id)
+        for inviter in (None, owner.ctx):  # the token alone, and the inviter's own key
+            with pytest.raises(InviteNeedsSignIn, match=f"sign in as {email}") as refused:
+                await bus.request(MEMBER_ACCEPT, {"token": issued.token}, inviter)
+            assert isinstance(refused.value, Forbidden)
+        listed = await bus.request(MEMBER_LIST, {}, owner.ctx)
+        assert [m.person_id for m in listed.members] == [owner.person_id]
+        assert [i.id for i in listed.pending_invites] == [issued.invite.id]
+        assert await admin.fetchval("SELECT count(*) FROM tenancy.api_keys WHERE person_id = $1", someone.person_id) == keys_before
+        assert await events_of(admin, owner.org_id) == events_before
+
+        joined = await bus.request(MEMBER_ACCEPT, {"token": issued.token}, someone.ctx)
+        assert joined.person.id == someone.person_id and set(joined.person.organizations) == {someone.org_id, owner.org_id}
+        assert (await account(bus, joined.api_key)).person_id == someone.person_id
+
+
+class TestInviteByEmail:
+    """An address that already has an account gets its invitation by mail; the inviter never sees the token."""
+
+    async def test_a_person_who_left_every_org_is_invited_back_and_joins_with_the_mailed_token(
+        self, bus: BusClient, platform: Account, owner: Account, mailbox: Mailbox, admin: asyncpg.Connection
+    ) -> None:
+        email = f"{unique('back')}@example.test"
+        former = await add_member(bus, await create_org(bus, platform), email=email)
+        await bus.request(MEMBER_REMOVE, {"person_id": str(former.person_id)}, former.ctx)  # leaves their only org
+        assert await admin.fetchval("SELECT count(*) FROM tenancy.memberships WHERE person_id = $1", former.person_id) == 0
+        assert await admin.fetchval("SELECT bool_and(revoked_at IS NOT NULL) FROM tenancy.api_keys WHERE person_id = $1",
+                                    former.person_id)
+        with pytest.raises(Unauthenticated):  # no key left to sign in with
+            await bus.request(VERIFY_KEY, {"key": former.key})
+
+        issued = await bus.request(MEMBER_INVITE, {"email": email, "role": "customer"}, owner.ctx)
+        assert (issued.delivery, issued.invite.delivery, issued.token) == ("email", "email", None)
+        mail = await mailbox.next_for(email)
+        assert mail["purpose"] == "invitation" and mail["token"].startswith(f"inv_{issued.invite.id.hex}_")
+        assert datetime.fromisoformat(mail["expires_at"]) == issued.invite.expires_at and mail["role"] == "customer"
+        slug = (await bus.request(ORG_GET, {}, owner.ctx)).slug
+        assert mail["organization"].endswith(f"({slug})")
+        assert await admin.fetchval("SELECT delivery FROM tenancy.invites WHERE id = $1", issued.invite.id) == "email"
+
+        joined = await bus.request(MEMBER_ACCEPT, {"token": mail["token"]})  # no auth context: the token alone
+        assert joined.person.id == former.person_id and joined.person.organizations == [owner.org_id]
+        assert (joined.membership.role, joined.membership.invited_by) == ("customer", owner.person_id)
+        back = await account(bus, joined.api_key)
+        assert (back.person_id, back.org_id) == (former.person_id, owner.org_id)
+        assert (await bus.request(PERSON_ME, {}, back.ctx)).email == email  # the new key works
+        listed = await bus.request(MEMBER_LIST, {}, owner.ctx)
+        assert former.person_id in {m.person_id for m in listed.members} and not listed.pending_invites
+        [joined_event] = [e for e in await events_of(admin, owner.org_id, "user_joined_org")
+                          if e["payload"]["target_id"] == str(former.person_id)]
+        assert joined_event["actor_id"] == str(former.person_id)
+        assert joined_event["payload"]["metadata"]["connection"] == "member_of"
+        assert not [e for e in await events_of(admin, owner.org_id, "user_registered")  # the same person, not a new one
+                    if e["payload"]["target_id"] == str(former.person_id)]
+        with pytest.raises(InviteInvalid, match="already been used"):
+            await bus.request(MEMBER_ACCEPT, {"token": mail["token"]})
+
+    async def test_the_inviter_never_holds_the_token_of_an_invite_mailed_to_an_existing_account(
+        self, bus: BusClient, platform: Account, owner: Account, mailbox: Mailbox, admin: asyncpg.Connection,
+        spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        email = f"{unique('taken')}@example.test"
+        someone = await add_member(bus, await create_org(bus, platform), email=email)
+        issued = await bus.request(MEMBER_INVITE, {"email": email}, owner.ctx)
+        secret = (await mailbox.next_for(email))["token"].split("_")[2]
+        listed = await bus.request(MEMBER_LIST, {}, owner.ctx)
+        [invited] = await events_of(admin, owner.org_id, "user_invited_to_org")
+        metadata = invited["payload"]["metadata"]
+        assert metadata["delivery"] == "email" and "token" not in metadata
+        for seen in (issued.model_dump_json(), listed.model_dump_json(), json.dumps(await events_of(admin, owner.org_id)),
+                     caplog.text, repr([(s.attributes, s.events) for s in spans.get_finished_spans()])):
+            assert secret not in seen
+
+        guessed = f"inv_{issued.invite.id.hex}_{'A1b2' * 8}"  # all the inviter knows is the invite's id
+        for caller in (None, owner.ctx):
+            with pytest.raises(InviteInvalid, match="unknown"):
+                await bus.request(MEMBER_ACCEPT, {"token": guessed}, caller)
+        assert await admin.fetchval("SELECT count(*) FROM tenancy.memberships WHERE org_id = $1 AND person_id = $2",
+                                    owner.org_id, someone.person_id) == 0
+        assert [i.id for i in (await bus.request(MEMBER_LIST, {}, owner.ctx)).pending_invites] == [issued.invite.id]
 
 
 class TestRolesAndRemoval:

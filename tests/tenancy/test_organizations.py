@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from services.graph.schemas import THING_CREATE
 from services.tenancy.errors import OrganizationNotWritable, SignupClosed
-from services.tenancy.schemas import MEMBER_INVITE, ORG_CREATE, ORG_GET, ORG_LIST, ORG_UPDATE, SIGNUP
+from services.tenancy.schemas import KEY_CREATE, MEMBER_INVITE, ORG_CREATE, ORG_GET, ORG_LIST, ORG_UPDATE, SIGNUP
 from shared.auth import VERIFY_KEY
 from shared.client import BusClient
 from shared.errors import Conflict, Forbidden, InvalidRequest
@@ -67,6 +68,27 @@ class TestUpdate:
             with pytest.raises(Forbidden, match="platform owner"):
                 await bus.request(ORG_UPDATE, change, owner.ctx)
 
+    async def test_only_a_platform_owner_changes_when_a_trial_ends_or_what_happens_then(
+        self, bus: BusClient, platform: Account, admin: asyncpg.Connection
+    ) -> None:
+        ends = datetime.now(UTC) + timedelta(days=1)
+        owner = await create_org(bus, platform, status="trial", trial_ends_at=ends.isoformat())
+        later = ends + timedelta(days=365)
+        for change in ({"settings": {"on_trial_end": "continue"}}, {"settings": {"on_trial_end": "read_only"}},
+                       {"trial_ends_at": later.isoformat()}):
+            with pytest.raises(Forbidden, match="only a platform owner changes") as refused:
+                await bus.request(ORG_UPDATE, change, owner.ctx)
+            assert refused.value.code == "forbidden"
+        org = await bus.request(ORG_GET, {}, owner.ctx)
+        assert (org.settings.on_trial_end, org.trial_ends_at) == ("read_only", ends)
+        assert await events_of(admin, owner.org_id, "settings_updated") == []
+
+        change = {"org_id": str(owner.org_id), "settings": {"on_trial_end": "continue"}, "trial_ends_at": later.isoformat()}
+        org = await bus.request(ORG_UPDATE, change, platform.ctx)
+        assert (org.settings.on_trial_end, org.trial_ends_at) == ("continue", later)
+        [event] = await events_of(admin, owner.org_id, "settings_updated")
+        assert event["actor_id"] == str(platform.person_id) and event["payload"]["metadata"]["changes"] == {"on_trial_end": "continue"}
+
     async def test_a_plan_change_resets_the_limits_and_keeps_usage(
         self, bus: BusClient, platform: Account, owner: Account, admin: asyncpg.Connection
     ) -> None:
@@ -103,6 +125,20 @@ class TestStatus:
         assert not verified.writable and verified.org_status == "suspended"
         auth = verified.auth_context()
         assert check(auth, "things", "read").allowed and not check(auth, "things", "create").allowed
+
+    async def test_a_cancelled_org_can_read_but_its_writes_are_refused(
+        self, bus: BusClient, platform: Account, owner: Account
+    ) -> None:
+        await bus.request(ORG_UPDATE, {"org_id": str(owner.org_id), "status": "cancelled"}, platform.ctx)
+        assert (await bus.request(ORG_GET, {}, owner.ctx)).status == "cancelled"
+        with pytest.raises(OrganizationNotWritable, match="is cancelled: it can read but not write"):
+            await bus.request(MEMBER_INVITE, {"email": "new@example.test"}, owner.ctx)
+        with pytest.raises(OrganizationNotWritable):
+            await bus.request(KEY_CREATE, {"name": "more"}, owner.ctx)
+        owner = await account(bus, owner.key)  # what the edge stamps now: a read-only key
+        assert not check(owner.ctx, "things", "create").allowed and check(owner.ctx, "things", "read").allowed
+        with pytest.raises(Forbidden):  # so other services refuse its writes too
+            await bus.request(THING_CREATE, {"type": "blog_post", "name": "Too late"}, owner.ctx)
 
     async def test_a_platform_owner_can_reactivate_a_suspended_org(
         self, bus: BusClient, platform: Account, owner: Account

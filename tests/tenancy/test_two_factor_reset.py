@@ -17,7 +17,7 @@ from services.tenancy.schemas import (
 )
 from shared.client import BusClient
 from shared.errors import Forbidden, NotFound
-from tests.tenancy.conftest import Account, add_member, create_org, events_of
+from tests.tenancy.conftest import Account, Mailbox, add_member, create_org, events_of
 from tests.tenancy.test_two_factor import enable_two_factor
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -114,11 +114,11 @@ class TestByAnOrgOwner:
         assert not await events_of(admin, stranger.org_id, "two_factor_disabled")
 
     async def test_cannot_reset_a_member_who_belongs_to_another_org_too(
-        self, bus: BusClient, platform: Account, owner: Account, admin: asyncpg.Connection
+        self, bus: BusClient, platform: Account, owner: Account, admin: asyncpg.Connection, mailbox: Mailbox
     ) -> None:
         member = await add_member(bus, owner)
         email = (await bus.request(PERSON_ME, {}, member.ctx)).email
-        await add_member(bus, await create_org(bus, platform), email=email)
+        await add_member(bus, await create_org(bus, platform), email=email, mailbox=mailbox)
         await enable_two_factor(bus, member)
         with pytest.raises(Forbidden, match="other organizations"):
             await bus.request(TWO_FACTOR_RESET, {"person_id": str(member.person_id)}, owner.ctx)
