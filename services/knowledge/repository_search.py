@@ -5,7 +5,7 @@ Search is the hot path, so it skips the ORM layer that every other statement goe
 asyncpg directly (prepared statements cached per connection, vectors in pgvector's binary
 form) on connections of its own (`SearchPool`: no pre-ping, no reset, little else). A search
 through the index is one round trip: the function `knowledge.nearest_<dim>` (migrations/v0003,
-v0005) sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything
+v0005, v0006) sets the tenant and `hnsw.ef_search` for its own statement and runs the query. Everything
 else runs in `SearchDb.transaction`, whose BEGIN carries the tenant (three round trips:
 BEGIN, the query, COMMIT). Either way the tenant is set per transaction and RLS applies (the
 pool connects as the application role).

@@ -259,23 +259,38 @@ async def test_the_index_functions_return_an_items_columns(migrated: Settings) -
         await conn.close()
 
 
-async def _index_scans(conn: asyncpg.Connection, dim: int) -> int:
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    return await conn.fetchval("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1",
-                               f"items_embedding_{dim}")
-
-
-async def _walks_the_index(conn: asyncpg.Connection, dim: int, org_id: object, model: str, query: np.ndarray) -> bool:
-    """Whether `knowledge.nearest_<dim>` can be served by its size's index. For an org this small the
-    planner rightly sorts instead; with sorting ruled out it must walk the index, or fail to plan."""
-    before = await _index_scans(conn, dim)
+async def _walks_the_index(
+    conn: asyncpg.Connection, dim: int, org_id: object, model: str, query: np.ndarray, narrowed_to: object = None
+) -> bool:
+    """Whether a call of `knowledge.nearest_<dim>` walked its size's index while page costs make sorting
+    the org's rows look far cheaper. Scans are counted by this backend, unflushed within a transaction,
+    so no other connection's are seen. `narrowed_to`: a source thing."""
+    scans = f"SELECT pg_stat_get_xact_numscans('knowledge.items_embedding_{dim}'::regclass)"
     async with conn.transaction():
-        await conn.execute("SET LOCAL enable_sort = off")
-        await conn.fetch(f"SELECT id FROM knowledge.nearest_{dim}($1, 40, $2, '{{chunk}}', NULL, NULL, NULL, "
-                         f"$3::text::vector, 10)", org_id, model, str(query.tolist()))
-    await conn.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts, shared once it is idle
-    await conn.execute("SELECT 1")
-    return await _index_scans(conn, dim) > before
+        await conn.execute("SET LOCAL seq_page_cost = 0.01; SET LOCAL random_page_cost = 1000")
+        before = await conn.fetchval(scans)
+        await conn.fetch(f"SELECT id FROM knowledge.nearest_{dim}($1, 40, $2, '{{chunk,vector_only}}', NULL, $3, NULL, "
+                         f"$4::text::vector, 10)", org_id, model, narrowed_to, str(query.tolist()))
+        return await conn.fetchval(scans) > before
+
+
+async def test_an_unfiltered_index_search_always_walks_the_index(
+    bus: BusClient, owner: Account, migrated: Settings
+) -> None:
+    """Planned once per connection with sorting ruled out (migrations/v0006), the unfiltered search
+    walks the index even where the planner would sort the org's rows; narrowed to a source thing, it
+    is planned per call, and the planner's choice stands."""
+    rng = np.random.default_rng(384)
+    thing = await make_thing(bus, owner.ctx, "blog_post")
+    vectors = unit(rng.normal(size=(10, 384)))
+    await add_vectors(bus, owner, vectors, source_thing_id=str(thing.id))
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        for _ in range(2):  # the first call makes the generic plan, the second reuses it
+            assert await _walks_the_index(conn, 384, owner.ctx.org_id, MODEL, vectors[0])
+        assert not await _walks_the_index(conn, 384, owner.ctx.org_id, MODEL, vectors[0], narrowed_to=thing.id)
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize("dim", sorted(INDEXED_DIMS - {384}))
@@ -304,5 +319,17 @@ async def test_the_production_sizes_have_their_own_index_and_search_function(
     conn = await asyncpg.connect(plain_url(migrated.database_url))
     try:
         assert await _walks_the_index(conn, dim, owner.ctx.org_id, model, query)
+    finally:
+        await conn.close()
+
+
+async def test_every_indexed_size_builds_its_graph_at_ef_construction_128(migrated: Settings) -> None:
+    """migrations/v0006: the graph quality that keeps recall@10 at or above 95% at the default ef_search."""
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        for dim in INDEXED_DIMS:
+            options = await conn.fetchval("SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
+                                          f"knowledge.items_embedding_{dim}")
+            assert options == ["ef_construction=128"], dim
     finally:
         await conn.close()
