@@ -50,9 +50,10 @@ INGEST_IN_FLIGHT = 2
 K = 10
 EF_SEARCH = Settings.model_fields["knowledge_ef_search"].default  # the service's default
 N_QUERIES = 500
+SEARCHES_A_ROUND = 1_000  # the queries, twice: a round of ~2 s, so a passing burst of load is a small part of it
 N_RECALL = 300
 SEARCH_IN_FLIGHT = 8
-ROUNDS = 3
+ROUNDS = 5
 N_EMBED = 8
 ROUNDS_EMBED = 5
 CHUNK_WORDS = 510  # ≈ 800 tokens of the model's tokenizer
@@ -240,7 +241,8 @@ def _cycle(items: list) -> Iterator:
 
 
 async def _search(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data: Data) -> dict[str, Any]:
-    """QPS of both sides (best of ROUNDS, alternating) and the ids each returns for the recall queries."""
+    """QPS of both sides (best of ROUNDS, alternating), the spread of a round's ratio, and the ids each
+    returns for the recall queries."""
     from services.knowledge.schemas import SEARCH, pack_vector
 
     sql, org, ef = _search_sql(), ctx.org_id, str(EF_SEARCH)
@@ -261,10 +263,12 @@ async def _search(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data
     rates: dict[str, list[float]] = {"ours": [], "raw": []}
     for r in range(ROUNDS):
         for name in (("raw", "ours") if r % 2 == 0 else ("ours", "raw")):
-            rates[name].append(await throughput(sides[name], N_QUERIES, SEARCH_IN_FLIGHT))
+            rates[name].append(await throughput(sides[name], SEARCHES_A_ROUND, SEARCH_IN_FLIGHT))
     recall_ours = [await ours(p) for p in payloads[:N_RECALL]]
     recall_raw = [await raw(q) for q in data.queries[:N_RECALL]]
-    return {"ours": max(rates["ours"]), "raw": max(rates["raw"]), "ids_ours": recall_ours, "ids_raw": recall_raw}
+    pairs = [o / r for o, r in zip(rates["ours"], rates["raw"], strict=True)]  # each round's two sides, back to back
+    return {"ours": max(rates["ours"]), "raw": max(rates["raw"]), "pairs": (min(pairs), max(pairs)),
+            "ids_ours": recall_ours, "ids_raw": recall_raw}
 
 
 def _recall(found: list[list[UUID]], exact: list[list[UUID]]) -> float:
@@ -347,7 +351,8 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
         Figure(f"{PREFIX}.embed.rate", embedded["ours"], "chunks/s", embedded["baseline"], embedded["note"]),
         Figure(f"{PREFIX}.search.qps", searched["ours"], "queries/s", searched["raw"],
                f"ef_search={EF_SEARCH}, k={K}, {SEARCH_IN_FLIGHT} in flight, {N_ITEMS // 1000}k clustered {DIM}-d;"
-               " baseline the same SQL on asyncpg; target ≥0.8×"),
+               f" best of {ROUNDS} alternating rounds of {SEARCHES_A_ROUND:,} (a round's ratio"
+               f" {searched['pairs'][0]:.2f}-{searched['pairs'][1]:.2f}); baseline the same SQL on asyncpg; target ≥0.8×"),
         Figure(f"{PREFIX}.search.recall10", _recall(searched["ids_ours"], exact), "%",
                _recall(searched["ids_raw"], exact),
                f"ef_search={EF_SEARCH}, {N_RECALL} queries vs exact (numpy); baseline raw pgvector's; target ≥95%"
