@@ -14,7 +14,7 @@ sort the few rows such a filter leaves rather than walk a graph whose candidates
 
 **Graph quality.** pgvector's default `ef_construction` (64) gave recall@10 of 97.1-98.0% at
 `ef_search` 200 over five builds of the bench's clustered 384-d vectors (94.5% once in a full
-bench); 128 gave 98.2-98.5% over four, at the same query cost, with builds ~1.6x as long.
+bench); 128 gave 98.2-98.5% over four, at no query cost we could measure, with builds ~1.6x as long.
 `ALTER INDEX ... SET` applies to every row inserted from now on; rows already indexed keep the
 graph they were built into until the index is rebuilt, which an operator can do without blocking
 searches: `REINDEX INDEX CONCURRENTLY knowledge.items_embedding_<dim>` (it cannot run inside a
