@@ -19,6 +19,7 @@ from shared.cli_knowledge import app as knowledge_app
 from shared.client import BusClient
 from shared.credentials import credentials_path
 from shared.errors import OneError
+from shared.metrics import metrics_served
 from shared.service import HealthReport, ServiceRuntime
 from shared.settings import get_settings
 from shared.stack import (
@@ -129,7 +130,8 @@ def mailer(
     if not settings.nats_url:
         console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
         raise typer.Exit(1)
-    asyncio.run(mail_adapter.run(settings))
+    with metrics_served(settings):
+        asyncio.run(mail_adapter.run(settings))
 
 
 @app.command()
@@ -147,7 +149,8 @@ def serve(service: ServiceName) -> None:
     settings = effective_settings()
     _logging(settings.log_level)
     runtime = ServiceRuntime(load_service(service.value), settings)
-    asyncio.run(runtime.run_until_signalled())
+    with metrics_served(settings):
+        asyncio.run(runtime.run_until_signalled())
 
 
 @app.command()
@@ -195,6 +198,8 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Postgres  {settings.database_url}")
         console.print(f"NATS      {settings.nats_url}")
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
+        for name, port in supervisor.metrics_ports().items():
+            console.print(f"Metrics   {name:<10} http://127.0.0.1:{port}/metrics")
         if not settings.smtp_host:
             console.print(f"Mail      {settings.mail_path.resolve()}  (no ONE_SMTP_HOST: the mailer writes .eml files here)")
         if new_key:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from nats.aio.subscription import Subscription
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import subjects
+from shared import metrics, subjects
 from shared.eager import start_eagerly
 from shared.envelope import (
     AuthContext,
@@ -33,8 +34,8 @@ from shared.envelope import (
     decode_envelope,
     encode_reply,
 )
-from shared.events import EventPayload
 from shared.errors import Internal, OneError, PayloadTooLarge, Unauthenticated
+from shared.events import EventPayload
 from shared.ids import uuid7
 from shared.outbox import event_message
 from shared.slots import Slots
@@ -197,22 +198,29 @@ class ServiceRouter:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
     async def dispatch(self, raw: bytes, specs: dict[str, MessageSpec[Any, Any]]) -> bytes:
+        started = perf_counter()
         envelope: Envelope | None = None
+        message_type = metrics.UNKNOWN_TYPE
         try:
             envelope = decode_envelope(raw)
+            if envelope.type in specs:
+                message_type = envelope.type
             payload, spec = check_request(envelope, specs)
             reply = encode_reply(envelope, await self._call(envelope, payload, spec))
             if len(reply) > self._nc.max_payload:  # it could not be sent: the caller would only time out
                 raise PayloadTooLarge(f"the reply to {spec.type} would be {len(reply):,} bytes, more than the "
                                       f"broker's {self._nc.max_payload:,}: ask for less",
                                       {"size": len(reply), "max_payload": self._nc.max_payload})
-            return reply
+            outcome = "ok"
         except OneError as error:
-            return encode_reply(envelope, error)
+            reply, outcome = encode_reply(envelope, error), error.code
         except Exception:
             error_id = uuid7()
             log.exception("%s: unexpected error %s handling %s", self.service, error_id, envelope.type if envelope else "?")
-            return encode_reply(envelope, Internal("internal error", {"error_id": str(error_id)}))
+            error = Internal("internal error", {"error_id": str(error_id)})
+            reply, outcome = encode_reply(envelope, error), error.code
+        metrics.observe(self.service, message_type, outcome, perf_counter() - started)
+        return reply
 
     def _call(
         self, envelope: Envelope, payload: BaseModel, spec: MessageSpec[Any, Any]

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
 
+    metrics_port: int = Field(0, ge=0, le=65535, description=(
+        "Serve Prometheus metrics on this port (`/metrics`); 0 = not served. `one up` gives its children"
+        " this port and the ones after it, in the order `one up` prints."))
+    metrics_host: str = Field("0.0.0.0", description="The address the metrics port listens on.")
+
     request_timeout: float = Field(10.0, description="Seconds a bus request waits for its reply.")
     handler_concurrency: int = Field(32, description="Messages one subscriber handles at once.")
 

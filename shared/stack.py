@@ -108,11 +108,17 @@ class Supervisor:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     restarts: dict[str, list[float]] = field(default_factory=dict)
 
-    def _env(self) -> dict[str, str]:
+    def metrics_ports(self) -> dict[str, int]:
+        """Each child's metrics port: ONE_METRICS_PORT and the ports after it, in order; none when it is 0."""
+        base = self.settings.metrics_port
+        return {name: base + n for n, name in enumerate((*subjects.SERVICES, *ADAPTERS))} if base else {}
+
+    def _env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
         env["ONE_DATABASE_URL"] = self.settings.database_url or ""
         env["ONE_NATS_URL"] = self.settings.nats_url or ""
         env["ONE_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["ONE_METRICS_PORT"] = str(self.metrics_ports().get(name, 0))
         return env
 
     def spawn(self, name: str) -> None:
@@ -120,7 +126,7 @@ class Supervisor:
         arguments = ADAPTERS.get(name, ["serve", name])
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", *arguments],
-            env=self._env(),
+            env=self._env(name),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order

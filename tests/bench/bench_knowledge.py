@@ -352,7 +352,8 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
         Figure(f"{PREFIX}.search.qps", searched["ours"], "queries/s", searched["raw"],
                f"ef_search={EF_SEARCH}, k={K}, {SEARCH_IN_FLIGHT} in flight, {N_ITEMS // 1000}k clustered {DIM}-d;"
                f" best of {ROUNDS} alternating rounds of {SEARCHES_A_ROUND:,} (a round's ratio"
-               f" {searched['pairs'][0]:.2f}-{searched['pairs'][1]:.2f}); baseline the same SQL on asyncpg; target ≥0.8×"),
+               f" {searched['pairs'][0]:.2f}-{searched['pairs'][1]:.2f}); baseline the same SQL on asyncpg;"
+               " target ≥0.8×"),
         Figure(f"{PREFIX}.search.recall10", _recall(searched["ids_ours"], exact), "%",
                _recall(searched["ids_raw"], exact),
                f"ef_search={EF_SEARCH}, {N_RECALL} queries vs exact (numpy); baseline raw pgvector's; target ≥95%"

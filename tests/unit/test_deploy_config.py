@@ -625,3 +625,21 @@ def test_postgres_cluster_has_pgvector() -> None:
     url = urlsplit(database_url)
     assert url.hostname == f"{cluster['metadata']['name']}-rw" and url.path.lstrip("/") == initdb["database"]
     assert url.username == initdb["owner"]
+
+
+def test_every_pod_serves_metrics_where_its_annotations_say(k8s: dict) -> None:
+    port = int(k8s[("ConfigMap", "one-config")]["data"]["ONE_METRICS_PORT"])
+    for name, doc in k8s.items():
+        if name[0] != "Deployment":
+            continue
+        template = doc["spec"]["template"]
+        container = template["spec"]["containers"][0]
+        assert {"configMapRef": {"name": "one-config"}} in container["envFrom"], name
+        assert {"name": "metrics", "containerPort": port} in container["ports"], name
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port, name
+
+
+def test_every_compose_service_and_the_mailer_serve_metrics(services: dict) -> None:
+    for name in (*subjects.SERVICES, *ADAPTERS):
+        assert int(services[name]["environment"]["ONE_METRICS_PORT"]) > 0, name
