@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["EmbeddedNats", "EmbeddedPostgres", "free_port"]
+__all__ = ["EmbeddedNats", "EmbeddedPostgres", "free_port", "port_is_free"]
 
 HOST = "127.0.0.1"
 # Postgres refuses to run as root, so as root we run it as this system user
@@ -43,7 +43,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     # SO_REUSEADDR like the servers themselves use, so TIME_WAIT leftovers
     # from the previous run do not count as "taken" (that would change the
     # port on every quick restart), while a listening socket still does.
@@ -65,7 +65,7 @@ def _choose_port(port_file: Path, requested: int, avoid: int = 0) -> int:
         saved = int(port_file.read_text().strip())
     except (OSError, ValueError):
         saved = 0
-    if saved and saved != avoid and _port_is_free(saved):
+    if saved and saved != avoid and port_is_free(saved):
         return saved
     while True:
         port = free_port()

@@ -6,9 +6,8 @@ per request (decode to encoded reply); `outcome` is `ok` or the reply's error co
 request, measured) rather than a `prometheus_client` histogram (`labels().observe`, with its
 lock: 1.26 µs) on a path whose whole server side is worth ~60 µs (`tenancy.verify_key.rate`);
 the histogram is built from them when scraped, in the server's thread (the event loop's
-thread only ever adds to them). `type` is a
-message type the service handles, or `unknown`: the label never takes a caller's string, so
-a caller cannot grow the series.
+thread only ever adds to them). `type` is a message type the service handles, or `unknown`:
+the label never takes a caller's string, so a caller cannot grow the series.
 
 `metrics_served` exposes these and every `prometheus_client` metric of the process (the event
 log's ingest counters, the mailer's outcomes) on `ONE_METRICS_PORT`; 0 serves nothing.

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,15 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.graph.schemas import THING_CREATE
 from services.tenancy.schemas import EMAIL_VERIFICATION_REQUEST
 from shared import subjects
 from shared.auth import authenticate
 from shared.client import BusClient
-from shared.embedded import free_port
+from shared.embedded import free_port, port_is_free
 from shared.settings import Settings
+from tests.metrics_page import request_counts
 
 ONE = [sys.executable, "-m", "shared.cli"]
 
@@ -43,33 +42,20 @@ def _one(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _start(data_dir: Path, metrics_port: int = 0) -> subprocess.Popen:
-    env = {**_env(data_dir), "ONE_METRICS_PORT": str(metrics_port)}
+    env = {**_env(data_dir), "ONE_METRICS_PORT": str(metrics_port), "ONE_METRICS_HOST": "127.0.0.1"}
     return subprocess.Popen([*ONE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _free_ports(n: int) -> int:
     """The first of `n` consecutive ports that are free right now (`one up` gives one to each child)."""
-
-    def free(port: int) -> bool:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                return False
-            return True
-
     while True:
         first = free_port()
-        if first + n <= 65535 and all(free(first + i) for i in range(n)):
+        if first + n <= 65535 and all(port_is_free(first + i) for i in range(n)):
             return first
 
 
-def _request_counts(port: int) -> dict[tuple[str, str, str], float]:
-    """(service, type, outcome) -> requests answered, from a child's `/metrics`."""
-    page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return {(s.labels["service"], s.labels["type"], s.labels["outcome"]): s.value
-            for family in text_string_to_metric_families(page) if family.name == "one_request_duration_seconds"
-            for s in family.samples if s.name.endswith("_count")}
+def _metrics_page(port: int) -> str:
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
 
 
 def _wait_healthy(data_dir: Path, up: subprocess.Popen, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -161,13 +147,13 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         found = _one(data_dir, "knowledge", "search", "how do hives survive winter")
         assert found.returncode == 0 and str(post) in found.stdout, found.stdout + found.stderr
         knowledge_port = metrics_port + subjects.SERVICES.index("knowledge")  # the order `one up` prints
-        assert _request_counts(knowledge_port)[("knowledge", "knowledge.search", "ok")] >= 1
+        assert request_counts(_metrics_page(knowledge_port))[("knowledge", "knowledge.search", "ok")] >= 1
 
         _wait_for_mailer(data_dir)
         address = await _ask_for_email_verification(runtime["nats_url"], credentials["api_key"])
         verified = _one(data_dir, "verify-email", _token_from_mail(data_dir, address))
         assert verified.returncode == 0 and f"{address} verified" in verified.stdout, verified.stdout + verified.stderr
-        mailer_page = httpx.get(f"http://127.0.0.1:{metrics_port + len(subjects.SERVICES)}/metrics", timeout=10).text
+        mailer_page = _metrics_page(metrics_port + len(subjects.SERVICES))
         assert re.search(r'^one_mailer_sent_total\{purpose="[a-z_]+"\} [1-9]', mailer_page, re.M), mailer_page
     finally:
         output = _stop(up)

@@ -5,7 +5,6 @@ import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from shared import metrics
 from shared.client import BusClient
@@ -15,6 +14,7 @@ from shared.errors import Internal, InvalidRequest, UnknownMessageType
 from shared.metrics import metrics_served
 from shared.settings import Settings
 from shared.stack import Supervisor
+from tests.metrics_page import request_counts
 from tests.probe.app import CRASH, ECHO, Echo
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -26,12 +26,7 @@ async def scrape(url: str) -> tuple[Counts, str]:
     """The probe service's request counts by (type, outcome), and the whole page."""
     async with httpx.AsyncClient() as http:
         page = (await http.get(url)).text
-    counts = {
-        (s.labels["type"], s.labels["outcome"]): s.value
-        for family in text_string_to_metric_families(page) if family.name == "one_request_duration_seconds"
-        for s in family.samples if s.name.endswith("_count") and s.labels["service"] == "probe"
-    }
-    return counts, page
+    return {(t, outcome): n for (service, t, outcome), n in request_counts(page).items() if service == "probe"}, page
 
 
 async def test_answers_are_counted_by_type_and_outcome_and_served(
