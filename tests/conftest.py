@@ -9,15 +9,15 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import subjects
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.ids import uuid7
-from shared.migrate import migrate_services
-from shared.service import ServiceRuntime
-from shared.settings import Settings
-from shared.stack import all_migrations, load_service
-from shared.tracing import setup_tracing
+from shared.kernel import subjects
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.kernel.ids import uuid7
+from shared.runtime.migrate import migrate_services
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
+from shared.tools.stack import all_migrations, load_service
+from shared.runtime.tracing import setup_tracing
 from tests.infra import Servers, provide_servers
 from tests.probe.app import definition as probe_definition
 

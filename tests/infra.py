@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
 
 
 @dataclass

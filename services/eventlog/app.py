@@ -41,11 +41,12 @@ from services.eventlog.schemas import (
 )
 from services.eventlog.service import check_event_type, event_id_for
 from services.eventlog.tail import POLL_INTERVAL, CommitNotifier
-from shared import __version__, subjects
-from shared.envelope import Envelope
-from shared.events import EventPayload
-from shared.handlers import RequestContext, ServiceRouter
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared import __version__
+from shared.kernel import subjects
+from shared.kernel.envelope import Envelope
+from shared.kernel.events import EventPayload
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 
 router = ServiceRouter("eventlog")
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from shared.errors import InvalidRequest
+from shared.kernel.errors import InvalidRequest
 
 
 class InvalidEvent(InvalidRequest):

@@ -38,9 +38,9 @@ from services.eventlog import repository
 from services.eventlog.errors import InvalidEvent
 from services.eventlog.schemas import DEAD_LETTER_SUBJECT, IngestCounters, committed_subject
 from services.eventlog.service import IncomingEvent, check_incoming
-from shared import subjects
-from shared.db import app_url, plain_url
-from shared.settings import Settings
+from shared.kernel import subjects
+from shared.runtime.db import app_url, plain_url
+from shared.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("one.eventlog.ingest")

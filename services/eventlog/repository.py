@@ -25,7 +25,7 @@ from services.eventlog.schemas import (
     ProtocolRevenue,
 )
 from services.eventlog.service import IncomingEvent
-from shared.ontology import UnknownOntologyType, canonical_event
+from shared.kernel.ontology import UnknownOntologyType, canonical_event
 
 POSITION_LOCK = 0x0E7E_0106  # pg_advisory_xact_lock key: one position writer at a time
 

@@ -21,8 +21,8 @@ from uuid import UUID
 import asyncpg
 
 from services.eventlog import repository
-from shared.db import plain_url
-from shared.settings import Settings
+from shared.runtime.db import plain_url
+from shared.kernel.settings import Settings
 
 MANIFEST = "manifest.json"
 Progress = Callable[[int, int], None]  # (done, total)

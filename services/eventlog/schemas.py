@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared import subjects
-from shared.envelope import Payload, Protocol, register_message
+from shared.kernel import subjects
+from shared.kernel.envelope import Payload, Protocol, register_message
 
 MAX_BATCH = 1000
 

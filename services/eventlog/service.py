@@ -14,9 +14,9 @@ from uuid import UUID, uuid5
 from pydantic import ValidationError
 
 from services.eventlog.errors import InvalidEvent
-from shared.envelope import Envelope
-from shared.events import EventPayload
-from shared.ontology import (
+from shared.kernel.envelope import Envelope
+from shared.kernel.events import EventPayload
+from shared.kernel.ontology import (
     PROTOCOL_EVENT_TYPES,
     EventType,
     MetadataProtocol,

@@ -1,8 +1,8 @@
 """The gateway service's subscribers; its domain handlers register on `router`."""
 
 from shared import __version__
-from shared.handlers import ServiceRouter
-from shared.service import ServiceDefinition
+from shared.runtime.handlers import ServiceRouter
+from shared.runtime.service import ServiceDefinition
 
 router = ServiceRouter("gateway")
 definition = ServiceDefinition(name="gateway", version=__version__, router=router)

@@ -36,8 +36,8 @@ from services.graph.schemas import (
     ThingWithRelated,
 )
 from shared import __version__
-from shared.handlers import RequestContext, ServiceRouter
-from shared.service import ServiceDefinition
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.service import ServiceDefinition
 
 router = ServiceRouter("graph")
 

@@ -1,6 +1,6 @@
 """The graph's errors: refinements of the shared families, so callers can catch either."""
 
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.kernel.errors import Conflict, InvalidRequest, NotFound
 
 
 class GraphError(Exception):
@@ -20,7 +20,7 @@ class UnknownType(GraphError, InvalidRequest):
 
 
 class InvalidTransition(GraphError, Conflict):
-    """The status change is not one `shared.ontology.STATUS_TRANSITIONS` allows."""
+    """The status change is not one `shared.kernel.ontology.STATUS_TRANSITIONS` allows."""
 
     code = "invalid_transition"
 

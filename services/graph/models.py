@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.ontology import ConnectionType, ThingStatus, ThingType
+from shared.kernel.ontology import ConnectionType, ThingStatus, ThingType
 
 metadata = sa.MetaData(schema="graph")
 

@@ -41,7 +41,7 @@ from services.graph.property_models_platform import (
     UiPreferences,
     VerificationToken,
 )
-from shared.ontology import THING_CATEGORIES, ThingType
+from shared.kernel.ontology import THING_CATEGORIES, ThingType
 
 SECRET_KEYS = frozenset({
     "apiKey", "webhookSecret", "token", "accessToken", "refreshToken", "idToken", "credentials",

@@ -9,9 +9,9 @@ from typing import Any
 
 from services.tenancy.errors import QuotaNotFound
 from services.tenancy.schemas import QUOTA_CONSUME, QUOTA_RELEASE
-from shared.envelope import MessageSpec
-from shared.errors import NotFound
-from shared.handlers import RequestContext
+from shared.kernel.envelope import MessageSpec
+from shared.kernel.errors import NotFound
+from shared.runtime.handlers import RequestContext
 
 
 async def _change(ctx: RequestContext, spec: MessageSpec[Any, Any], amount: int) -> None:

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field, StringConstraints
 
 import services.graph.errors  # noqa: F401  (registers the graph's error codes for callers)
 from services.graph.models import Connection, Neighbor, Thing
-from shared import subjects
-from shared.envelope import Payload, register_message
-from shared.ontology import ThingStatus
+from shared.kernel import subjects
+from shared.kernel.envelope import Payload, register_message
+from shared.kernel.ontology import ThingStatus
 
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,60}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]

@@ -1,7 +1,7 @@
 """Things: create (idempotent, quota-counted), read, update with optimistic concurrency, archive,
 soft-delete, restore and query. No SQL here (see repository.py), no NATS beyond the tenancy calls.
 
-RBAC is enforced on every call from the envelope's auth context (`shared.rbac.require`), and it
+RBAC is enforced on every call from the envelope's auth context (`shared.kernel.rbac.require`), and it
 fails closed: a context that carries no permissions may do nothing. Tenancy stamps role and
 permissions on every verified key, so real callers always carry them.
 """
@@ -31,11 +31,11 @@ from services.graph.properties import (
     properties_model,
 )
 from services.graph.schemas import ThingCreate, ThingQuery, Things, ThingUpdate
-from shared.errors import InvalidRequest
-from shared.events import EventPayload
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import (
+from shared.kernel.errors import InvalidRequest
+from shared.kernel.events import EventPayload
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import (
     THING_CATEGORIES,
     EventType,
     ThingStatus,
@@ -44,7 +44,7 @@ from shared.ontology import (
     can_transition,
     canonical_thing,
 )
-from shared.rbac import require
+from shared.kernel.rbac import require
 
 _CREATED_EVENTS: dict[ThingType, EventType] = {
     ThingType.COURSE: EventType.COURSE_CREATED,

@@ -30,10 +30,10 @@ from services.graph.schemas import (
     ThingWithRelated,
 )
 from services.graph.service import get_thing, to_thing
-from shared.errors import Conflict, InvalidRequest
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import (
+from shared.kernel.errors import Conflict, InvalidRequest
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import (
     PROTOCOL_CONNECTION_TYPES,
     SELF_LINK_ALLOWED,
     ConnectionType,
@@ -42,7 +42,7 @@ from shared.ontology import (
     UnknownOntologyType,
     canonical_connection,
 )
-from shared.rbac import require
+from shared.kernel.rbac import require
 
 _RATIO_KEYS = ("revenueShare", "progress")
 """Metadata the spec defines as a fraction (0.0 to 1.0)."""

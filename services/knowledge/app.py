@@ -68,11 +68,11 @@ from services.knowledge.schemas import (
     ThingTarget,
 )
 from shared import __version__
-from shared.envelope import Encoded
-from shared.errors import Unavailable
-from shared.handlers import RequestContext, ServiceRouter
-from shared.rbac import require
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.kernel.envelope import Encoded
+from shared.kernel.errors import Unavailable
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.kernel.rbac import require
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 router = ServiceRouter("knowledge")

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer as HFTokenizer

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import httpx
 
 from services.knowledge.chunking import Tokenizer, chunk_text, packaged_tokenizer
-from shared.errors import Internal, InvalidRequest, Unavailable
-from shared.settings import Settings
+from shared.kernel.errors import Internal, InvalidRequest, Unavailable
+from shared.kernel.settings import Settings
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_DIM = 384

@@ -1,6 +1,6 @@
 """The knowledge service's errors: refinements of the shared families, so callers can catch either."""
 
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.kernel.errors import Conflict, InvalidRequest, NotFound
 
 
 class KnowledgeError(Exception):

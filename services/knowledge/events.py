@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from shared.events import EventPayload
-from shared.handlers import RequestContext
-from shared.ontology import EventType
+from shared.kernel.events import EventPayload
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ontology import EventType
 
 _TARGET = "knowledge"
 

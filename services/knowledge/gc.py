@@ -12,8 +12,8 @@ from uuid import UUID
 from services.knowledge import repository as repo
 from services.knowledge.ingest import background_context
 from services.knowledge.schemas import GcReport
-from shared.ontology import EventType
-from shared.service import ServiceRuntime
+from shared.kernel.ontology import EventType
+from shared.runtime.service import ServiceRuntime
 
 
 async def collect(runtime: ServiceRuntime, org_id: UUID, actor_id: UUID | None, older_than_days: float | None) -> GcReport:

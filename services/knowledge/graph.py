@@ -10,10 +10,10 @@ from uuid import UUID
 from services.graph.models import Thing
 from services.graph.schemas import THING_GET
 from services.knowledge.errors import ThingNotFound
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.errors import NotFound
-from shared.handlers import RequestContext
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import NotFound
+from shared.runtime.handlers import RequestContext
 
 SERVICE_ACTOR = UUID("00000000-0000-7000-8000-00000000000b")
 """Acts for knowledge when an event names no actor."""

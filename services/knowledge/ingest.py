@@ -31,9 +31,9 @@ from services.knowledge import events, graph, pipeline, state
 from services.knowledge import repository as repo
 from services.knowledge import repository_jobs as jobs_repo
 from services.knowledge.errors import ThingNotFound
-from shared.envelope import Envelope
-from shared.handlers import RequestContext
-from shared.service import ServiceRuntime
+from shared.kernel.envelope import Envelope
+from shared.runtime.handlers import RequestContext
+from shared.runtime.service import ServiceRuntime
 
 TEXT_FIELDS = ("content", "text", "transcript", "recording.transcript", "description", "summary", "caption",
                "title", "html")

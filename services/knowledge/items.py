@@ -26,11 +26,11 @@ from services.knowledge.schemas import (
     LinkTarget,
     ThingKnowledge,
 )
-from shared.errors import InvalidRequest
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import KnowledgeType
-from shared.rbac import require
+from shared.kernel.errors import InvalidRequest
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import KnowledgeType
+from shared.kernel.rbac import require
 
 MAX_SYNC_CHUNKS = 16
 """A document sent directly is embedded within the request (about 0.2 s per 800-token chunk on

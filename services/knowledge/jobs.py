@@ -25,13 +25,13 @@ from services.knowledge import gc, graph, ingest, state
 from services.knowledge import repository_jobs as jobs_repo
 from services.knowledge.models import IngestJob, to_job
 from services.knowledge.schemas import IngestRequest, IngestStatus, IngestStatusQuery
-from shared import subjects
-from shared.envelope import Envelope
-from shared.errors import OneError, Unavailable
-from shared.handlers import RequestContext
-from shared.ontology import EventType, ThingType
-from shared.rbac import require
-from shared.service import ServiceRuntime
+from shared.kernel import subjects
+from shared.kernel.envelope import Envelope
+from shared.kernel.errors import OneError, Unavailable
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ontology import EventType, ThingType
+from shared.kernel.rbac import require
+from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 

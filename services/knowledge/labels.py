@@ -27,10 +27,10 @@ from services.knowledge.errors import (
 )
 from services.knowledge.models import Label
 from services.knowledge.schemas import LabelPage, LabelRemoval, ThingIds, ThingLabels
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import KnowledgeType
-from shared.rbac import require
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import KnowledgeType
+from shared.kernel.rbac import require
 
 CURATED_PREFIXES = frozenset({
     "skill", "industry", "topic", "format", "goal", "audience", "technology", "status", "capability",

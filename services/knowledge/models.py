@@ -14,7 +14,7 @@ from pgvector.sqlalchemy import Vector
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from shared.ontology import KnowledgeRole, KnowledgeType
+from shared.kernel.ontology import KnowledgeRole, KnowledgeType
 
 metadata = sa.MetaData(schema="knowledge")
 _ts = sa.DateTime(timezone=True)

@@ -12,9 +12,9 @@ from uuid import UUID
 
 from services.knowledge.chunking import Chunk, chunk_text, source_hash, text_hash
 from services.knowledge.state import KnowledgeState
-from shared.ids import uuid7
-from shared.ontology import KnowledgeType
-from shared.settings import Settings
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import KnowledgeType
+from shared.kernel.settings import Settings
 
 
 def fingerprint(state: KnowledgeState, settings: Settings, text: str, *, vector_only: bool) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.knowledge.models import ingest_jobs
 from services.knowledge.models import ingest_state as state_table
-from shared.ids import uuid7
+from shared.kernel.ids import uuid7
 
 Row = sa.Row[Any]
 

@@ -25,9 +25,9 @@ from services.knowledge.models import (
     SearchHit,
     ThingLink,
 )
-from shared import subjects
-from shared.envelope import Payload, register_message
-from shared.ontology import KnowledgeRole, KnowledgeType
+from shared.kernel import subjects
+from shared.kernel.envelope import Payload, register_message
+from shared.kernel.ontology import KnowledgeRole, KnowledgeType
 
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,3}$")]

@@ -22,9 +22,9 @@ from services.knowledge import repository_search as sql
 from services.knowledge.errors import ModelMismatch
 from services.knowledge.models import record_dict
 from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
-from shared.envelope import Encoded
-from shared.handlers import RequestContext
-from shared.rbac import require
+from shared.kernel.envelope import Encoded
+from shared.runtime.handlers import RequestContext
+from shared.kernel.rbac import require
 
 _SIZE_TTL = 30.0
 _org_sizes: dict[tuple[UUID, str, int], tuple[bool, float]] = {}

@@ -13,9 +13,9 @@ from typing import Any
 from services.knowledge.chunking import Tokenizer, load_tokenizer
 from services.knowledge.embedders import Embedder, make_embedder
 from services.knowledge.repository_search import SearchDb
-from shared.db import app_url, plain_url
-from shared.handlers import RequestContext
-from shared.service import ServiceRuntime
+from shared.runtime.db import app_url, plain_url
+from shared.runtime.handlers import RequestContext
+from shared.runtime.service import ServiceRuntime
 
 
 @dataclass

@@ -105,11 +105,11 @@ from services.tenancy.schemas import (
 )
 from services.tenancy.service_keys import Credentials, load_pepper
 from shared import __version__
-from shared.auth import VerifiedKey, VerifyKey
-from shared.envelope import Empty, Encoded, MessageSpec
-from shared.errors import OneError, Unavailable
-from shared.handlers import Handler, RequestContext, ServiceRouter
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.kernel.auth import VerifiedKey, VerifyKey
+from shared.kernel.envelope import Empty, Encoded, MessageSpec
+from shared.kernel.errors import OneError, Unavailable
+from shared.runtime.handlers import Handler, RequestContext, ServiceRouter
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 

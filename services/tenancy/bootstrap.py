@@ -12,14 +12,14 @@ from services.tenancy.schemas import OrganizationCreate, PersonIn, SettingsPatch
 from services.tenancy.service import ensure_person, insert_organization, load_org, person_model
 from services.tenancy.service_keys import Credentials, issue_key, load_pepper
 from services.tenancy.service_members import join
-from shared.db import Database
-from shared.envelope import Envelope
-from shared.errors import Conflict
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import OrgPlan, OrgStatus, Role
-from shared.outbox import Outbox
-from shared.settings import Settings
+from shared.runtime.db import Database
+from shared.kernel.envelope import Envelope
+from shared.kernel.errors import Conflict
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import OrgPlan, OrgStatus, Role
+from shared.runtime.outbox import Outbox
+from shared.kernel.settings import Settings
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Tenancy's errors: refinements of the shared families, so callers can catch either."""
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound
 
 
 class TenancyError(Exception):

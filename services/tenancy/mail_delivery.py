@@ -23,8 +23,8 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from services.tenancy.schemas import MEMBER_ACCEPT, MailDrop
-from shared.ids import uuid7
-from shared.settings import Settings
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 
 PRODUCT = "ONE"
 

@@ -42,9 +42,9 @@ from services.tenancy.mail_delivery import (
     transport_for,
 )
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
-from shared import subjects
-from shared.bus import connect_options, server_has_everything_sent
-from shared.settings import Settings
+from shared.kernel import subjects
+from shared.runtime.bus import connect_options, server_has_everything_sent
+from shared.kernel.settings import Settings
 
 log = logging.getLogger("services.tenancy.mailer")  # also under `python -m`, where __name__ is __main__
 
@@ -211,7 +211,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     """`python -m services.tenancy.mailer [--check]`: the same as `one mailer`."""
-    from shared.cli import main as one
+    from shared.tools.cli import main as one
 
     sys.argv = [sys.argv[0], "mailer", *sys.argv[1:]]
     one()

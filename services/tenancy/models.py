@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB
 
-from shared.ontology import OrgPlan, OrgStatus
+from shared.kernel.ontology import OrgPlan, OrgStatus
 
 metadata = sa.MetaData(schema="tenancy")
 

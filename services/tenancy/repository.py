@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.models import invites, memberships, organizations, people
-from shared.errors import Conflict
+from shared.kernel.errors import Conflict
 
 _SET_ORG = sa.text("SELECT set_config('app.org_id', :org_id, true)")
 _SET_PLATFORM = sa.text("SELECT set_config('app.platform_access', :on, true)")

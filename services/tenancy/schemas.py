@@ -25,10 +25,10 @@ from services.tenancy.models import (
     RateLimitRule,
     RoleInfo,
 )
-from shared import subjects
-from shared.auth import VERIFY_KEY
-from shared.envelope import Empty, Payload, register_message
-from shared.ontology import OrgPlan, OrgStatus
+from shared.kernel import subjects
+from shared.kernel.auth import VERIFY_KEY
+from shared.kernel.envelope import Empty, Payload, register_message
+from shared.kernel.ontology import OrgPlan, OrgStatus
 
 
 def _normalise_email(value: str) -> str:

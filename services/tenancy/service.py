@@ -35,12 +35,12 @@ from services.tenancy.schemas import OrganizationCreate, OrganizationUpdate, Per
 from services.tenancy.service_two_factor import require_second_factor
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Forbidden
-from shared.events import EventPayload
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import EventType, OrgPlan, OrgStatus, Role
-from shared.rbac import BUILTIN_POLICIES, Decision, Effect, Policy, decide, scope_allows
+from shared.kernel.errors import Forbidden
+from shared.kernel.events import EventPayload
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import EventType, OrgPlan, OrgStatus, Role
+from shared.kernel.rbac import BUILTIN_POLICIES, Decision, Effect, Policy, decide, scope_allows
 
 if TYPE_CHECKING:
     from services.tenancy.service_keys import Credentials

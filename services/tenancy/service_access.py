@@ -30,11 +30,11 @@ from services.tenancy.service import (
 )
 from services.tenancy.service_keys import Credentials
 from services.tenancy.service_two_factor import require_second_factor
-from shared.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import EventType, OrgPlan, Role
-from shared.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide
+from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import EventType, OrgPlan, Role
+from shared.kernel.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide
 
 
 def _policy_info(row: Any) -> PolicyInfo:

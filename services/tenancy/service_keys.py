@@ -30,14 +30,14 @@ from services.tenancy.models import ApiKeyInfo, OrgSettings
 from services.tenancy.schemas import KeyCreate
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
 from services.tenancy.service_two_factor import require_second_factor
-from shared.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
-from shared.db import Database
-from shared.envelope import Encoded
-from shared.errors import InvalidRequest, NotFound, Unauthenticated
-from shared.handlers import RequestContext
-from shared.ontology import EventType, Role
-from shared.rbac import read_only_scopes, unverified_scopes
-from shared.settings import Settings
+from shared.kernel.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
+from shared.runtime.db import Database
+from shared.kernel.envelope import Encoded
+from shared.kernel.errors import InvalidRequest, NotFound, Unauthenticated
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ontology import EventType, Role
+from shared.kernel.rbac import read_only_scopes, unverified_scopes
+from shared.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Credentials:
         return keyed.digest()
 
     def matches(self, value: str, stored: bytes) -> bool:
-        """Constant-time, as `shared.auth.hash_matches`."""
+        """Constant-time, as `shared.kernel.auth.hash_matches`."""
         return hmac.compare_digest(self.hash(value), stored)
 
     def fingerprint(self, value: str) -> bytes:

@@ -45,11 +45,11 @@ from services.tenancy.service_keys import Credentials, issue_key
 from services.tenancy.service_verification import SendMail
 from services.tenancy.tokens import new_token, token_row_id
 from services.tenancy.service_two_factor import require_second_factor
-from shared.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import EventType, OrgStatus, Role
-from shared.rbac import BUILTIN_ROLES
+from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import EventType, OrgStatus, Role
+from shared.kernel.rbac import BUILTIN_ROLES
 
 
 

@@ -26,10 +26,10 @@ from services.tenancy import totp
 from services.tenancy.errors import TwoFactorCodeInvalid, TwoFactorRequired, TwoFactorState
 from services.tenancy.models import OrgSettings
 from services.tenancy.schemas import TwoFactorDisabled, TwoFactorEnabled, TwoFactorEnrollment
-from shared.errors import Forbidden
-from shared.handlers import RequestContext
-from shared.ontology import EventType, Role
-from shared.rbac import scope_allows
+from shared.kernel.errors import Forbidden
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ontology import EventType, Role
+from shared.kernel.rbac import scope_allows
 
 if TYPE_CHECKING:
     from services.tenancy.service_keys import Credentials

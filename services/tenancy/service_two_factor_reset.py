@@ -35,9 +35,9 @@ from services.tenancy.service import (
 )
 from services.tenancy.service_keys import Credentials
 from services.tenancy.service_two_factor import require_second_factor
-from shared.errors import Forbidden
-from shared.handlers import RequestContext
-from shared.ontology import EventType, Role
+from shared.kernel.errors import Forbidden
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ontology import EventType, Role
 
 
 def _check_org_operator(actor: Actor, org: Any, membership: Any, person: Any, org_ids: list[UUID]) -> None:

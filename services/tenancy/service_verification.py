@@ -23,11 +23,11 @@ from services.tenancy.schemas import EmailVerified, MailDrop, VerificationSent
 from services.tenancy.service import record, resolve_actor, thing_type_of
 from services.tenancy.service_keys import Credentials
 from services.tenancy.tokens import new_token, token_row_id
-from shared.errors import Forbidden, RateLimited
-from shared.handlers import RequestContext
-from shared.ids import uuid7
-from shared.ontology import EventType
-from shared.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
+from shared.kernel.errors import Forbidden, RateLimited
+from shared.runtime.handlers import RequestContext
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import EventType
+from shared.kernel.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
 
 _REQUEST_WINDOW = 3600
 

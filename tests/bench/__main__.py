@@ -7,9 +7,9 @@ import pkgutil
 import tempfile
 from pathlib import Path
 
-from shared.migrate import migrate_services
-from shared.settings import Settings
-from shared.stack import all_migrations
+from shared.runtime.migrate import migrate_services
+from shared.kernel.settings import Settings
+from shared.tools.stack import all_migrations
 from tests import bench
 from tests.bench.harness import Figure, report
 from tests.infra import provide_servers

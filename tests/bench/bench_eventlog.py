@@ -24,10 +24,10 @@ from nats.js.api import StreamConfig
 
 from services.eventlog import repository
 from services.eventlog.service import check_incoming
-from shared.db import plain_url
-from shared.envelope import Envelope
-from shared.ids import uuid7
-from shared.settings import Settings
+from shared.runtime.db import plain_url
+from shared.kernel.envelope import Envelope
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 from tests.bench.harness import Figure, percentile
 
 PREFIX = "eventlog"
@@ -172,7 +172,7 @@ async def _raw_insert_rate(app_db: str) -> float:
 
 
 async def run(nats_url: str, db_url: str) -> list[Figure]:
-    from shared.db import app_url
+    from shared.runtime.db import app_url
 
     settings = Settings(database_url=db_url, nats_url=nats_url)
     app_db = plain_url(app_url(settings))

@@ -24,8 +24,8 @@ from tests.bench.harness import Figure, latencies, percentile, throughput
 from tests.bench.rr_processes import IN_FLIGHT, settings_for, tracing
 
 if TYPE_CHECKING:
-    from shared.client import BusClient
-    from shared.envelope import AuthContext
+    from shared.runtime.client import BusClient
+    from shared.kernel.envelope import AuthContext
 
 PREFIX = "graph"
 N_CREATE = 3000
@@ -62,7 +62,7 @@ async def _tenant(conn: asyncpg.Connection, org_id: UUID) -> None:
 
 
 async def _load_graph(admin: asyncpg.Connection, org_id: UUID) -> list[UUID]:
-    from shared.ids import uuid7
+    from shared.kernel.ids import uuid7
 
     ids = [uuid7() for _ in range(N_THINGS)]
     now = datetime.now(UTC)
@@ -88,8 +88,8 @@ async def _load_graph(admin: asyncpg.Connection, org_id: UUID) -> list[UUID]:
 async def serve(nats_url: str, db_url: str) -> None:
     """The services' side: tenancy and graph, a platform, two orgs (one with the loaded graph)."""
     from services.graph.app import definition
-    from shared.auth import VERIFY_KEY
-    from shared.db import plain_url
+    from shared.kernel.auth import VERIFY_KEY
+    from shared.runtime.db import plain_url
     from tests.bench.services import start_with_tenancy
 
     platform = await start_with_tenancy("graph", definition, nats_url, db_url, SAMPLE_RATIO)
@@ -111,9 +111,9 @@ def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
 
 
 async def run(nats_url: str, db_url: str) -> list[Figure]:
-    from shared.auth import VERIFY_KEY
-    from shared.client import BusClient
-    from shared.db import app_url, plain_url
+    from shared.kernel.auth import VERIFY_KEY
+    from shared.runtime.client import BusClient
+    from shared.runtime.db import app_url, plain_url
 
     settings = settings_for(nats_url, db_url, SAMPLE_RATIO)
     server = _spawn(nats_url, db_url)
@@ -148,7 +148,7 @@ async def _measure(
         ThingCreate,
         ThingCreateBatch,
     )
-    from shared.ids import uuid7
+    from shared.kernel.ids import uuid7
 
     org_id = ctx.org_id
     one = ThingCreate(type="lesson", name="bench lesson")

@@ -31,13 +31,13 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 from tests.bench.harness import Figure, throughput
 from tests.bench.rr_processes import settings_for, tracing
 
 if TYPE_CHECKING:
-    from shared.client import BusClient
-    from shared.envelope import AuthContext
+    from shared.runtime.client import BusClient
+    from shared.kernel.envelope import AuthContext
 
 PREFIX = "knowledge"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -161,7 +161,7 @@ async def _bulk_load(admin: asyncpg.Connection, org_id: UUID, data: Data) -> flo
 
     One transaction: if anything fails the indexes are back as they were. Returns the HNSW build's seconds.
     """
-    from shared.ids import uuid7
+    from shared.kernel.ids import uuid7
 
     indexes = await admin.fetch("""
         SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition FROM pg_index x
@@ -207,7 +207,7 @@ async def _in_parallel(calls: list[Callable[[], Any]], in_flight: int) -> float:
 async def _ingest(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data: Data) -> tuple[float, float]:
     """Rows per second of ours and of raw INSERTs, over the ABBA slices."""
     from services.knowledge.schemas import ITEM_ADD_BATCH
-    from shared.ids import uuid7
+    from shared.kernel.ids import uuid7
 
     seconds = {"R": 0.0, "O": 0.0}
     for s, side in enumerate(SLICE_ORDER):
@@ -306,9 +306,9 @@ def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
 async def run(nats_url: str, db_url: str) -> list[Figure]:
     from pgvector.asyncpg import register_vector
 
-    from shared.auth import VERIFY_KEY
-    from shared.client import BusClient
-    from shared.db import app_url, plain_url
+    from shared.kernel.auth import VERIFY_KEY
+    from shared.runtime.client import BusClient
+    from shared.runtime.db import app_url, plain_url
 
     settings = settings_for(nats_url, db_url, SAMPLE_RATIO)
     data = Data()

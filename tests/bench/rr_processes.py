@@ -12,12 +12,12 @@ import sys
 import nats
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from shared.client import BusClient
-from shared.envelope import AuthContext, Envelope
-from shared.ids import uuid7
-from shared.service import ServiceRuntime
-from shared.settings import Settings
-from shared.tracing import setup_tracing
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext, Envelope
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
+from shared.runtime.tracing import setup_tracing
 from tests.bench.harness import request_reply_figures
 
 BARE_SUBJECT = "bench.bare.echo"

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from tests.bench.rr_processes import settings_for, tracing
 
 BENCH_PEPPER = SecretStr("bench-only-pepper-" + "x" * 32)
@@ -25,7 +25,7 @@ class Platform:
     async def new_org_key(self) -> str:
         """A fresh org with an owner; the owner's API key."""
         from services.tenancy.schemas import ORG_CREATE
-        from shared.ids import uuid7
+        from shared.kernel.ids import uuid7
 
         slug = f"bench-{uuid7().hex[-10:]}"
         owner = {"email": f"owner@{slug}.test", "display_name": "Owner"}
@@ -38,7 +38,7 @@ async def start_with_tenancy(
     """Tenancy and `definition` (if any) started, traced at `ratio`; the platform bootstrapped."""
     from services.tenancy.app import definition as tenancy_definition
     from services.tenancy.bootstrap import bootstrap_platform
-    from shared.auth import VERIFY_KEY
+    from shared.kernel.auth import VERIFY_KEY
 
     own = settings_for(nats_url, db_url, ratio).model_copy(update={"api_key_pepper": BENCH_PEPPER, **settings})
     tracing(name, own)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.embedded import EmbeddedNats, free_port
+from shared.tools.embedded import EmbeddedNats, free_port
 
 CLUSTER_NAME = "one-test"
 

@@ -8,10 +8,10 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared import subjects
-from shared.embedded import EmbeddedNats
-from shared.ids import uuid7
-from shared.stack import ADAPTERS
+from shared.kernel import subjects
+from shared.tools.embedded import EmbeddedNats
+from shared.kernel.ids import uuid7
+from shared.tools.stack import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_CONF = ROOT / "deploy" / "nats" / "nats-server.conf"

@@ -14,12 +14,12 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.eventlog.ingest import EventIngest
-from shared import subjects
-from shared.bus import ensure_events_stream
-from shared.db import plain_url
-from shared.envelope import Envelope
-from shared.ids import uuid7
-from shared.settings import Settings
+from shared.kernel import subjects
+from shared.runtime.bus import ensure_events_stream
+from shared.runtime.db import plain_url
+from shared.kernel.envelope import Envelope
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 from tests.deploy.cluster import NatsCluster
 from tests.polling import until
 

@@ -14,14 +14,14 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from services.eventlog.ingest import EventIngest
 from services.tenancy.mailer import heartbeat_is_fresh
-from shared import subjects
-from shared.bus import ensure_events_stream, server_has_everything_sent
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
-from shared.ids import uuid7
-from shared.settings import Settings
-from shared.stack import ADAPTERS, fetch_health
+from shared.kernel import subjects
+from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
+from shared.tools.stack import ADAPTERS, fetch_health
 from tests.deploy.conftest import Connector
 
 REFUSED_WAIT = 0.5  # a refused publish is dropped by the server; give a wrong delivery time to show up
@@ -202,7 +202,7 @@ def _spawn(service: str, settings: Settings, nats_url: str, password: str, data_
     }
     log = open(data_dir / f"{service}.log", "wb")  # noqa: SIM115 (the child owns it)
     arguments = ADAPTERS.get(service, ["serve", service])
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", *arguments], env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "shared.tools.cli", *arguments], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -12,13 +12,13 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
 from services.eventlog.ingest import EventIngest
-from shared.client import BusClient
-from shared.db import plain_url
-from shared.envelope import AuthContext, Envelope, Payload, register_message
-from shared.handlers import RequestContext, ServiceRouter
-from shared.ids import uuid7
-from shared.service import ServiceDefinition, ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import plain_url
+from shared.kernel.envelope import AuthContext, Envelope, Payload, register_message
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.kernel.settings import Settings
 from tests.eventlog.conftest import wait_until
 
 

@@ -16,14 +16,14 @@ import pytest
 
 from services.graph.schemas import THING_CREATE
 from services.tenancy.schemas import EMAIL_VERIFICATION_REQUEST
-from shared import subjects
-from shared.auth import authenticate
-from shared.client import BusClient
-from shared.embedded import free_port, port_is_free
-from shared.settings import Settings
+from shared.kernel import subjects
+from shared.kernel.auth import authenticate
+from shared.runtime.client import BusClient
+from shared.tools.embedded import free_port, port_is_free
+from shared.kernel.settings import Settings
 from tests.metrics_page import request_counts
 
-ONE = [sys.executable, "-m", "shared.cli"]
+ONE = [sys.executable, "-m", "shared.tools.cli"]
 
 
 def _env(data_dir: Path) -> dict[str, str]:

@@ -10,13 +10,13 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
-from shared.client import BusClient
-from shared.db import app_url, plain_url
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
-from shared.ids import uuid7
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import app_url, plain_url
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 import nats
 
 from services.eventlog.ingest import EventIngest
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 
 
 async def main(db_url: str, nats_url: str, stream: str, subject: str, durable: str, mode: str, batch: str) -> None:

@@ -6,8 +6,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

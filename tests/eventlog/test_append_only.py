@@ -3,8 +3,8 @@
 import asyncpg
 import pytest
 
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import wait_for_events
 
 

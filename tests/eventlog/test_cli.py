@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.bus import server_has_everything_sent
-from shared.envelope import AuthContext, Envelope
-from shared.events_client import EventsClient
-from shared.settings import Settings
+from shared.runtime.bus import server_has_everything_sent
+from shared.kernel.envelope import AuthContext, Envelope
+from shared.tools.events_client import EventsClient
+from shared.kernel.settings import Settings
 from tests.eventlog.conftest import wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("services")
 def one(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "ONE_NATS_URL": settings.nats_url, "ONE_DATABASE_URL": settings.database_url,
            "ONE_DATA_DIR": str(settings.data_dir)}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "shared.tools.cli", *args], input=stdin, capture_output=True, text=True,
                           env=env, timeout=60)
 
 

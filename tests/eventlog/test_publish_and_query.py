@@ -6,12 +6,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from shared.envelope import AuthContext, Envelope, Protocol
-from shared.errors import InvalidRequest
-from shared.events_client import EventsClient
-from shared.ids import uuid7
+from shared.kernel.envelope import AuthContext, Envelope, Protocol
+from shared.kernel.errors import InvalidRequest
+from shared.tools.events_client import EventsClient
+from shared.kernel.ids import uuid7
 from services.eventlog.schemas import APPEND
-from shared.client import BusClient
+from shared.runtime.client import BusClient
 from tests.eventlog.conftest import stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

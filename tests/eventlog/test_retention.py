@@ -9,9 +9,9 @@ import asyncpg
 import pytest
 
 from services.eventlog.retention import ArchiveCorrupt, archive_events, import_archive, read_manifest
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
-from shared.settings import Settings
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
+from shared.kernel.settings import Settings
 from tests.eventlog.conftest import stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

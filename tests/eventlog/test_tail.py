@@ -5,9 +5,9 @@ import contextlib
 
 import pytest
 
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.events_client import EventsClient
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.tools.events_client import EventsClient
 from services.eventlog.schemas import EventRecord
 from tests.polling import until
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from shared.ontology import THING_CATEGORIES, ThingType
+from shared.kernel.ontology import THING_CATEGORIES, ThingType
 
 _USER = "0190a000-0000-7000-8000-000000000001"
 _AGENT = {"systemPrompt": "You plan.", "model": "claude", "temperature": 0.3, "capabilities": ["plan"]}

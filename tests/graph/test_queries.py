@@ -16,8 +16,8 @@ from services.graph.schemas import (
     THING_QUERY,
     THING_UPDATE,
 )
-from shared.client import BusClient
-from shared.errors import InvalidRequest, NotFound
+from shared.runtime.client import BusClient
+from shared.kernel.errors import InvalidRequest, NotFound
 from tests.graph.conftest import link, make_thing
 from tests.tenancy.conftest import Account
 

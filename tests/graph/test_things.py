@@ -17,10 +17,10 @@ from services.graph.schemas import (
     THING_UPDATE,
 )
 from services.tenancy.schemas import QUOTA_SET
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
-from shared.ontology import ThingType
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
+from shared.kernel.ontology import ThingType
 from tests.graph.conftest import make_thing
 from tests.graph.samples import INVALID, valid_properties
 from tests.tenancy.conftest import Account, add_member

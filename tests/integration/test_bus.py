@@ -5,11 +5,11 @@ import json
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared import subjects
-from shared.bus import server_has_everything_sent
-from shared.client import BusClient
-from shared.envelope import REPLY_ERROR, REPLY_RESULT, AuthContext, Envelope, Protocol
-from shared.errors import (
+from shared.kernel import subjects
+from shared.runtime.bus import server_has_everything_sent
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import REPLY_ERROR, REPLY_RESULT, AuthContext, Envelope, Protocol
+from shared.kernel.errors import (
     Internal,
     InvalidRequest,
     MalformedMessage,
@@ -18,7 +18,7 @@ from shared.errors import (
     Unavailable,
     UnknownMessageType,
 )
-from shared.service import HealthReport, health_spec
+from shared.runtime.service import HealthReport, health_spec
 from tests.probe.app import CRASH, ECHO, Echo
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -112,7 +112,7 @@ class TestBadInputGetsTypedErrors:
         assert "secret" not in caught.value.message
 
     async def test_nobody_listening_is_unavailable_not_a_timeout(self, bus: BusClient) -> None:
-        from shared.envelope import Empty, MessageSpec
+        from shared.kernel.envelope import Empty, MessageSpec
 
         ghost = MessageSpec("ghost.ping", "one.ghost.ping", Empty, Empty, requires_auth=False)
         with pytest.raises(Unavailable):
@@ -124,8 +124,8 @@ class TestTimeouts:
         import asyncio
         import time
 
-        from shared.envelope import Empty, MessageSpec
-        from shared.ids import uuid7
+        from shared.kernel.envelope import Empty, MessageSpec
+        from shared.kernel.ids import uuid7
 
         async def ignore(msg: object) -> None:
             pass

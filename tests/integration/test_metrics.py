@@ -6,14 +6,14 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from prometheus_client import REGISTRY
 
-from shared import metrics
-from shared.client import BusClient
-from shared.embedded import free_port
-from shared.envelope import AuthContext, Envelope
-from shared.errors import Internal, InvalidRequest, UnknownMessageType
-from shared.metrics import metrics_served
-from shared.settings import Settings
-from shared.stack import Supervisor
+from shared.runtime import metrics
+from shared.runtime.client import BusClient
+from shared.tools.embedded import free_port
+from shared.kernel.envelope import AuthContext, Envelope
+from shared.kernel.errors import Internal, InvalidRequest, UnknownMessageType
+from shared.runtime.metrics import metrics_served
+from shared.kernel.settings import Settings
+from shared.tools.stack import Supervisor
 from tests.metrics_page import request_counts
 from tests.probe.app import CRASH, ECHO, Echo
 

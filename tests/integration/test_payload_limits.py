@@ -2,11 +2,11 @@
 
 import pytest
 
-from shared.client import BusClient
-from shared.envelope import AuthContext, register_message
-from shared.errors import PayloadTooLarge
-from shared.handlers import RequestContext, ServiceRouter
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext, register_message
+from shared.kernel.errors import PayloadTooLarge
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.kernel.settings import Settings
 from tests.probe.app import ECHO, Echo, serve_router
 
 BIG = register_message("probe.big", "one.probe.big", Echo, Echo)

@@ -14,9 +14,9 @@ from services.graph.schemas import THING_CREATE
 from services.knowledge import state
 from services.knowledge.embedders import Embedder
 from services.knowledge.schemas import INGEST_STATUS, ITEM_QUERY
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.service import ServiceRuntime
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
 from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
 

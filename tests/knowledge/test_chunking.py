@@ -17,7 +17,7 @@ from services.knowledge.chunking import (
     source_hash,
     text_hash,
 )
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 
 SUBJECTS = [
     "The committee",

@@ -19,8 +19,8 @@ from services.knowledge.embedders import (
     OpenAICompatibleEmbedder,
     make_embedder,
 )
-from shared.errors import Internal, InvalidRequest, Unavailable
-from shared.settings import Settings
+from shared.kernel.errors import Internal, InvalidRequest, Unavailable
+from shared.kernel.settings import Settings
 
 API_KEY = "sk-test-0123456789"
 

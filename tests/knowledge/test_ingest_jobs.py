@@ -16,10 +16,10 @@ from services.knowledge import repository_jobs as jobs_repo
 from services.knowledge.embedders import EmbeddingRejected, EmbeddingUnavailable
 from services.knowledge.models import ingest_jobs
 from services.knowledge.schemas import INGEST_STATUS
-from shared.client import BusClient
-from shared.envelope import Envelope
-from shared.ids import uuid7
-from shared.service import ServiceRuntime
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import Envelope
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceRuntime
 from tests.knowledge.conftest import chunks_of, make_thing, settled
 from tests.tenancy.conftest import Account
 

@@ -16,8 +16,8 @@ from services.knowledge.schemas import (
     THING_KNOWLEDGE,
     UNLINK,
 )
-from shared.client import BusClient
-from shared.errors import InvalidRequest, NotFound
+from shared.runtime.client import BusClient
+from shared.kernel.errors import InvalidRequest, NotFound
 from tests.knowledge.conftest import make_thing
 from tests.tenancy.conftest import Account
 

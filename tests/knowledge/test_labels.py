@@ -17,8 +17,8 @@ from services.knowledge.schemas import (
     THING_UNLABEL,
     THINGS_BY_LABELS,
 )
-from shared.client import BusClient
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Conflict, InvalidRequest, NotFound
 from tests.knowledge.conftest import make_thing, outbox_events
 from tests.tenancy.conftest import Account
 

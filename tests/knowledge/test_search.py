@@ -10,11 +10,11 @@ from services.knowledge import search as search_module
 from services.knowledge.models import ITEM_COLUMNS
 from services.knowledge.repository_search import INDEXED_DIMS
 from services.knowledge.schemas import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
-from shared.client import BusClient
-from shared.db import plain_url
-from shared.errors import InvalidRequest
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import plain_url
+from shared.kernel.errors import InvalidRequest
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
 from tests.knowledge.conftest import make_thing, settled
 from tests.tenancy.conftest import Account
 
@@ -231,7 +231,7 @@ async def test_the_reply_built_from_rows_is_exactly_a_search_result(bus: BusClie
     from pydantic_core import from_json
 
     from services.knowledge.schemas import SearchResult
-    from shared.envelope import Envelope
+    from shared.kernel.envelope import Envelope
 
     thing = await make_thing(bus, owner.ctx, "blog_post")
     rng = np.random.default_rng(11)

@@ -5,11 +5,11 @@ from uuid import UUID
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from shared.envelope import Payload, Protocol, register_message
-from shared.handlers import RequestContext, ServiceRouter
-from shared.ids import uuid7
-from shared.service import ServiceDefinition, ServiceRuntime
-from shared.settings import Settings
+from shared.kernel.envelope import Payload, Protocol, register_message
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.kernel.settings import Settings
 
 SERVICE = "probe"
 

@@ -11,8 +11,8 @@ import sys
 
 import nats
 
-from shared.db import Database
-from shared.outbox import Outbox, OutboxRelay
+from shared.runtime.db import Database
+from shared.runtime.outbox import Outbox, OutboxRelay
 
 
 async def main(db_url: str, nats_url: str, schema: str, stream: str) -> None:

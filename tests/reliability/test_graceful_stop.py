@@ -4,11 +4,11 @@ import asyncio
 
 import pytest
 
-from shared.client import BusClient
-from shared.envelope import AuthContext, Payload, register_message
-from shared.handlers import RequestContext, ServiceRouter
-from shared.service import ServiceDefinition, ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext, Payload, register_message
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.kernel.settings import Settings
 
 
 class Nap(Payload):

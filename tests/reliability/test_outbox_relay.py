@@ -11,13 +11,13 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from sqlalchemy import text
 
-from shared import subjects
-from shared.db import Database, app_url, plain_url
-from shared.envelope import AuthContext, Envelope
-from shared.ids import uuid7
-from shared.migrate import Migration, migrate_schema
-from shared.outbox import Outbox, OutboxRelay, outbox_ddl
-from shared.settings import Settings
+from shared.kernel import subjects
+from shared.runtime.db import Database, app_url, plain_url
+from shared.kernel.envelope import AuthContext, Envelope
+from shared.kernel.ids import uuid7
+from shared.runtime.migrate import Migration, migrate_schema
+from shared.runtime.outbox import Outbox, OutboxRelay, outbox_ddl
+from shared.kernel.settings import Settings
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("services")]
 

@@ -23,13 +23,13 @@ from services.tenancy.schemas import (
     MEMBER_INVITE,
     ORG_CREATE,
 )
-from shared.auth import VERIFY_KEY
-from shared.client import BusClient
-from shared.db import Database, app_url, plain_url
-from shared.envelope import AuthContext
-from shared.ids import uuid7
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.kernel.auth import VERIFY_KEY
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database, app_url, plain_url
+from shared.kernel.envelope import AuthContext
+from shared.kernel.ids import uuid7
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
 
 
 @dataclass

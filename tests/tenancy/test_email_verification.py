@@ -20,9 +20,9 @@ from services.tenancy.schemas import (
     SIGNUP,
 )
 from services.tenancy.service_keys import Credentials
-from shared.client import BusClient
-from shared.errors import Forbidden, RateLimited
-from shared.events_client import EventsClient
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden, RateLimited
+from shared.tools.events_client import EventsClient
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, events_of, unique, verify_email
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -22,7 +22,7 @@ from services.tenancy.schemas import (
     ROLE_CREATE,
     ROLE_LIST,
 )
-from shared.client import BusClient
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, add_member, events_of
 
 pytestmark = pytest.mark.usefixtures("services")

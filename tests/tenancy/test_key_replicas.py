@@ -7,10 +7,10 @@ import pytest
 from services.tenancy.app import build_definition, state_of
 from services.tenancy.schemas import KEY_REVOKE
 from services.tenancy.service_keys import verify_key
-from shared.client import BusClient
-from shared.errors import Unauthenticated
-from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Unauthenticated
+from shared.runtime.service import ServiceRuntime
+from shared.kernel.settings import Settings
 from tests.polling import until
 from tests.tenancy.conftest import Account, add_member
 

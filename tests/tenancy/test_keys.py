@@ -8,10 +8,10 @@ import asyncpg
 import pytest
 
 from services.tenancy.schemas import KEY_CREATE, KEY_LIST, KEY_REVOKE
-from shared.auth import VERIFY_KEY
-from shared.client import BusClient
-from shared.errors import Forbidden, InvalidRequest, Unauthenticated
-from shared.rbac import check
+from shared.kernel.auth import VERIFY_KEY
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden, InvalidRequest, Unauthenticated
+from shared.kernel.rbac import check
 from tests.tenancy.conftest import Account, account, add_member
 
 pytestmark = pytest.mark.usefixtures("services")

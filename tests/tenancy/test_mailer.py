@@ -32,11 +32,11 @@ from services.tenancy.schemas import (
     MAIL_DROP_SUBJECT,
     PERSON_ME,
 )
-from shared.bus import connect_options
-from shared.client import BusClient
-from shared.embedded import free_port
-from shared.ids import uuid7
-from shared.settings import Settings
+from shared.runtime.bus import connect_options
+from shared.runtime.client import BusClient
+from shared.tools.embedded import free_port
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 from tests.polling import until
 from tests.tenancy.conftest import Account
 

@@ -21,9 +21,9 @@ from services.tenancy.schemas import (
     PERSON_ME,
     PERSON_UPDATE,
 )
-from shared.auth import VERIFY_KEY
-from shared.client import BusClient
-from shared.errors import Forbidden, Unauthenticated
+from shared.kernel.auth import VERIFY_KEY
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden, Unauthenticated
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")

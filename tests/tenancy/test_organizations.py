@@ -8,10 +8,10 @@ import pytest
 from services.graph.schemas import THING_CREATE
 from services.tenancy.errors import OrganizationNotWritable, SignupClosed
 from services.tenancy.schemas import KEY_CREATE, MEMBER_INVITE, ORG_CREATE, ORG_GET, ORG_LIST, ORG_UPDATE, SIGNUP
-from shared.auth import VERIFY_KEY
-from shared.client import BusClient
-from shared.errors import Conflict, Forbidden, InvalidRequest
-from shared.rbac import check
+from shared.kernel.auth import VERIFY_KEY
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Conflict, Forbidden, InvalidRequest
+from shared.kernel.rbac import check
 from tests.tenancy.conftest import Account, account, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -17,8 +17,8 @@ from services.tenancy.schemas import (
     QUOTA_SET,
     QUOTA_USAGE,
 )
-from shared.client import BusClient
-from shared.errors import Forbidden, NotFound, QuotaExceeded
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden, NotFound, QuotaExceeded
 from tests.tenancy.conftest import Account, add_member, events_of
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -6,10 +6,10 @@ import time
 import pytest
 
 from services.tenancy.schemas import KEY_CREATE, RATE_HIT, RATE_LIST, RATE_SET
-from shared.auth import parse_api_key
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.errors import Forbidden, RateLimited
+from shared.kernel.auth import parse_api_key
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import Forbidden, RateLimited
 from tests.tenancy.conftest import Account, add_member, create_org
 
 pytestmark = pytest.mark.usefixtures("services")

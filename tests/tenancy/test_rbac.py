@@ -3,12 +3,12 @@
 import pytest
 
 from services.tenancy.schemas import POLICY_ADD, POLICY_REMOVE, RBAC_CHECK, ROLE_CREATE, ROLE_LIST
-from shared.auth import VERIFY_KEY
-from shared.client import BusClient
-from shared.envelope import AuthContext
-from shared.errors import Forbidden
-from shared.ids import uuid7
-from shared.rbac import BUILTIN_POLICIES, Effect, Policy, check, decide, read_only_scopes, require, scope_allows
+from shared.kernel.auth import VERIFY_KEY
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import Forbidden
+from shared.kernel.ids import uuid7
+from shared.kernel.rbac import BUILTIN_POLICIES, Effect, Policy, check, decide, read_only_scopes, require, scope_allows
 from tests.tenancy.conftest import Account, account, add_member
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -23,8 +23,8 @@ from services.tenancy.schemas import (
     TWO_FACTOR_DISABLE,
     TWO_FACTOR_ENROLL,
 )
-from shared.client import BusClient
-from shared.errors import Forbidden
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden
 from tests.tenancy.conftest import Account, account, add_member, events_of
 from tests.tenancy.test_totp import reference_totp
 

@@ -15,8 +15,8 @@ from services.tenancy.schemas import (
     TWO_FACTOR_DISABLE,
     TWO_FACTOR_RESET,
 )
-from shared.client import BusClient
-from shared.errors import Forbidden, NotFound
+from shared.runtime.client import BusClient
+from shared.kernel.errors import Forbidden, NotFound
 from tests.tenancy.conftest import Account, Mailbox, add_member, create_org, events_of
 from tests.tenancy.test_two_factor import enable_two_factor
 

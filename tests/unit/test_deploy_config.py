@@ -13,9 +13,9 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from shared import subjects
-from shared.settings import Settings
-from shared.stack import ADAPTERS
+from shared.kernel import subjects
+from shared.kernel.settings import Settings
+from shared.tools.stack import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"

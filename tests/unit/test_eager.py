@@ -5,8 +5,8 @@ import contextvars
 
 import pytest
 
-from shared.eager import start_eagerly
-from shared.handlers import ServiceRouter
+from shared.runtime.eager import start_eagerly
+from shared.runtime.handlers import ServiceRouter
 from tests.probe.app import ECHO
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")

@@ -7,7 +7,7 @@ import asyncpg
 import nats
 import pytest
 
-from shared.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 
 def test_free_port_is_bindable():

@@ -5,7 +5,7 @@ from uuid import uuid4
 
 import pytest
 
-from shared.envelope import (
+from shared.kernel.envelope import (
     REPLY_ERROR,
     Empty,
     Encoded,
@@ -19,7 +19,7 @@ from shared.envelope import (
     encode_reply,
     register_message,
 )
-from shared.errors import (
+from shared.kernel.errors import (
     Conflict,
     InvalidRequest,
     MalformedMessage,
@@ -30,7 +30,7 @@ from shared.errors import (
     Unauthenticated,
     UnknownMessageType,
 )
-from shared.ids import uuid7
+from shared.kernel.ids import uuid7
 
 
 class Ping(Payload):

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.ontology import (
+from shared.kernel.ontology import (
     CONNECTION_CATEGORIES,
     CONNECTION_VARIANTS,
     CONSOLIDATED_CONNECTION_TYPES,

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-from shared import tracing
-from shared.recorded_span import RecordedSpan
-from shared.tracing import _remote_parent, client_span, consume_span, inject_trace
+from shared.runtime import tracing
+from shared.runtime.recorded_span import RecordedSpan
+from shared.runtime.tracing import _remote_parent, client_span, consume_span, inject_trace
 
 TRACE_ID, SPAN_ID = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
 

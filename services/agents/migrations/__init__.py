@@ -1,1 +1,1 @@
-"""Schema `agents` migrations, applied in order by shared.migrate."""
+"""Schema `agents` migrations, applied in order by shared.runtime.migrate."""

@@ -1,5 +1,5 @@
 """The `agents` schema starts with its outbox: every mutation's event leaves through it."""
 
-from shared.outbox import outbox_ddl
+from shared.runtime.outbox import outbox_ddl
 
 STATEMENTS = outbox_ddl("agents")

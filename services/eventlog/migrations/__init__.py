@@ -1,1 +1,1 @@
-"""Schema `eventlog` migrations, applied in order by shared.migrate."""
+"""Schema `eventlog` migrations, applied in order by shared.runtime.migrate."""

@@ -12,7 +12,7 @@
   function; each org reads its own.
 """
 
-from shared.db import tenant_org_rls
+from shared.runtime.db import tenant_org_rls
 
 
 def _revoke_changes(table: str) -> str:

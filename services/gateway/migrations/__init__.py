@@ -1,1 +1,1 @@
-"""Schema `gateway` migrations, applied in order by shared.migrate."""
+"""Schema `gateway` migrations, applied in order by shared.runtime.migrate."""

@@ -1,1 +1,1 @@
-"""Schema `graph` migrations, applied in order by shared.migrate."""
+"""Schema `graph` migrations, applied in order by shared.runtime.migrate."""

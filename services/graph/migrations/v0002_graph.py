@@ -7,7 +7,7 @@
 - Property filters use jsonpath, backed by a GIN index on `properties`.
 """
 
-from shared.db import tenant_org_rls
+from shared.runtime.db import tenant_org_rls
 
 STATEMENTS = [
     """CREATE TABLE graph.things (

@@ -1,1 +1,1 @@
-"""Schema `knowledge` migrations, applied in order by shared.migrate."""
+"""Schema `knowledge` migrations, applied in order by shared.runtime.migrate."""

@@ -1,5 +1,5 @@
 """The `knowledge` schema starts with its outbox, and needs pgvector from the first day."""
 
-from shared.outbox import outbox_ddl
+from shared.runtime.outbox import outbox_ddl
 
 STATEMENTS = ["CREATE EXTENSION IF NOT EXISTS vector", *outbox_ddl("knowledge")]

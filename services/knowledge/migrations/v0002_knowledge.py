@@ -16,7 +16,7 @@
   (a service owns its schema), checked over the bus when they are written.
 """
 
-from shared.db import tenant_org_rls
+from shared.runtime.db import tenant_org_rls
 
 STATEMENTS = [
     """CREATE TABLE knowledge.items (

@@ -18,7 +18,7 @@ The backfills run as the tables' owner with FORCE ROW LEVEL SECURITY lifted for 
 (an owner is otherwise subject to the tenant policy and would see no rows), then restored.
 """
 
-from shared.db import tenant_org_rls
+from shared.runtime.db import tenant_org_rls
 
 _INVENTORY = ("content", "text", "transcript", "recording.transcript", "description", "summary", "caption", "title",
               "html")

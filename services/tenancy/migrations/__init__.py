@@ -1,1 +1,1 @@
-"""Schema `tenancy` migrations, applied in order by shared.migrate."""
+"""Schema `tenancy` migrations, applied in order by shared.runtime.migrate."""

@@ -1,7 +1,7 @@
 """An org-owned table with RLS, and the outbox."""
 
-from shared.db import tenant_org_rls
-from shared.outbox import outbox_ddl
+from shared.runtime.db import tenant_org_rls
+from shared.runtime.outbox import outbox_ddl
 
 STATEMENTS = [
     """CREATE TABLE probe.notes (

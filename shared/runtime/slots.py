@@ -3,7 +3,7 @@
 When every slot is taken the subscription stops taking messages and NATS buffers
 them: back-pressure, not an unbounded number of tasks. Unlike `asyncio.Semaphore`
 the check is a plain comparison, and a message can take its slot after it
-started: an eagerly started handler (`shared.eager`) that answered at once never
+started: an eagerly started handler (`shared.runtime.eager`) that answered at once never
 needs one.
 """
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator, from_json, to_json
 from typing_extensions import TypedDict
 
-from shared.errors import (
+from shared.kernel.errors import (
     InvalidRequest,
     MalformedMessage,
     OneError,
@@ -25,7 +25,7 @@ from shared.errors import (
     Unauthenticated,
     UnknownMessageType,
 )
-from shared.ids import uuid7
+from shared.kernel.ids import uuid7
 
 REPLY_RESULT = "result"
 REPLY_ERROR = "error"
@@ -72,9 +72,9 @@ class Envelope(BaseModel):
 class AuthContext:
     """Who is asking, for which organization; verified at the edge.
 
-    `role`, `permissions` (encoded policies, see `shared.rbac`) and `scopes` (the
+    `role`, `permissions` (encoded policies, see `shared.kernel.rbac`) and `scopes` (the
     API key's restriction; empty = unrestricted) come from `tenancy.key.verify`,
-    so any service can enforce RBAC locally with `shared.rbac.require`.
+    so any service can enforce RBAC locally with `shared.kernel.rbac.require`.
     """
 
     org_id: UUID

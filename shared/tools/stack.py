@@ -17,15 +17,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from shared import subjects
-from shared.client import BusClient
-from shared.credentials import credentials_path, save_credentials
-from shared.db import Database
-from shared.embedded import EmbeddedNats, EmbeddedPostgres
-from shared.errors import OneError
-from shared.migrate import migrate_services
-from shared.service import HealthReport, ServiceDefinition, health_spec
-from shared.settings import Settings, get_settings
+from shared.kernel import subjects
+from shared.runtime.client import BusClient
+from shared.tools.credentials import credentials_path, save_credentials
+from shared.runtime.db import Database
+from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.kernel.errors import OneError
+from shared.runtime.migrate import migrate_services
+from shared.runtime.service import HealthReport, ServiceDefinition, health_spec
+from shared.kernel.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Supervisor:
         log_file = open(self.settings.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (child owns it)
         arguments = ADAPTERS.get(name, ["serve", name])
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *arguments],
+            [sys.executable, "-m", "shared.tools.cli", *arguments],
             env=self._env(name),
             stdout=log_file,
             stderr=subprocess.STDOUT,

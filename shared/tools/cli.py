@@ -11,18 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared import subjects
-from shared.auth import VERIFY_KEY, VerifiedKey, VerifyKey
-from shared.cli_events import api_key_or_exit, publish
-from shared.cli_events import app as events_app
-from shared.cli_knowledge import app as knowledge_app
-from shared.client import BusClient
-from shared.credentials import credentials_path
-from shared.errors import OneError
-from shared.metrics import metrics_served
-from shared.service import HealthReport, ServiceRuntime
-from shared.settings import get_settings
-from shared.stack import (
+from shared.kernel import subjects
+from shared.kernel.auth import VERIFY_KEY, VerifiedKey, VerifyKey
+from shared.tools.cli_events import api_key_or_exit, publish
+from shared.tools.cli_events import app as events_app
+from shared.tools.cli_knowledge import app as knowledge_app
+from shared.runtime.client import BusClient
+from shared.tools.credentials import credentials_path
+from shared.kernel.errors import OneError
+from shared.runtime.metrics import metrics_served
+from shared.runtime.service import HealthReport, ServiceRuntime
+from shared.kernel.settings import get_settings
+from shared.tools.stack import (
     Supervisor,
     bring_up,
     effective_settings,
@@ -160,8 +160,8 @@ def migrate() -> None:
     _logging(settings.log_level)
 
     async def run() -> dict[str, list[int]]:
-        from shared.migrate import migrate_services
-        from shared.stack import all_migrations
+        from shared.runtime.migrate import migrate_services
+        from shared.tools.stack import all_migrations
 
         return await migrate_services(settings, all_migrations())
 

@@ -21,9 +21,9 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import subjects
-from shared.db import Database
-from shared.envelope import Envelope, Protocol
+from shared.kernel import subjects
+from shared.runtime.db import Database
+from shared.kernel.envelope import Envelope, Protocol
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("one.outbox")

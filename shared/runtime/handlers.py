@@ -22,9 +22,11 @@ from nats.aio.subscription import Subscription
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import metrics, subjects
-from shared.eager import start_eagerly
-from shared.envelope import (
+from shared.runtime import metrics
+
+from shared.kernel import subjects
+from shared.runtime.eager import start_eagerly
+from shared.kernel.envelope import (
     AuthContext,
     Encoded,
     Envelope,
@@ -34,15 +36,15 @@ from shared.envelope import (
     decode_envelope,
     encode_reply,
 )
-from shared.errors import Internal, OneError, PayloadTooLarge, Unauthenticated
-from shared.events import EventPayload
-from shared.ids import uuid7
-from shared.outbox import event_message
-from shared.slots import Slots
-from shared.tracing import consume_span
+from shared.kernel.errors import Internal, OneError, PayloadTooLarge, Unauthenticated
+from shared.kernel.events import EventPayload
+from shared.kernel.ids import uuid7
+from shared.runtime.outbox import event_message
+from shared.runtime.slots import Slots
+from shared.runtime.tracing import consume_span
 
 if TYPE_CHECKING:
-    from shared.service import ServiceRuntime
+    from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class ServiceRouter:
         without waiting (e.g. a cache hit): each message starts at once instead of
         in a task of its own, and only one that has to wait gets a task. Such a
         handler must not capture the current task before its first await
-        (`asyncio.timeout()`, `TaskGroup`; see `shared.eager`).
+        (`asyncio.timeout()`, `TaskGroup`; see `shared.runtime.eager`).
         """
         if eager and transactional:
             raise ValueError(f"{self.service}: {spec.type!r}: a transactional handler always waits, it cannot be eager")

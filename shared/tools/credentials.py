@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from uuid import UUID
 
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 
 
 def credentials_path(settings: Settings) -> Path:

@@ -15,9 +15,9 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from types import MappingProxyType
 
-from shared.envelope import AuthContext
-from shared.errors import Forbidden
-from shared.ontology import Role
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import Forbidden
+from shared.kernel.ontology import Role
 
 READ_ACTIONS = frozenset({"read", "list"})
 """Actions that change nothing: all a suspended or cancelled organization may still do."""

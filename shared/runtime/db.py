@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from shared.settings import Settings
-from shared.tracing import instrument_engine
+from shared.kernel.settings import Settings
+from shared.runtime.tracing import instrument_engine
 
 _SET_TENANT = text("SELECT set_config('app.org_id', :org_id, true)")
 

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from shared.settings import Settings
+from shared.kernel.settings import Settings
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds in seconds: a cached verify answers in well under a millisecond, an embedding in seconds."""
@@ -32,7 +32,7 @@ _series: dict[tuple[str, str, str], list] = {}
 
 
 def observe(service: str, message_type: str, outcome: str, seconds: float) -> None:
-    """Record one answered request (called by `shared.handlers` for every request)."""
+    """Record one answered request (called by `shared.runtime.handlers` for every request)."""
     series = _series.get((service, message_type, outcome))
     if series is None:
         series = _series[(service, message_type, outcome)] = [0.0, [0] * (len(BUCKETS) + 1)]

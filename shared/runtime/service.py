@@ -17,16 +17,16 @@ from faststream import FastStream
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
-from shared import subjects
-from shared.bus import ensure_events_stream, make_broker, server_has_everything_sent
-from shared.client import BusClient
-from shared.db import Database
-from shared.envelope import Empty, MessageSpec, register_message
-from shared.handlers import RequestContext, ServiceRouter
-from shared.migrate import load_migrations, migrate_services, schema_version
-from shared.outbox import Outbox, OutboxRelay
-from shared.settings import Settings, get_settings
-from shared.tracing import setup_tracing, shutdown_tracing
+from shared.kernel import subjects
+from shared.runtime.bus import ensure_events_stream, make_broker, server_has_everything_sent
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database
+from shared.kernel.envelope import Empty, MessageSpec, register_message
+from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.migrate import load_migrations, migrate_services, schema_version
+from shared.runtime.outbox import Outbox, OutboxRelay
+from shared.kernel.settings import Settings, get_settings
+from shared.runtime.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 

@@ -37,13 +37,13 @@ from services.eventlog.schemas import (
     Revenue,
     TailPage,
 )
-from shared.bus import server_has_everything_sent
-from shared.client import BusClient
-from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol
-from shared.errors import Unavailable
-from shared.events import EventPayload
-from shared.ontology import PROTOCOL_EVENT_TYPES, UnknownOntologyType, canonical_event
-from shared.settings import Settings
+from shared.runtime.bus import server_has_everything_sent
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
+from shared.kernel.errors import Unavailable
+from shared.kernel.events import EventPayload
+from shared.kernel.ontology import PROTOCOL_EVENT_TYPES, UnknownOntologyType, canonical_event
+from shared.kernel.settings import Settings
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -17,10 +17,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared import subjects
-from shared.client import BusClient
-from shared.envelope import AuthContext, Payload, register_message
-from shared.errors import Unauthenticated
+from shared.kernel import subjects
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext, Payload, register_message
+from shared.kernel.errors import Unauthenticated
 
 KEY_PREFIX = "one_live_"
 _KEY = re.compile(r"^one_live_([0-9a-f]{12})_([0-9A-Za-z]{32})$")

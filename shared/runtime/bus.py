@@ -10,9 +10,9 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from shared import subjects
-from shared.settings import Settings
-from shared.tracing import tracer_provider
+from shared.kernel import subjects
+from shared.kernel.settings import Settings
+from shared.runtime.tracing import tracer_provider
 
 log = logging.getLogger(__name__)
 

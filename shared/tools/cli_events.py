@@ -26,13 +26,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shared.auth import authenticate
-from shared.client import BusClient
-from shared.credentials import load_api_key
-from shared.envelope import AuthContext, Protocol
-from shared.events_client import EventsClient
-from shared.settings import Settings
-from shared.stack import effective_settings
+from shared.kernel.auth import authenticate
+from shared.runtime.client import BusClient
+from shared.tools.credentials import load_api_key
+from shared.kernel.envelope import AuthContext, Protocol
+from shared.tools.events_client import EventsClient
+from shared.kernel.settings import Settings
+from shared.tools.stack import effective_settings
 
 app = typer.Typer(help="The event log: query, tail, analytics, archive, replay.", no_args_is_help=True)
 console = Console()

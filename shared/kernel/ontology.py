@@ -321,7 +321,7 @@ def can_transition(current: ThingStatus, new: ThingStatus) -> bool:
 
 
 class MetadataProtocol(StrEnum):
-    """Values of ``metadata.protocol`` on events and connections (the envelope's own tag is `shared.envelope.Protocol`).
+    """Values of ``metadata.protocol`` on events and connections (the envelope's own tag is `shared.kernel.envelope.Protocol`).
 
     ``traditional`` is what the spec reports for payments that carry no protocol (e.g. Stripe).
     """

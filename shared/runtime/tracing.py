@@ -21,8 +21,8 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.recorded_span import RecordedSpan
-from shared.settings import Settings, get_settings
+from shared.runtime.recorded_span import RecordedSpan
+from shared.kernel.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _provider: TracerProvider | None = None

@@ -23,10 +23,10 @@ from services.knowledge.schemas import (
     SEARCH_HYBRID,
     THING_LABEL,
 )
-from shared.auth import authenticate
-from shared.cli_events import api_key_or_exit, console, progress_bar, running_settings
-from shared.client import BusClient
-from shared.envelope import AuthContext
+from shared.kernel.auth import authenticate
+from shared.tools.cli_events import api_key_or_exit, console, progress_bar, running_settings
+from shared.runtime.client import BusClient
+from shared.kernel.envelope import AuthContext
 
 app = typer.Typer(help="Knowledge: ingest things, follow ingestion, search, labels.", no_args_is_help=True)
 T = TypeVar("T")

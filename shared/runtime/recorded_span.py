@@ -12,7 +12,7 @@ It is what the SDK span is, minus those layers: a `ReadableSpan` that is also a 
 so it can be made current (children made by the SDK's tracers take it as their parent) and,
 when it ends, it hands itself to the provider's span processors (batching, OTLP, the tests'
 in-memory exporter) as the SDK span would hand its copy. It is only made for spans whose
-sampling decision is already known to be "sampled" (`shared.tracing` decides), carries the
+sampling decision is already known to be "sampled" (`shared.runtime.tracing` decides), carries the
 few attributes our code gives it, and ignores changes once ended.
 """
 

@@ -20,12 +20,12 @@ from pydantic import BaseModel
 
 from pydantic_core import to_json
 
-from shared.bus import connect_options
-from shared.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
-from shared.errors import PayloadTooLarge, Unavailable
-from shared.ids import uuid7
-from shared.settings import Settings, get_settings
-from shared.tracing import outgoing_trace
+from shared.runtime.bus import connect_options
+from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
+from shared.kernel.errors import PayloadTooLarge, Unavailable
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings, get_settings
+from shared.runtime.tracing import outgoing_trace
 
 
 R = TypeVar("R", bound=BaseModel)

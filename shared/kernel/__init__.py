@@ -1,0 +1,1 @@
+"""The kernel: what a message is and means. Imports nothing of the platform above it."""
