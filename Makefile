@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/one up
 
-## make test: the whole suite against real NATS + Postgres
+## make test: the import contracts (pyproject [tool.importlinter]), then the whole suite against real NATS + Postgres
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 ## make bench [ONLY=<prefix>]: figures beside their raw baselines, also in .bench/latest.json

@@ -6,35 +6,21 @@ connection: one multi-row insert per org per batch, positions assigned under
 `POSITION_LOCK` so they become visible in order.
 """
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import text
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.eventlog.errors import InvalidEvent
-from services.eventlog.schemas import (
-    DailyCount,
-    DeadLetter,
-    EventFilter,
-    EventRecord,
-    ProtocolRevenue,
-)
-from services.eventlog.service import IncomingEvent
+from services.eventlog.models import IncomingEvent, dead_letters, events
+from shared.contracts.eventlog import DailyCount, DeadLetter, EventFilter, EventRecord, InvalidEvent, ProtocolRevenue
 from shared.kernel.ontology import UnknownOntologyType, canonical_event
 
 POSITION_LOCK = 0x0E7E_0106  # pg_advisory_xact_lock key: one position writer at a time
-
-_COLUMNS = (
-    "position, id, org_id, type, actor_id, target_id, target_type, protocol, transport_protocol,"
-    " occurred_at, recorded_at, metadata, correlation_id, causation_id, trace_id"
-)
-
-# --- ingest (asyncpg) -------------------------------------------------------
 
 _LOCK_AND_TENANT = "SELECT pg_advisory_xact_lock($1), set_config('app.org_id', $2, true)"
 _SET_TENANT = "SELECT set_config('app.org_id', $1, true)"
@@ -63,10 +49,10 @@ async def lock_positions(conn: asyncpg.Connection, org_id: UUID | None = None) -
     await conn.execute(_LOCK_AND_TENANT, POSITION_LOCK, str(org_id) if org_id else "")
 
 
-async def insert_events(conn: asyncpg.Connection, org_id: UUID, events: Sequence[IncomingEvent]) -> list[int]:
+async def insert_events(conn: asyncpg.Connection, org_id: UUID, incoming: Sequence[IncomingEvent]) -> list[int]:
     """Insert one org's events; returns the positions of the rows that were new."""
     await conn.execute(_SET_TENANT, str(org_id))
-    columns = [[getattr(e, name) for e in events] for name in _INGEST_FIELDS]
+    columns = [[getattr(e, name) for e in incoming] for name in _INGEST_FIELDS]
     return [row[0] for row in await conn.fetch(_INSERT_EVENTS, *columns)]
 
 
@@ -81,53 +67,48 @@ async def insert_dead_letters(conn: asyncpg.Connection, letters: Sequence[dict[s
     await conn.execute(_INSERT_DEAD_LETTERS, *[[letter[f] for letter in letters] for f in fields])
 
 
-# --- reads (SQLAlchemy session, RLS-scoped) ---------------------------------
-
-
-def _type_condition(names: list[str], params: dict[str, Any]) -> str:
+def _type_condition(names: list[str]) -> sa.ColumnElement[bool]:
     """`payment_processed` matches payment_event with metadata.status = processed."""
     alternatives = []
-    for i, name in enumerate(names):
+    for name in names:
         try:
             canonical = canonical_event(name)
         except UnknownOntologyType:
             raise InvalidEvent("unknown_type", f"unknown event type {name!r}", {"type": name}) from None
-        params[f"type_{i}"] = canonical.type.value
+        condition = events.c.type == canonical.type.value
         if canonical.metadata:
-            params[f"variant_{i}"] = json.dumps(dict(canonical.metadata))
-            alternatives.append(f"(type = :type_{i} AND metadata @> CAST(:variant_{i} AS jsonb))")
-        else:
-            alternatives.append(f"type = :type_{i}")
-    return "(" + " OR ".join(alternatives) + ")"
+            condition = sa.and_(condition, events.c.metadata.contains(dict(canonical.metadata)))
+        alternatives.append(condition)
+    return sa.or_(*alternatives)
 
 
-def _where(org_id: UUID, f: EventFilter, params: dict[str, Any]) -> list[str]:
-    params["org_id"] = org_id
-    conditions = ["org_id = :org_id"]
+def _where(org_id: UUID, f: EventFilter) -> list[sa.ColumnElement[bool]]:
+    """The org's events matching the filter (RLS backs the org condition up)."""
+    c = events.c
+    conditions = [c.org_id == org_id]
     if f.types:
-        conditions.append(_type_condition(f.types, params))
+        conditions.append(_type_condition(f.types))
     if f.actor_id:
-        conditions.append("actor_id = :actor_id")
-        params["actor_id"] = f.actor_id
+        conditions.append(c.actor_id == f.actor_id)
     if f.target_id:
-        conditions.append("target_id = :target_id")
-        params["target_id"] = f.target_id
+        conditions.append(c.target_id == f.target_id)
     if f.thing_id:
-        conditions.append("(actor_id = :thing_id OR target_id = :thing_id)")
-        params["thing_id"] = f.thing_id
+        conditions.append(sa.or_(c.actor_id == f.thing_id, c.target_id == f.thing_id))
     if f.protocols:
-        conditions.append("protocol = ANY(CAST(:protocols AS text[]))")
-        params["protocols"] = list(f.protocols)
+        conditions.append(c.protocol == sa.any_(sa.cast(list(f.protocols), ARRAY(sa.Text))))
     if f.since:
-        conditions.append("occurred_at >= :since")
-        params["since"] = f.since
+        conditions.append(c.occurred_at >= f.since)
     if f.until:
-        conditions.append("occurred_at < :until")
-        params["until"] = f.until
+        conditions.append(c.occurred_at < f.until)
     if f.metadata:
-        conditions.append("metadata @> CAST(:metadata AS jsonb)")
-        params["metadata"] = json.dumps(f.metadata)
+        conditions.append(c.metadata.contains(f.metadata))
     return conditions
+
+
+_RECORD_COLUMNS = [events.c[name] for name in EventRecord.model_fields]
+_FIRST_TWO = sa.text("1, 2")
+"""Group and order by the first two selected columns: a repeated expression would bind its constants twice,
+and Postgres does not take `metadata -> $1` and `metadata -> $3` for the same grouping."""
 
 
 async def find_events(
@@ -141,76 +122,77 @@ async def find_events(
     limit: int,
 ) -> list[EventRecord]:
     """An org's events matching `f`, ordered by position, from a cursor."""
-    params: dict[str, Any] = {"limit": limit}
-    conditions = _where(org_id, f, params)
+    conditions = _where(org_id, f)
     if after is not None:
-        conditions.append("position > :after")
-        params["after"] = after
+        conditions.append(events.c.position > after)
     if before is not None:
-        conditions.append("position < :before")
-        params["before"] = before
-    order = "DESC" if descending else "ASC"
-    statement = text(
-        f"SELECT {_COLUMNS} FROM eventlog.events WHERE {' AND '.join(conditions)} ORDER BY position {order} LIMIT :limit"
-    )
-    rows = (await session.execute(statement, params)).mappings().all()
+        conditions.append(events.c.position < before)
+    order = events.c.position.desc() if descending else events.c.position.asc()
+    statement = sa.select(*_RECORD_COLUMNS).where(*conditions).order_by(order).limit(limit)
+    rows = (await session.execute(statement)).mappings().all()
     return [EventRecord.model_validate(dict(row)) for row in rows]
 
 
 async def daily_counts(
     session: AsyncSession, org_id: UUID, since: datetime, until: datetime, types: list[str]
 ) -> list[DailyCount]:
-    params: dict[str, Any] = {}
-    conditions = _where(org_id, EventFilter(types=types, since=since, until=until), params)
-    statement = text(
-        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, count(*) AS count FROM eventlog.events"
-        f" WHERE {' AND '.join(conditions)} GROUP BY 1, 2 ORDER BY 1, 2"
+    day = sa.cast(sa.func.timezone("UTC", events.c.occurred_at), sa.Date).label("day")
+    statement = (
+        sa.select(day, events.c.type, sa.func.count().label("count"))
+        .where(*_where(org_id, EventFilter(types=types, since=since, until=until)))
+        .group_by(_FIRST_TWO)
+        .order_by(_FIRST_TWO)
     )
-    return [DailyCount.model_validate(dict(r)) for r in (await session.execute(statement, params)).mappings()]
+    return [DailyCount.model_validate(dict(r)) for r in (await session.execute(statement)).mappings()]
 
 
 async def revenue_by_protocol(
     session: AsyncSession, org_id: UUID, since: datetime, until: datetime, status: str | None, currency: str | None
 ) -> list[ProtocolRevenue]:
     """The spec's cross-protocol view: payment totals per metadata.protocol (`traditional` when absent)."""
-    params: dict[str, Any] = {"org_id": org_id, "since": since, "until": until}
-    conditions = ["org_id = :org_id", "type = 'payment_event'", "occurred_at >= :since", "occurred_at < :until"]
+    meta = events.c.metadata
+    conditions = [
+        events.c.org_id == org_id, events.c.type == "payment_event", events.c.occurred_at >= since,
+        events.c.occurred_at < until,
+    ]
     if status:
-        conditions.append("metadata->>'status' = :status")
-        params["status"] = status
+        conditions.append(meta["status"].astext == status)
     if currency:
-        conditions.append("metadata->>'currency' = :currency")
-        params["currency"] = currency
-    statement = text(
-        "SELECT coalesce(metadata->>'protocol', 'traditional') AS protocol, metadata->>'currency' AS currency,"
-        " coalesce(sum((metadata->>'amount')::numeric), 0) AS total, count(*) AS count"
-        f" FROM eventlog.events WHERE {' AND '.join(conditions)} GROUP BY 1, 2 ORDER BY 1, 2"
+        conditions.append(meta["currency"].astext == currency)
+    protocol = sa.func.coalesce(meta["protocol"].astext, "traditional").label("protocol")
+    in_currency = meta["currency"].astext.label("currency")
+    total = sa.func.coalesce(sa.func.sum(sa.cast(meta["amount"].astext, sa.Numeric)), 0).label("total")
+    statement = (
+        sa.select(protocol, in_currency, total, sa.func.count().label("count"))
+        .where(*conditions)
+        .group_by(_FIRST_TWO)
+        .order_by(_FIRST_TWO)
     )
-    return [ProtocolRevenue.model_validate(dict(r)) for r in (await session.execute(statement, params)).mappings()]
+    return [ProtocolRevenue.model_validate(dict(r)) for r in (await session.execute(statement)).mappings()]
 
 
-async def dead_letters(session: AsyncSession, org_id: UUID, after_id: int, limit: int) -> list[DeadLetter]:
-    statement = text(
-        "SELECT id, event_id, subject, stream_seq, reason_code, reason, raw, recorded_at FROM eventlog.dead_letters"
-        " WHERE org_id = :org_id AND id > :after_id ORDER BY id LIMIT :limit"
+async def find_dead_letters(session: AsyncSession, org_id: UUID, after_id: int, limit: int) -> list[DeadLetter]:
+    statement = (
+        sa.select(*[dead_letters.c[name] for name in DeadLetter.model_fields])
+        .where(dead_letters.c.org_id == org_id, dead_letters.c.id > after_id)
+        .order_by(dead_letters.c.id)
+        .limit(limit)
     )
-    rows = await session.execute(statement, {"org_id": org_id, "after_id": after_id, "limit": limit})
-    return [DeadLetter.model_validate(dict(r)) for r in rows.mappings()]
+    return [DeadLetter.model_validate(dict(r)) for r in (await session.execute(statement)).mappings()]
 
 
 async def dead_letter_counts(session: AsyncSession, org_id: UUID) -> dict[str, int]:
-    statement = text(
-        "SELECT reason_code, count(*) FROM eventlog.dead_letters WHERE org_id = :org_id GROUP BY 1 ORDER BY 1"
+    code = dead_letters.c.reason_code
+    statement = (
+        sa.select(code, sa.func.count()).where(dead_letters.c.org_id == org_id).group_by(code).order_by(code)
     )
-    return {code: n for code, n in (await session.execute(statement, {"org_id": org_id})).all()}
+    return {reason: n for reason, n in (await session.execute(statement)).all()}
 
 
 async def count_events(session: AsyncSession, org_id: UUID) -> int:
-    statement = text("SELECT count(*) FROM eventlog.events WHERE org_id = :org_id")
-    return (await session.execute(statement, {"org_id": org_id})).scalar_one()
+    statement = sa.select(sa.func.count()).select_from(events).where(events.c.org_id == org_id)
+    return (await session.execute(statement)).scalar_one()
 
-
-# --- retention (asyncpg, as the tables' owner) ------------------------------
 
 ARCHIVE_LINE = (
     "json_build_object('position', position, 'id', id, 'org_id', org_id, 'type', type, 'actor_id', actor_id,"

@@ -1,170 +1,150 @@
-"""What makes an event storable: its type, its variant, its protocol. No SQL, no NATS.
+"""The event log's work for a caller: append events, read the org's log, sum it up. No SQL, no NATS.
 
-Both paths use this: `event.append` (the caller gets a typed error) and the ingest
-of `ONE_EVENTS` (the event goes to dead-letter with the same reason code).
+Each operation asks the caller's role first: appending is `events:create`, reading
+events (query, history, tail, dead letters) is `events:list`, the aggregates (daily
+counts, revenue, stats) are `events:read`. The built-in roles let a `customer` append
+but read nothing of the org's log; an org refines that with its own policies.
 """
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+import asyncio
+import time
 from uuid import UUID, uuid5
 
-from pydantic import ValidationError
-
-from services.eventlog.errors import InvalidEvent
+from services.eventlog import repository
+from services.eventlog.checks import check_event_type
+from services.eventlog.publish import publish_events
+from services.eventlog.replica import replica_of
+from services.eventlog.tail import POLL_INTERVAL
+from shared.contracts.eventlog import (
+    AppendEvent,
+    Appended,
+    DailyCounts,
+    DailyCountsQuery,
+    DeadLetterQuery,
+    DeadLetters,
+    EventFilter,
+    EventlogStats,
+    EventPage,
+    EventQuery,
+    EventRecord,
+    EventTail,
+    Revenue,
+    RevenueQuery,
+    TailPage,
+    ThingHistory,
+)
 from shared.kernel.envelope import Envelope
 from shared.kernel.events import EventPayload
-from shared.kernel.ontology import (
-    PROTOCOL_EVENT_TYPES,
-    EventType,
-    MetadataProtocol,
-    UnknownOntologyType,
-    canonical_event,
-)
+from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
 
-_METADATA_PROTOCOLS = frozenset(p.value for p in MetadataProtocol)
-
-
-class EventEnvelope(Envelope):
-    """An `Envelope` whose payload is an `EventPayload`: both checked in one pass."""
-
-    payload: EventPayload  # type: ignore[assignment]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedType:
-    """A name resolved to the stored type, the variant keys to add, and the event's protocol."""
-
-    type: EventType
-    patch: dict[str, Any]
-    metadata_protocol: str | None
-
-
-def check_event_type(name: str, metadata: dict[str, Any]) -> CheckedType:
-    """Map granular names onto consolidated types; protocol-specific types must name their protocol."""
-    try:
-        canonical = canonical_event(name)
-    except UnknownOntologyType:
-        raise InvalidEvent("unknown_type", f"unknown event type {name!r}", {"type": name}) from None
-    patch = {}
-    for key, value in canonical.metadata.items():
-        if key not in metadata:
-            patch[key] = value
-        elif metadata[key] != value:
-            raise InvalidEvent(
-                "variant_conflict",
-                f"{name!r} means metadata.{key} = {value!r}, but the event says {metadata[key]!r}",
-                {"type": name, "key": key},
-            )
-    protocol = metadata.get("protocol")
-    if protocol is None:
-        if canonical.type in PROTOCOL_EVENT_TYPES:
-            raise InvalidEvent(
-                "missing_protocol", f"{canonical.type.value!r} events must carry metadata.protocol", {"type": name}
-            )
-    elif protocol not in _METADATA_PROTOCOLS:
-        raise InvalidEvent(
-            "unknown_protocol",
-            f"metadata.protocol {protocol!r} is not one of {', '.join(sorted(_METADATA_PROTOCOLS))}",
-            {"type": name},
-        )
-    if canonical.type is EventType.PAYMENT_EVENT and "amount" in metadata:
-        check_amount(metadata["amount"])
-    return CheckedType(canonical.type, patch, protocol)
-
-
-def check_amount(amount: Any) -> None:
-    """Revenue sums `metadata.amount` as numeric: it must be a finite number (or numeric string)."""
-    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-        raise InvalidEvent("invalid_amount", "metadata.amount must be a number")
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation:
-        raise InvalidEvent("invalid_amount", "metadata.amount must be a number") from None
-    if not value.is_finite():
-        raise InvalidEvent("invalid_amount", "metadata.amount must be finite")
-
-
-@dataclass(slots=True)
-class IncomingEvent:
-    """One message of `ONE_EVENTS`, checked and ready to insert."""
-
-    id: UUID
-    org_id: UUID
-    type: str
-    actor_id: UUID | None
-    target_id: UUID | None
-    target_type: str | None
-    protocol: str
-    transport_protocol: str
-    occurred_at: datetime
-    raw: str
-    patch: str
-    correlation_id: UUID | None
-    causation_id: UUID | None
-    trace_id: str | None
-    stream_seq: int | None
-
-
-def trace_id_of(headers: dict[str, str] | None) -> str | None:
-    """The trace id of a W3C `traceparent` header, if there is a well-formed one."""
-    value = headers.get("traceparent") if headers else None
-    if value and len(value) >= 55 and value[2] == "-" and value[35] == "-":
-        return value[3:35]
-    return None
-
-
-def check_incoming(raw: bytes, subject: str, headers: dict[str, str] | None, stream_seq: int | None) -> IncomingEvent:
-    """Decode and check one domain event off the bus; `InvalidEvent` says why it cannot be stored."""
-    try:
-        envelope = EventEnvelope.model_validate_json(raw)
-    except ValidationError as error:
-        if any(e["loc"] and e["loc"][0] == "payload" for e in error.errors()):
-            raise InvalidEvent("invalid_payload", f"payload is not an event payload: {_first_error(error)}") from None
-        raise InvalidEvent("malformed_envelope", f"not an event envelope: {_first_error(error)}") from None
-    if envelope.org_id is None:
-        raise InvalidEvent("missing_org", "event envelope has no org_id")
-    payload = envelope.payload
-    _check_subject(subject, envelope)
-    checked = check_event_type(envelope.type, payload.metadata)
-    return IncomingEvent(
-        id=envelope.id,
-        org_id=envelope.org_id,
-        type=checked.type.value,
-        actor_id=envelope.actor_id,
-        target_id=payload.target_id,
-        target_type=payload.target_type,
-        protocol=checked.metadata_protocol or envelope.protocol.value,
-        transport_protocol=envelope.protocol.value,
-        occurred_at=envelope.occurred_at,
-        raw=raw.decode(),
-        patch=json.dumps(checked.patch) if checked.patch else "{}",
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        trace_id=trace_id_of(headers),
-        stream_seq=stream_seq,
-    )
-
-
-def _check_subject(subject: str, envelope: Envelope) -> None:
-    """`...<protocol>.<org_id>.<type>` must agree with the envelope: no event filed under another org."""
-    parts = subject.rsplit(".", 3)
-    if len(parts) != 4 or parts[1:] != [envelope.protocol.value, str(envelope.org_id), envelope.type]:
-        raise InvalidEvent(
-            "subject_mismatch",
-            f"subject {subject!r} does not match the envelope's protocol, org and type",
-            {"subject": subject},
-        )
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors(include_url=False, include_input=False)[0]
-    return f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
+RESOURCE = "events"
 
 
 def event_id_for(envelope_id: UUID, index: int | None) -> UUID:
     """The event id an append gets by default: the envelope id, or a stable id per batch item,
     so a retried request (same envelope) appends nothing new."""
     return envelope_id if index is None else uuid5(envelope_id, str(index))
+
+
+def build_event(ctx: WorkContext, item: AppendEvent, index: int | None) -> Envelope:
+    """The domain event for one appended item: who and which org from the request, the type made canonical,
+    over the request's protocol (which a protocol-specific event without `metadata.protocol` belongs to)."""
+    request = ctx.envelope
+    checked = check_event_type(item.type, item.metadata, request.protocol)
+    payload = EventPayload(target_id=item.target_id, target_type=item.target_type, metadata=item.metadata | checked.patch)
+    return Envelope(
+        id=item.id or event_id_for(request.id, index),
+        protocol=request.protocol,
+        type=checked.type.value,
+        org_id=ctx.auth.org_id,
+        actor_id=ctx.auth.actor_id,
+        correlation_id=request.correlation_id or request.id,
+        causation_id=request.id,
+        occurred_at=item.occurred_at or request.occurred_at,
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+async def append_event(ctx: WorkContext, item: AppendEvent) -> Appended:
+    require(ctx.auth, RESOURCE, "create")
+    return (await publish_events(ctx.runtime, [build_event(ctx, item, None)]))[0]
+
+
+async def append_events(ctx: WorkContext, items: list[AppendEvent]) -> list[Appended]:
+    """All or nothing at validation: one invalid item refuses the batch before anything is published."""
+    require(ctx.auth, RESOURCE, "create")
+    return await publish_events(ctx.runtime, [build_event(ctx, item, i) for i, item in enumerate(items)])
+
+
+def _page(events: list[EventRecord], limit: int) -> EventPage:
+    return EventPage(events=events, next_cursor=events[-1].position if len(events) == limit else None)
+
+
+async def query_events(ctx: WorkContext, q: EventQuery) -> EventPage:
+    require(ctx.auth, RESOURCE, "list")
+    events = await repository.find_events(
+        ctx.session, ctx.auth.org_id, q, after=q.after, before=q.before, descending=q.order == "desc", limit=q.limit
+    )
+    return _page(events, q.limit)
+
+
+async def thing_history(ctx: WorkContext, q: ThingHistory) -> EventPage:
+    """Everything that happened to or by a thing, newest first."""
+    require(ctx.auth, RESOURCE, "list")
+    events = await repository.find_events(
+        ctx.session, ctx.auth.org_id, EventFilter(thing_id=q.thing_id), before=q.before, descending=True, limit=q.limit
+    )
+    return _page(events, q.limit)
+
+
+async def tail_events(ctx: WorkContext, q: EventTail) -> TailPage:
+    """Long-poll: events after `q.after` as soon as there are any, or none when `wait` runs out.
+
+    No transaction is held while waiting; positions become visible in order, so
+    a reader that resumes from its `cursor` misses nothing and sees nothing twice.
+    """
+    require(ctx.auth, RESOURCE, "list")
+    org_id, runtime = ctx.auth.org_id, ctx.runtime
+    deadline = time.monotonic() + min(q.wait, runtime.settings.eventlog_tail_max_wait)
+    notifier = replica_of(runtime).notifier
+    while True:
+        with notifier.waiter(org_id) as woken:
+            async with ctx.transaction() as tx:
+                events = await repository.find_events(tx.session, org_id, q, after=q.after, limit=q.limit)
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0:
+                return TailPage(events=events, cursor=events[-1].position if events else q.after)
+            try:
+                await asyncio.wait_for(woken.wait(), min(remaining, POLL_INTERVAL))
+            except TimeoutError:
+                pass
+
+
+async def count_daily(ctx: WorkContext, q: DailyCountsQuery) -> DailyCounts:
+    require(ctx.auth, RESOURCE, "read")
+    return DailyCounts(counts=await repository.daily_counts(ctx.session, ctx.auth.org_id, q.since, q.until, q.types))
+
+
+async def revenue_by_protocol(ctx: WorkContext, q: RevenueQuery) -> Revenue:
+    require(ctx.auth, RESOURCE, "read")
+    totals = await repository.revenue_by_protocol(ctx.session, ctx.auth.org_id, q.since, q.until, q.status, q.currency)
+    by_protocol: dict = {}
+    for row in totals:
+        by_protocol[row.protocol] = by_protocol.get(row.protocol, 0) + row.total
+    return Revenue(totals=totals, by_protocol=by_protocol)
+
+
+async def list_dead_letters(ctx: WorkContext, q: DeadLetterQuery) -> DeadLetters:
+    require(ctx.auth, RESOURCE, "list")
+    return DeadLetters(dead_letters=await repository.find_dead_letters(ctx.session, ctx.auth.org_id, q.after_id, q.limit))
+
+
+async def eventlog_stats(ctx: WorkContext) -> EventlogStats:
+    """This replica's ingest counters and the caller's org's totals."""
+    require(ctx.auth, RESOURCE, "read")
+    return EventlogStats(
+        ingest=replica_of(ctx.runtime).ingest.counters,
+        org_events=await repository.count_events(ctx.session, ctx.auth.org_id),
+        org_dead_letters=await repository.dead_letter_counts(ctx.session, ctx.auth.org_id),
+    )

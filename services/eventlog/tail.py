@@ -15,12 +15,20 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from services.eventlog.schemas import COMMITTED_ANY
+from shared.kernel import subjects
 
 POLL_INTERVAL = 1.0
+COMMITTED_ANY = subjects.command("eventlog", "committed.*")
+
+
+def committed_subject(org_id: UUID | str) -> str:
+    """Published (core NATS) after each ingest commit, so waiting tails wake at once."""
+    return subjects.command("eventlog", f"committed.{org_id}")
 
 
 class CommitNotifier:
+    """One replica's waiting tails, by org, woken by the commits any replica announces."""
+
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._subscription: Subscription | None = None

@@ -1,8 +1,13 @@
-"""The graph service's subscribers: each one hands its payload to the service layer."""
+"""The graph service's subscribers: each one hands its payload to the service layer.
 
-from services.graph import service, service_connections
-from services.graph.models import Connection, Thing
-from services.graph.schemas import (
+Most run in the transaction the router opens. The handlers that add or remove live things do not:
+they count them against tenancy's quota over the bus, and that call is made before their late
+transaction opens (or after it commits), never while it holds a connection and row locks.
+"""
+
+from services.graph import quota, service, service_connections, service_create
+from shared import __version__
+from shared.contracts.graph import (
     CONNECTION_CREATE,
     CONNECTION_DELETE,
     CONNECTION_END,
@@ -17,6 +22,7 @@ from services.graph.schemas import (
     THING_QUERY,
     THING_RESTORE,
     THING_UPDATE,
+    Connection,
     ConnectionCreate,
     ConnectionEnd,
     ConnectionQuery,
@@ -26,6 +32,7 @@ from services.graph.schemas import (
     Deleted,
     NeighborQuery,
     Neighbors,
+    Thing,
     ThingCreate,
     ThingCreateBatch,
     ThingGet,
@@ -35,80 +42,111 @@ from services.graph.schemas import (
     ThingUpdate,
     ThingWithRelated,
 )
-from shared import __version__
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition
 
 router = ServiceRouter("graph")
 
 
-@router.handler(THING_CREATE)
-async def create_thing(ctx: RequestContext, payload: ThingCreate) -> Thing:
-    return (await service.create_things(ctx, [payload]))[0]
+@router.handler(THING_CREATE, transactional=False)
+async def create_thing(ctx: WorkContext, payload: ThingCreate) -> Thing:
+    return (await _create(ctx, [payload]))[0]
 
 
-@router.handler(THING_CREATE_BATCH)
-async def create_things(ctx: RequestContext, payload: ThingCreateBatch) -> Things:
-    return Things(things=await service.create_things(ctx, payload.things))
+@router.handler(THING_CREATE_BATCH, transactional=False)
+async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Things:
+    return Things(things=await _create(ctx, payload.things))
+
+
+async def _create(ctx: WorkContext, requests: list[ThingCreate]) -> list[Thing]:
+    """Take a quota unit per new thing, then insert them; the units go back if the insert fails,
+    and for the things a concurrent request with the same idempotency key created first."""
+    creation = service_create.plan_creation(ctx, requests)
+    if creation.keys:
+        async with ctx.transaction() as tx:
+            creation = await service_create.answer_repeats(tx, creation)
+    if not creation.new:
+        return creation.replies({})
+    async with quota.consumed(ctx, len(creation.new)):
+        async with ctx.transaction() as tx:
+            created = await service_create.insert_things(tx, creation)
+    await quota.give_back(ctx, created.lost)
+    return created.things
 
 
 @router.handler(THING_GET)
-async def get_thing(ctx: RequestContext, payload: ThingGet) -> ThingWithRelated:
+async def get_thing(ctx: WorkContext, payload: ThingGet) -> ThingWithRelated:
     return await service_connections.get_with_related(ctx, payload.id, payload.include)
 
 
 @router.handler(THING_UPDATE)
-async def update_thing(ctx: RequestContext, payload: ThingUpdate) -> Thing:
+async def update_thing(ctx: WorkContext, payload: ThingUpdate) -> Thing:
     return await service.update_thing(ctx, payload)
 
 
 @router.handler(THING_ARCHIVE)
-async def archive_thing(ctx: RequestContext, payload: ThingTarget) -> Thing:
+async def archive_thing(ctx: WorkContext, payload: ThingTarget) -> Thing:
     return await service.archive_thing(ctx, payload.id)
 
 
-@router.handler(THING_DELETE)
-async def delete_thing(ctx: RequestContext, payload: ThingTarget) -> Thing:
-    return await service.delete_thing(ctx, payload.id)
+@router.handler(THING_DELETE, transactional=False)
+async def delete_thing(ctx: WorkContext, payload: ThingTarget) -> Thing:
+    """The deleted thing's quota unit goes back once the delete has committed."""
+    async with ctx.transaction() as tx:
+        deleted = await service.delete_thing(tx, payload.id)
+    await quota.give_back(ctx, 1)
+    return deleted
 
 
-@router.handler(THING_RESTORE)
-async def restore_thing(ctx: RequestContext, payload: ThingTarget) -> Thing:
-    return await service.restore_thing(ctx, payload.id)
+@router.handler(THING_RESTORE, transactional=False)
+async def restore_thing(ctx: WorkContext, payload: ThingTarget) -> Thing:
+    """A restored thing takes a quota unit again: before the restore's transaction, given back if it
+    fails or if a concurrent restore brought the thing back first."""
+    async with ctx.transaction() as tx:
+        found = await service.thing_to_restore(tx, payload.id)
+    if found.deleted_at is None:
+        return found
+    async with quota.consumed(ctx, 1):
+        async with ctx.transaction() as tx:
+            restoration = await service.restore_thing(tx, payload.id)
+    if not restoration.restored:
+        await quota.give_back(ctx, 1)
+    return restoration.thing
 
 
 @router.handler(THING_QUERY)
-async def query_things(ctx: RequestContext, payload: ThingQuery) -> Things:
+async def query_things(ctx: WorkContext, payload: ThingQuery) -> Things:
     return await service.query_things(ctx, payload)
 
 
 @router.handler(CONNECTION_CREATE)
-async def create_connection(ctx: RequestContext, payload: ConnectionCreate) -> Connection:
+async def create_connection(ctx: WorkContext, payload: ConnectionCreate) -> Connection:
     return await service_connections.create_connection(ctx, payload)
 
 
 @router.handler(CONNECTION_UPDATE)
-async def update_connection(ctx: RequestContext, payload: ConnectionUpdate) -> Connection:
+async def update_connection(ctx: WorkContext, payload: ConnectionUpdate) -> Connection:
     return await service_connections.update_connection(ctx, payload)
 
 
 @router.handler(CONNECTION_END)
-async def end_connection(ctx: RequestContext, payload: ConnectionEnd) -> Connection:
+async def end_connection(ctx: WorkContext, payload: ConnectionEnd) -> Connection:
     return await service_connections.end_connection(ctx, payload)
 
 
 @router.handler(CONNECTION_DELETE)
-async def delete_connection(ctx: RequestContext, payload: ConnectionTarget) -> Deleted:
+async def delete_connection(ctx: WorkContext, payload: ConnectionTarget) -> Deleted:
     return Deleted(id=await service_connections.delete_connection(ctx, payload.id))
 
 
 @router.handler(CONNECTION_QUERY)
-async def query_connections(ctx: RequestContext, payload: ConnectionQuery) -> Connections:
+async def query_connections(ctx: WorkContext, payload: ConnectionQuery) -> Connections:
     return await service_connections.query_connections(ctx, payload)
 
 
 @router.handler(NEIGHBORS)
-async def neighbors(ctx: RequestContext, payload: NeighborQuery) -> Neighbors:
+async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Neighbors:
     return await service_connections.neighbors(ctx, payload)
 
 

@@ -1,18 +1,11 @@
-"""The `graph` schema as SQLAlchemy Core tables (DDL lives in migrations/) and the read models.
+"""The `graph` schema as SQLAlchemy Core tables (DDL lives in migrations/).
 
-Read models use the spec's field names in snake_case (`fromThingId` -> `from_id`,
-`validFrom` -> `valid_from`); `properties` and `metadata` keep the spec's camelCase keys.
+The read models replies carry (`Thing`, `Connection`, `Neighbor`) are the graph's public face,
+in `shared.contracts.graph`.
 """
 
-from datetime import datetime
-from typing import Any
-from uuid import UUID
-
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB
-
-from shared.kernel.ontology import ConnectionType, ThingStatus, ThingType
 
 metadata = sa.MetaData(schema="graph")
 
@@ -35,36 +28,3 @@ connections = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
-
-class Thing(BaseModel):
-    """A thing as replies carry it: secrets in `properties` are masked."""
-
-    id: UUID
-    type: ThingType
-    name: str
-    properties: dict[str, Any]
-    status: ThingStatus
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None = None
-
-
-class Connection(BaseModel):
-    id: UUID
-    from_id: UUID
-    to_id: UUID
-    type: ConnectionType
-    metadata: dict[str, Any]
-    strength: float | None = None
-    valid_from: datetime
-    valid_to: datetime | None = None
-    created_at: datetime
-    updated_at: datetime
-
-
-class Neighbor(BaseModel):
-    """A thing reached by a traversal, with the fewest hops it took."""
-
-    thing: Thing
-    depth: int

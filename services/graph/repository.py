@@ -3,13 +3,12 @@
 Row-Level Security (`app.org_id`, set by the handler's transaction) backs each filter up,
 and the connections' composite foreign keys make a cross-org link impossible in the data.
 Pages are keyset pages on `id` (UUIDv7, so creation order): no row is skipped or repeated
-while others are inserted.
+while others are inserted. Rows leave as the dataclasses of rows.py, never as SQLAlchemy rows.
 """
 
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -18,8 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.graph.models import connections, things
-
-Row = sa.Row[Any]
+from services.graph.rows import ConnectionRow, NewThing, ThingRow
 
 NOW = sa.func.clock_timestamp()
 """The statement's own clock, for timestamps set by an update."""
@@ -27,15 +25,15 @@ NOW = sa.func.clock_timestamp()
 _JSONPATH_OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-async def insert_things(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row]:
+async def insert_things(session: AsyncSession, rows: Sequence[NewThing]) -> list[ThingRow]:
     """Insert; a row whose idempotency key exists already is skipped (not returned).
 
     One statement over arrays (`unnest`), whatever the batch size: a multi-VALUES statement
     costs SQLAlchemy more to compile than Postgres takes to run it.
     """
-    columns = {name: [row[name] for row in rows] for name in _INSERT_COLUMNS}
+    columns = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
     columns["properties"] = [json.dumps(p) for p in columns["properties"]]
-    return list((await session.execute(_INSERT_THINGS, columns)).all())
+    return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS, columns)]
 
 
 _INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash")
@@ -51,16 +49,16 @@ _INSERT_THINGS = sa.text("""
 """).columns(*things.columns)
 
 
-async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> Row | None:
+async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.id == thing_id)
     if for_update:
         statement = statement.with_for_update()
-    return (await session.execute(statement)).first()
+    return _thing_or_none((await session.execute(statement)).first())
 
 
-async def things_by_keys(session: AsyncSession, org_id: UUID, keys: Sequence[str]) -> list[Row]:
+async def things_by_keys(session: AsyncSession, org_id: UUID, keys: Sequence[str]) -> list[ThingRow]:
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.idempotency_key.in_(list(keys)))
-    return list((await session.execute(statement)).all())
+    return [ThingRow(*row) for row in await session.execute(statement)]
 
 
 async def live_thing_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
@@ -73,7 +71,7 @@ async def live_thing_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID
 
 async def update_thing(
     session: AsyncSession, org_id: UUID, thing_id: UUID, values: dict[str, Any], expected_version: int | None
-) -> Row | None:
+) -> ThingRow | None:
     """Apply `values` and bump the version; None when `expected_version` is stale."""
     conditions = [things.c.org_id == org_id, things.c.id == thing_id]
     if expected_version is not None:
@@ -84,7 +82,7 @@ async def update_thing(
         .values(**values, version=things.c.version + 1, updated_at=sa.func.clock_timestamp())
         .returning(things)
     )
-    return (await session.execute(statement)).first()
+    return _thing_or_none((await session.execute(statement)).first())
 
 
 class _JsonPathType(sa.types.UserDefinedType[str]):
@@ -117,8 +115,6 @@ def _path_condition(path: str, op: str, value: Any) -> sa.ColumnElement[bool]:
     return sa.func.jsonb_path_exists(things.c.properties, sa.cast(jsonpath, _JSONPATH), variables)
 
 
-
-
 async def query_things(
     session: AsyncSession,
     org_id: UUID,
@@ -130,7 +126,7 @@ async def query_things(
     include_deleted: bool,
     cursor: UUID | None,
     limit: int,
-) -> list[Row]:
+) -> list[ThingRow]:
     """One page (plus one row, to tell whether there is a next page), ordered by id."""
     conditions: list[sa.ColumnElement[bool]] = [things.c.org_id == org_id]
     if type_ is not None:
@@ -150,35 +146,37 @@ async def query_things(
     if cursor is not None:
         conditions.append(things.c.id > cursor)
     statement = sa.select(things).where(*conditions).order_by(things.c.id).limit(limit + 1)
-    return list((await session.execute(statement)).all())
+    return [ThingRow(*row) for row in await session.execute(statement)]
 
 
-async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> Row:
-    return (await session.execute(sa.insert(connections).values(**values).returning(connections))).one()
+async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> ConnectionRow:
+    return ConnectionRow(*(await session.execute(sa.insert(connections).values(**values).returning(connections))).one())
 
 
-async def get_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> Row | None:
+async def get_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
     statement = sa.select(connections).where(connections.c.org_id == org_id, connections.c.id == connection_id)
-    return (await session.execute(statement.with_for_update())).first()
+    return _connection_or_none((await session.execute(statement.with_for_update())).first())
 
 
-async def update_connection(session: AsyncSession, org_id: UUID, connection_id: UUID, values: dict[str, Any]) -> Row | None:
+async def update_connection(
+    session: AsyncSession, org_id: UUID, connection_id: UUID, values: dict[str, Any]
+) -> ConnectionRow | None:
     statement = (
         sa.update(connections)
         .where(connections.c.org_id == org_id, connections.c.id == connection_id)
         .values(**values, updated_at=sa.func.clock_timestamp())
         .returning(connections)
     )
-    return (await session.execute(statement)).first()
+    return _connection_or_none((await session.execute(statement)).first())
 
 
-async def delete_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> Row | None:
+async def delete_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
     statement = (
         sa.delete(connections)
         .where(connections.c.org_id == org_id, connections.c.id == connection_id)
         .returning(connections)
     )
-    return (await session.execute(statement)).first()
+    return _connection_or_none((await session.execute(statement)).first())
 
 
 def _valid_at(as_of: datetime) -> sa.ColumnElement[bool]:
@@ -197,7 +195,7 @@ async def query_connections(
     as_of: datetime | None,
     cursor: UUID | None,
     limit: int,
-) -> list[Row]:
+) -> list[ConnectionRow]:
     """A page of the thing's connections whose other end is live: a deleted thing shows up nowhere."""
     ends = {
         "out": connections.c.from_id == thing_id,
@@ -217,10 +215,12 @@ async def query_connections(
     if cursor is not None:
         conditions.append(connections.c.id > cursor)
     statement = sa.select(connections).where(*conditions).order_by(connections.c.id).limit(limit + 1)
-    return list((await session.execute(statement)).all())
+    return [ConnectionRow(*row) for row in await session.execute(statement)]
 
 
-async def related_things(session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str]) -> list[tuple[Any, Any]]:
+async def related_things(
+    session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str]
+) -> list[tuple[ConnectionRow, ThingRow]]:
     """The thing's current connections of `types`, each with the (live) thing at the other end."""
     other = sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id)
     statement = (
@@ -234,13 +234,8 @@ async def related_things(session: AsyncSession, org_id: UUID, thing_id: UUID, ty
         )
         .order_by(connections.c.id)
     )
-    pairs = []
-    for row in (await session.execute(statement)).mappings():
-        pairs.append((
-            SimpleNamespace(**{c.name: row[f"c_{c.name}"] for c in connections.columns}),
-            SimpleNamespace(**{c.name: row[f"t_{c.name}"] for c in things.columns}),
-        ))
-    return pairs
+    split = len(connections.columns)
+    return [(ConnectionRow(*row[:split]), ThingRow(*row[split:])) for row in await session.execute(statement)]
 
 
 def _step(direction: str, conditions: str) -> str:
@@ -265,7 +260,7 @@ async def neighbors(
     types: Sequence[str],
     as_of: datetime | None,
     limit: int,
-) -> list[tuple[Row, int]]:
+) -> list[tuple[ThingRow, int]]:
     """Things within `depth` hops, each at its shortest distance.
 
     Each walk carries its path and never revisits a thing on it, so a cycle ends the walk
@@ -293,10 +288,17 @@ async def neighbors(
         ORDER BY reached.depth, t.id
         LIMIT :limit
     """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
-    rows = (await session.execute(statement, params)).all()
-    return [(row, row.reached_depth) for row in rows]
+    return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
 
 
 async def set_statement_timeout(session: AsyncSession, milliseconds: int) -> None:
     """Bound this transaction's statements (a traversal over a dense graph can explode)."""
     await session.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})
+
+
+def _thing_or_none(row: sa.Row[Any] | None) -> ThingRow | None:
+    return None if row is None else ThingRow(*row)
+
+
+def _connection_or_none(row: sa.Row[Any] | None) -> ConnectionRow | None:
+    return None if row is None else ConnectionRow(*row)

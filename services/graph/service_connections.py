@@ -11,27 +11,26 @@ from typing import Any
 from uuid import UUID
 
 from services.graph import repository as repo
-from services.graph.errors import (
-    ConnectionNotFound,
-    SelfLink,
-    ThingNotFound,
-    UnknownType,
-)
-from services.graph.models import Connection, Neighbor
-from services.graph.schemas import (
+from services.graph.rows import ConnectionRow
+from services.graph.service import get_thing, to_thing
+from shared.contracts.graph import (
+    Connection,
     ConnectionCreate,
     ConnectionEnd,
+    ConnectionNotFound,
     ConnectionQuery,
     Connections,
     ConnectionUpdate,
+    Neighbor,
     NeighborQuery,
     Neighbors,
     Related,
+    SelfLink,
+    ThingNotFound,
     ThingWithRelated,
+    UnknownType,
 )
-from services.graph.service import get_thing, to_thing
 from shared.kernel.errors import Conflict, InvalidRequest
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import (
     PROTOCOL_CONNECTION_TYPES,
@@ -43,12 +42,13 @@ from shared.kernel.ontology import (
     canonical_connection,
 )
 from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
 
 _RATIO_KEYS = ("revenueShare", "progress")
 """Metadata the spec defines as a fraction (0.0 to 1.0)."""
 
 
-def to_connection(row: Any) -> Connection:
+def to_connection(row: ConnectionRow) -> Connection:
     return Connection(
         id=row.id, from_id=row.from_id, to_id=row.to_id, type=row.type, metadata=row.metadata,
         strength=float(row.strength) if row.strength is not None else None, valid_from=row.valid_from,
@@ -64,7 +64,7 @@ def resolve_type(name: str) -> tuple[ConnectionType, dict[str, Any], bool]:
     return canonical.type, dict(canonical.metadata), canonical.inverse
 
 
-def check_metadata(ctx: RequestContext, connection_type: ConnectionType, metadata: dict[str, Any]) -> dict[str, Any]:
+def check_metadata(ctx: WorkContext, connection_type: ConnectionType, metadata: dict[str, Any]) -> dict[str, Any]:
     for key in _RATIO_KEYS:
         value = metadata.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1):
@@ -84,7 +84,7 @@ def _check_validity(valid_from: datetime | None, valid_to: datetime | None) -> N
         raise InvalidRequest("validTo is before validFrom", {"valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat()})
 
 
-async def create_connection(ctx: RequestContext, request: ConnectionCreate) -> Connection:
+async def create_connection(ctx: WorkContext, request: ConnectionCreate) -> Connection:
     require(ctx.auth, "connections", "create")
     connection_type, variant, inverse = resolve_type(request.type)
     from_id, to_id = (request.to_id, request.from_id) if inverse else (request.from_id, request.to_id)
@@ -107,19 +107,19 @@ async def create_connection(ctx: RequestContext, request: ConnectionCreate) -> C
     return to_connection(row)
 
 
-async def _emit(ctx: RequestContext, event: EventType, row: Any, extra: dict[str, Any]) -> None:
+async def _emit(ctx: WorkContext, event: EventType, row: ConnectionRow, extra: dict[str, Any]) -> None:
     await ctx.emit(event, target_id=row.id, target_type="connection",
                    metadata={"entityType": "connection", "connectionType": row.type, **extra})
 
 
-async def _existing(ctx: RequestContext, connection_id: UUID) -> Any:
+async def _existing(ctx: WorkContext, connection_id: UUID) -> ConnectionRow:
     row = await repo.get_connection(ctx.session, ctx.auth.org_id, connection_id)
     if row is None:
         raise ConnectionNotFound(f"no connection {connection_id} in this organization", {"id": str(connection_id)})
     return row
 
 
-async def update_connection(ctx: RequestContext, request: ConnectionUpdate) -> Connection:
+async def update_connection(ctx: WorkContext, request: ConnectionUpdate) -> Connection:
     require(ctx.auth, "connections", "update")
     row = await _existing(ctx, request.id)
     values: dict[str, Any] = {}
@@ -136,7 +136,7 @@ async def update_connection(ctx: RequestContext, request: ConnectionUpdate) -> C
     return to_connection(updated)
 
 
-async def end_connection(ctx: RequestContext, request: ConnectionEnd) -> Connection:
+async def end_connection(ctx: WorkContext, request: ConnectionEnd) -> Connection:
     """Set validTo: the link stays in history, and "as of" queries after that instant skip it."""
     require(ctx.auth, "connections", "update")
     row = await _existing(ctx, request.id)
@@ -149,7 +149,7 @@ async def end_connection(ctx: RequestContext, request: ConnectionEnd) -> Connect
     return to_connection(updated)
 
 
-async def delete_connection(ctx: RequestContext, connection_id: UUID) -> UUID:
+async def delete_connection(ctx: WorkContext, connection_id: UUID) -> UUID:
     """A hard delete, for links made by mistake; ending a link is `end_connection`."""
     require(ctx.auth, "connections", "delete")
     row = await repo.delete_connection(ctx.session, ctx.auth.org_id, connection_id)
@@ -163,7 +163,7 @@ def _type_names(names: list[str]) -> list[str]:
     return sorted({resolve_type(name)[0].value for name in names})
 
 
-async def query_connections(ctx: RequestContext, query: ConnectionQuery) -> Connections:
+async def query_connections(ctx: WorkContext, query: ConnectionQuery) -> Connections:
     require(ctx.auth, "connections", "read")
     rows = await repo.query_connections(
         ctx.session, ctx.auth.org_id, query.thing_id, direction=query.direction, types=_type_names(query.types),
@@ -175,7 +175,7 @@ async def query_connections(ctx: RequestContext, query: ConnectionQuery) -> Conn
     )
 
 
-async def get_with_related(ctx: RequestContext, thing_id: UUID, include: list[str]) -> ThingWithRelated:
+async def get_with_related(ctx: WorkContext, thing_id: UUID, include: list[str]) -> ThingWithRelated:
     """A thing and, per requested connection type, the live things at the other end (the spec's enrichment)."""
     thing = await get_thing(ctx, thing_id)
     if not include:
@@ -187,7 +187,7 @@ async def get_with_related(ctx: RequestContext, thing_id: UUID, include: list[st
     )
 
 
-async def neighbors(ctx: RequestContext, query: NeighborQuery) -> Neighbors:
+async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
     require(ctx.auth, "things", "read")
     max_depth = ctx.runtime.settings.graph_max_depth
     if query.depth > max_depth:

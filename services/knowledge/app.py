@@ -1,15 +1,12 @@
-"""The knowledge service's subscribers, and the background work started with it.
+"""The knowledge service's subscribers: each one hands its payload to the service layer.
 
-Handlers that embed (adding items, searching with a query text, `embed`) are not transactional:
-they embed first and open their transaction afterwards, so a connection is never held while
-the model runs.
+Handlers that embed (adding items, searching with a query text, `embed`) or ask the graph
+(labelling or linking a thing, ingesting one) are not transactional: they do the slow part first
+and open their transaction afterwards, so a connection is never held meanwhile.
 """
 
-import logging
-
-from services.knowledge import gc, items, jobs, labels, search, state
-from services.knowledge.models import IngestJob, KnowledgeItem, Label, ThingLink
-from services.knowledge.schemas import (
+from services.knowledge import items, labels, replica, search, service
+from shared.contracts.knowledge import (
     EMBED,
     GC,
     INGEST,
@@ -40,6 +37,7 @@ from services.knowledge.schemas import (
     GcReport,
     GcRequest,
     HybridQuery,
+    IngestJob,
     IngestRequest,
     IngestStatus,
     IngestStatusQuery,
@@ -48,6 +46,8 @@ from services.knowledge.schemas import (
     ItemQuery,
     Items,
     ItemTarget,
+    KnowledgeItem,
+    Label,
     LabelAlias,
     LabelEnsure,
     LabelPage,
@@ -64,172 +64,146 @@ from services.knowledge.schemas import (
     ThingKnowledgeQuery,
     ThingLabelChange,
     ThingLabels,
+    ThingLink,
     ThingsByLabels,
     ThingTarget,
 )
 from shared import __version__
 from shared.kernel.envelope import Encoded
-from shared.kernel.errors import Unavailable
-from shared.runtime.handlers import RequestContext, ServiceRouter
-from shared.kernel.rbac import require
-from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
+from shared.runtime.service import ServiceDefinition
 
-log = logging.getLogger(__name__)
 router = ServiceRouter("knowledge")
 
 
 @router.handler(LABEL_ENSURE)
-async def ensure_label(ctx: RequestContext, p: LabelEnsure) -> Label:
+async def ensure_label(ctx: WorkContext, p: LabelEnsure) -> Label:
     return await labels.ensure(ctx, p.name, p.aliases, p.metadata)
 
 
 @router.handler(LABEL_GET)
-async def get_label(ctx: RequestContext, p: LabelTarget) -> Label:
+async def get_label(ctx: WorkContext, p: LabelTarget) -> Label:
     return await labels.get(ctx, p.name)
 
 
 @router.handler(LABEL_ALIAS)
-async def alias_label(ctx: RequestContext, p: LabelAlias) -> Label:
+async def alias_label(ctx: WorkContext, p: LabelAlias) -> Label:
     return await labels.alias(ctx, p.name, p.alias)
 
 
 @router.handler(LABEL_LIST)
-async def list_labels(ctx: RequestContext, p: LabelQuery) -> LabelPage:
+async def list_labels(ctx: WorkContext, p: LabelQuery) -> LabelPage:
     return await labels.list_labels(ctx, p.prefix, p.include_deprecated, p.cursor, p.limit)
 
 
 @router.handler(LABEL_DEPRECATE)
-async def deprecate_label(ctx: RequestContext, p: LabelTarget) -> Label:
+async def deprecate_label(ctx: WorkContext, p: LabelTarget) -> Label:
     return await labels.deprecate(ctx, p.name)
 
 
 @router.handler(LABEL_DELETE)
-async def delete_label(ctx: RequestContext, p: LabelTarget) -> LabelRemoval:
+async def delete_label(ctx: WorkContext, p: LabelTarget) -> LabelRemoval:
     return await labels.delete(ctx, p.name)
 
 
-@router.handler(THING_LABEL)
-async def label_thing(ctx: RequestContext, p: ThingLabelChange) -> ThingLabels:
+@router.handler(THING_LABEL, transactional=False)
+async def label_thing(ctx: WorkContext, p: ThingLabelChange) -> ThingLabels:
     return await labels.label_thing(ctx, p.thing_id, p.labels, p.metadata)
 
 
 @router.handler(THING_UNLABEL)
-async def unlabel_thing(ctx: RequestContext, p: ThingLabelChange) -> ThingLabels:
+async def unlabel_thing(ctx: WorkContext, p: ThingLabelChange) -> ThingLabels:
     return await labels.unlabel_thing(ctx, p.thing_id, p.labels)
 
 
 @router.handler(THING_LABELS)
-async def thing_labels(ctx: RequestContext, p: ThingTarget) -> ThingLabels:
+async def thing_labels(ctx: WorkContext, p: ThingTarget) -> ThingLabels:
     return await labels.thing_labels(ctx, p.thing_id)
 
 
 @router.handler(THINGS_BY_LABELS)
-async def things_by_labels(ctx: RequestContext, p: ThingsByLabels) -> ThingIds:
+async def things_by_labels(ctx: WorkContext, p: ThingsByLabels) -> ThingIds:
     return await labels.things_by_labels(ctx, p.labels, p.match == "all", p.cursor, p.limit)
 
 
 @router.handler(ITEM_ADD, transactional=False)
-async def add_item(ctx: RequestContext, p: ItemAdd) -> Items:
+async def add_item(ctx: WorkContext, p: ItemAdd) -> Items:
     return await items.add(ctx, [p])
 
 
 @router.handler(ITEM_ADD_BATCH, transactional=False)
-async def add_items(ctx: RequestContext, p: ItemAddBatch) -> Items:
+async def add_items(ctx: WorkContext, p: ItemAddBatch) -> Items:
     return await items.add(ctx, p.items)
 
 
 @router.handler(ITEM_GET)
-async def get_item(ctx: RequestContext, p: ItemTarget) -> KnowledgeItem:
+async def get_item(ctx: WorkContext, p: ItemTarget) -> KnowledgeItem:
     return await items.get(ctx, p.id, p.include_embedding)
 
 
 @router.handler(ITEM_QUERY)
-async def query_items(ctx: RequestContext, p: ItemQuery) -> Items:
+async def query_items(ctx: WorkContext, p: ItemQuery) -> Items:
     return await items.query(ctx, p)
 
 
 @router.handler(ITEM_DELETE)
-async def delete_item(ctx: RequestContext, p: ItemTarget) -> KnowledgeItem:
+async def delete_item(ctx: WorkContext, p: ItemTarget) -> KnowledgeItem:
     return await items.delete(ctx, p.id)
 
 
 @router.handler(ITEM_RESTORE)
-async def restore_item(ctx: RequestContext, p: ItemTarget) -> KnowledgeItem:
+async def restore_item(ctx: WorkContext, p: ItemTarget) -> KnowledgeItem:
     return await items.restore(ctx, p.id)
 
 
-@router.handler(LINK)
-async def link(ctx: RequestContext, p: LinkCreate) -> ThingLink:
+@router.handler(LINK, transactional=False)
+async def link(ctx: WorkContext, p: LinkCreate) -> ThingLink:
     return await items.link(ctx, p)
 
 
 @router.handler(UNLINK)
-async def unlink(ctx: RequestContext, p: LinkTarget) -> Removed:
-    return Removed(removed=await items.unlink(ctx, p))
+async def unlink(ctx: WorkContext, p: LinkTarget) -> Removed:
+    return await items.unlink(ctx, p)
 
 
 @router.handler(THING_KNOWLEDGE)
-async def thing_knowledge(ctx: RequestContext, p: ThingKnowledgeQuery) -> ThingKnowledge:
+async def thing_knowledge(ctx: WorkContext, p: ThingKnowledgeQuery) -> ThingKnowledge:
     return await items.of_thing(ctx, p.thing_id, p.role, p.cursor, p.limit)
 
 
-@router.handler(INGEST)
-async def ingest_thing(ctx: RequestContext, p: IngestRequest) -> IngestJob:
-    return await jobs.request_ingest(ctx, p)
+@router.handler(INGEST, transactional=False)
+async def ingest_thing(ctx: WorkContext, p: IngestRequest) -> IngestJob:
+    return await service.request_ingest(ctx, p)
 
 
 @router.handler(INGEST_STATUS)
-async def ingest_status(ctx: RequestContext, p: IngestStatusQuery) -> IngestStatus:
-    return await jobs.status(ctx, p)
+async def ingest_status(ctx: WorkContext, p: IngestStatusQuery) -> IngestStatus:
+    return await service.ingest_status(ctx, p)
 
 
 @router.handler(SEARCH, transactional=False)
-async def semantic_search(ctx: RequestContext, p: SearchQuery) -> Encoded[SearchResult]:
+async def semantic_search(ctx: WorkContext, p: SearchQuery) -> Encoded[SearchResult]:
     return await search.semantic(ctx, p)
 
 
 @router.handler(SEARCH_HYBRID, transactional=False)
-async def hybrid_search(ctx: RequestContext, p: HybridQuery) -> Encoded[SearchResult]:
+async def hybrid_search(ctx: WorkContext, p: HybridQuery) -> Encoded[SearchResult]:
     return await search.hybrid(ctx, p)
 
 
 @router.handler(EMBED, transactional=False)
-async def embed(ctx: RequestContext, p: EmbedRequest) -> Embeddings:
-    require(ctx.auth, "knowledge", "read")
-    embedder = state.of(ctx.runtime).embedder
-    return Embeddings(embedding_model=embedder.model, embedding_dim=embedder.dim, vectors=await embedder.embed(p.texts))
+async def embed(ctx: WorkContext, p: EmbedRequest) -> Embeddings:
+    return await service.embed(ctx, p.texts)
 
 
 @router.handler(GC, transactional=False)
-async def collect_garbage(ctx: RequestContext, p: GcRequest) -> GcReport:
-    require(ctx.auth, "knowledge", "delete")
-    return await gc.collect(ctx.runtime, ctx.auth.org_id, ctx.auth.actor_id, p.older_than_days)
-
-
-async def start_knowledge(runtime: ServiceRuntime) -> None:
-    knowledge = state.create(runtime)
-    await knowledge.search_db.start()
-    try:
-        await knowledge.embedder.warm()  # load the model now, not within the first request's timeout
-    except Unavailable as error:
-        log.warning("the embedding provider did not answer at start (%s); requests will retry it", error)
-    knowledge.workers = jobs.Workers(runtime)
-    knowledge.workers.start()
-    if runtime.settings.knowledge_auto_ingest:
-        knowledge.trigger = jobs.Trigger(runtime, knowledge.workers)
-        await knowledge.trigger.start(runtime.broker.connection)
-
-
-async def stop_knowledge(runtime: ServiceRuntime) -> None:
-    knowledge = state.pop(runtime)
-    if knowledge is not None:
-        if knowledge.trigger is not None:
-            await knowledge.trigger.stop()
-        await knowledge.workers.stop()
-        await knowledge.search_db.close()
-        await knowledge.embedder.close()
+async def collect_garbage(ctx: WorkContext, p: GcRequest) -> GcReport:
+    return await service.collect_garbage(ctx, p.older_than_days)
 
 
 definition = ServiceDefinition(
-    name="knowledge", version=__version__, router=router, on_start=[start_knowledge], on_stop=[stop_knowledge]
+    name="knowledge", version=__version__, router=router, grants=("things:read",),
+    on_start=[replica.start], on_stop=[replica.stop],
 )
+"""`grants`: ingestion jobs read the things they embed, and nothing else."""

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.kernel.events import EventPayload
-from shared.runtime.handlers import RequestContext
+from shared.runtime.context import WorkContext
 from shared.kernel.ontology import EventType
 
 _TARGET = "knowledge"
@@ -34,7 +34,7 @@ def _summary(rows: Sequence[Any]) -> dict[str, Any]:
     return summary
 
 
-async def items_added(ctx: RequestContext, rows: Sequence[Any], *, re_embedded: bool = False, archived: int = 0) -> None:
+async def items_added(ctx: WorkContext, rows: Sequence[Any], *, re_embedded: bool = False, archived: int = 0) -> None:
     """One event per add call or ingested field, however many chunks it made."""
     if not rows:
         return
@@ -46,7 +46,7 @@ async def items_added(ctx: RequestContext, rows: Sequence[Any], *, re_embedded: 
     await ctx.emit_many([(event, EventPayload(target_id=target, target_type=_TARGET, metadata=metadata))])
 
 
-async def items_archived(ctx: RequestContext, thing_id: UUID, count: int, reason: str, *,
+async def items_archived(ctx: WorkContext, thing_id: UUID, count: int, reason: str, *,
                          field: str | None = None) -> None:
     """One event per archiving (a deleted thing, an emptied field); the target is the source thing."""
     if count:
@@ -57,7 +57,7 @@ async def items_archived(ctx: RequestContext, thing_id: UUID, count: int, reason
         await ctx.emit(EventType.ENTITY_ARCHIVED, target_id=thing_id, target_type=_TARGET, metadata=metadata)
 
 
-async def text_removed(ctx: RequestContext, thing_id: UUID, count: int) -> None:
+async def text_removed(ctx: WorkContext, thing_id: UUID, count: int) -> None:
     """The text of a thing's ingested items was dropped because the thing is now vector-only."""
     if count:
         await ctx.emit(EventType.ENTITY_UPDATED, target_id=thing_id, target_type=_TARGET, metadata={
@@ -66,18 +66,18 @@ async def text_removed(ctx: RequestContext, thing_id: UUID, count: int) -> None:
         })
 
 
-async def items_deleted(ctx: RequestContext, rows: Sequence[Any], *, extra: dict[str, Any] | None = None) -> None:
+async def items_deleted(ctx: WorkContext, rows: Sequence[Any], *, extra: dict[str, Any] | None = None) -> None:
     for row in rows:
         await ctx.emit(EventType.ENTITY_DELETED, target_id=row.id, target_type=_TARGET,
                        metadata={**_summary([row]), "action": "deleted", **(extra or {})})
 
 
-async def item_restored(ctx: RequestContext, row: Any) -> None:
+async def item_restored(ctx: WorkContext, row: Any) -> None:
     await ctx.emit(EventType.ENTITY_UPDATED, target_id=row.id, target_type=_TARGET,
                    metadata={**_summary([row]), "action": "restored"})
 
 
-async def labels_created(ctx: RequestContext, rows: Sequence[Any]) -> None:
+async def labels_created(ctx: WorkContext, rows: Sequence[Any]) -> None:
     await ctx.emit_many([
         (EventType.ENTITY_CREATED, EventPayload(target_id=row.id, target_type=_TARGET, metadata={
             "entityType": _TARGET, "knowledgeType": "label", "action": "label_created", "name": row.name,
@@ -86,13 +86,13 @@ async def labels_created(ctx: RequestContext, rows: Sequence[Any]) -> None:
     ])
 
 
-async def label_changed(ctx: RequestContext, row: Any, changes: dict[str, Any]) -> None:
+async def label_changed(ctx: WorkContext, row: Any, changes: dict[str, Any]) -> None:
     await ctx.emit(EventType.ENTITY_UPDATED, target_id=row.id, target_type=_TARGET, metadata={
         "entityType": _TARGET, "knowledgeType": "label", "action": "label_updated", "name": row.name, "changes": changes,
     })
 
 
-async def thing_links_changed(ctx: RequestContext, thing_id: UUID, action: str, knowledge_ids: Sequence[UUID],
+async def thing_links_changed(ctx: WorkContext, thing_id: UUID, action: str, knowledge_ids: Sequence[UUID],
                               role: str) -> None:
     await ctx.emit(EventType.ENTITY_UPDATED, target_id=thing_id, target_type="thing_knowledge", metadata={
         "entityType": "thing_knowledge", "action": action, "role": role,

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from services.graph.models import Thing
 from services.knowledge import events, graph, pipeline, state
 from services.knowledge import repository as repo
 from services.knowledge import repository_jobs as jobs_repo
-from services.knowledge.errors import ThingNotFound
-from shared.kernel.envelope import Envelope
-from shared.runtime.handlers import RequestContext
+from shared.contracts.graph import Thing
+from shared.contracts.knowledge import ThingNotFound
+from shared.runtime.context import WorkContext
 from shared.runtime.service import ServiceRuntime
 
 TEXT_FIELDS = ("content", "text", "transcript", "recording.transcript", "description", "summary", "caption",
@@ -64,17 +63,10 @@ class Outcome:
     note: str | None = None
 
 
-def background_context(runtime: ServiceRuntime, session: Any, org_id: UUID, actor_id: UUID | None,
-                       work: str, correlation_id: UUID | None = None) -> RequestContext:
-    """A request context for background work (a job, GC): its org and actor, reading things only."""
-    auth = graph.reader(org_id, actor_id)
-    envelope = Envelope(type=f"knowledge.{work}", org_id=auth.org_id, actor_id=auth.actor_id, role=auth.role,
-                        permissions=auth.permissions, scopes=auth.scopes, correlation_id=correlation_id)
-    return RequestContext(envelope, session, runtime)
-
-
-def job_context(runtime: ServiceRuntime, job: Any, session: Any) -> RequestContext:
-    return background_context(runtime, session, job.org_id, job.actor_id, "ingest.job", job.id)
+def job_context(runtime: ServiceRuntime, job: Any) -> WorkContext:
+    """A job runs as the service (reading things, nothing else) on behalf of whoever caused it; its
+    events are correlated with the job, whose id `knowledge.ingest.status` shows."""
+    return runtime.background(job.org_id, on_behalf_of=job.actor_id, correlation_id=job.id)
 
 
 def privacy_of(job: Any, thing: Thing, remembered: Any) -> bool:
@@ -96,28 +88,27 @@ def fields_to_read(job: Any, documents: dict[str, Any], mode_changed: bool) -> l
     return [*TEXT_FIELDS, *sorted(field for field in documents if field not in TEXT_FIELDS)]
 
 
-async def purge(runtime: ServiceRuntime, job: Any, reason: str) -> Outcome:
+async def purge(ctx: WorkContext, job: Any, reason: str) -> Outcome:
     """A deleted thing: all of its knowledge is archived, what was added for it by hand too."""
-    async with runtime.db.transaction(job.org_id) as session:
-        ctx = job_context(runtime, job, session)
-        archived = await repo.archive_thing(session, job.org_id, job.thing_id)
-        await events.items_archived(ctx, job.thing_id, archived, reason)
-    runtime.relay.wake()
+    async with ctx.transaction() as tx:
+        archived = await repo.archive_thing(tx.session, job.org_id, job.thing_id)
+        await events.items_archived(tx, job.thing_id, archived, reason)
     return Outcome("done" if archived else "skipped")
 
 
 async def ingest_thing(runtime: ServiceRuntime, job: Any) -> Outcome:
+    ctx = job_context(runtime, job)
     if job.action == "purge":
-        return await purge(runtime, job, "thing deleted")
+        return await purge(ctx, job, "thing deleted")
     try:
-        thing = await graph.fetch_thing(runtime.bus, graph.reader(job.org_id, job.actor_id), job.thing_id)
+        thing = await graph.live_thing(ctx, job.thing_id)
     except ThingNotFound:
-        return await purge(runtime, job, "thing gone")
+        return await purge(ctx, job, "thing gone")
     knowledge, settings = state.of(runtime), runtime.settings
-    async with runtime.db.transaction(job.org_id) as session:
-        documents = await repo.ingested_documents(session, job.org_id, job.thing_id)
-        remembered = await jobs_repo.ingest_state(session, job.org_id, job.thing_id)
-        thing_labels = await _labels_of(session, job.org_id, job.thing_id)
+    async with ctx.transaction() as tx:
+        documents = await repo.ingested_documents(tx.session, job.org_id, job.thing_id)
+        remembered = await jobs_repo.ingest_state(tx.session, job.org_id, job.thing_id)
+        thing_labels = await _labels_of(tx.session, job.org_id, job.thing_id)
     vector_only = privacy_of(job, thing, remembered)
     mode_changed = vector_only != (remembered is not None and remembered.vector_only)
     fields = fields_to_read(job, documents, mode_changed)
@@ -129,8 +120,8 @@ async def ingest_thing(runtime: ServiceRuntime, job: Any) -> Outcome:
     }
     gone = [field for field in documents if field not in texts and field in fields]
     if not changed and not gone:
-        async with runtime.db.transaction(job.org_id) as session:
-            await jobs_repo.save_ingest_state(session, job.org_id, job.thing_id, vector_only=vector_only,
+        async with ctx.transaction() as tx:
+            await jobs_repo.save_ingest_state(tx.session, job.org_id, job.thing_id, vector_only=vector_only,
                                               thing_version=thing.version)
         return Outcome("skipped")
     prepared = {
@@ -141,26 +132,25 @@ async def ingest_thing(runtime: ServiceRuntime, job: Any) -> Outcome:
         )
         for field, text in changed.items()
     }
-    if not await _commit(runtime, job, thing, vector_only, prepared, gone, documents):
+    if not await _commit(ctx, job, thing, vector_only, prepared, gone, documents):
         knowledge.workers.wake.set()
         return Outcome("skipped", note="superseded: the thing was ingested meanwhile; queued again")
-    runtime.relay.wake()
     return Outcome("done", sum(len(rows) - 1 for rows in prepared.values()))
 
 
-async def _commit(runtime: ServiceRuntime, job: Any, thing: Thing, vector_only: bool,
+async def _commit(ctx: WorkContext, job: Any, thing: Thing, vector_only: bool,
                   prepared: dict[str, list[dict[str, Any]]], gone: list[str], documents: dict[str, Any]) -> bool:
     """Write the run's result under the thing's lock, or, when another run wrote the thing since this
     one read it, queue the thing again instead (False)."""
-    async with runtime.db.transaction(job.org_id) as session:
-        ctx = job_context(runtime, job, session)
+    async with ctx.transaction() as tx:
+        session = tx.session
         current = await jobs_repo.lock_ingest_state(session, job.org_id, job.thing_id)
         if await _written_meanwhile(session, job, thing, current, documents):
             await jobs_repo.enqueue(session, [_again(job)])
             return False
-        await _write(ctx, job, prepared, gone, documents)
+        await _write(tx, job, prepared, gone, documents)
         if vector_only:
-            await events.text_removed(ctx, job.thing_id, await repo.scrub_ingested_text(session, job.org_id, job.thing_id))
+            await events.text_removed(tx, job.thing_id, await repo.scrub_ingested_text(session, job.org_id, job.thing_id))
         await jobs_repo.save_ingest_state(session, job.org_id, job.thing_id, vector_only=vector_only,
                                           thing_version=thing.version)
     return True
@@ -182,7 +172,7 @@ def _again(job: Any) -> dict[str, Any]:
             "trigger": job.trigger, "actor_id": job.actor_id, "delay_ms": 0}
 
 
-async def _write(ctx: RequestContext, job: Any, prepared: dict[str, list[dict[str, Any]]], gone: list[str],
+async def _write(ctx: WorkContext, job: Any, prepared: dict[str, list[dict[str, Any]]], gone: list[str],
                  documents: dict[str, Any]) -> None:
     """Replace each changed field's document and chunks, archive each emptied field's; one event each."""
     session = ctx.session

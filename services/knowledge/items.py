@@ -15,19 +15,23 @@ from uuid import UUID
 from services.knowledge import events, graph, labels, pipeline, state
 from services.knowledge import repository as repo
 from services.knowledge.chunking import text_hash
-from services.knowledge.errors import KnowledgeNotFound, ModelMismatch
-from services.knowledge.models import KnowledgeItem, to_item, to_link
-from services.knowledge.schemas import (
+from services.knowledge.models import to_item, to_link
+from shared.contracts.knowledge import (
     ItemAdd,
     ItemQuery,
     Items,
+    KnowledgeItem,
+    KnowledgeNotFound,
     LinkCreate,
     LinkedItem,
     LinkTarget,
+    ModelMismatch,
+    Removed,
     ThingKnowledge,
+    ThingLink,
 )
 from shared.kernel.errors import InvalidRequest
-from shared.runtime.handlers import RequestContext
+from shared.runtime.context import WorkContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import KnowledgeType
 from shared.kernel.rbac import require
@@ -45,7 +49,7 @@ def _check_vector(vector: Sequence[float], model: str, service_model: str, servi
         raise InvalidRequest("an embedding must be finite and not all zeros (cosine is undefined)")
 
 
-async def add(ctx: RequestContext, requests: Sequence[ItemAdd]) -> Items:
+async def add(ctx: WorkContext, requests: Sequence[ItemAdd]) -> Items:
     require(ctx.auth, "knowledge", "create")
     knowledge = state.of(ctx.runtime)
     settings = ctx.runtime.settings
@@ -94,7 +98,7 @@ async def add(ctx: RequestContext, requests: Sequence[ItemAdd]) -> Items:
         vectors = await embedder.embed([text for _, text in to_embed])
         for (row, _), vector in zip(to_embed, vectors, strict=True):
             row |= {"embedding": vector, "embedding_model": embedder.model, "embedding_dim": len(vector)}
-    async with state.unit_of_work(ctx) as tx:
+    async with ctx.transaction() as tx:
         names = list(dict.fromkeys(name for row in rows for name in row["labels"]))
         if names:
             await labels.ensure_rows(tx, names, for_use=True)
@@ -104,20 +108,20 @@ async def add(ctx: RequestContext, requests: Sequence[ItemAdd]) -> Items:
     return Items(items=[to_item(row) for row in inserted])
 
 
-async def _row(ctx: RequestContext, item_id: UUID, *, with_embedding: bool = False) -> Any:
+async def _row(ctx: WorkContext, item_id: UUID, *, with_embedding: bool = False) -> Any:
     row = await repo.get_item(ctx.session, ctx.auth.org_id, item_id, with_embedding=with_embedding)
     if row is None:
         raise KnowledgeNotFound(f"no knowledge item {item_id} in this organization", {"id": str(item_id)})
     return row
 
 
-async def get(ctx: RequestContext, item_id: UUID, include_embedding: bool) -> KnowledgeItem:
+async def get(ctx: WorkContext, item_id: UUID, include_embedding: bool) -> KnowledgeItem:
     require(ctx.auth, "knowledge", "read")
     row = await _row(ctx, item_id, with_embedding=include_embedding)
     return to_item(row, embedding=row.embedding if include_embedding else None)
 
 
-async def query(ctx: RequestContext, q: ItemQuery) -> Items:
+async def query(ctx: WorkContext, q: ItemQuery) -> Items:
     require(ctx.auth, "knowledge", "list")
     rows = await repo.query_items(
         ctx.session, ctx.auth.org_id, knowledge_type=q.knowledge_type, source_thing_id=q.source_thing_id,
@@ -127,7 +131,7 @@ async def query(ctx: RequestContext, q: ItemQuery) -> Items:
     return Items(items=[to_item(row) for row in rows], next_cursor=rows[-1].id if len(rows) == q.limit else None)
 
 
-async def delete(ctx: RequestContext, item_id: UUID) -> KnowledgeItem:
+async def delete(ctx: WorkContext, item_id: UUID) -> KnowledgeItem:
     """Soft delete: the item leaves every search and listing; a document takes its chunks along."""
     require(ctx.auth, "knowledge", "delete")
     row = await _row(ctx, item_id)
@@ -141,7 +145,7 @@ async def delete(ctx: RequestContext, item_id: UUID) -> KnowledgeItem:
     return to_item(row)
 
 
-async def restore(ctx: RequestContext, item_id: UUID) -> KnowledgeItem:
+async def restore(ctx: WorkContext, item_id: UUID) -> KnowledgeItem:
     require(ctx.auth, "knowledge", "update")
     row = await _row(ctx, item_id)
     if row.deleted_at is not None:
@@ -152,30 +156,32 @@ async def restore(ctx: RequestContext, item_id: UUID) -> KnowledgeItem:
     return to_item(row)
 
 
-async def link(ctx: RequestContext, request: LinkCreate) -> Any:
+async def link(ctx: WorkContext, request: LinkCreate) -> ThingLink:
+    """Link a live thing to a live item; the graph is asked before the transaction opens."""
     require(ctx.auth, "knowledge", "create")
-    item = await _row(ctx, request.knowledge_id)
-    if item.deleted_at is not None:
-        raise KnowledgeNotFound(f"knowledge item {item.id} is deleted", {"id": str(item.id)})
     await graph.live_thing(ctx, request.thing_id)
-    (row,) = await repo.insert_links(ctx.session, [{
-        "id": uuid7(), "org_id": ctx.auth.org_id, "thing_id": request.thing_id, "knowledge_id": item.id,
-        "role": request.role.value, "metadata": request.metadata,
-    }])
-    await events.thing_links_changed(ctx, request.thing_id, "linked", [item.id], request.role.value)
+    async with ctx.transaction() as tx:
+        item = await _row(tx, request.knowledge_id)
+        if item.deleted_at is not None:
+            raise KnowledgeNotFound(f"knowledge item {item.id} is deleted", {"id": str(item.id)})
+        (row,) = await repo.insert_links(tx.session, [{
+            "id": uuid7(), "org_id": tx.auth.org_id, "thing_id": request.thing_id, "knowledge_id": item.id,
+            "role": request.role.value, "metadata": request.metadata,
+        }])
+        await events.thing_links_changed(tx, request.thing_id, "linked", [item.id], request.role.value)
     return to_link(row)
 
 
-async def unlink(ctx: RequestContext, request: LinkTarget) -> int:
+async def unlink(ctx: WorkContext, request: LinkTarget) -> Removed:
     require(ctx.auth, "knowledge", "delete")
     removed = await repo.delete_links(ctx.session, ctx.auth.org_id, request.thing_id, [request.knowledge_id],
                                       request.role.value)
     if removed:
         await events.thing_links_changed(ctx, request.thing_id, "unlinked", [request.knowledge_id], request.role.value)
-    return removed
+    return Removed(removed=removed)
 
 
-async def of_thing(ctx: RequestContext, thing_id: UUID, role: str | None, cursor: UUID | None, limit: int) -> ThingKnowledge:
+async def of_thing(ctx: WorkContext, thing_id: UUID, role: str | None, cursor: UUID | None, limit: int) -> ThingKnowledge:
     require(ctx.auth, "knowledge", "read")
     rows = await repo.links_of_thing(ctx.session, ctx.auth.org_id, thing_id, role=role, cursor=cursor, limit=limit)
     return ThingKnowledge(

@@ -21,16 +21,12 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, FetchTimeoutError
 
-from services.knowledge import gc, graph, ingest, state
+from services.knowledge import gc, ingest
 from services.knowledge import repository_jobs as jobs_repo
-from services.knowledge.models import IngestJob, to_job
-from services.knowledge.schemas import IngestRequest, IngestStatus, IngestStatusQuery
 from shared.kernel import subjects
 from shared.kernel.envelope import Envelope
 from shared.kernel.errors import OneError, Unavailable
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ontology import EventType, ThingType
-from shared.kernel.rbac import require
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -207,7 +203,7 @@ class Workers:
                     await jobs_repo.requeue_stale(session, LEASE_SECONDS)
                     orgs = await jobs_repo.recent_orgs(session, hours=2 * GC_INTERVAL / 3600)
                 for org_id in orgs:
-                    await gc.collect(self.runtime, org_id, None, None)
+                    await gc.collect(self.runtime.background(org_id), None)
             except Exception:
                 log.exception("knowledge housekeeping")
             await asyncio.sleep(GC_INTERVAL)
@@ -216,26 +212,6 @@ class Workers:
 def backoff(attempts: int) -> float:
     """Seconds before a job that failed transiently on its `attempts`-th run is tried again."""
     return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2.0 ** (attempts - 1))
-
-
-async def request_ingest(ctx: RequestContext, p: IngestRequest) -> IngestJob:
-    """Queue the thing for ingestion now (no debounce); progress through `knowledge.ingest.status`.
-    `vector_only` makes the thing vector-only from now on; `store_text` turns that back off."""
-    require(ctx.auth, "knowledge", "create")
-    await graph.live_thing(ctx, p.thing_id)
-    (job,) = await jobs_repo.enqueue(ctx.session, [{
-        "org_id": ctx.auth.org_id, "thing_id": p.thing_id, "action": "ingest", "fields": p.fields, "force": p.force,
-        "vector_only": p.vector_only, "store_text": p.store_text, "trigger": "request", "actor_id": ctx.auth.actor_id,
-        "delay_ms": 0,
-    }])
-    state.of(ctx.runtime).workers.wake.set()
-    return to_job(job)
-
-
-async def status(ctx: RequestContext, p: IngestStatusQuery) -> IngestStatus:
-    require(ctx.auth, "knowledge", "read")
-    rows = await jobs_repo.jobs_for(ctx.session, ctx.auth.org_id, job_ids=p.job_ids, thing_id=p.thing_id, limit=p.limit)
-    return IngestStatus(counts=await jobs_repo.counts(ctx.session, ctx.auth.org_id), jobs=[to_job(r) for r in rows])
 
 
 def _describe(error: Exception) -> str:

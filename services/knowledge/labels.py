@@ -19,15 +19,18 @@ from uuid import UUID
 
 from services.knowledge import events, graph
 from services.knowledge import repository as repo
-from services.knowledge.errors import (
+from shared.contracts.knowledge import (
     InvalidLabel,
     KnowledgeNotFound,
+    Label,
     LabelConflict,
     LabelDeprecated,
+    LabelPage,
+    LabelRemoval,
+    ThingIds,
+    ThingLabels,
 )
-from services.knowledge.models import Label
-from services.knowledge.schemas import LabelPage, LabelRemoval, ThingIds, ThingLabels
-from shared.runtime.handlers import RequestContext
+from shared.runtime.context import WorkContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import KnowledgeType
 from shared.kernel.rbac import require
@@ -64,7 +67,7 @@ def normalize_all(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(normalize(name) for name in names))
 
 
-async def to_labels(ctx: RequestContext, rows: Sequence[Any]) -> list[Label]:
+async def to_labels(ctx: WorkContext, rows: Sequence[Any]) -> list[Label]:
     aliases = await repo.aliases_of(ctx.session, ctx.auth.org_id, [row.id for row in rows])
     return [
         Label(id=row.id, name=row.name, aliases=aliases.get(row.id, []), metadata=row.metadata or {},
@@ -73,7 +76,7 @@ async def to_labels(ctx: RequestContext, rows: Sequence[Any]) -> list[Label]:
     ]
 
 
-async def ensure_rows(ctx: RequestContext, names: Sequence[str], *, for_use: bool) -> list[Any]:
+async def ensure_rows(ctx: WorkContext, names: Sequence[str], *, for_use: bool) -> list[Any]:
     """The label rows for `names` (by name or alias), created where missing, in the order given."""
     org_id = ctx.auth.org_id
     wanted = normalize_all(names)
@@ -97,7 +100,7 @@ async def ensure_rows(ctx: RequestContext, names: Sequence[str], *, for_use: boo
     return rows
 
 
-async def ensure(ctx: RequestContext, name: str, aliases: Sequence[str], metadata: dict[str, Any]) -> Label:
+async def ensure(ctx: WorkContext, name: str, aliases: Sequence[str], metadata: dict[str, Any]) -> Label:
     """Get-or-create by name (or alias), adding any aliases not yet known."""
     require(ctx.auth, "knowledge", "read")
     (row,) = await ensure_rows(ctx, [name], for_use=False)
@@ -108,7 +111,7 @@ async def ensure(ctx: RequestContext, name: str, aliases: Sequence[str], metadat
     return (await to_labels(ctx, [row]))[0]
 
 
-async def _add_alias(ctx: RequestContext, row: Any, alias: str) -> Any:
+async def _add_alias(ctx: WorkContext, row: Any, alias: str) -> Any:
     canonical = normalize(alias)
     org_id = ctx.auth.org_id
     await repo.lock_labels(ctx.session, org_id)
@@ -123,12 +126,12 @@ async def _add_alias(ctx: RequestContext, row: Any, alias: str) -> Any:
     return row
 
 
-async def get(ctx: RequestContext, name: str) -> Label:
+async def get(ctx: WorkContext, name: str) -> Label:
     require(ctx.auth, "knowledge", "read")
     return (await to_labels(ctx, [await _existing(ctx, name)]))[0]
 
 
-async def _existing(ctx: RequestContext, name: str) -> Any:
+async def _existing(ctx: WorkContext, name: str) -> Any:
     canonical = normalize(name)
     row = await repo.find_label(ctx.session, ctx.auth.org_id, canonical)
     if row is None:
@@ -136,12 +139,12 @@ async def _existing(ctx: RequestContext, name: str) -> Any:
     return row
 
 
-async def alias(ctx: RequestContext, name: str, alias_name: str) -> Label:
+async def alias(ctx: WorkContext, name: str, alias_name: str) -> Label:
     row = await _add_alias(ctx, await _existing(ctx, name), alias_name)
     return (await to_labels(ctx, [row]))[0]
 
 
-async def list_labels(ctx: RequestContext, prefix: str | None, include_deprecated: bool, cursor: str | None,
+async def list_labels(ctx: WorkContext, prefix: str | None, include_deprecated: bool, cursor: str | None,
                       limit: int) -> LabelPage:
     require(ctx.auth, "knowledge", "list")
     rows = await repo.list_labels(ctx.session, ctx.auth.org_id, prefix=prefix and prefix.lower(),
@@ -149,7 +152,7 @@ async def list_labels(ctx: RequestContext, prefix: str | None, include_deprecate
     return LabelPage(labels=await to_labels(ctx, rows), next_cursor=rows[-1].name if len(rows) == limit else None)
 
 
-async def deprecate(ctx: RequestContext, name: str) -> Label:
+async def deprecate(ctx: WorkContext, name: str) -> Label:
     require(ctx.auth, "knowledge", "update")
     row = await _existing(ctx, name)
     if row.deprecated_at is None:
@@ -158,7 +161,7 @@ async def deprecate(ctx: RequestContext, name: str) -> Label:
     return (await to_labels(ctx, [row]))[0]
 
 
-async def delete(ctx: RequestContext, name: str) -> LabelRemoval:
+async def delete(ctx: WorkContext, name: str) -> LabelRemoval:
     """Delete a label nobody uses; deprecate one that is still referenced (the spec's hygiene rule)."""
     require(ctx.auth, "knowledge", "delete")
     row = await _existing(ctx, name)
@@ -171,21 +174,23 @@ async def delete(ctx: RequestContext, name: str) -> LabelRemoval:
     return LabelRemoval(label=(await to_labels(ctx, [row]))[0], outcome="deleted", references=0)
 
 
-async def label_thing(ctx: RequestContext, thing_id: UUID, names: Sequence[str], metadata: dict[str, Any]) -> ThingLabels:
+async def label_thing(ctx: WorkContext, thing_id: UUID, names: Sequence[str], metadata: dict[str, Any]) -> ThingLabels:
+    """Label a live thing; the graph is asked before the transaction opens."""
     require(ctx.auth, "knowledge", "create")
     await graph.live_thing(ctx, thing_id)
-    rows = await ensure_rows(ctx, names, for_use=True)
-    org_id = ctx.auth.org_id
-    await repo.insert_links(ctx.session, [
-        {"id": uuid7(), "org_id": org_id, "thing_id": thing_id, "knowledge_id": row.id, "role": "label",
-         "metadata": metadata} for row in rows
-    ])
-    await repo.update_source_labels(ctx.session, org_id, thing_id, add=[row.name for row in rows])
-    await events.thing_links_changed(ctx, thing_id, "labeled", [row.id for row in rows], "label")
-    return await thing_labels(ctx, thing_id)
+    async with ctx.transaction() as tx:
+        rows = await ensure_rows(tx, names, for_use=True)
+        org_id = tx.auth.org_id
+        await repo.insert_links(tx.session, [
+            {"id": uuid7(), "org_id": org_id, "thing_id": thing_id, "knowledge_id": row.id, "role": "label",
+             "metadata": metadata} for row in rows
+        ])
+        await repo.update_source_labels(tx.session, org_id, thing_id, add=[row.name for row in rows])
+        await events.thing_links_changed(tx, thing_id, "labeled", [row.id for row in rows], "label")
+        return await thing_labels(tx, thing_id)
 
 
-async def unlabel_thing(ctx: RequestContext, thing_id: UUID, names: Sequence[str]) -> ThingLabels:
+async def unlabel_thing(ctx: WorkContext, thing_id: UUID, names: Sequence[str]) -> ThingLabels:
     require(ctx.auth, "knowledge", "delete")
     org_id = ctx.auth.org_id
     rows = list((await repo.labels_named(ctx.session, org_id, normalize_all(names))).values())
@@ -196,14 +201,14 @@ async def unlabel_thing(ctx: RequestContext, thing_id: UUID, names: Sequence[str
     return await thing_labels(ctx, thing_id)
 
 
-async def thing_labels(ctx: RequestContext, thing_id: UUID) -> ThingLabels:
+async def thing_labels(ctx: WorkContext, thing_id: UUID) -> ThingLabels:
     require(ctx.auth, "knowledge", "read")
     links = await repo.links_of_thing(ctx.session, ctx.auth.org_id, thing_id, role="label", cursor=None, limit=1000)
     rows = sorted((item for _, item in links if item.deleted_at is None), key=lambda row: row.name)
     return ThingLabels(thing_id=thing_id, labels=await to_labels(ctx, rows))
 
 
-async def things_by_labels(ctx: RequestContext, names: Sequence[str], match_all: bool, cursor: UUID | None,
+async def things_by_labels(ctx: WorkContext, names: Sequence[str], match_all: bool, cursor: UUID | None,
                            limit: int) -> ThingIds:
     require(ctx.auth, "knowledge", "read")
     wanted = normalize_all(names)

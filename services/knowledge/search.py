@@ -19,20 +19,19 @@ from uuid import UUID
 
 from services.knowledge import labels, state
 from services.knowledge import repository_search as sql
-from services.knowledge.errors import ModelMismatch
+from shared.contracts.knowledge import ModelMismatch
 from services.knowledge.models import record_dict
-from services.knowledge.schemas import HybridQuery, SearchQuery, SearchResult
+from shared.contracts.knowledge import HybridQuery, SearchQuery, SearchResult
 from shared.kernel.envelope import Encoded
-from shared.runtime.handlers import RequestContext
+from shared.runtime.context import WorkContext
 from shared.kernel.rbac import require
 
 _SIZE_TTL = 30.0
-_org_sizes: dict[tuple[UUID, str, int], tuple[bool, float]] = {}
-"""(org, model, dim) -> (at least `knowledge_exact_below` vectors?, until when). A stale answer only
-costs speed, never results: the index path falls back to an exact scan when it comes up short."""
+"""Seconds an org's size is cached (`KnowledgeState.org_sizes`). A stale answer only costs speed,
+never results: the index path falls back to an exact scan when it comes up short."""
 
 
-async def _query_vector(ctx: RequestContext, q: SearchQuery) -> tuple[list[float], str]:
+async def _query_vector(ctx: WorkContext, q: SearchQuery) -> tuple[list[float], str]:
     embedder = state.of(ctx.runtime).embedder
     if q.vector is None:
         return (await embedder.embed([q.query or ""]))[0], embedder.model
@@ -43,7 +42,7 @@ async def _query_vector(ctx: RequestContext, q: SearchQuery) -> tuple[list[float
     return list(q.vector), model
 
 
-def _filters(ctx: RequestContext, q: SearchQuery, model: str, dim: int) -> sql.Filters:
+def _filters(ctx: WorkContext, q: SearchQuery, model: str, dim: int) -> sql.Filters:
     f = q.filters
     return sql.Filters(
         org_id=ctx.auth.org_id, model=model, dim=dim,
@@ -53,7 +52,7 @@ def _filters(ctx: RequestContext, q: SearchQuery, model: str, dim: int) -> sql.F
     )
 
 
-async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
+async def _nearest(ctx: WorkContext, filters: sql.Filters, vector: list[float], k: int) -> tuple[list[Any], bool]:
     """The k nearest rows (fewer only if the org has fewer) and whether they came from an exact scan."""
     if await _large(ctx, filters):
         db, ef = state.of(ctx.runtime).search_db, _ef_search(ctx.runtime.settings, k)
@@ -68,17 +67,18 @@ async def _nearest(ctx: RequestContext, filters: sql.Filters, vector: list[float
         return await sql.exact(conn, filters, vector, k), True
 
 
-async def _large(ctx: RequestContext, filters: sql.Filters) -> bool:
+async def _large(ctx: WorkContext, filters: sql.Filters) -> bool:
     """Whether the org has at least `knowledge_exact_below` vectors of an indexed dimension (cached)."""
     if filters.dim not in sql.INDEXED_DIMS:
         return False
     key, now = (filters.org_id, filters.model, filters.dim), time.monotonic()
-    cached = _org_sizes.get(key)
+    org_sizes = state.of(ctx.runtime).org_sizes
+    cached = org_sizes.get(key)
     if cached is None or cached[1] < now:
         threshold = ctx.runtime.settings.knowledge_exact_below
         async with _search(ctx) as conn:
             cached = (await sql.count_up_to(conn, sql.Filters(*key), threshold) >= threshold, now + _SIZE_TTL)
-        _org_sizes[key] = cached
+        org_sizes[key] = cached
     return cached[0]
 
 
@@ -86,12 +86,12 @@ def _ef_search(settings: Any, k: int) -> int:
     return max(settings.knowledge_ef_search, k)
 
 
-def _search(ctx: RequestContext) -> Any:
+def _search(ctx: WorkContext) -> Any:
     """A transaction on the search pool, in the caller's org."""
     return state.of(ctx.runtime).search_db.transaction(ctx.auth.org_id)
 
 
-async def semantic(ctx: RequestContext, q: SearchQuery) -> Encoded[SearchResult]:
+async def semantic(ctx: WorkContext, q: SearchQuery) -> Encoded[SearchResult]:
     require(ctx.auth, "knowledge", "read")
     vector, model = await _query_vector(ctx, q)
     rows, exact = await _nearest(ctx, _filters(ctx, q, model, len(vector)), vector, q.k)
@@ -115,7 +115,7 @@ def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: 
     return [(i, scores[i], ranks[i]) for i in ordered]
 
 
-async def hybrid(ctx: RequestContext, q: HybridQuery) -> Encoded[SearchResult]:
+async def hybrid(ctx: WorkContext, q: HybridQuery) -> Encoded[SearchResult]:
     require(ctx.auth, "knowledge", "read")
     settings = ctx.runtime.settings
     vector, model = await _query_vector(ctx, q)

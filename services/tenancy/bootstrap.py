@@ -7,19 +7,16 @@ a key's secret is never stored, returns no key unless asked for a fresh one).
 from dataclasses import dataclass
 
 from services.tenancy import repository as repo
-from services.tenancy.models import Organization, Person
-from services.tenancy.schemas import OrganizationCreate, PersonIn, SettingsPatch
 from services.tenancy.service import ensure_person, insert_organization, load_org, person_model
 from services.tenancy.service_keys import Credentials, issue_key, load_pepper
 from services.tenancy.service_members import join
-from shared.runtime.db import Database
-from shared.kernel.envelope import Envelope
+from shared.contracts.tenancy import Organization, OrganizationCreate, Person, PersonIn, SettingsPatch
 from shared.kernel.errors import Conflict
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import OrgPlan, OrgStatus, Role
-from shared.runtime.outbox import Outbox
 from shared.kernel.settings import Settings
+from shared.runtime.context import setup_context
+from shared.runtime.db import Database
 
 
 @dataclass
@@ -30,13 +27,6 @@ class Bootstrapped:
     created: bool
 
 
-@dataclass
-class _OutboxOnly:
-    """What a request context needs of a runtime to stage events, when no service runs yet."""
-
-    outbox: Outbox
-
-
 async def bootstrap_platform(
     db: Database, settings: Settings, *, email: str | None = None, name: str = "ONE Platform", slug: str = "platform",
     new_key_if_exists: bool = False,
@@ -44,7 +34,7 @@ async def bootstrap_platform(
     """Create the platform org, its platform owner and an API key, once; events go out via tenancy's outbox."""
     creds = Credentials(load_pepper(settings), ttl=0.0)
     async with db.transaction() as session:
-        ctx = RequestContext(Envelope(type="tenancy.bootstrap"), session, _OutboxOnly(Outbox("tenancy")))  # type: ignore[arg-type]
+        ctx = setup_context("tenancy", session, "bootstrap")
         await repo.lock_bootstrap(session)
         async with repo.platform_access(session):
             existing = await repo.find_platform_org(session)

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from services.tenancy.schemas import MEMBER_ACCEPT, MailDrop
+from services.tenancy.schemas import MailDrop
+from shared.contracts.tenancy import MEMBER_ACCEPT
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 

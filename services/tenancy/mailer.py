@@ -1,7 +1,7 @@
 """The mailer adapter: delivers what tenancy drops on `one.notify.email` (email verification and invitation tokens).
 
-Run it as `one mailer` (or `python -m services.tenancy.mailer`); `one up` starts
-one. Replicas share the queue group `one.mailer`, so each drop is mailed once.
+Run it as `one mailer` (or `python -m services.tenancy.mailer`, which reads its
+settings from the environment alone); `one up` starts one. Replicas share the queue group `one.mailer`, so each drop is mailed once.
 With `ONE_SMTP_HOST` set it sends over SMTP; without, it writes each mail as an
 .eml file under `<data_dir>/mail` (0600) and logs the path, so a developer on
 `one up` can still read the token.
@@ -18,6 +18,7 @@ no `one health`; a heartbeat file, touched after each NATS round trip, is what
 `one mailer --check` (the probes) looks at.
 """
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -43,8 +44,9 @@ from services.tenancy.mail_delivery import (
 )
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from shared.kernel import subjects
+from shared.kernel.settings import Settings, get_settings
 from shared.runtime.bus import connect_options, server_has_everything_sent
-from shared.kernel.settings import Settings
+from shared.runtime.metrics import metrics_served
 
 log = logging.getLogger("services.tenancy.mailer")  # also under `python -m`, where __name__ is __main__
 
@@ -209,16 +211,27 @@ async def run(settings: Settings) -> None:
         log.info("mailer stopped: %s", mailer.stats)
 
 
-def main() -> None:
-    """`python -m services.tenancy.mailer [--check]`: the same as `one mailer`."""
-    from shared.tools.cli import main as one
+def deliver_until_signalled(settings: Settings) -> int:
+    """Serve the metrics and deliver until SIGTERM or SIGINT; the exit status (1, at once, when there is no NATS)."""
+    if not settings.nats_url:
+        log.error("mailer: nothing to read the mail drop from: set ONE_NATS_URL (or start the stack with `one up`)")
+        return 1
+    with metrics_served(settings):
+        asyncio.run(run(settings))
+    return 0
 
-    sys.argv = [sys.argv[0], "mailer", *sys.argv[1:]]
-    one()
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m services.tenancy.mailer [--check]`: `one mailer` with the settings of the environment alone."""
+    parser = argparse.ArgumentParser(prog="python -m services.tenancy.mailer", description="Deliver tenancy's mail drop.")
+    parser.add_argument("--check", action="store_true", help="Only exit 0 when this host's mailer is alive (its probes).")
+    arguments = parser.parse_args(argv)
+    settings = get_settings()
+    if arguments.check:
+        sys.exit(0 if heartbeat_is_fresh(settings) else 1)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(deliver_until_signalled(settings))
 
 
 if __name__ == "__main__":
-    # Run as a script this module is `__main__`; the CLI's import must find it, not load (and register
-    # its Prometheus counters) a second time.
-    sys.modules.setdefault("services.tenancy.mailer", sys.modules[__name__])
     main()

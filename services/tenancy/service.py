@@ -8,42 +8,40 @@ Handlers pass the request context in; this module touches no SQL and no NATS.
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.errors import (
+from services.tenancy.models import MONTHLY_METRICS, PLAN_LIMITS, PLAN_METRICS
+from services.tenancy.service_two_factor import require_second_factor
+from services.tenancy.state import TenancyState
+from shared.contracts.tenancy import (
     EmailNotVerified,
+    Membership,
+    Organization,
+    OrganizationCreate,
     OrganizationNotFound,
     OrganizationNotWritable,
-    PersonNotFound,
-    SignupClosed,
-)
-from services.tenancy.models import (
-    MONTHLY_METRICS,
-    PLAN_LIMITS,
-    PLAN_METRICS,
-    Membership,
+    OrganizationUpdate,
     OrgBilling,
-    Organization,
     OrgLimits,
     OrgSettings,
     Person,
+    PersonIn,
+    PersonNotFound,
+    ProfileUpdate,
+    SettingsPatch,
+    SignupClosed,
 )
-from services.tenancy.schemas import OrganizationCreate, OrganizationUpdate, PersonIn, ProfileUpdate, SettingsPatch
-from services.tenancy.service_two_factor import require_second_factor
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.kernel.errors import Forbidden
 from shared.kernel.events import EventPayload
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType, OrgPlan, OrgStatus, Role
 from shared.kernel.rbac import BUILTIN_POLICIES, Decision, Effect, Policy, decide, scope_allows
-
-if TYPE_CHECKING:
-    from services.tenancy.service_keys import Credentials
+from shared.runtime.context import WorkContext
 
 CROSS_ORG_ACCESS = EventType.DASHBOARD_VIEWED
 """How a platform owner's access to another org is logged (in that org), with `metadata.crossOrgAccess`."""
@@ -89,7 +87,7 @@ async def effective_policies(session: AsyncSession, org_id: UUID, role: str, per
     return BUILTIN_POLICIES.get(role, ()) + custom + member_grants(permissions)
 
 
-async def resolve_actor(ctx: RequestContext) -> Actor:
+async def resolve_actor(ctx: WorkContext) -> Actor:
     auth = ctx.auth
     row = await repo.actor_in_org(ctx.session, auth.org_id, auth.actor_id)
     if row is None:
@@ -101,7 +99,7 @@ async def resolve_actor(ctx: RequestContext) -> Actor:
 
 
 async def record(
-    ctx: RequestContext,
+    ctx: WorkContext,
     event_type: str,
     *,
     org_id: UUID,
@@ -138,7 +136,7 @@ def require_writable(org: Any) -> None:
 
 
 async def enter_org(
-    ctx: RequestContext, actor: Actor, target: UUID | None, operation: str, *, write: bool, check_status: bool = True
+    ctx: WorkContext, actor: Actor, target: UUID | None, operation: str, *, write: bool, check_status: bool = True
 ) -> Any:
     """The org this request works on: the actor's own, or (platform owners only, logged) another one."""
     org_id = target or actor.org_id
@@ -159,7 +157,7 @@ async def enter_org(
     return org
 
 
-async def load_org(ctx: RequestContext, org: Any) -> Organization:
+async def load_org(ctx: WorkContext, org: Any) -> Organization:
     usage = {q.metric: q for q in await access_repo.usage_of(ctx.session, org.id)}
     return Organization(
         id=org.id, name=org.name, slug=org.slug, domain=org.domain, status=org.status, plan=org.plan,
@@ -194,7 +192,7 @@ def merged_settings(current: dict[str, Any], patch: SettingsPatch) -> tuple[OrgS
 
 
 async def insert_organization(
-    ctx: RequestContext, payload: OrganizationCreate, *, is_platform: bool = False, actor_id: UUID | None = None
+    ctx: WorkContext, payload: OrganizationCreate, *, is_platform: bool = False, actor_id: UUID | None = None
 ) -> Any:
     """Rows of a new org (with its plan's quotas); leaves the transaction working in the new org."""
     org_id = uuid7()
@@ -215,13 +213,13 @@ async def insert_organization(
     return org
 
 
-async def set_plan_limits(ctx: RequestContext, org_id: UUID, plan: OrgPlan) -> None:
+async def set_plan_limits(ctx: WorkContext, org_id: UUID, plan: OrgPlan) -> None:
     for metric, limit in PLAN_LIMITS[plan].items():
         await access_repo.set_quota_limit(ctx.session, org_id, metric, limit, metric in MONTHLY_METRICS)
 
 
 async def ensure_person(
-    ctx: RequestContext, person: PersonIn, role: Role, org_id: UUID, person_id: UUID | None = None
+    ctx: WorkContext, person: PersonIn, role: Role, org_id: UUID, person_id: UUID | None = None
 ) -> tuple[Any, bool]:
     """The person with this email, created (and `user_registered` logged) if new."""
     async with repo.platform_access(ctx.session):
@@ -247,13 +245,13 @@ def thing_type_of(role: str) -> str:
     return "audience_member" if role == Role.CUSTOMER else "creator"
 
 
-async def get_organization(ctx: RequestContext, target: UUID | None) -> Organization:
+async def get_organization(ctx: WorkContext, target: UUID | None) -> Organization:
     actor = await resolve_actor(ctx)
     actor.require("organization", "read")
     return await load_org(ctx, await enter_org(ctx, actor, target, "organization.get", write=False))
 
 
-async def list_organizations(ctx: RequestContext, limit: int, offset: int) -> list[Organization]:
+async def list_organizations(ctx: WorkContext, limit: int, offset: int) -> list[Organization]:
     actor = await resolve_actor(ctx)
     if not actor.is_platform_owner:
         raise Forbidden("only a platform owner lists organizations")
@@ -277,7 +275,7 @@ def platform_only_changes(payload: OrganizationUpdate) -> set[str]:
     return fields
 
 
-async def update_organization(ctx: RequestContext, creds: "Credentials", payload: OrganizationUpdate) -> Organization:
+async def update_organization(ctx: WorkContext, replica: TenancyState, payload: OrganizationUpdate) -> Organization:
     """Name, domain and settings: org owners (org must be writable). Plan, status, billing, trial (its end and
     what happens then): platform owners.
 
@@ -294,7 +292,7 @@ async def update_organization(ctx: RequestContext, creds: "Credentials", payload
                           check_status=bool(owner_fields) and not actor.is_platform_owner)
     if owner_fields:
         actor.require("organization", "update")
-    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, payload.otp)
     if payload.settings is not None and payload.settings.require_email_verification and not actor.is_platform_owner:
         person = await repo.get_person(ctx.session, actor.person_id)
         if person is None or person.email_verified_at is None:
@@ -324,18 +322,18 @@ async def update_organization(ctx: RequestContext, creds: "Credentials", payload
         await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
                      metadata={"changes": changed})
     if "status" in values or "trial_ends_at" in values or payload.settings is not None:
-        creds.invalidate(org_id=org.id)
+        replica.invalidate_keys(org_id=org.id)
     return await load_org(ctx, await repo.get_org(ctx.session, org.id))
 
 
-async def create_organization(ctx: RequestContext, payload: OrganizationCreate) -> Any:
+async def create_organization(ctx: WorkContext, payload: OrganizationCreate) -> Any:
     actor = await resolve_actor(ctx)
     if not actor.is_platform_owner:
         raise Forbidden("only a platform owner creates organizations; others use signup")
     return await insert_organization(ctx, payload)
 
 
-async def check_signup_allowed(ctx: RequestContext, join: str | None) -> Any:
+async def check_signup_allowed(ctx: WorkContext, join: str | None) -> Any:
     """The org a signup joins (its settings allow it), or the platform org (it allows new orgs)."""
     async with repo.platform_access(ctx.session):
         org = await (repo.find_org_by_slug(ctx.session, join) if join else repo.find_platform_org(ctx.session))
@@ -352,7 +350,7 @@ def trial_end(days: int) -> datetime | None:
     return now() + timedelta(days=days) if days else None
 
 
-async def me(ctx: RequestContext) -> Person:
+async def me(ctx: WorkContext) -> Person:
     await resolve_actor(ctx)
     row = await repo.get_person(ctx.session, ctx.auth.actor_id)
     if row is None:
@@ -362,7 +360,7 @@ async def me(ctx: RequestContext) -> Person:
     return person_model(row, org_ids)
 
 
-async def update_profile(ctx: RequestContext, payload: ProfileUpdate) -> Person:
+async def update_profile(ctx: WorkContext, payload: ProfileUpdate) -> Person:
     await resolve_actor(ctx)
     values = payload.model_dump(exclude_none=True)
     if "current_org_id" in values:

@@ -6,19 +6,7 @@ from typing import Any
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.errors import QuotaNotFound
-from services.tenancy.models import (
-    MONTHLY_METRICS,
-    PLAN_METRICS,
-    PLAN_RATE_LIMITS,
-    TENANCY_COUNTED_METRICS,
-    PolicyInfo,
-    Quota,
-    RateLimitRule,
-    RoleInfo,
-    role_id,
-)
-from services.tenancy.schemas import Check, CheckResult, PolicyAdd, QuotaChange, QuotaSet, RateHit, RateRuleSet, RoleCreate
+from services.tenancy.models import MONTHLY_METRICS, PLAN_METRICS, PLAN_RATE_LIMITS, TENANCY_COUNTED_METRICS, role_id
 from services.tenancy.service import (
     Actor,
     effective_policies,
@@ -30,18 +18,34 @@ from services.tenancy.service import (
 )
 from services.tenancy.service_keys import Credentials
 from services.tenancy.service_two_factor import require_second_factor
+from services.tenancy.state import TenancyState
+from shared.contracts.tenancy import (
+    Check,
+    CheckResult,
+    PolicyAdd,
+    PolicyInfo,
+    Quota,
+    QuotaChange,
+    QuotaNotFound,
+    QuotaSet,
+    RateHit,
+    RateLimitRule,
+    RateRuleSet,
+    RoleCreate,
+    RoleInfo,
+)
 from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType, OrgPlan, Role
 from shared.kernel.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide
+from shared.runtime.context import WorkContext
 
 
 def _policy_info(row: Any) -> PolicyInfo:
     return PolicyInfo(id=row.id, role=row.role, resource=row.resource, action=row.action, effect=row.effect, priority=row.priority)
 
 
-async def list_roles(ctx: RequestContext) -> list[RoleInfo]:
+async def list_roles(ctx: WorkContext) -> list[RoleInfo]:
     actor = await resolve_actor(ctx)
     actor.require("roles", "list")
     added: dict[str, list[PolicyInfo]] = {}
@@ -61,13 +65,13 @@ async def list_roles(ctx: RequestContext) -> list[RoleInfo]:
     return roles
 
 
-async def _writable_own_org(ctx: RequestContext, actor: Actor) -> Any:
+async def _writable_own_org(ctx: WorkContext, actor: Actor) -> Any:
     org = await repo.get_org(ctx.session, actor.org_id)
     require_writable(org)
     return org
 
 
-async def create_role(ctx: RequestContext, creds: Credentials, payload: RoleCreate) -> RoleInfo:
+async def create_role(ctx: WorkContext, creds: Credentials, payload: RoleCreate) -> RoleInfo:
     actor = await resolve_actor(ctx)
     await _writable_own_org(ctx, actor)
     actor.require("roles", "create")
@@ -85,7 +89,7 @@ async def create_role(ctx: RequestContext, creds: Credentials, payload: RoleCrea
                     description=payload.description, policies=policies)
 
 
-async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd) -> PolicyInfo:
+async def add_policy(ctx: WorkContext, replica: TenancyState, payload: PolicyAdd) -> PolicyInfo:
     actor = await resolve_actor(ctx)
     await _writable_own_org(ctx, actor)
     actor.require("policies", "create")
@@ -93,29 +97,29 @@ async def add_policy(ctx: RequestContext, creds: Credentials, payload: PolicyAdd
         raise Forbidden("the platform owner's policies are not an organization's to change")
     if payload.role not in BUILTIN_ROLES and not await access_repo.role_exists(ctx.session, actor.org_id, payload.role):
         raise NotFound(f"no role {payload.role!r} in this organization")
-    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, payload.otp)
     policy_id, policy = uuid7(), payload.model_dump(exclude={"otp"})
     await access_repo.insert_policy(ctx.session, {"id": policy_id, "org_id": actor.org_id, **policy})
-    creds.invalidate(org_id=actor.org_id)
+    replica.invalidate_keys(org_id=actor.org_id)
     await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=role_id(actor.org_id, payload.role),
                  target_type="role", metadata={"role": payload.role, "policyAdded": {"id": str(policy_id), **policy}})
     return PolicyInfo(id=policy_id, **policy)
 
 
-async def remove_policy(ctx: RequestContext, creds: Credentials, policy_id: Any, otp: str | None) -> None:
+async def remove_policy(ctx: WorkContext, replica: TenancyState, policy_id: Any, otp: str | None) -> None:
     actor = await resolve_actor(ctx)
     await _writable_own_org(ctx, actor)
     actor.require("policies", "delete")
-    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, otp)
+    await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, otp)
     role = await access_repo.delete_policy(ctx.session, actor.org_id, policy_id)
     if role is None:
         raise NotFound(f"no policy {policy_id} in this organization")
-    creds.invalidate(org_id=actor.org_id)
+    replica.invalidate_keys(org_id=actor.org_id)
     await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=role_id(actor.org_id, role),
                  target_type="role", metadata={"role": role, "policyRemoved": str(policy_id)})
 
 
-async def check(ctx: RequestContext, payload: Check) -> CheckResult:
+async def check(ctx: WorkContext, payload: Check) -> CheckResult:
     """The caller's (or, with members:read, another member's) decision for one resource and action."""
     actor = await resolve_actor(ctx)
     org = await repo.get_org(ctx.session, actor.org_id)
@@ -140,14 +144,14 @@ def quota_model(row: Any) -> Quota:
                  period_start=row.period_start)
 
 
-async def usage(ctx: RequestContext, target: Any) -> list[Quota]:
+async def usage(ctx: WorkContext, target: Any) -> list[Quota]:
     actor = await resolve_actor(ctx)
     actor.require("quotas", "read")
     org = await enter_org(ctx, actor, target, "quota.usage", write=False)
     return [quota_model(r) for r in await access_repo.usage_of(ctx.session, org.id)]
 
 
-async def consume(ctx: RequestContext, payload: QuotaChange) -> Quota | OneError:
+async def consume(ctx: WorkContext, payload: QuotaChange) -> Quota | OneError:
     """Take `amount` atomically, or return (not raise) the error, so the caller commits its event first."""
     actor = await resolve_actor(ctx)
     org = await repo.get_org(ctx.session, actor.org_id)
@@ -173,7 +177,7 @@ def require_quota_manager(actor: Actor, metric: str) -> None:
     actor.require("quotas", "update")
 
 
-async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
+async def release(ctx: WorkContext, payload: QuotaChange) -> Quota:
     """A service gives back what it took (graph: a deleted thing). Usage that tenancy counts itself is
     released only by a quota manager, or any member could undo the org's plan usage."""
     actor = await resolve_actor(ctx)
@@ -188,7 +192,7 @@ async def release(ctx: RequestContext, payload: QuotaChange) -> Quota:
     return quota_model(row)
 
 
-async def set_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
+async def set_limit(ctx: WorkContext, payload: QuotaSet) -> Quota:
     """Plan metrics are the platform's to change; an org may register and size its own metrics."""
     actor = await resolve_actor(ctx)
     require_quota_manager(actor, payload.metric)
@@ -200,7 +204,7 @@ async def set_limit(ctx: RequestContext, payload: QuotaSet) -> Quota:
     return quota_model(await access_repo.get_quota(ctx.session, org.id, payload.metric))
 
 
-async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
+async def hit(ctx: WorkContext, payload: RateHit) -> tuple[int, float]:
     """Count one call against every window that applies (org, operation, key); all-or-nothing.
 
     The caller must be a member of the envelope's org (its windows are the ones
@@ -240,7 +244,7 @@ async def hit(ctx: RequestContext, payload: RateHit) -> tuple[int, float]:
     return remaining or 0, round(reset_after, 3)
 
 
-async def set_rate_rule(ctx: RequestContext, payload: RateRuleSet) -> RateLimitRule:
+async def set_rate_rule(ctx: WorkContext, payload: RateRuleSet) -> RateLimitRule:
     actor = await resolve_actor(ctx)
     org = await enter_org(ctx, actor, payload.org_id, "rate_limit.set", write=True)
     actor.require("rate_limits", "update")
@@ -252,7 +256,7 @@ async def set_rate_rule(ctx: RequestContext, payload: RateRuleSet) -> RateLimitR
     return rule
 
 
-async def list_rate_rules(ctx: RequestContext) -> list[RateLimitRule]:
+async def list_rate_rules(ctx: WorkContext) -> list[RateLimitRule]:
     actor = await resolve_actor(ctx)
     actor.require("rate_limits", "read")
     return [RateLimitRule(scope=r.scope, operation=r.operation, max_calls=r.max_calls, window_seconds=r.window_seconds)

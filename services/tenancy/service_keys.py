@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,18 +26,18 @@ from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.models import ApiKeyInfo, OrgSettings
-from services.tenancy.schemas import KeyCreate
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
 from services.tenancy.service_two_factor import require_second_factor
-from shared.kernel.auth import KEY_PREFIX, VerifiedKey, new_api_key, parse_api_key
-from shared.runtime.db import Database
+from services.tenancy.state import TenancyState
+from shared.contracts.tenancy import ApiKeyInfo, KeyCreate, OrgSettings, VerifiedKey
+from shared.kernel.api_keys import KEY_PREFIX, new_api_key, parse_api_key
 from shared.kernel.envelope import Encoded
 from shared.kernel.errors import InvalidRequest, NotFound, Unauthenticated
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ontology import EventType, Role
 from shared.kernel.rbac import read_only_scopes, unverified_scopes
 from shared.kernel.settings import Settings
+from shared.runtime.context import WorkContext
+from shared.runtime.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +68,12 @@ class _Entry:
     cached_until: float
 
 
-Broadcast = Callable[[dict[str, Any]], None]
-
-
 @dataclass
 class Credentials:
-    """The pepper and the verified-key cache of one tenancy process."""
+    """The pepper and the verified-key cache of one tenancy process (`TenancyState.invalidate_keys` tells the others)."""
 
     pepper: bytes
     ttl: float
-    broadcast: Broadcast | None = None
     _cache: dict[str, _Entry] = field(default_factory=dict)
     _tombstones: dict[tuple[str, ...], float] = field(default_factory=dict)
     _loading: dict[str, "asyncio.Future[_Loaded]"] = field(default_factory=dict)
@@ -93,7 +89,7 @@ class Credentials:
         return keyed.digest()
 
     def matches(self, value: str, stored: bytes) -> bool:
-        """Constant-time, as `shared.kernel.auth.hash_matches`."""
+        """Constant-time, as `shared.kernel.api_keys.hash_matches`."""
         return hmac.compare_digest(self.hash(value), stored)
 
     def fingerprint(self, value: str) -> bytes:
@@ -110,15 +106,8 @@ class Credentials:
     def fingerprint_matches(self, value: str, fingerprint: bytes) -> bool:
         return hmac.compare_digest(self.fingerprint(value), fingerprint)
 
-    def invalidate(self, *, key_ids: Sequence[str] = (), org_id: UUID | None = None, person_id: UUID | None = None) -> None:
-        """Drop matching entries here and tell the other replicas to do the same."""
-        message = {"key_ids": list(key_ids), "org_id": str(org_id) if org_id else None,
-                   "person_id": str(person_id) if person_id else None}
-        self.apply_invalidation(message)
-        if self.broadcast is not None:
-            self.broadcast(message)
-
     def apply_invalidation(self, message: dict[str, Any]) -> None:
+        """Drop the entries a key invalidation names (`key_ids`, or an `org_id` with an optional `person_id`)."""
         until = time.monotonic() + max(self.ttl, 1.0)
         marks = [("key", k) for k in message.get("key_ids") or []]
         if message.get("org_id"):
@@ -184,7 +173,7 @@ def key_info(row: Any) -> ApiKeyInfo:
 
 
 async def issue_key(
-    ctx: RequestContext, creds: Credentials, org_id: UUID, person_id: UUID, *,
+    ctx: WorkContext, creds: Credentials, org_id: UUID, person_id: UUID, *,
     name: str = "default", scopes: list[str] | None = None, expires_at: datetime | None = None,
 ) -> tuple[str, ApiKeyInfo]:
     """A new key for a member of `org_id` (the transaction works in that org); the full key is returned once."""
@@ -203,7 +192,7 @@ async def issue_key(
     return presented.full, key_info(row)
 
 
-async def create_key(ctx: RequestContext, creds: Credentials, payload: KeyCreate) -> tuple[str, ApiKeyInfo]:
+async def create_key(ctx: WorkContext, creds: Credentials, payload: KeyCreate) -> tuple[str, ApiKeyInfo]:
     actor = await resolve_actor(ctx)
     require_writable(await repo.get_org(ctx.session, actor.org_id))
     actor.require("keys", "create")
@@ -214,7 +203,7 @@ async def create_key(ctx: RequestContext, creds: Credentials, payload: KeyCreate
                            expires_at=payload.expires_at)
 
 
-async def list_keys(ctx: RequestContext, everyone: bool) -> list[ApiKeyInfo]:
+async def list_keys(ctx: WorkContext, everyone: bool) -> list[ApiKeyInfo]:
     actor = await resolve_actor(ctx)
     actor.require("keys", "list")
     if everyone:
@@ -223,7 +212,7 @@ async def list_keys(ctx: RequestContext, everyone: bool) -> list[ApiKeyInfo]:
     return [key_info(r) for r in rows]
 
 
-async def revoke_key(ctx: RequestContext, creds: Credentials, key_id: str) -> ApiKeyInfo:
+async def revoke_key(ctx: WorkContext, replica: TenancyState, key_id: str) -> ApiKeyInfo:
     """One's own key (keys:revoke), or anyone's in the org (keys:manage). Allowed in a read-only org too."""
     actor: Actor = await resolve_actor(ctx)
     actor.require("keys", "revoke")
@@ -233,7 +222,7 @@ async def revoke_key(ctx: RequestContext, creds: Credentials, key_id: str) -> Ap
     if row.person_id != actor.person_id:
         actor.require("keys", "manage")
     await access_repo.revoke_keys(ctx.session, actor.org_id, key_id=key_id)
-    creds.invalidate(key_ids=[key_id])
+    replica.invalidate_keys(key_ids=[key_id])
     await record(ctx, EventType.ENTITY_UPDATED, org_id=actor.org_id, target_id=row.person_id, target_type="api_key",
                  metadata={"keyId": key_id, "action": "revoked"})
     return key_info(await access_repo.get_key(ctx.session, actor.org_id, key_id))

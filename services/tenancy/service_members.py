@@ -10,21 +10,7 @@ from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
-from services.tenancy.errors import DomainNotAllowed, InviteInvalid, InviteNeedsSignIn, LastOwner, PersonNotFound
-from services.tenancy.models import Invite, InviteDelivery, Membership, OrgSettings
-from services.tenancy.schemas import (
-    InviteAccept,
-    InviteCreate,
-    Joined,
-    MailDrop,
-    Member,
-    MemberRemove,
-    MemberRemoved,
-    OrganizationCreate,
-    PersonIn,
-    RoleChange,
-    Signup,
-)
+from services.tenancy.schemas import MailDrop
 from services.tenancy.service import (
     Actor,
     check_signup_allowed,
@@ -42,14 +28,35 @@ from services.tenancy.service import (
     trial_end,
 )
 from services.tenancy.service_keys import Credentials, issue_key
-from services.tenancy.service_verification import SendMail
-from services.tenancy.tokens import new_token, token_row_id
 from services.tenancy.service_two_factor import require_second_factor
+from services.tenancy.state import TenancyState
+from services.tenancy.tokens import new_token, token_row_id
+from shared.contracts.tenancy import (
+    DomainNotAllowed,
+    Invite,
+    InviteAccept,
+    InviteCreate,
+    InviteDelivery,
+    InviteInvalid,
+    InviteNeedsSignIn,
+    Joined,
+    LastOwner,
+    Member,
+    MemberRemove,
+    MemberRemoved,
+    Membership,
+    OrganizationCreate,
+    OrgSettings,
+    PersonIn,
+    PersonNotFound,
+    RoleChange,
+    Signup,
+)
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType, OrgStatus, Role
 from shared.kernel.rbac import BUILTIN_ROLES
+from shared.runtime.context import WorkContext
 
 
 
@@ -60,7 +67,7 @@ def check_domain(org: Any, email: str) -> None:
         raise DomainNotAllowed(f"{domain} is not an allowed email domain of {org.slug}", {"allowed_domains": allowed})
 
 
-async def check_assignable(ctx: RequestContext, actor: Actor | None, org_id: UUID, role: str) -> None:
+async def check_assignable(ctx: WorkContext, actor: Actor | None, org_id: UUID, role: str) -> None:
     """A role exists in the org, is not the platform's, and (for owners) is granted by an owner."""
     if role == Role.PLATFORM_OWNER:
         raise Forbidden("platform_owner is not an organization role")
@@ -71,7 +78,7 @@ async def check_assignable(ctx: RequestContext, actor: Actor | None, org_id: UUI
 
 
 async def join(
-    ctx: RequestContext, org: Any, person_id: UUID, role: str, permissions: list[str],
+    ctx: WorkContext, org: Any, person_id: UUID, role: str, permissions: list[str],
     invited_by: UUID | None = None, invited_at: Any = None,
 ) -> Membership:
     """Add a member: takes one from the org's `users` quota and logs `user_joined_org`."""
@@ -90,14 +97,14 @@ async def join(
     return membership
 
 
-async def _joined(ctx: RequestContext, creds: Credentials, org: Any, person: Any, membership: Membership) -> Joined:
+async def _joined(ctx: WorkContext, creds: Credentials, org: Any, person: Any, membership: Membership) -> Joined:
     key, _ = await issue_key(ctx, creds, org.id, person.id, name="first key")
     async with repo.platform_access(ctx.session):
         org_ids = await repo.org_ids_of(ctx.session, person.id)
     return Joined(person=person_model(person, org_ids), organization=await load_org(ctx, org), membership=membership, api_key=key)
 
 
-async def signup(ctx: RequestContext, creds: Credentials, payload: Signup, trial_days: int) -> Joined:
+async def signup(ctx: WorkContext, creds: Credentials, payload: Signup, trial_days: int) -> Joined:
     """Self-service: a new org owned by the new person (if the platform allows), or joining an org that allows it."""
     if (payload.organization is None) == (payload.join is None):
         raise InvalidRequest("a signup either creates an organization or joins one")
@@ -132,7 +139,7 @@ def _invite_id(token: str) -> UUID:
 
 
 async def invite(
-    ctx: RequestContext, creds: Credentials, mail: SendMail, payload: InviteCreate, ttl_seconds: float
+    ctx: WorkContext, replica: TenancyState, payload: InviteCreate, ttl_seconds: float
 ) -> tuple[Invite, str | None]:
     """A new email gets the token back (the inviter hands it over); an existing account gets it by mail only.
 
@@ -155,7 +162,7 @@ async def invite(
     expires_at = now() + timedelta(seconds=ttl_seconds)
     await repo.insert_invite(ctx.session, {
         "id": invite_id, "org_id": org.id, "email": payload.email, "role": payload.role,
-        "permissions": payload.permissions, "token_hash": creds.hash(token), "invited_by": actor.person_id,
+        "permissions": payload.permissions, "token_hash": replica.keys.hash(token), "invited_by": actor.person_id,
         "expires_at": expires_at, "delivery": delivery,
     })
     row = await repo.get_invite(ctx.session, invite_id)
@@ -163,12 +170,12 @@ async def invite(
                  metadata={"inviteId": str(invite_id), "email": payload.email, "role": payload.role,
                            "expiresAt": expires_at.isoformat(), "delivery": delivery})
     if delivery == "email":
-        await mail(MailDrop(to=payload.email, purpose="invitation", token=token, expires_at=expires_at,
-                            organization=f"{org.name} ({org.slug})", role=payload.role))
+        await replica.send_mail(MailDrop(to=payload.email, purpose="invitation", token=token, expires_at=expires_at,
+                                         organization=f"{org.name} ({org.slug})", role=payload.role))
     return Invite.model_validate(row, from_attributes=True), token if delivery == "token" else None
 
 
-async def _require_signed_in_as(ctx: RequestContext, person: Any) -> None:
+async def _require_signed_in_as(ctx: WorkContext, person: Any) -> None:
     """The token went back to the inviter, so it proves nothing about an existing account: whoever
     accepts for one must be signed in as it, or an inviter would get a key to someone else's account."""
     envelope = ctx.envelope
@@ -181,7 +188,7 @@ async def _require_signed_in_as(ctx: RequestContext, person: Any) -> None:
                                 "its API keys) to accept this invitation", {"email": person.email})
 
 
-async def accept(ctx: RequestContext, creds: Credentials, payload: InviteAccept) -> Joined:
+async def accept(ctx: WorkContext, creds: Credentials, payload: InviteAccept) -> Joined:
     """The invitee proves the token. A new person is registered; an existing one (same email) joins on the token
     alone when it was mailed to them, else (it went to the inviter, before they registered) only signed in."""
     invite_id = _invite_id(payload.token)
@@ -209,7 +216,7 @@ async def accept(ctx: RequestContext, creds: Credentials, payload: InviteAccept)
     return await _joined(ctx, creds, org, person, membership)
 
 
-async def list_members(ctx: RequestContext, target: UUID | None) -> tuple[list[Member], list[Invite]]:
+async def list_members(ctx: WorkContext, target: UUID | None) -> tuple[list[Member], list[Invite]]:
     actor = await resolve_actor(ctx)
     actor.require("members", "list")
     org = await enter_org(ctx, actor, target, "member.list", write=False)
@@ -221,19 +228,19 @@ async def list_members(ctx: RequestContext, target: UUID | None) -> tuple[list[M
     return members, invites
 
 
-async def _owned_membership(ctx: RequestContext, org: Any, person_id: UUID) -> Any:
+async def _owned_membership(ctx: WorkContext, org: Any, person_id: UUID) -> Any:
     membership = await repo.get_membership(ctx.session, org.id, person_id, for_update=True)
     if membership is None:
         raise PersonNotFound(f"{person_id} is not a member of {org.slug}")
     return membership
 
 
-async def _keep_an_owner(ctx: RequestContext, org: Any, membership: Any, what: str) -> None:
+async def _keep_an_owner(ctx: WorkContext, org: Any, membership: Any, what: str) -> None:
     if membership.role == Role.ORG_OWNER and await repo.count_owners(ctx.session, org.id) <= 1:
         raise LastOwner(f"the last owner of {org.slug} cannot {what}: make someone else an owner first")
 
 
-async def change_role(ctx: RequestContext, creds: Credentials, payload: RoleChange) -> Membership:
+async def change_role(ctx: WorkContext, replica: TenancyState, payload: RoleChange) -> Membership:
     actor = await resolve_actor(ctx)
     org = await enter_org(ctx, actor, payload.org_id, "member.change_role", write=True)
     actor.require("members", "update")
@@ -243,19 +250,19 @@ async def change_role(ctx: RequestContext, creds: Credentials, payload: RoleChan
         raise Forbidden("only an owner can change an owner's role")
     if payload.role != Role.ORG_OWNER:
         await _keep_an_owner(ctx, org, membership, "be demoted")
-    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, payload.otp)
     values: dict[str, Any] = {"role": payload.role}
     if payload.permissions is not None:
         values["permissions"] = payload.permissions
     await repo.update_membership(ctx.session, org.id, payload.person_id, values)
-    creds.invalidate(org_id=org.id, person_id=payload.person_id)
+    replica.invalidate_keys(org_id=org.id, person_id=payload.person_id)
     await record(ctx, EventType.ENTITY_UPDATED, org_id=org.id, target_id=payload.person_id, target_type="member_of",
                  metadata={"connection": "member_of", "from": membership.role, "to": payload.role,
                            "permissions": values.get("permissions", list(membership.permissions))})
     return membership_model(await repo.get_membership(ctx.session, org.id, payload.person_id))
 
 
-async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove) -> MemberRemoved:
+async def remove(ctx: WorkContext, replica: TenancyState, payload: MemberRemove) -> MemberRemoved:
     """Anyone may leave; removing someone else needs members:remove (an owner, owner rights) and, where the
     actor's org enables two-factor, a current code."""
     actor = await resolve_actor(ctx)
@@ -268,11 +275,11 @@ async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove)
         raise Forbidden("only an owner can remove an owner")
     await _keep_an_owner(ctx, org, membership, "leave" if leaving else "be removed")
     if not leaving:
-        await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+        await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, payload.otp)
     await repo.delete_membership(ctx.session, org.id, payload.person_id)
     await access_repo.release_quota(ctx.session, org.id, "users", 1)
     revoked = await access_repo.revoke_keys(ctx.session, org.id, person_id=payload.person_id)
-    creds.invalidate(key_ids=revoked, org_id=org.id, person_id=payload.person_id)
+    replica.invalidate_keys(key_ids=revoked, org_id=org.id, person_id=payload.person_id)
     async with repo.platform_access(ctx.session):
         person = await repo.get_person(ctx.session, payload.person_id)
         if person is not None and person.current_org_id == org.id:
@@ -285,7 +292,7 @@ async def remove(ctx: RequestContext, creds: Credentials, payload: MemberRemove)
 
 
 
-async def add_owner(ctx: RequestContext, creds: Credentials, org: Any, owner: PersonIn) -> Joined:
+async def add_owner(ctx: WorkContext, creds: Credentials, org: Any, owner: PersonIn) -> Joined:
     """A platform owner creating an org names its first owner (found by email, or registered)."""
     person, _ = await ensure_person(ctx, owner, Role.ORG_OWNER, org.id)
     membership = await join(ctx, org, person.id, Role.ORG_OWNER.value, [], invited_by=ctx.envelope.actor_id)

@@ -23,13 +23,19 @@ from uuid import UUID
 from services.tenancy import repository as repo
 from services.tenancy import repository_security as security_repo
 from services.tenancy import totp
-from services.tenancy.errors import TwoFactorCodeInvalid, TwoFactorRequired, TwoFactorState
-from services.tenancy.models import OrgSettings
-from services.tenancy.schemas import TwoFactorDisabled, TwoFactorEnabled, TwoFactorEnrollment
+from shared.contracts.tenancy import (
+    OrgSettings,
+    TwoFactorCodeInvalid,
+    TwoFactorDisabled,
+    TwoFactorEnabled,
+    TwoFactorEnrollment,
+    TwoFactorRequired,
+    TwoFactorState,
+)
 from shared.kernel.errors import Forbidden
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ontology import EventType, Role
 from shared.kernel.rbac import scope_allows
+from shared.runtime.context import WorkContext
 
 if TYPE_CHECKING:
     from services.tenancy.service_keys import Credentials
@@ -38,7 +44,7 @@ SCOPE_RESOURCE = "two_factor"
 """A key narrowed by scopes manages two-factor only with `two_factor:manage` (an unscoped key may)."""
 
 
-async def _member(ctx: RequestContext) -> Any:
+async def _member(ctx: WorkContext) -> Any:
     """The actor's person and membership row; a key with scopes must include two_factor:manage."""
     if not scope_allows(ctx.envelope.scopes, SCOPE_RESOURCE, "manage"):
         raise Forbidden("the API key's scopes do not include two_factor:manage",
@@ -67,7 +73,7 @@ def _secret(creds: "Credentials", state: Any) -> bytes:
         ) from None
 
 
-async def _accept(ctx: RequestContext, creds: "Credentials", state: Any, code: str) -> bool:
+async def _accept(ctx: WorkContext, creds: "Credentials", state: Any, code: str) -> bool:
     """Take `code` (a TOTP code of a step not used yet, or an unused backup code); True if it was a backup code."""
     if totp.is_totp_code(code):
         secret, clock = _secret(creds, state), float(state.db_now)
@@ -83,7 +89,7 @@ async def _accept(ctx: RequestContext, creds: "Credentials", state: Any, code: s
 
 
 async def require_second_factor(
-    ctx: RequestContext, creds: "Credentials", org_id: UUID, person_id: UUID, otp: str | None
+    ctx: WorkContext, creds: "Credentials", org_id: UUID, person_id: UUID, otp: str | None
 ) -> None:
     """Nothing when `org_id` does not enable two-factor; else the person's two-factor must be on and `otp` good.
 
@@ -108,7 +114,7 @@ async def require_second_factor(
         await _accept(ctx, creds, state, otp)
 
 
-async def enroll(ctx: RequestContext, creds: "Credentials", issuer: str) -> TwoFactorEnrollment:
+async def enroll(ctx: WorkContext, creds: "Credentials", issuer: str) -> TwoFactorEnrollment:
     """A new secret, pending until confirmed with a code (a pending one is replaced); shown once."""
     member = await _member(ctx)
     person = await repo.get_person(ctx.session, ctx.auth.actor_id)
@@ -120,7 +126,7 @@ async def enroll(ctx: RequestContext, creds: "Credentials", issuer: str) -> TwoF
     return TwoFactorEnrollment(secret=totp.secret_text(secret), otpauth_uri=totp.otpauth_uri(secret, person.email, issuer))
 
 
-async def confirm(ctx: RequestContext, creds: "Credentials", code: str) -> TwoFactorEnabled:
+async def confirm(ctx: WorkContext, creds: "Credentials", code: str) -> TwoFactorEnabled:
     """A code from the pending secret turns two-factor on and yields fresh backup codes, shown once."""
     member = await _member(ctx)
     person_id = ctx.auth.actor_id
@@ -142,7 +148,7 @@ async def confirm(ctx: RequestContext, creds: "Credentials", code: str) -> TwoFa
     return TwoFactorEnabled(enabled_at=enabled_at, backup_codes=codes)
 
 
-async def disable(ctx: RequestContext, creds: "Credentials", code: str) -> TwoFactorDisabled:
+async def disable(ctx: WorkContext, creds: "Credentials", code: str) -> TwoFactorDisabled:
     """Turn two-factor off with a current code or a backup code; the secret and backup codes are deleted."""
     member = await _member(ctx)
     person_id = ctx.auth.actor_id

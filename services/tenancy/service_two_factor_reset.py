@@ -24,8 +24,6 @@ from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_security as security_repo
-from services.tenancy.errors import PersonNotFound, TwoFactorState
-from services.tenancy.schemas import TwoFactorReset, TwoFactorResetDone
 from services.tenancy.service import (
     Actor,
     enter_org,
@@ -33,11 +31,12 @@ from services.tenancy.service import (
     resolve_actor,
     thing_type_of,
 )
-from services.tenancy.service_keys import Credentials
 from services.tenancy.service_two_factor import require_second_factor
+from services.tenancy.state import TenancyState
+from shared.contracts.tenancy import PersonNotFound, TwoFactorReset, TwoFactorResetDone, TwoFactorState
 from shared.kernel.errors import Forbidden
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ontology import EventType, Role
+from shared.runtime.context import WorkContext
 
 
 def _check_org_operator(actor: Actor, org: Any, membership: Any, person: Any, org_ids: list[UUID]) -> None:
@@ -53,7 +52,7 @@ def _check_org_operator(actor: Actor, org: Any, membership: Any, person: Any, or
         )
 
 
-async def reset(ctx: RequestContext, creds: Credentials, payload: TwoFactorReset) -> TwoFactorResetDone:
+async def reset(ctx: WorkContext, replica: TenancyState, payload: TwoFactorReset) -> TwoFactorResetDone:
     actor = await resolve_actor(ctx)
     if payload.person_id == actor.person_id:
         raise Forbidden("one's own two-factor is turned off with a code (tenancy.two_factor.disable), not reset")
@@ -70,13 +69,13 @@ async def reset(ctx: RequestContext, creds: Credentials, payload: TwoFactorReset
         raise PersonNotFound(f"{payload.person_id} is not a member of {org.slug}{hint}", details)
     if not actor.is_platform_owner:
         _check_org_operator(actor, org, membership, person, org_ids)
-    await require_second_factor(ctx, creds, actor.org_id, actor.person_id, payload.otp)
+    await require_second_factor(ctx, replica.keys, actor.org_id, actor.person_id, payload.otp)
     state = await security_repo.two_factor_of(ctx.session, payload.person_id)
     if state is None:
         raise TwoFactorState("this person has no two-factor authentication to reset")
     await security_repo.disable(ctx.session, payload.person_id)
     for org_id in org_ids:
-        creds.invalidate(org_id=org_id, person_id=payload.person_id)
+        replica.invalidate_keys(org_id=org_id, person_id=payload.person_id)
     was_enabled = state.enabled_at is not None
     await record(ctx, EventType.TWO_FACTOR_DISABLED, org_id=org.id, target_id=payload.person_id,
                  target_type=thing_type_of(membership.role),

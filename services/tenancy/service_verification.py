@@ -2,8 +2,8 @@
 
 The token (`ev_<verification id hex>_<32 base62>`) is random; only its keyed
 HMAC under the API-key pepper is stored, as for invites and keys. It leaves
-tenancy once, through the core-NATS mail drop (`one.notify.email`) that a mailer
-consumes: never in a reply, never in an event (events are kept forever). Expiry
+tenancy once, through the core-NATS mail drop (`one.notify.email`, `TenancyState.send_mail`)
+that a mailer consumes: never in a reply, never in an event (events are kept forever). Expiry
 is on the database clock.
 
 In an org whose settings require verification, keys of a member whose email is
@@ -12,27 +12,29 @@ service refuses everything else through the same RBAC call; confirming drops
 the person's cached keys in every org they belong to.
 """
 
-from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
 from services.tenancy import repository_security as security_repo
-from services.tenancy.errors import EmailAlreadyVerified, PersonNotFound, VerificationInvalid
-from services.tenancy.schemas import EmailVerified, MailDrop, VerificationSent
+from services.tenancy.schemas import MailDrop
 from services.tenancy.service import record, resolve_actor, thing_type_of
-from services.tenancy.service_keys import Credentials
+from services.tenancy.state import TenancyState
 from services.tenancy.tokens import new_token, token_row_id
+from shared.contracts.tenancy import (
+    EmailAlreadyVerified,
+    EmailVerified,
+    PersonNotFound,
+    VerificationInvalid,
+    VerificationSent,
+)
 from shared.kernel.errors import Forbidden, RateLimited
-from shared.runtime.handlers import RequestContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import EMAIL_VERIFICATION_SCOPE, scope_allows
+from shared.runtime.context import WorkContext
 
 _REQUEST_WINDOW = 3600
-
-SendMail = Callable[[MailDrop], Awaitable[None]]
-"""Hands a message to the mailer (a core NATS publish on the mail drop)."""
 
 
 def _verification_id(token: str) -> UUID:
@@ -43,7 +45,7 @@ def _verification_id(token: str) -> UUID:
 
 
 async def request_verification(
-    ctx: RequestContext, creds: Credentials, mail: SendMail, *, ttl_seconds: float, per_hour: int
+    ctx: WorkContext, replica: TenancyState, *, ttl_seconds: float, per_hour: int
 ) -> VerificationSent:
     """A new token for the actor's own email (earlier pending ones stop working), mailed, logged without it.
 
@@ -69,21 +71,21 @@ async def request_verification(
     token = new_token("ev", verification_id)
     expires_at = await security_repo.replace_verification(ctx.session, {
         "id": verification_id, "org_id": actor.org_id, "person_id": person.id, "email": person.email,
-        "token_hash": creds.hash(token),
+        "token_hash": replica.keys.hash(token),
     }, ttl_seconds)
     await record(ctx, EventType.EMAIL_VERIFICATION_SENT, org_id=actor.org_id, target_id=person.id,
                  target_type=thing_type_of(person.role),
                  metadata={"email": person.email, "verificationId": str(verification_id), "expiresAt": expires_at.isoformat()})
-    await mail(MailDrop(to=person.email, purpose="email_verification", token=token, expires_at=expires_at))
+    await replica.send_mail(MailDrop(to=person.email, purpose="email_verification", token=token, expires_at=expires_at))
     return VerificationSent(email=person.email, expires_at=expires_at)
 
 
-async def confirm_email(ctx: RequestContext, creds: Credentials, token: str) -> EmailVerified:
+async def confirm_email(ctx: WorkContext, replica: TenancyState, token: str) -> EmailVerified:
     """The token alone is the proof: the email is verified, the token used, the person's cached keys dropped."""
     verification_id = _verification_id(token)
     async with repo.platform_access(ctx.session):
         row = await security_repo.get_verification(ctx.session, verification_id)
-    if row is None or not creds.matches(token.strip(), row.token_hash):
+    if row is None or not replica.keys.matches(token.strip(), row.token_hash):
         raise VerificationInvalid("unknown verification token")
     if row.used_at is not None:
         raise VerificationInvalid("this verification token has already been used")
@@ -98,7 +100,7 @@ async def confirm_email(ctx: RequestContext, creds: Credentials, token: str) -> 
         org_ids = await repo.org_ids_of(ctx.session, row.person_id)
     await security_repo.use_verification(ctx.session, row.org_id, row.id)
     for org_id in org_ids:
-        creds.invalidate(org_id=org_id, person_id=row.person_id)
+        replica.invalidate_keys(org_id=org_id, person_id=row.person_id)
     await record(ctx, EventType.EMAIL_VERIFIED, org_id=row.org_id, target_id=row.person_id,
                  target_type=thing_type_of(person.role), actor_id=row.person_id,
                  metadata={"email": row.email, "verificationMethod": "link", "verificationId": str(row.id)})

@@ -76,6 +76,12 @@ BUILTIN_POLICIES: Mapping[str, tuple[Policy, ...]] = MappingProxyType({
 BUILTIN_ROLES = frozenset(BUILTIN_POLICIES)
 
 
+def role_permissions(role: str) -> tuple[str, ...]:
+    """A built-in role's policies as an envelope's `permissions` carry them, for a context issued without tenancy
+    (the CLI acting for `--org` as a trusted internal client, tests)."""
+    return tuple(policy.encode() for policy in BUILTIN_POLICIES[role])
+
+
 def decide(policies: Iterable[Policy], resource: str, action: str) -> Decision:
     matching = [p for p in policies if p.matches(resource, action)]
     if not matching:

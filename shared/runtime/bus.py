@@ -1,14 +1,16 @@
-"""The broker: a FastStream `NatsBroker` with telemetry, and the `ONE_EVENTS` stream."""
+"""The broker: a FastStream `NatsBroker` with telemetry, the `ONE_EVENTS` stream, and publishing into it."""
 
 import logging
+from uuid import UUID
 
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.security import SASLPlaintext
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+from opentelemetry import propagate
 
 from shared.kernel import subjects
 from shared.kernel.settings import Settings
@@ -81,3 +83,15 @@ async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None
     if info.config.subjects != config.subjects or info.config.duplicate_window != config.duplicate_window:
         await js.update_stream(config)
         log.info("updated stream %s", config.name)
+
+
+async def publish_to_stream(js: JetStreamContext, subject: str, body: bytes, message_id: UUID, *, stream: str) -> PubAck:
+    """Publish one message into a JetStream stream and wait for its ack.
+
+    `Nats-Msg-Id` is the envelope id, so a retry of the same message inside the
+    stream's duplicate window is dropped by the server (the ack says `duplicate`);
+    the current trace context goes in the headers, so the consumer joins the trace.
+    """
+    headers = {"Nats-Msg-Id": str(message_id)}
+    propagate.inject(headers)
+    return await js.publish(subject, body, stream=stream, headers=headers)

@@ -11,35 +11,22 @@ never an exception escaping into the broker.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.runtime import metrics
 
 from shared.kernel import subjects
 from shared.runtime.eager import start_eagerly
-from shared.kernel.envelope import (
-    AuthContext,
-    Encoded,
-    Envelope,
-    MessageSpec,
-    Protocol,
-    check_request,
-    decode_envelope,
-    encode_reply,
-)
-from shared.kernel.errors import Internal, OneError, PayloadTooLarge, Unauthenticated
-from shared.kernel.events import EventPayload
+from shared.kernel.envelope import Encoded, Envelope, MessageSpec, check_request, decode_envelope, encode_reply
+from shared.kernel.errors import Internal, OneError, PayloadTooLarge
 from shared.kernel.ids import uuid7
-from shared.runtime.outbox import event_message
+from shared.runtime.context import WorkContext
 from shared.runtime.slots import Slots
 from shared.runtime.tracing import consume_span
 
@@ -49,58 +36,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RequestContext:
-    """What a handler gets besides its payload: the envelope, its transaction, the runtime."""
-
-    envelope: Envelope
-    session: AsyncSession | None
-    runtime: "ServiceRuntime"
-    staged_events: int = 0
-
-    @property
-    def auth(self) -> AuthContext:
-        """Who asks, with the role, permissions and scopes stamped at the edge."""
-        envelope = self.envelope
-        if envelope.org_id is None or envelope.actor_id is None:
-            raise Unauthenticated("this operation needs an auth context")
-        return AuthContext(envelope.org_id, envelope.actor_id, envelope.role, envelope.permissions, envelope.scopes)
-
-    async def emit(
-        self,
-        event_type: str,
-        *,
-        target_id: UUID | None = None,
-        target_type: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        org_id: UUID | None = None,
-        protocol: Protocol | None = None,
-    ) -> Envelope:
-        """Stage a domain event in this request's transaction (published after commit)."""
-        payload = EventPayload(target_id=target_id, target_type=target_type, metadata=metadata or {})
-        return (await self.emit_many([(event_type, payload)], org_id=org_id, protocol=protocol))[0]
-
-    async def emit_many(
-        self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
-    ) -> list[Envelope]:
-        """Stage several domain events with one statement, e.g. for a batch create."""
-        if self.session is None:
-            raise RuntimeError("emit() needs a transactional handler")
-        org_id, protocol = org_id or self.auth.org_id, protocol or self.envelope.protocol
-        messages = [
-            event_message(event_type, org_id, self.envelope.actor_id, payload.model_dump(mode="json"), protocol, self.envelope)
-            for event_type, payload in events
-        ]
-        await self.runtime.outbox.add_many(self.session, messages)
-        self.staged_events += len(messages)
-        return [envelope for _, envelope in messages]
+RequestContext = WorkContext
+"""The name handlers used before the work context had other users; the same class."""
 
 
-Handler = Callable[[RequestContext, Any], Awaitable[BaseModel | Encoded[Any]]]
+Handler = Callable[[WorkContext, Any], Awaitable[BaseModel | Encoded[Any]]]
 
 
 class ServiceRouter:
-    """A service's request/reply handlers, subscribed on the broker's NATS connection.
+    """A service's table of request/reply handlers: which function answers which message type.
+
+    The table is static (declared at import, shared by every replica in the
+    process); `serve(runtime)` subscribes one replica's handlers and returns what
+    it needs to stop them, so no replica's state lives on the router.
 
     Why not FastStream subscribers here: measured on this machine, FastStream's
     per-message pipeline (context, middlewares, fast-depends, reply publisher)
@@ -114,13 +62,9 @@ class ServiceRouter:
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self.runtime: "ServiceRuntime | None" = None
-        self._handlers: dict[str, tuple[Handler, bool]] = {}
-        self._eager: set[str] = set()
-        self._specs_by_subject: dict[str, dict[str, MessageSpec[Any, Any]]] = {}
-        self._subscriptions: list[Subscription] = []
-        self._nc: NatsClient | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self.handlers: dict[str, tuple[Handler, bool]] = {}
+        self.eager: set[str] = set()
+        self.specs_by_subject: dict[str, dict[str, MessageSpec[Any, Any]]] = {}
 
     def handler(
         self, spec: MessageSpec[Any, Any], *, transactional: bool = True, eager: bool = False
@@ -137,25 +81,40 @@ class ServiceRouter:
             raise ValueError(f"{self.service}: {spec.type!r}: a transactional handler always waits, it cannot be eager")
 
         def register(fn: Handler) -> Handler:
-            if spec.type in self._handlers:
+            if spec.type in self.handlers:
                 raise ValueError(f"{self.service}: {spec.type!r} already has a handler")
-            self._handlers[spec.type] = (fn, transactional)
+            self.handlers[spec.type] = (fn, transactional)
             if eager:
-                self._eager.add(spec.type)
-            self._specs_by_subject.setdefault(spec.subject, {})[spec.type] = spec
+                self.eager.add(spec.type)
+            self.specs_by_subject.setdefault(spec.subject, {})[spec.type] = spec
             return fn
 
         return register
 
-    async def start(self, nc: NatsClient, concurrency: int) -> None:
-        """One queue-group subscription per subject; at most `concurrency` messages in progress."""
+    async def serve(self, runtime: "ServiceRuntime", nc: NatsClient, concurrency: int) -> "Serving":
+        """Subscribe this replica's handlers: one queue-group subscription per subject, at most `concurrency` at once."""
+        serving = Serving(self, runtime, nc)
+        await serving.subscribe(concurrency)
+        return serving
+
+
+class Serving:
+    """One replica's subscriptions to its router's subjects, and the requests it has in progress."""
+
+    def __init__(self, router: ServiceRouter, runtime: "ServiceRuntime", nc: NatsClient) -> None:
+        self.service = router.service
+        self.router = router
+        self.runtime = runtime
         self._nc = nc
+        self._subscriptions: list[Subscription] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def subscribe(self, concurrency: int) -> None:
         slots = Slots(concurrency)
-        for subject, specs in self._specs_by_subject.items():
-            eager = self._eager.issuperset(specs)
-            self._subscriptions.append(
-                await nc.subscribe(subject, queue=subjects.queue_group(self.service), cb=self._receiver(specs, slots, eager))
-            )
+        nc, group = self._nc, subjects.queue_group(self.service)
+        for subject, specs in self.router.specs_by_subject.items():
+            eager = self.router.eager.issuperset(specs)
+            self._subscriptions.append(await nc.subscribe(subject, queue=group, cb=self._receiver(specs, slots, eager)))
 
     def _receiver(
         self, specs: dict[str, MessageSpec[Any, Any]], slots: Slots, eager: bool
@@ -229,18 +188,13 @@ class ServiceRouter:
     ) -> Awaitable[BaseModel | Encoded[Any]]:
         """The handler's awaitable, in a transaction when it is transactional (one coroutine less when not)."""
         runtime = self.runtime
-        assert runtime is not None, "router used before the service started"
-        fn, transactional = self._handlers[spec.type]
+        fn, transactional = self.router.handlers[spec.type]
         if not transactional:
-            return fn(RequestContext(envelope, None, runtime), payload)
+            return fn(WorkContext(envelope, None, runtime), payload)
         return self._call_in_transaction(fn, envelope, payload, runtime)
 
     async def _call_in_transaction(
         self, fn: Handler, envelope: Envelope, payload: BaseModel, runtime: "ServiceRuntime"
     ) -> BaseModel | Encoded[Any]:
-        async with runtime.db.transaction(envelope.org_id) as session:
-            ctx = RequestContext(envelope, session, runtime)
-            result = await fn(ctx, payload)
-        if ctx.staged_events:
-            runtime.relay.wake()
-        return result
+        async with WorkContext(envelope, None, runtime).transaction() as ctx:
+            return await fn(ctx, payload)

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.kernel import subjects
+from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
 from shared.kernel.envelope import Envelope, Protocol
 
@@ -183,9 +184,7 @@ class OutboxRelay:
         with _tracer.start_as_current_span(f"{row.subject} publish", context=parent, kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.message.id", str(row.id))
-            headers = {"Nats-Msg-Id": str(row.id)}
-            propagate.inject(headers)
-            await self.js.publish(row.subject, bytes(row.envelope), stream=self.stream, headers=headers)
+            await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream)
         if self.after_publish is not None:
             await self.after_publish(row.id)
 

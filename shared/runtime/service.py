@@ -11,7 +11,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -21,8 +22,9 @@ from shared.kernel import subjects
 from shared.runtime.bus import ensure_events_stream, make_broker, server_has_everything_sent
 from shared.runtime.client import BusClient
 from shared.runtime.db import Database
-from shared.kernel.envelope import Empty, MessageSpec, register_message
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.kernel.envelope import Empty, Envelope, MessageSpec, Protocol, register_message
+from shared.runtime.context import WorkContext, service_identity
+from shared.runtime.handlers import ServiceRouter, Serving
 from shared.runtime.migrate import load_migrations, migrate_services, schema_version
 from shared.runtime.outbox import Outbox, OutboxRelay
 from shared.kernel.settings import Settings, get_settings
@@ -63,12 +65,13 @@ Hook = Callable[["ServiceRuntime"], Awaitable[None]]
 
 @dataclass
 class ServiceDefinition:
-    """What makes a service: its handlers, its schema, and background work started with it."""
+    """What makes a service: its handlers, its schema, its own grants, and background work started with it."""
 
     name: str
     version: str
     router: ServiceRouter
     migrations: str = field(default="")
+    grants: tuple[str, ...] = ()  # scopes of the service's own background work in an org (`runtime.background`)
     on_start: list[Hook] = field(default_factory=list)  # after the broker and database are up
     on_stop: list[Hook] = field(default_factory=list)  # after requests stopped, before the outbox flush
 
@@ -77,7 +80,7 @@ class ServiceDefinition:
         self.router.handler(health_spec(self.name), transactional=False)(_health)
 
 
-async def _health(ctx: RequestContext, _: Empty) -> HealthReport:
+async def _health(ctx: WorkContext, _: Empty) -> HealthReport:
     return await ctx.runtime.health()
 
 
@@ -109,6 +112,8 @@ class ServiceRuntime:
         self.outbox = Outbox(self.name)
         self.relay: OutboxRelay | None = None
         self.bus: BusClient | None = None
+        self.state: Any = None  # the service's per-replica state, set by its on_start hooks
+        self._serving: Serving | None = None
         self._migrate = True
         self._relay_task: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
@@ -145,16 +150,15 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         for hook in self.definition.on_start:  # before the router: a service answers once it is ready
             await hook(self)
-        router = self.definition.router
-        router.runtime = self
-        await router.start(self.broker.connection, self.settings.handler_concurrency)
+        self._serving = await self.definition.router.serve(self, self.broker.connection, self.settings.handler_concurrency)
         await server_has_everything_sent(self.broker.connection)  # "started" means reachable
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass
         log.info("%s %s started", self.name, self.definition.version)
 
     async def _quiesce(self) -> None:
-        await self.definition.router.stop()
+        if self._serving is not None:
+            await self._serving.stop()
         for hook in self.definition.on_stop:
             await hook(self)
         if self.relay is not None and self._relay_task is not None:
@@ -166,6 +170,36 @@ class ServiceRuntime:
             await self.db.dispose()
         shutdown_tracing()
         log.info("%s stopped", self.name)
+
+    def background(
+        self,
+        org_id: UUID,
+        *,
+        cause: Envelope | None = None,
+        on_behalf_of: UUID | None = None,
+        correlation_id: UUID | None = None,
+    ) -> WorkContext:
+        """A context for work no caller asked for in `org_id` (an event's consequence, a job), as this service.
+
+        It acts with the service's own identity and grants (`ServiceDefinition.grants`);
+        `on_behalf_of` keeps the person who caused it as the actor. Correlation and
+        causation come from `cause`, so the work joins the chain that led to it;
+        `correlation_id` names the chain instead (e.g. a job's id). No transaction is
+        open: `async with ctx.transaction()` when it needs one.
+        """
+        auth = service_identity(self.name, org_id, self.definition.grants, on_behalf_of)
+        envelope = Envelope(
+            protocol=cause.protocol if cause else Protocol.NATIVE,
+            type=f"{self.name}.background",
+            org_id=auth.org_id,
+            actor_id=auth.actor_id,
+            role=auth.role,
+            permissions=auth.permissions,
+            scopes=auth.scopes,
+            correlation_id=correlation_id or ((cause.correlation_id or cause.id) if cause else None),
+            causation_id=cause.id if cause else None,
+        )
+        return WorkContext(envelope, None, self)
 
     async def health(self) -> HealthReport:
         schema = SchemaHealth(name=self.name, version=0, expected=self.expected_schema_version, state="unreachable")

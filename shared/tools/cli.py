@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.kernel import subjects
-from shared.kernel.auth import VERIFY_KEY, VerifiedKey, VerifyKey
+from shared.contracts.tenancy import EMAIL_VERIFY, VERIFY_KEY, EmailVerified, VerifiedKey, VerifyKey
 from shared.tools.cli_events import api_key_or_exit, publish
 from shared.tools.cli_events import app as events_app
 from shared.tools.cli_knowledge import app as knowledge_app
@@ -28,6 +28,7 @@ from shared.tools.stack import (
     effective_settings,
     fetch_health,
     load_service,
+    service_module,
     write_runtime,
 )
 
@@ -104,8 +105,6 @@ def whoami() -> None:
 @app.command("verify-email")
 def verify_email(token: str = typer.Argument(..., help="The token from the verification email (`ev_...`).")) -> None:
     """Confirm an email address with the token the mailer sent (no API key needed: the token is the proof)."""
-    from services.tenancy.schemas import EMAIL_VERIFY, EmailVerified
-
     settings = effective_settings()
 
     async def verify() -> EmailVerified:
@@ -121,8 +120,7 @@ def mailer(
     check: bool = typer.Option(False, "--check", help="Only exit 0 when this host's mailer is alive (its probes)."),
 ) -> None:
     """Deliver the mail drop (email verification tokens) over SMTP, or as .eml files when ONE_SMTP_HOST is unset."""
-    from services.tenancy import mailer as mail_adapter
-
+    mail_adapter = service_module("tenancy", "mailer")
     settings = effective_settings()
     if check:
         raise typer.Exit(0 if mail_adapter.heartbeat_is_fresh(settings) else 1)
@@ -130,8 +128,7 @@ def mailer(
     if not settings.nats_url:
         console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
         raise typer.Exit(1)
-    with metrics_served(settings):
-        asyncio.run(mail_adapter.run(settings))
+    raise typer.Exit(mail_adapter.deliver_until_signalled(settings))
 
 
 @app.command()

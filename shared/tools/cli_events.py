@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,13 +27,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shared.kernel.auth import authenticate
+from shared.tools.keys import authenticate
 from shared.runtime.client import BusClient
 from shared.tools.credentials import load_api_key
 from shared.kernel.envelope import AuthContext, Protocol
-from shared.tools.events_client import EventsClient
+from shared.kernel.ontology import Role
+from shared.kernel.rbac import role_permissions
 from shared.kernel.settings import Settings
-from shared.tools.stack import effective_settings
+from shared.tools.events_client import EventsClient
+from shared.tools.stack import effective_settings, service_module
 
 app = typer.Typer(help="The event log: query, tail, analytics, archive, replay.", no_args_is_help=True)
 console = Console()
@@ -54,7 +57,7 @@ def running_settings() -> Settings:
 def _run(
     org: UUID | None, actor: UUID, work: Callable[[EventsClient], Awaitable[T]], protocol: Protocol = Protocol.NATIVE
 ) -> T:
-    """Act for `--org` as a trusted internal client, or else as the API key's owner (verified)."""
+    """Act for `--org` as its owner, a trusted internal client, or else as the API key's owner (verified)."""
     settings = running_settings()
     key = None if org is not None else load_api_key(settings)
     if org is None and key is None:
@@ -63,10 +66,20 @@ def _run(
 
     async def main() -> T:
         async with await BusClient.connect(settings, name="one-events") as bus:
-            ctx = AuthContext(org, actor) if org is not None else await authenticate(bus, key)
+            ctx = trusted_context(org, actor) if org is not None else await authenticate(bus, key)
             return await work(EventsClient(bus, ctx, protocol=protocol))
 
     return asyncio.run(main())
+
+
+def trusted_context(org: UUID, actor: UUID) -> AuthContext:
+    """`--org`: act as the org's owner without a key, as a trusted internal client (the bus user is the trust)."""
+    return AuthContext(org, actor, Role.ORG_OWNER, role_permissions(Role.ORG_OWNER))
+
+
+def _retention() -> ModuleType:
+    """The event log's retention job: it runs here, over the owner's database connection, not over the bus."""
+    return service_module("eventlog", "retention")
 
 
 def api_key_or_exit(settings: Settings) -> str:
@@ -210,13 +223,11 @@ def archive(
     directory: Path = typer.Option(None, "--dir", help="Default: <data_dir>/archive/events."),
 ) -> None:
     """Move events older than the hot window into compressed, checksummed archive files."""
-    from services.eventlog.retention import archive_events
-
     settings = effective_settings()
     days = older_than_days if older_than_days is not None else settings.eventlog_hot_window_days
     with progress_bar() as bar:
         task = bar.add_task("archiving", total=None)
-        result = asyncio.run(archive_events(
+        result = asyncio.run(_retention().archive_events(
             settings, before=datetime.now(UTC) - timedelta(days=days), org_id=org, directory=directory,
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         ))
@@ -226,12 +237,11 @@ def archive(
 @app.command("import")
 def import_(directory: Path = typer.Argument(..., help="An archive directory (with manifest.json).")) -> None:
     """Re-import archived events (checksums verified first; events already present are skipped)."""
-    from services.eventlog.retention import import_archive
-
     with progress_bar() as bar:
         task = bar.add_task("importing", total=None)
-        count = asyncio.run(import_archive(effective_settings(), directory,
-                                           progress=lambda d, t: bar.update(task, completed=d, total=t)))
+        count = asyncio.run(_retention().import_archive(
+            effective_settings(), directory, progress=lambda d, t: bar.update(task, completed=d, total=t),
+        ))
     console.print(f"imported {count} events")
 
 

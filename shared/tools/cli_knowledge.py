@@ -14,8 +14,8 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from services.graph.schemas import THING_QUERY
-from services.knowledge.schemas import (
+from shared.contracts.graph import THING_QUERY
+from shared.contracts.knowledge import (
     INGEST,
     INGEST_STATUS,
     LABEL_LIST,
@@ -23,7 +23,7 @@ from services.knowledge.schemas import (
     SEARCH_HYBRID,
     THING_LABEL,
 )
-from shared.kernel.auth import authenticate
+from shared.tools.keys import authenticate
 from shared.tools.cli_events import api_key_or_exit, console, progress_bar, running_settings
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext

@@ -1,7 +1,8 @@
-"""The event log from Python: publish, query, tail, analytics, replay, archive.
+"""The event log from Python: publish, query, tail, analytics, replay.
 
     events = EventsClient(bus, AuthContext(org_id, actor_id))
     await events.publish("payment_processed", metadata={"protocol": "x402", "amount": 5})
+    # over x402 (`EventsClient(..., protocol=Protocol.X402)`) the log fills metadata.protocol in itself
     async for event in events.tail(after=cursor, types=["payment_event"]):
         ...  # events.cursor is the position to resume from after a reconnect
 
@@ -12,11 +13,10 @@ so the event log stores the event once.
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.eventlog.schemas import (
+from shared.contracts.eventlog import (
     APPEND,
     APPEND_BATCH,
     DAILY_COUNTS,
@@ -37,27 +37,13 @@ from services.eventlog.schemas import (
     Revenue,
     TailPage,
 )
-from shared.runtime.bus import server_has_everything_sent
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
 from shared.kernel.errors import Unavailable
 from shared.kernel.events import EventPayload
-from shared.kernel.ontology import PROTOCOL_EVENT_TYPES, UnknownOntologyType, canonical_event
-from shared.kernel.settings import Settings
+from shared.runtime.bus import server_has_everything_sent
+from shared.runtime.client import BusClient
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-def with_protocol(item: AppendEvent, protocol: Protocol) -> AppendEvent:
-    """A protocol-specific event published over a protocol names it in metadata, unless it already does."""
-    if protocol is Protocol.NATIVE or "protocol" in item.metadata:
-        return item
-    try:
-        if canonical_event(item.type).type not in PROTOCOL_EVENT_TYPES:
-            return item
-    except UnknownOntologyType:
-        return item  # the service says why
-    return item.model_copy(update={"metadata": {**item.metadata, "protocol": protocol.value}})
 
 
 class EventsClient:
@@ -68,9 +54,12 @@ class EventsClient:
         self.cursor = 0
 
     async def _send(self, spec: MessageSpec, payload: dict[str, Any], *, timeout: float | None = None) -> Any:
-        """One envelope, sent again once if the service did not answer (the same id: no duplicate)."""
+        """One envelope carrying the caller's auth (the service checks its role), sent again once if the service
+        did not answer (the same id: no duplicate)."""
+        ctx = self.ctx
         envelope = Envelope(
-            protocol=self.protocol, type=spec.type, org_id=self.ctx.org_id, actor_id=self.ctx.actor_id, payload=payload
+            protocol=self.protocol, type=spec.type, org_id=ctx.org_id, actor_id=ctx.actor_id, role=ctx.role,
+            permissions=ctx.permissions, scopes=ctx.scopes, payload=payload,
         )
         try:
             return await self.bus.send(spec, envelope, timeout=timeout)
@@ -92,13 +81,13 @@ class EventsClient:
         item = AppendEvent(
             type=type, target_id=target_id, target_type=target_type, metadata=metadata or {}, occurred_at=occurred_at, id=id
         )
-        return await self._send(APPEND, with_protocol(item, self.protocol).model_dump(mode="json", exclude_none=True))
+        return await self._send(APPEND, item.model_dump(mode="json", exclude_none=True))
 
     async def publish_many(
         self, items: Iterable[AppendEvent | dict[str, Any]], *, chunk: int = 500, progress: Progress | None = None
     ) -> list[Appended]:
         """Many events, `chunk` per request; each chunk is validated as a whole before any of it is published."""
-        events = [with_protocol(AppendEvent.model_validate(i), self.protocol) for i in items]
+        events = [AppendEvent.model_validate(i) for i in items]
         chunk = min(chunk, MAX_BATCH)
         appended: list[Appended] = []
         for start in range(0, len(events), chunk):
@@ -216,16 +205,3 @@ def _jsonable(values: dict[str, Any], keep_none: tuple[str, ...] = ()) -> dict[s
             value = [str(v) if isinstance(v, UUID) else v for v in value]
         out[key] = value
     return out
-
-
-async def archive(settings: Settings, **options: Any) -> Any:
-    """Run the retention job (owner connection); see `services.eventlog.retention.archive_events`."""
-    from services.eventlog.retention import archive_events
-
-    return await archive_events(settings, **options)
-
-
-async def import_archive(settings: Settings, directory: Path, **options: Any) -> int:
-    from services.eventlog.retention import import_archive as run
-
-    return await run(settings, directory, **options)

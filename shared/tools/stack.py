@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from shared.kernel import subjects
 from shared.runtime.client import BusClient
@@ -34,10 +35,15 @@ ADAPTERS = {"mailer": ["mailer"]}
 """Processes `one up` runs beside the services (name -> `one` arguments): they deliver, they serve no requests."""
 
 
-def load_service(name: str) -> ServiceDefinition:
+def service_module(name: str, module: str) -> ModuleType:
+    """`services.<name>.<module>`, found by name when it is needed: the one way the tools reach into a service."""
     if name not in subjects.SERVICES:
         raise ValueError(f"unknown service {name!r}; one of {', '.join(subjects.SERVICES)}")
-    return importlib.import_module(f"services.{name}.app").definition
+    return importlib.import_module(f"services.{name}.{module}")
+
+
+def load_service(name: str) -> ServiceDefinition:
+    return service_module(name, "app").definition
 
 
 def all_migrations() -> dict[str, str]:
@@ -193,8 +199,7 @@ async def ensure_platform_credentials(settings: Settings) -> str | None:
     for the platform owner replaces it (a key's secret is never stored, so the old
     one cannot be shown again).
     """
-    from services.tenancy.bootstrap import bootstrap_platform
-
+    bootstrap_platform = service_module("tenancy", "bootstrap").bootstrap_platform
     missing = not credentials_path(settings).exists()
     db = Database.for_app(settings, "one-up")
     try:

@@ -23,7 +23,7 @@ import nats
 from nats.js.api import StreamConfig
 
 from services.eventlog import repository
-from services.eventlog.service import check_incoming
+from services.eventlog.checks import check_incoming
 from shared.runtime.db import plain_url
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7

@@ -88,7 +88,7 @@ async def _load_graph(admin: asyncpg.Connection, org_id: UUID) -> list[UUID]:
 async def serve(nats_url: str, db_url: str) -> None:
     """The services' side: tenancy and graph, a platform, two orgs (one with the loaded graph)."""
     from services.graph.app import definition
-    from shared.kernel.auth import VERIFY_KEY
+    from shared.contracts.tenancy import VERIFY_KEY
     from shared.runtime.db import plain_url
     from tests.bench.services import start_with_tenancy
 
@@ -111,7 +111,7 @@ def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
 
 
 async def run(nats_url: str, db_url: str) -> list[Figure]:
-    from shared.kernel.auth import VERIFY_KEY
+    from shared.contracts.tenancy import VERIFY_KEY
     from shared.runtime.client import BusClient
     from shared.runtime.db import app_url, plain_url
 
@@ -140,7 +140,7 @@ async def _measure(
     bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", graph_ctx: "AuthContext", starts: list[UUID]
 ) -> list[Figure]:
     """Each of ours beside its raw asyncpg equivalent, back to back."""
-    from services.graph.schemas import (
+    from shared.contracts.graph import (
         NEIGHBORS,
         THING_CREATE,
         THING_CREATE_BATCH,

@@ -206,7 +206,7 @@ async def _in_parallel(calls: list[Callable[[], Any]], in_flight: int) -> float:
 
 async def _ingest(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data: Data) -> tuple[float, float]:
     """Rows per second of ours and of raw INSERTs, over the ABBA slices."""
-    from services.knowledge.schemas import ITEM_ADD_BATCH
+    from shared.contracts.knowledge import ITEM_ADD_BATCH
     from shared.kernel.ids import uuid7
 
     seconds = {"R": 0.0, "O": 0.0}
@@ -243,7 +243,7 @@ def _cycle(items: list) -> Iterator:
 async def _search(bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", data: Data) -> dict[str, Any]:
     """QPS of both sides (best of ROUNDS, alternating), the spread of a round's ratio, and the ids each
     returns for the recall queries."""
-    from services.knowledge.schemas import SEARCH, pack_vector
+    from shared.contracts.knowledge import SEARCH, pack_vector
 
     sql, org, ef = _search_sql(), ctx.org_id, str(EF_SEARCH)
     payloads = [{"vector": pack_vector(q), "embedding_model": MODEL, "k": K} for q in data.queries]
@@ -306,7 +306,7 @@ def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
 async def run(nats_url: str, db_url: str) -> list[Figure]:
     from pgvector.asyncpg import register_vector
 
-    from shared.kernel.auth import VERIFY_KEY
+    from shared.contracts.tenancy import VERIFY_KEY
     from shared.runtime.client import BusClient
     from shared.runtime.db import app_url, plain_url
 

@@ -81,7 +81,7 @@ async def serve(nats_url: str, db_url: str) -> None:
 
 
 async def measure(nats_url: str, db_url: str, key: str, n: str, n_tp: str) -> None:
-    from shared.kernel.auth import VERIFY_KEY, VerifyKey
+    from shared.contracts.tenancy import VERIFY_KEY, VerifyKey
     from shared.runtime.client import BusClient
 
     settings = settings_for(nats_url, db_url, SAMPLE_RATIO)

@@ -24,7 +24,7 @@ class Platform:
 
     async def new_org_key(self) -> str:
         """A fresh org with an owner; the owner's API key."""
-        from services.tenancy.schemas import ORG_CREATE
+        from shared.contracts.tenancy import ORG_CREATE
         from shared.kernel.ids import uuid7
 
         slug = f"bench-{uuid7().hex[-10:]}"
@@ -38,7 +38,7 @@ async def start_with_tenancy(
     """Tenancy and `definition` (if any) started, traced at `ratio`; the platform bootstrapped."""
     from services.tenancy.app import definition as tenancy_definition
     from services.tenancy.bootstrap import bootstrap_platform
-    from shared.kernel.auth import VERIFY_KEY
+    from shared.contracts.tenancy import VERIFY_KEY
 
     own = settings_for(nats_url, db_url, ratio).model_copy(update={"api_key_pepper": BENCH_PEPPER, **settings})
     tracing(name, own)

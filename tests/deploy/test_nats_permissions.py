@@ -18,6 +18,7 @@ from shared.kernel import subjects
 from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.tools.cli_events import trusted_context
 from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
@@ -232,7 +233,7 @@ async def test_every_service_runs_with_its_own_credentials(
         # The event path end to end under permissions: the CLI appends through the eventlog service,
         # which publishes to ONE_EVENTS; its ingest (consumer `eventlog-ingest`) stores it; a query finds it.
         async with await BusClient.connect(cli_settings, name="test-cli") as bus:
-            events = EventsClient(bus, org)
+            events = EventsClient(bus, trusted_context(org.org_id, org.actor_id))  # the log checks roles
             appended = await events.publish("payment_event", metadata={"protocol": "x402", "status": "processed", "amount": 1})
             deadline = time.monotonic() + 15
             while not [e for e in (await events.query()).events if e.id == appended.id]:

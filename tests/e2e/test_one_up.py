@@ -14,10 +14,10 @@ import asyncpg
 import httpx
 import pytest
 
-from services.graph.schemas import THING_CREATE
-from services.tenancy.schemas import EMAIL_VERIFICATION_REQUEST
+from shared.contracts.graph import THING_CREATE
+from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST
+from shared.tools.keys import authenticate
 from shared.kernel import subjects
-from shared.kernel.auth import authenticate
 from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port, port_is_free
 from shared.kernel.settings import Settings

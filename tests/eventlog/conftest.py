@@ -13,10 +13,27 @@ from nats.js.api import StreamConfig
 from shared.runtime.client import BusClient
 from shared.runtime.db import app_url, plain_url
 from shared.kernel.envelope import AuthContext
+from shared.tools.cli_events import trusted_context
 from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
 from shared.runtime.service import ServiceRuntime
 from shared.kernel.settings import Settings
+
+
+def owner_of(org_id: UUID, actor_id: UUID | None = None) -> AuthContext:
+    """The org owner's auth context, as the CLI's `--org` issues it: the log checks every caller's role."""
+    return trusted_context(org_id, actor_id or uuid7())
+
+
+@pytest.fixture
+def org() -> AuthContext:
+    """A fresh organization per test, acted on by its owner."""
+    return owner_of(uuid7())
+
+
+@pytest.fixture
+def other_org() -> AuthContext:
+    return owner_of(uuid7())
 
 
 @pytest.fixture

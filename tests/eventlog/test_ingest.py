@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.eventlog.ingest import EventIngest
-from services.eventlog.schemas import DEAD_LETTER_SUBJECT
+from shared.contracts.eventlog import DEAD_LETTER_SUBJECT
 from shared.runtime.db import app_url
 from shared.kernel.envelope import AuthContext, Envelope
 from shared.tools.events_client import EventsClient

@@ -10,9 +10,9 @@ from shared.kernel.envelope import AuthContext, Envelope, Protocol
 from shared.kernel.errors import InvalidRequest
 from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
-from services.eventlog.schemas import APPEND
+from shared.contracts.eventlog import APPEND
 from shared.runtime.client import BusClient
-from tests.eventlog.conftest import stored_count, wait_for_events
+from tests.eventlog.conftest import owner_of, stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -32,7 +32,8 @@ class TestAppend:
     async def test_retried_request_with_the_same_envelope_is_stored_once(
         self, bus: BusClient, admin: asyncpg.Connection, org: AuthContext
     ) -> None:
-        request = Envelope(type=APPEND.type, org_id=org.org_id, actor_id=org.actor_id, payload={"type": "user_login"})
+        request = Envelope(type=APPEND.type, org_id=org.org_id, actor_id=org.actor_id, role=org.role,
+                           permissions=org.permissions, payload={"type": "user_login"})
         first = await bus.send(APPEND, request)
         again = await bus.send(APPEND, request)
         assert first.id == again.id == request.id and again.duplicate
@@ -58,6 +59,30 @@ class TestAppend:
         await wait_for_events(admin, org.org_id, 1)
         [event] = (await EventsClient(bus, org).query()).events
         assert (event.protocol, event.transport_protocol, event.metadata["protocol"]) == ("x402", "x402", "x402")
+
+    async def test_a_bare_request_over_a_protocol_gets_the_answer_the_client_gets(
+        self, bus: BusClient, admin: asyncpg.Connection, org: AuthContext
+    ) -> None:
+        """No metadata.protocol, over x402: the log itself files it as an x402 event, as for the SDK's publish."""
+        item = {"type": "payment_event", "metadata": {"amount": 5}}
+        raw = await bus.request(APPEND, item, org, protocol=Protocol.X402)
+        sdk = await EventsClient(bus, org, protocol=Protocol.X402).publish("payment_event", metadata={"amount": 5})
+        assert raw.subject == sdk.subject and raw.subject.startswith("one.events.x402.")
+        await wait_for_events(admin, org.org_id, 2)
+        stored = {e.id: e for e in (await EventsClient(bus, org).query()).events}
+        for appended in (raw, sdk):
+            event = stored[appended.id]
+            assert (event.protocol, event.transport_protocol) == ("x402", "x402")
+            assert event.metadata == {"amount": 5, "protocol": "x402"}
+
+    async def test_a_protocol_the_event_names_is_kept_over_the_one_it_travelled(
+        self, bus: BusClient, admin: asyncpg.Connection, org: AuthContext
+    ) -> None:
+        over_a2a = EventsClient(bus, org, protocol=Protocol.A2A)
+        appended = await over_a2a.publish("payment_event", metadata={"protocol": "acp"})
+        await wait_for_events(admin, org.org_id, 1)
+        [event] = (await EventsClient(bus, org).query()).events
+        assert (event.id, event.protocol, event.transport_protocol) == (appended.id, "acp", "a2a")
 
     async def test_auth_context_comes_from_the_envelope_never_the_payload(
         self, bus: BusClient, org: AuthContext, other_org: AuthContext
@@ -92,7 +117,7 @@ async def history(events: EventsClient, admin: asyncpg.Connection, org: AuthCont
     ]
     await events.publish_many([{**i, "occurred_at": (i.get("occurred_at") or now).isoformat()} for i in items])
     await wait_for_events(admin, org.org_id, len(items))
-    other = EventsClient(events.bus, AuthContext(org.org_id, other_actor))
+    other = EventsClient(events.bus, owner_of(org.org_id, other_actor))
     await other.publish("content_liked", target_id=course)
     await wait_for_events(admin, org.org_id, len(items) + 1)
     return {"course": course, "lesson": lesson, "other_actor": other_actor}
@@ -156,7 +181,7 @@ class TestIsolation:
         assert (await other_events.revenue(since, until, status=None)).totals == []
         assert (await other_events.stats()).org_events == 0
         # the same actor id in another org sees nothing either
-        intruder = EventsClient(bus, AuthContext(other_events.ctx.org_id, events.ctx.actor_id))
+        intruder = EventsClient(bus, owner_of(other_events.ctx.org_id, events.ctx.actor_id))
         assert (await intruder.history(events.ctx.actor_id)).events == []
         assert len((await events.query()).events) == 9
 

@@ -8,7 +8,7 @@ import pytest
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.tools.events_client import EventsClient
-from services.eventlog.schemas import EventRecord
+from shared.contracts.eventlog import EventRecord
 from tests.polling import until
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from services.graph.schemas import CONNECTION_CREATE, THING_CREATE
+from shared.contracts.graph import CONNECTION_CREATE, THING_CREATE
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from tests.tenancy.conftest import Account, add_member, admin, create_org, platform  # noqa: F401 (fixtures)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.graph.schemas import (
+from shared.contracts.graph import (
     CONNECTION_DELETE,
     CONNECTION_END,
     CONNECTION_QUERY,

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from services.graph.schemas import (
+from shared.contracts.graph import (
     CONNECTION_DELETE,
     CONNECTION_END,
     CONNECTION_QUERY,

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from services.graph.properties import MASK, is_structured
-from services.graph.schemas import (
+from shared.contracts.graph import (
     THING_ARCHIVE,
     THING_CREATE_BATCH,
     THING_DELETE,
@@ -16,7 +16,7 @@ from services.graph.schemas import (
     THING_RESTORE,
     THING_UPDATE,
 )
-from services.tenancy.schemas import QUOTA_SET
+from shared.contracts.tenancy import QUOTA_SET
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded

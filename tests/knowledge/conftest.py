@@ -10,10 +10,10 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from services.graph.schemas import THING_CREATE
+from shared.contracts.graph import THING_CREATE
 from services.knowledge import state
 from services.knowledge.embedders import Embedder
-from services.knowledge.schemas import INGEST_STATUS, ITEM_QUERY
+from shared.contracts.knowledge import INGEST_STATUS, ITEM_QUERY
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.runtime.service import ServiceRuntime

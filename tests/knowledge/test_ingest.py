@@ -8,8 +8,8 @@ import json
 
 import asyncpg
 
-from services.graph.schemas import THING_DELETE, THING_UPDATE
-from services.knowledge.schemas import GC, INGEST, INGEST_STATUS, SEARCH
+from shared.contracts.graph import THING_DELETE, THING_UPDATE
+from shared.contracts.knowledge import GC, INGEST, INGEST_STATUS, SEARCH
 from shared.runtime.client import BusClient
 from tests.knowledge.conftest import chunks_of, make_thing, settled
 from tests.tenancy.conftest import Account

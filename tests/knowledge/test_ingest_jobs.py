@@ -1,26 +1,29 @@
 """The ingestion queue: one job per thing at a time, a slow run never overwriting newer chunks,
-debounced requests that keep their privacy, retries with back-off, and the spec's `content_changed`."""
+debounced requests that keep their privacy, retries with back-off, the spec's `content_changed`,
+and who a job acts as."""
 
 import asyncio
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from services.eventlog.schemas import APPEND
-from services.graph.schemas import THING_UPDATE
+from shared.contracts.eventlog import APPEND
+from shared.contracts.graph import THING_UPDATE
 from services.knowledge import ingest, jobs
 from services.knowledge import repository_jobs as jobs_repo
 from services.knowledge.embedders import EmbeddingRejected, EmbeddingUnavailable
 from services.knowledge.models import ingest_jobs
-from services.knowledge.schemas import INGEST_STATUS
+from shared.contracts.knowledge import INGEST_STATUS
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7
+from shared.runtime.context import service_actor_id
 from shared.runtime.service import ServiceRuntime
-from tests.knowledge.conftest import chunks_of, make_thing, settled
+from tests.knowledge.conftest import chunks_of, make_thing, outbox_events, settled
 from tests.tenancy.conftest import Account
 
 
@@ -152,3 +155,24 @@ async def test_a_content_changed_event_re_ingests_the_thing(bus: BusClient, owne
                                "metadata": {"action": "updated", "contentType": "blog_post"}}, owner.ctx)
     jobs_now = await settled(bus, owner, post.id, 2, timeout=30)
     assert jobs_now[0].trigger == "event:content_event" and jobs_now[0].status == "skipped"  # text unchanged
+
+
+async def test_a_job_acts_as_the_service_for_the_person_who_caused_it(
+    bus: BusClient, owner: Account, admin: asyncpg.Connection
+) -> None:
+    """The job reads the thing as knowledge itself, yet its events name the person whose change
+    caused it, and carry the job's id as their correlation."""
+    post = await make_thing(bus, owner.ctx, "blog_post", "Attributed", content="GAMMA-5150 is attributed.")
+    (job,) = await settled(bus, owner, post.id, 1)
+    assert job.status == "done"
+    added = [event for event in await outbox_events(admin, owner.org_id, "entity_created")
+             if event["payload"]["metadata"].get("sourceThingId") == str(post.id)]
+    assert [(event["actor_id"], event["correlation_id"]) for event in added] == [(str(owner.ctx.actor_id), str(job.id))]
+
+
+async def test_a_job_nobody_caused_acts_as_the_service_alone(services: dict[str, ServiceRuntime]) -> None:
+    """No made-up actor: the service's own, with nothing but its grant to read things."""
+    job = SimpleNamespace(id=uuid7(), org_id=uuid7(), actor_id=None)
+    auth = ingest.job_context(services["knowledge"], job).auth
+    assert (auth.org_id, auth.actor_id, auth.role) == (job.org_id, service_actor_id("knowledge"), "service:knowledge")
+    assert auth.scopes == ("things:read",) and auth.permissions == ("allow:things:read:0",)

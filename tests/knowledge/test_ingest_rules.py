@@ -4,8 +4,8 @@ events, items added by hand that it never archives, and the `entity_archived` ev
 import asyncpg
 import pytest
 
-from services.graph.schemas import THING_DELETE, THING_UPDATE
-from services.knowledge.schemas import INGEST, ITEM_ADD, ITEM_GET, ITEM_QUERY
+from shared.contracts.graph import THING_DELETE, THING_UPDATE
+from shared.contracts.knowledge import INGEST, ITEM_ADD, ITEM_GET, ITEM_QUERY
 from shared.runtime.client import BusClient
 from shared.kernel.errors import InvalidRequest
 from tests.knowledge.conftest import chunks_of, make_thing, outbox_events, settled

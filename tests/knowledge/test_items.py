@@ -5,7 +5,7 @@ import json
 import asyncpg
 import pytest
 
-from services.knowledge.schemas import (
+from shared.contracts.knowledge import (
     ITEM_ADD,
     ITEM_ADD_BATCH,
     ITEM_DELETE,

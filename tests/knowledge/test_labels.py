@@ -3,8 +3,8 @@
 import asyncpg
 import pytest
 
-from services.graph.schemas import THING_DELETE
-from services.knowledge.schemas import (
+from shared.contracts.graph import THING_DELETE
+from shared.contracts.knowledge import (
     ITEM_ADD,
     LABEL_ALIAS,
     LABEL_DELETE,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pydantic_core import to_json
 
-from services.knowledge import search as search_module
+from services.knowledge import state
 from services.knowledge.models import ITEM_COLUMNS
 from services.knowledge.repository_search import INDEXED_DIMS
-from services.knowledge.schemas import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
+from shared.contracts.knowledge import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
 from shared.runtime.client import BusClient
 from shared.runtime.db import plain_url
 from shared.kernel.errors import InvalidRequest
@@ -38,7 +38,7 @@ async def add_vectors(bus: BusClient, owner: Account, vectors: np.ndarray, **fie
 def search_through_index(services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every org counts as large: searches go through the HNSW index, as they would at scale."""
     monkeypatch.setattr(services["knowledge"].settings, "knowledge_exact_below", 0)
-    monkeypatch.setattr(search_module, "_org_sizes", {})
+    monkeypatch.setattr(state.of(services["knowledge"]), "org_sizes", {})
 
 
 @pytest.fixture
@@ -230,7 +230,7 @@ async def test_the_reply_built_from_rows_is_exactly_a_search_result(bus: BusClie
     one it keeps as it is, or a client would silently lose a field."""
     from pydantic_core import from_json
 
-    from services.knowledge.schemas import SearchResult
+    from shared.contracts.knowledge import SearchResult
     from shared.kernel.envelope import Envelope
 
     thing = await make_thing(bus, owner.ctx, "blog_post")

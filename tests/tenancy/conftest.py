@@ -12,18 +12,18 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from services.tenancy.app import state_of
 from services.tenancy.bootstrap import bootstrap_platform
 from services.tenancy.service_keys import Credentials
-from services.tenancy.schemas import (
+from services.tenancy.state import state_of
+from services.tenancy.schemas import MAIL_DROP_SUBJECT
+from shared.contracts.tenancy import (
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
-    MAIL_DROP_SUBJECT,
     MEMBER_ACCEPT,
     MEMBER_INVITE,
     ORG_CREATE,
+    VERIFY_KEY,
 )
-from shared.kernel.auth import VERIFY_KEY
 from shared.runtime.client import BusClient
 from shared.runtime.db import Database, app_url, plain_url
 from shared.kernel.envelope import AuthContext

@@ -8,9 +8,8 @@ from datetime import datetime
 import asyncpg
 import pytest
 
-from services.graph.schemas import THING_CREATE
-from services.tenancy.errors import EmailAlreadyVerified, EmailNotVerified, VerificationInvalid
-from services.tenancy.schemas import (
+from shared.contracts.graph import THING_CREATE
+from shared.contracts.tenancy import (
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
     KEY_CREATE,
@@ -18,6 +17,9 @@ from services.tenancy.schemas import (
     ORG_UPDATE,
     PERSON_ME,
     SIGNUP,
+    EmailAlreadyVerified,
+    EmailNotVerified,
+    VerificationInvalid,
 )
 from services.tenancy.service_keys import Credentials
 from shared.runtime.client import BusClient

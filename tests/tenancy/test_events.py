@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from services.tenancy.models import role_id
-from services.tenancy.schemas import (
+from shared.contracts.tenancy import (
     KEY_CREATE,
     KEY_REVOKE,
     MEMBER_INVITE,

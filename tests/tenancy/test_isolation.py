@@ -4,7 +4,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from services.tenancy.schemas import (
+from shared.contracts.tenancy import (
     KEY_REVOKE,
     MEMBER_INVITE,
     MEMBER_LIST,

@@ -77,7 +77,7 @@ class TestLoadOnce:
 
 
 def test_the_keyed_hash_is_hmac_sha256_under_the_pepper(creds: Credentials) -> None:
-    from shared.kernel.auth import hash_matches, keyed_hash
+    from shared.kernel.api_keys import hash_matches, keyed_hash
 
     key = "one_live_0123456789ab_" + "A" * 32
     assert creds.hash(key) == keyed_hash(b"pepper", key) and creds.hash(key) == creds.hash(key)

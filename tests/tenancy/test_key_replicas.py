@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.tenancy.app import build_definition, state_of
-from services.tenancy.schemas import KEY_REVOKE
+from services.tenancy.app import definition
+from shared.contracts.tenancy import KEY_REVOKE
 from services.tenancy.service_keys import verify_key
+from services.tenancy.state import state_of
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Unauthenticated
 from shared.runtime.service import ServiceRuntime
@@ -24,7 +25,7 @@ LONG_TTL = 60.0
 async def replicas(services: dict[str, ServiceRuntime], migrated: Settings, monkeypatch: pytest.MonkeyPatch
                    ) -> AsyncIterator[list[ServiceRuntime]]:
     """The session's tenancy and a second one in the same queue group, each with its own key cache."""
-    second = ServiceRuntime(build_definition(), migrated)
+    second = ServiceRuntime(definition, migrated)
     await second.start(migrate=False)
     try:
         both = [services["tenancy"], second]

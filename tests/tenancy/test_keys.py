@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.tenancy.schemas import KEY_CREATE, KEY_LIST, KEY_REVOKE
-from shared.kernel.auth import VERIFY_KEY
+from shared.contracts.tenancy import KEY_CREATE, KEY_LIST, KEY_REVOKE, VERIFY_KEY
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, InvalidRequest, Unauthenticated
 from shared.kernel.rbac import check

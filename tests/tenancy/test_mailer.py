@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,12 +28,8 @@ from services.tenancy.mailer import (
     heartbeat_path,
     keep_heartbeat,
 )
-from services.tenancy.schemas import (
-    EMAIL_VERIFICATION_REQUEST,
-    EMAIL_VERIFY,
-    MAIL_DROP_SUBJECT,
-    PERSON_ME,
-)
+from services.tenancy.schemas import MAIL_DROP_SUBJECT
+from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST, EMAIL_VERIFY, PERSON_ME
 from shared.runtime.bus import connect_options
 from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port
@@ -219,3 +217,19 @@ async def test_the_heartbeat_follows_nats_round_trips(settings: Settings, tmp_pa
     stale = time.time() - 1.0
     os.utime(heartbeat_path(settings), (stale, stale))
     assert not heartbeat_is_fresh(settings)
+
+
+def _mailer_on_its_own(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`python -m services.tenancy.mailer ...` with the environment alone: no `one` CLI, no stack's runtime.json."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONE_") and k not in {"DATABASE_URL", "NATS_URL"}}
+    env["ONE_DATA_DIR"] = str(data_dir)
+    return subprocess.run([sys.executable, "-m", "services.tenancy.mailer", *arguments], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_the_mailer_has_an_entry_of_its_own_that_probes_and_refuses_to_run_without_nats(tmp_path: Path) -> None:
+    assert (await asyncio.to_thread(_mailer_on_its_own, tmp_path, "--check")).returncode == 1  # no heartbeat yet
+    heartbeat_path(Settings(data_dir=tmp_path)).touch()
+    assert (await asyncio.to_thread(_mailer_on_its_own, tmp_path, "--check")).returncode == 0
+    without_nats = await asyncio.to_thread(_mailer_on_its_own, tmp_path)
+    assert without_nats.returncode == 1 and "set ONE_NATS_URL" in without_nats.stderr, without_nats.stderr

@@ -9,8 +9,7 @@ import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.tenancy.errors import DomainNotAllowed, InviteInvalid, InviteNeedsSignIn, LastOwner
-from services.tenancy.schemas import (
+from shared.contracts.tenancy import (
     MEMBER_ACCEPT,
     MEMBER_INVITE,
     MEMBER_LIST,
@@ -20,8 +19,12 @@ from services.tenancy.schemas import (
     ORG_UPDATE,
     PERSON_ME,
     PERSON_UPDATE,
+    VERIFY_KEY,
+    DomainNotAllowed,
+    InviteInvalid,
+    InviteNeedsSignIn,
+    LastOwner,
 )
-from shared.kernel.auth import VERIFY_KEY
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, Unauthenticated
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, create_org, events_of, unique

@@ -5,10 +5,19 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.graph.schemas import THING_CREATE
-from services.tenancy.errors import OrganizationNotWritable, SignupClosed
-from services.tenancy.schemas import KEY_CREATE, MEMBER_INVITE, ORG_CREATE, ORG_GET, ORG_LIST, ORG_UPDATE, SIGNUP
-from shared.kernel.auth import VERIFY_KEY
+from shared.contracts.graph import THING_CREATE
+from shared.contracts.tenancy import (
+    KEY_CREATE,
+    MEMBER_INVITE,
+    ORG_CREATE,
+    ORG_GET,
+    ORG_LIST,
+    ORG_UPDATE,
+    SIGNUP,
+    VERIFY_KEY,
+    OrganizationNotWritable,
+    SignupClosed,
+)
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest
 from shared.kernel.rbac import check

@@ -3,7 +3,7 @@
 import asyncpg
 import pytest
 
-from services.tenancy.schemas import PERSON_ME, PERSON_UPDATE
+from shared.contracts.tenancy import PERSON_ME, PERSON_UPDATE
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict
 from tests.tenancy.conftest import Account, add_member, create_org, events_of, unique

@@ -5,9 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.tenancy.errors import OrganizationNotWritable
-from services.tenancy.models import Quota
-from services.tenancy.schemas import (
+from shared.contracts.tenancy import (
     MEMBER_ACCEPT,
     MEMBER_INVITE,
     ORG_GET,
@@ -16,6 +14,8 @@ from services.tenancy.schemas import (
     QUOTA_RELEASE,
     QUOTA_SET,
     QUOTA_USAGE,
+    OrganizationNotWritable,
+    Quota,
 )
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, NotFound, QuotaExceeded

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from services.tenancy.schemas import KEY_CREATE, RATE_HIT, RATE_LIST, RATE_SET
-from shared.kernel.auth import parse_api_key
+from shared.contracts.tenancy import KEY_CREATE, RATE_HIT, RATE_LIST, RATE_SET
+from shared.kernel.api_keys import parse_api_key
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden, RateLimited

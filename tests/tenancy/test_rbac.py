@@ -2,8 +2,7 @@
 
 import pytest
 
-from services.tenancy.schemas import POLICY_ADD, POLICY_REMOVE, RBAC_CHECK, ROLE_CREATE, ROLE_LIST
-from shared.kernel.auth import VERIFY_KEY
+from shared.contracts.tenancy import POLICY_ADD, POLICY_REMOVE, RBAC_CHECK, ROLE_CREATE, ROLE_LIST, VERIFY_KEY
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden

@@ -7,8 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.tenancy.errors import TwoFactorCodeInvalid, TwoFactorRequired, TwoFactorState
-from services.tenancy.schemas import (
+from shared.contracts.tenancy import (
     KEY_CREATE,
     KEY_LIST,
     MEMBER_LIST,
@@ -22,6 +21,9 @@ from services.tenancy.schemas import (
     TWO_FACTOR_CONFIRM,
     TWO_FACTOR_DISABLE,
     TWO_FACTOR_ENROLL,
+    TwoFactorCodeInvalid,
+    TwoFactorRequired,
+    TwoFactorState,
 )
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden

@@ -7,13 +7,14 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.tenancy.errors import TwoFactorRequired, TwoFactorState
-from services.tenancy.schemas import (
-    KEYS_INVALIDATE_SUBJECT,
+from services.tenancy.schemas import KEYS_INVALIDATE_SUBJECT
+from shared.contracts.tenancy import (
     ORG_UPDATE,
     PERSON_ME,
     TWO_FACTOR_DISABLE,
     TWO_FACTOR_RESET,
+    TwoFactorRequired,
+    TwoFactorState,
 )
 from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, NotFound

@@ -1,4 +1,10 @@
-"""The messages the event log accepts and answers, registered once for clients and handlers."""
+"""The event log's public face: its messages, their payload and result models, and its error.
+
+Who publishes and for which org always comes from the envelope, never the payload.
+A protocol-specific event (`payment_event`, `task_event`, ...) names its protocol in
+`metadata.protocol`; published over that protocol (the envelope's tag) it may leave
+it out and the log fills it in; published natively it must say it.
+"""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,8 +15,17 @@ from pydantic import BaseModel, Field
 
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, Protocol, register_message
+from shared.kernel.errors import InvalidRequest
 
 MAX_BATCH = 1000
+
+
+class InvalidEvent(InvalidRequest):
+    """An event the log will not store; `reason_code` says why (also the dead-letter reason)."""
+
+    def __init__(self, reason_code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, {"reason": reason_code, **(details or {})})
+        self.reason_code = reason_code
 
 
 class AppendEvent(Payload):
@@ -195,11 +210,4 @@ DEAD_LETTERS = register_message("event.dead_letters", _subject("deadletters.list
 STATS = register_message("eventlog.stats", _subject("stats"), StatsQuery, EventlogStats)
 
 DEAD_LETTER_SUBJECT = subjects.dead_letter("eventlog")
-
-
-def committed_subject(org_id: UUID | str) -> str:
-    """Published (core NATS) after each ingest commit, so waiting tails wake at once."""
-    return _subject(f"committed.{org_id}")
-
-
-COMMITTED_ANY = _subject("committed.*")
+"""Where the ingest announces each event it could not store, with the reason (core NATS, after commit)."""

@@ -1,9 +1,9 @@
-"""API keys: their format, their keyed hash, and the `tenancy.key.verify` contract.
+"""API keys: their format and their keyed hash.
 
 A key reads `one_live_<key id>_<secret>`: the key id is public (it names the key
 in lists and logs and finds its row), the secret is shown once and only its
-HMAC-SHA256 under a server-side pepper is stored. The gateway and the CLI turn a
-presented key into an `AuthContext` with `authenticate(bus, key)`.
+HMAC-SHA256 under a server-side pepper is stored. Turning a presented key into
+an auth context is tenancy's `tenancy.key.verify` (`shared.contracts.tenancy`).
 """
 
 import hashlib
@@ -12,14 +12,7 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import datetime
-from uuid import UUID
 
-from pydantic import BaseModel, Field
-
-from shared.kernel import subjects
-from shared.runtime.client import BusClient
-from shared.kernel.envelope import AuthContext, Payload, register_message
 from shared.kernel.errors import Unauthenticated
 
 KEY_PREFIX = "one_live_"
@@ -56,34 +49,3 @@ def keyed_hash(pepper: bytes, value: str) -> bytes:
 def hash_matches(pepper: bytes, value: str, stored: bytes) -> bool:
     """Constant-time: the time taken says nothing about how much of the secret was right."""
     return hmac.compare_digest(keyed_hash(pepper, value), stored)
-
-
-class VerifyKey(Payload):
-    key: str = Field(min_length=1, max_length=200)
-
-
-class VerifiedKey(BaseModel):
-    """What a valid key stands for; `scopes` is already narrowed to reads when the org may not write."""
-
-    org_id: UUID
-    actor_id: UUID
-    key_id: str
-    role: str
-    permissions: list[str]
-    scopes: list[str]
-    org_status: str
-    writable: bool
-    expires_at: datetime | None = None
-
-    def auth_context(self) -> AuthContext:
-        return AuthContext(self.org_id, self.actor_id, self.role, tuple(self.permissions), tuple(self.scopes))
-
-
-VERIFY_KEY = register_message(
-    "tenancy.key.verify", subjects.command("tenancy", "keys.verify"), VerifyKey, VerifiedKey, requires_auth=False
-)
-
-
-async def authenticate(bus: BusClient, key: str) -> AuthContext:
-    """The edge's one call: a presented key in, the auth context to stamp on envelopes out."""
-    return (await bus.request(VERIFY_KEY, VerifyKey(key=key))).auth_context()

@@ -1,7 +1,10 @@
-"""The messages the graph answers: payload and result models, registered once.
+"""The graph service's public face: its messages, their payload and result models, and its errors.
 
 Type names arrive as strings (not enums) so the service can resolve the spec's granular
 aliases (`communicates_with`, `intent_mandate`) and answer an unknown name precisely.
+Read models use the spec's field names in snake_case (`fromThingId` -> `from_id`,
+`validFrom` -> `valid_from`); `properties` and `metadata` keep the spec's camelCase keys.
+The errors refine the shared families, so callers can catch either.
 """
 
 from datetime import datetime
@@ -10,11 +13,93 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-import services.graph.errors  # noqa: F401  (registers the graph's error codes for callers)
-from services.graph.models import Connection, Neighbor, Thing
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, register_message
-from shared.kernel.ontology import ThingStatus
+from shared.kernel.errors import Conflict, InvalidRequest, NotFound
+from shared.kernel.ontology import ConnectionType, ThingStatus, ThingType
+
+
+class GraphError(Exception):
+    """Marker root: every error raised by the graph service's own rules."""
+
+
+class InvalidProperties(GraphError, InvalidRequest):
+    """`properties` do not match the structure the spec gives for the thing's type."""
+
+    code = "invalid_properties"
+
+
+class UnknownType(GraphError, InvalidRequest):
+    """Neither a thing/connection type nor a granular alias of one."""
+
+    code = "unknown_ontology_type"
+
+
+class InvalidTransition(GraphError, Conflict):
+    """The status change is not one `shared.kernel.ontology.STATUS_TRANSITIONS` allows."""
+
+    code = "invalid_transition"
+
+
+class VersionConflict(GraphError, Conflict):
+    """The thing changed since the caller read it (`expected_version` is stale)."""
+
+    code = "version_conflict"
+
+
+class IdempotencyConflict(GraphError, Conflict):
+    """The idempotency key was used before for a different request."""
+
+    code = "idempotency_conflict"
+
+
+class SelfLink(GraphError, InvalidRequest):
+    """A connection from a thing to itself, for a type that does not allow it."""
+
+    code = "self_link"
+
+
+class ThingNotFound(GraphError, NotFound):
+    pass
+
+
+class ConnectionNotFound(GraphError, NotFound):
+    pass
+
+
+class Thing(BaseModel):
+    """A thing as replies carry it: secrets in `properties` are masked."""
+
+    id: UUID
+    type: ThingType
+    name: str
+    properties: dict[str, Any]
+    status: ThingStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class Connection(BaseModel):
+    id: UUID
+    from_id: UUID
+    to_id: UUID
+    type: ConnectionType
+    metadata: dict[str, Any]
+    strength: float | None = None
+    valid_from: datetime
+    valid_to: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Neighbor(BaseModel):
+    """A thing reached by a traversal, with the fewest hops it took."""
+
+    thing: Thing
+    depth: int
+
 
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,60}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]

@@ -1,4 +1,9 @@
-"""Tenancy's errors: refinements of the shared families, so callers can catch either."""
+"""Tenancy's errors: refinements of the shared families, so callers can catch either.
+
+Each class with a `code` is registered by that code when it is defined, so a
+caller that imports `shared.contracts.tenancy` gets the typed error back from a
+reply, not only its family.
+"""
 
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound
 

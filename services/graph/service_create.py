@@ -1,0 +1,164 @@
+"""Creating things: checked and planned first, then inserted in one statement, idempotently.
+
+A create runs in three steps so that its handler can count the new things against the quota
+between them, never while a transaction is open: `plan_creation` checks every request (no
+I/O), `answer_repeats` answers the idempotency keys seen before (a short read), and
+`insert_things` writes what is new, in the transaction the handler opens after the quota
+allowed it.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from services.graph import repository as repo
+from services.graph.rows import NewThing, ThingRow
+from services.graph.service import resolve_type, to_thing, validate_properties
+from shared.contracts.graph import IdempotencyConflict, InvalidTransition, Thing, ThingCreate
+from shared.kernel.events import EventPayload
+from shared.kernel.ids import uuid7
+from shared.kernel.ontology import THING_CATEGORIES, EventType, ThingStatus, ThingType
+from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
+
+_CREATED_EVENTS: dict[ThingType, EventType] = {
+    ThingType.COURSE: EventType.COURSE_CREATED,
+    ThingType.AI_CLONE: EventType.CLONE_CREATED,
+    ThingType.TOKEN: EventType.TOKEN_CREATED,
+    **{t: EventType.AGENT_CREATED for t in THING_CATEGORIES["business_agents"]},
+}
+"""Thing types the spec gives a creation event of their own; the rest use `entity_created`."""
+
+
+def _request_hash(thing_type: ThingType, request: ThingCreate, properties: dict[str, Any]) -> str:
+    body = json.dumps([thing_type.value, request.name, properties, request.status.value], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _prepare(ctx: WorkContext, request: ThingCreate) -> NewThing:
+    thing_type, folded = resolve_type(request.type)
+    properties = validate_properties(thing_type, {**request.properties, **folded})
+    if request.status is ThingStatus.ARCHIVED:
+        raise InvalidTransition("a thing cannot be created archived")
+    return NewThing(
+        id=uuid7(), org_id=ctx.auth.org_id, type=thing_type.value, name=request.name, properties=properties,
+        status=request.status.value, version=1, idempotency_key=request.idempotency_key,
+        request_hash=_request_hash(thing_type, request, properties) if request.idempotency_key else None,
+    )
+
+
+def _check_same_request(earlier: ThingRow | NewThing, new: NewThing) -> None:
+    """`earlier` answers `new` (same idempotency key), unless the key was used for a different thing."""
+    if earlier.request_hash != new.request_hash:
+        raise IdempotencyConflict(
+            "this idempotency key was used for a different thing", {"idempotency_key": new.idempotency_key}
+        )
+
+
+@dataclass(slots=True)
+class Creation:
+    """A create request checked and planned, before anything is counted or written.
+
+    `requested` holds one new thing per request, in order; a batch repeating a key shares its
+    first use's. `stored` are the things stored earlier under a requested key: they answer
+    those requests. What remains, `new`, is what to insert and what the quota must allow.
+    """
+
+    requested: list[NewThing]
+    stored: dict[str, ThingRow] = field(default_factory=dict)
+    new: list[NewThing] = field(init=False)
+
+    def __post_init__(self) -> None:
+        unique = {thing.id: thing for thing in self.requested}
+        self.new = [thing for thing in unique.values() if thing.idempotency_key not in self.stored]
+
+    @property
+    def keys(self) -> list[str]:
+        return [thing.idempotency_key for thing in self.new if thing.idempotency_key is not None]
+
+    def replies(self, created: dict[UUID, ThingRow]) -> list[Thing]:
+        """One reply per request, given the stored row of each new thing (`created`, by the new thing's id)."""
+        return [to_thing(self.stored_for(thing) or created[thing.id]) for thing in self.requested]
+
+    def stored_for(self, thing: NewThing) -> ThingRow | None:
+        return None if thing.idempotency_key is None else self.stored.get(thing.idempotency_key)
+
+
+def plan_creation(ctx: WorkContext, requests: list[ThingCreate]) -> Creation:
+    """Check every request (RBAC, type, properties) and fold the batch's own repeated keys; no I/O."""
+    require(ctx.auth, "things", "create")
+    requested: list[NewThing] = []
+    first_of_key: dict[str, NewThing] = {}
+    for thing in (_prepare(ctx, request) for request in requests):
+        key = thing.idempotency_key
+        if key is None:
+            requested.append(thing)
+        elif key in first_of_key:
+            _check_same_request(first_of_key[key], thing)
+            requested.append(first_of_key[key])
+        else:
+            first_of_key[key] = thing
+            requested.append(thing)
+    return Creation(requested)
+
+
+async def answer_repeats(ctx: WorkContext, creation: Creation) -> Creation:
+    """Answer the keys seen before with their stored things: those are not new, and count nothing."""
+    stored = _by_key(await repo.things_by_keys(ctx.session, ctx.auth.org_id, creation.keys))
+    answered = Creation(creation.requested, stored)
+    for thing in creation.new:
+        earlier = answered.stored_for(thing)
+        if earlier is not None:
+            _check_same_request(earlier, thing)
+    return answered
+
+
+def _by_key(rows: list[ThingRow]) -> dict[str, ThingRow]:
+    return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
+
+
+@dataclass(slots=True)
+class Created:
+    """What inserting a creation's new things gave: the replies, and how many a concurrent request made first."""
+
+    things: list[Thing]
+    lost: int
+
+
+async def insert_things(ctx: WorkContext, creation: Creation) -> Created:
+    """Insert the new things and stage their events.
+
+    A key a concurrent request stored since `answer_repeats` looked is answered with that
+    request's thing (or is a conflict, when it was for a different thing); the handler gives
+    back the units it counted for those.
+    """
+    inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new)}
+    created = dict(inserted)
+    lost = [thing for thing in creation.new if thing.id not in inserted]
+    if lost:
+        keys = [thing.idempotency_key or "" for thing in lost]  # only a keyed insert is ever skipped
+        winners = _by_key(await repo.things_by_keys(ctx.session, ctx.auth.org_id, keys))
+        for thing, key in zip(lost, keys, strict=True):
+            _check_same_request(winners[key], thing)
+            created[thing.id] = winners[key]
+    await _emit_created(ctx, list(inserted.values()))
+    return Created(creation.replies(created), len(lost))
+
+
+async def _emit_created(ctx: WorkContext, rows: list[ThingRow]) -> None:
+    """One event per new thing, staged with one statement however large the batch."""
+    await ctx.emit_many(
+        [
+            (
+                _CREATED_EVENTS.get(ThingType(row.type), EventType.ENTITY_CREATED),
+                EventPayload(
+                    target_id=row.id,
+                    target_type=row.type,
+                    metadata={"entityType": row.type, "name": row.name, "status": row.status},
+                ),
+            )
+            for row in rows
+        ]
+    )
