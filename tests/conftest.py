@@ -14,7 +14,7 @@ from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.ids import uuid7
 from shared.runtime.migrate import migrate_services
-from shared.runtime.service import ServiceRuntime
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.kernel.settings import Settings
 from shared.tools.stack import all_migrations, load_service
 from shared.runtime.tracing import setup_tracing
@@ -38,8 +38,16 @@ def settings(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Sett
         trace_sample_ratio=1.0,
         outbox_poll_interval=0.1,
         request_timeout=5.0,
-        knowledge_debounce_ms=300,
     )
+
+
+SERVICE_SETTINGS = {"knowledge": {"knowledge_debounce_ms": 300}}
+"""Services' own fields the session's services run with; the rest is the environment's, as in production."""
+
+
+def service_settings(definition: ServiceDefinition, settings: Settings) -> Settings:
+    """The service's own settings class: the common values of `settings` and the test values above."""
+    return definition.settings(**settings.model_dump(), **SERVICE_SETTINGS.get(definition.name, {}))
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +68,7 @@ async def migrated(settings: Settings) -> Settings:
 async def services(migrated: Settings, spans: InMemorySpanExporter) -> AsyncIterator[dict[str, ServiceRuntime]]:
     """The six services and the probe, in this process (so their spans are captured)."""
     definitions = [load_service(name) for name in subjects.SERVICES] + [probe_definition]
-    runtimes = {d.name: ServiceRuntime(d, migrated) for d in definitions}
+    runtimes = {d.name: ServiceRuntime(d, service_settings(d, migrated)) for d in definitions}
     await asyncio.gather(*(r.start(migrate=False) for r in runtimes.values()))
     yield runtimes
     await asyncio.gather(*(r.stop() for r in runtimes.values()))

@@ -5,6 +5,7 @@ The ingest (`ONE_EVENTS` -> Postgres) and the tail notifier start with each repl
 
 from services.eventlog import service
 from services.eventlog.replica import start_replica, stop_replica
+from services.eventlog.settings import EventlogSettings
 from shared import __version__
 from shared.contracts.eventlog import (
     APPEND,
@@ -90,6 +91,7 @@ definition = ServiceDefinition(
     name="eventlog",
     version=__version__,
     router=router,
+    settings=EventlogSettings,
     on_start=[start_replica],
     on_stop=[stop_replica],
 )

@@ -33,10 +33,10 @@ from prometheus_client import Counter as PromCounter
 from services.eventlog import repository
 from services.eventlog.checks import check_incoming
 from services.eventlog.models import IncomingEvent
+from services.eventlog.settings import EventlogSettings
 from services.eventlog.tail import committed_subject
 from shared.contracts.eventlog import IngestCounters, InvalidEvent
 from shared.kernel import subjects
-from shared.kernel.settings import Settings
 from shared.runtime.consumer import ConsumerPolicy, DurableConsumer, Poison, dead_letter_record, delivery_info
 from shared.runtime.db import app_url, plain_url
 
@@ -55,7 +55,7 @@ class EventIngest:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: EventlogSettings,
         *,
         stream: str | None = None,
         subject: str = subjects.ALL_EVENTS,

@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from services.eventlog import repository
+from services.eventlog.settings import EventlogSettings
 from shared.runtime.db import plain_url
 from shared.kernel.settings import Settings
 
@@ -66,7 +67,7 @@ def _record(directory: Path, entry: dict) -> None:
 
 
 async def archive_events(
-    settings: Settings,
+    settings: EventlogSettings,
     *,
     before: datetime | None = None,
     org_id: UUID | None = None,

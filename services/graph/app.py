@@ -6,6 +6,7 @@ transaction opens (or after it commits), never while it holds a connection and r
 """
 
 from services.graph import quota, service, service_connections, service_create
+from services.graph.settings import GraphSettings
 from shared import __version__
 from shared.contracts.graph import (
     CONNECTION_CREATE,
@@ -150,4 +151,4 @@ async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Neighbors:
     return await service_connections.neighbors(ctx, payload)
 
 
-definition = ServiceDefinition(name="graph", version=__version__, router=router)
+definition = ServiceDefinition(name="graph", version=__version__, router=router, settings=GraphSettings)

@@ -6,6 +6,7 @@ and open their transaction afterwards, so a connection is never held meanwhile.
 """
 
 from services.knowledge import items, labels, replica, search, service
+from services.knowledge.settings import KnowledgeSettings
 from shared.contracts.knowledge import (
     EMBED,
     GC,
@@ -203,7 +204,7 @@ async def collect_garbage(ctx: WorkContext, p: GcRequest) -> GcReport:
 
 
 definition = ServiceDefinition(
-    name="knowledge", version=__version__, router=router, grants=("things:read",),
+    name="knowledge", version=__version__, router=router, grants=("things:read",), settings=KnowledgeSettings,
     on_start=[replica.start], on_stop=[replica.stop],
 )
 """`grants`: ingestion jobs read the things they embed, and nothing else."""

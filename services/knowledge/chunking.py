@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.kernel.settings import Settings
+from services.knowledge.settings import KnowledgeSettings
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer as HFTokenizer
@@ -82,7 +82,7 @@ class Tokenizer:
         return [list(e.offsets) for e in self._inner.encode_batch(list(texts), add_special_tokens=False)]
 
 
-def load_tokenizer(settings: Settings) -> Tokenizer:
+def load_tokenizer(settings: KnowledgeSettings) -> Tokenizer:
     """The configured tokenizer, else the packaged all-MiniLM-L6-v2 one; loaded once per path."""
     return _load_tokenizer(settings.knowledge_tokenizer)
 

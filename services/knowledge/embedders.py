@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import httpx
 
 from services.knowledge.chunking import Tokenizer, chunk_text, packaged_tokenizer
+from services.knowledge.settings import KnowledgeSettings
 from shared.kernel.errors import Internal, InvalidRequest, Unavailable
-from shared.kernel.settings import Settings
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_DIM = 384
@@ -68,7 +68,7 @@ class Embedder(Protocol):
     async def close(self) -> None: ...
 
 
-def make_embedder(settings: Settings) -> Embedder:
+def make_embedder(settings: KnowledgeSettings) -> Embedder:
     match settings.knowledge_embedder:
         case "local":
             return LocalModelEmbedder(settings)
@@ -132,7 +132,7 @@ class LocalModelEmbedder:
     model = LOCAL_MODEL
     dim = LOCAL_DIM
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: KnowledgeSettings) -> None:
         self._batch = settings.knowledge_embed_batch
         self._threads = settings.knowledge_embed_threads
 
@@ -188,7 +188,7 @@ class OpenAICompatibleEmbedder:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: KnowledgeSettings,
         *,
         max_attempts: int = 4,
         backoff: float = 0.5,

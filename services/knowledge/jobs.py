@@ -17,9 +17,7 @@ import logging
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError, FetchTimeoutError
+from nats.aio.msg import Msg
 
 from services.knowledge import gc, ingest
 from services.knowledge import repository_jobs as jobs_repo
@@ -27,6 +25,7 @@ from shared.kernel import subjects
 from shared.kernel.envelope import Envelope
 from shared.kernel.errors import OneError, Unavailable
 from shared.kernel.ontology import EventType, ThingType
+from shared.runtime.consumer import ConsumerPolicy, DurableConsumer, Poison
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -77,65 +76,55 @@ def job_for_event(event: Envelope, debounce_ms: int) -> dict[str, Any] | None:
 
 
 class Trigger:
+    """Graph events -> debounced ingestion jobs, on the platform's one consumer (`shared.runtime.consumer`).
+
+    A batch's jobs are queued in one transaction; the consumer acks the batch after
+    it commits, NAKs it with backoff when it cannot (the database down), and
+    dead-letters what is not an envelope or keeps failing (`knowledge_trigger_*`).
+    """
+
     def __init__(self, runtime: ServiceRuntime, workers: "Workers") -> None:
         self.runtime = runtime
         self.workers = workers
-        self._sub: Any = None
-        self._task: asyncio.Task[None] | None = None
+        settings = runtime.settings
+        self.consumer = DurableConsumer(
+            "knowledge",
+            ConsumerPolicy(
+                durable=_CONSUMER,
+                subjects=tuple(subjects.events_filter(event_type=t.value) for t in TRIGGER_EVENTS),
+                stream=settings.events_stream,
+                batch_size=200,
+                ack_wait=settings.knowledge_trigger_ack_wait,
+                max_deliver=settings.knowledge_trigger_max_deliver,
+                retry_delay=settings.knowledge_trigger_retry_delay,
+                retry_delay_max=settings.knowledge_trigger_retry_delay_max,
+            ),
+            self._queue_jobs,
+        )
 
     async def start(self, nc: NatsClient) -> None:
-        settings = self.runtime.settings
-        config = ConsumerConfig(
-            name=_CONSUMER, durable_name=_CONSUMER, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-            ack_wait=30, max_deliver=10,
-            filter_subjects=[subjects.events_filter(event_type=t.value) for t in TRIGGER_EVENTS],
-        )
-        js = nc.jetstream()
-        try:  # create, or update a consumer made by an older version (its filters may lack a trigger event)
-            await js.add_consumer(settings.events_stream, config)
-        except BadRequestError as error:
-            log.warning("knowledge trigger could not update its consumer's config, using it as it is: %r", error)
-        self._sub = await js.pull_subscribe_bind(durable=_CONSUMER, stream=settings.events_stream)
-        self._task = asyncio.create_task(self._run(), name="knowledge-trigger")
+        await self.consumer.start(nc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._sub is not None:
-            await asyncio.gather(self._sub.unsubscribe(), return_exceptions=True)
+        await self.consumer.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                msgs = await self._sub.fetch(200, timeout=1.0)
-            except (TimeoutError, FetchTimeoutError, NatsTimeout):
-                continue
-            except Exception as error:
-                log.warning("knowledge trigger fetch failed: %r", error)
-                await asyncio.sleep(1.0)
-                continue
-            await self._handle(msgs)
-
-    async def _handle(self, msgs: list[Any]) -> None:
+    async def _queue_jobs(self, msgs: list[Msg], _: list[Msg]) -> list[Poison]:
         latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+        refused: list[Poison] = []
         for msg in msgs:
             try:
                 job = job_for_event(Envelope.model_validate_json(msg.data), self.runtime.settings.knowledge_debounce_ms)
-            except ValueError:
-                job = None  # not an envelope: the event log dead-letters it; nothing to ingest here
+            except ValueError as error:
+                refused.append(Poison(msg, "malformed_envelope", f"not an envelope: {error}"[:500]))
+                continue
             if job is not None:
                 latest[(job["org_id"], job["thing_id"])] = job
-        try:
+        if latest:
             async with self.runtime.db.transaction() as session:
                 await jobs_repo.enqueue(session, list(latest.values()))
-        except Exception as error:
-            log.warning("knowledge trigger could not queue %d jobs, redelivering: %r", len(latest), error)
-            await asyncio.gather(*(msg.nak(delay=2.0) for msg in msgs), return_exceptions=True)
-            return
-        await asyncio.gather(*(msg.ack() for msg in msgs), return_exceptions=True)
         if any(job["delay_ms"] == 0 for job in latest.values()):
             self.workers.wake.set()
+        return refused
 
 
 class Workers:

@@ -11,20 +11,20 @@ from typing import Any
 from uuid import UUID
 
 from services.knowledge.chunking import Chunk, chunk_text, source_hash, text_hash
+from services.knowledge.settings import KnowledgeSettings
 from services.knowledge.state import KnowledgeState
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import KnowledgeType
-from shared.kernel.settings import Settings
 
 
-def fingerprint(state: KnowledgeState, settings: Settings, text: str, *, vector_only: bool) -> str:
+def fingerprint(state: KnowledgeState, settings: KnowledgeSettings, text: str, *, vector_only: bool) -> str:
     """What decides whether a text must be re-embedded: the text, the model and tokenizer, the window, privacy."""
     digest = source_hash(text, model=f"{state.embedder.model}|{state.tokenizer.name}", window=settings.knowledge_chunk_tokens,
                          overlap=settings.knowledge_chunk_overlap)
     return f"{digest}:{'v' if vector_only else 't'}"
 
 
-async def chunks_of(state: KnowledgeState, settings: Settings, text: str) -> list[Chunk]:
+async def chunks_of(state: KnowledgeState, settings: KnowledgeSettings, text: str) -> list[Chunk]:
     return await asyncio.to_thread(
         chunk_text, text, state.tokenizer,
         window=settings.knowledge_chunk_tokens, overlap=settings.knowledge_chunk_overlap,
@@ -32,7 +32,7 @@ async def chunks_of(state: KnowledgeState, settings: Settings, text: str) -> lis
 
 
 async def document_rows(
-    state: KnowledgeState, settings: Settings, *, org_id: UUID, text: str, vector_only: bool,
+    state: KnowledgeState, settings: KnowledgeSettings, *, org_id: UUID, text: str, vector_only: bool,
     source_thing_id: UUID | None, source_thing_type: str | None, source_field: str | None,
     labels: Sequence[str], metadata: dict[str, Any], chunks: Sequence[Chunk] | None = None, ingested: bool = False,
 ) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from services.knowledge import labels, state
 from services.knowledge import repository_search as sql
 from shared.contracts.knowledge import ModelMismatch
 from services.knowledge.models import record_dict
+from services.knowledge.settings import KnowledgeSettings
 from shared.contracts.knowledge import HybridQuery, SearchQuery, SearchResult
 from shared.kernel.envelope import Encoded
 from shared.runtime.context import WorkContext
@@ -82,7 +83,7 @@ async def _large(ctx: WorkContext, filters: sql.Filters) -> bool:
     return cached[0]
 
 
-def _ef_search(settings: Any, k: int) -> int:
+def _ef_search(settings: KnowledgeSettings, k: int) -> int:
     return max(settings.knowledge_ef_search, k)
 
 

@@ -13,7 +13,7 @@ from uuid import UUID
 from services.knowledge.chunking import Tokenizer, load_tokenizer
 from services.knowledge.embedders import Embedder, make_embedder
 from services.knowledge.repository_search import SearchDb
-from shared.kernel.settings import Settings
+from services.knowledge.settings import KnowledgeSettings
 from shared.runtime.db import app_url, plain_url
 from shared.runtime.service import ServiceRuntime
 
@@ -32,7 +32,7 @@ class KnowledgeState:
     trigger: "Trigger | None" = None  # when graph events trigger ingestion
 
 
-def create(settings: Settings) -> KnowledgeState:
+def create(settings: KnowledgeSettings) -> KnowledgeState:
     search_db = SearchDb(plain_url(app_url(settings)), settings.db_pool_size)
     return KnowledgeState(embedder=make_embedder(settings), tokenizer=load_tokenizer(settings), search_db=search_db)
 

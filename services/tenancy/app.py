@@ -16,6 +16,7 @@ from services.tenancy import (
     service_verification,
 )
 from services.tenancy.service_keys import Credentials, load_pepper
+from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState, state_of
 from shared import __version__
 from shared.contracts.tenancy import (
@@ -318,4 +319,6 @@ async def reset_two_factor(ctx: WorkContext, payload: TwoFactorReset) -> TwoFact
     return await service_two_factor_reset.reset(ctx, state_of(ctx.runtime), payload)
 
 
-definition = ServiceDefinition(name="tenancy", version=__version__, router=router, on_start=[_start], on_stop=[_stop])
+definition = ServiceDefinition(
+    name="tenancy", version=__version__, router=router, settings=TenancySettings, on_start=[_start], on_stop=[_stop]
+)

@@ -10,11 +10,11 @@ from services.tenancy import repository as repo
 from services.tenancy.service import ensure_person, insert_organization, load_org, person_model
 from services.tenancy.service_keys import Credentials, issue_key, load_pepper
 from services.tenancy.service_members import join
+from services.tenancy.settings import TenancySettings
 from shared.contracts.tenancy import Organization, OrganizationCreate, Person, PersonIn, SettingsPatch
 from shared.kernel.errors import Conflict
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import OrgPlan, OrgStatus, Role
-from shared.kernel.settings import Settings
 from shared.runtime.context import setup_context
 from shared.runtime.db import Database
 
@@ -28,7 +28,7 @@ class Bootstrapped:
 
 
 async def bootstrap_platform(
-    db: Database, settings: Settings, *, email: str | None = None, name: str = "ONE Platform", slug: str = "platform",
+    db: Database, settings: TenancySettings, *, email: str | None = None, name: str = "ONE Platform", slug: str = "platform",
     new_key_if_exists: bool = False,
 ) -> Bootstrapped:
     """Create the platform org, its platform owner and an API key, once; events go out via tenancy's outbox."""

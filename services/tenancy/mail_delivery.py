@@ -23,9 +23,9 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from services.tenancy.schemas import MailDrop
+from services.tenancy.settings import TenancySettings
 from shared.contracts.tenancy import MEMBER_ACCEPT
 from shared.kernel.ids import uuid7
-from shared.kernel.settings import Settings
 
 PRODUCT = "ONE"
 
@@ -145,7 +145,7 @@ class Transport(Protocol):
 class SmtpTransport:
     """One SMTP session per mail (stdlib smtplib, in a thread): mails are rare, a held connection would go stale."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TenancySettings) -> None:
         self.settings = settings
 
     async def send(self, mail: EmailMessage) -> str:
@@ -191,5 +191,5 @@ class FileTransport:
         return path
 
 
-def transport_for(settings: Settings) -> Transport:
+def transport_for(settings: TenancySettings) -> Transport:
     return SmtpTransport(settings) if settings.smtp_host else FileTransport(settings.mail_path)

@@ -43,8 +43,9 @@ from services.tenancy.mail_delivery import (
     transport_for,
 )
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
+from services.tenancy.settings import TenancySettings
 from shared.kernel import subjects
-from shared.kernel.settings import Settings, get_settings
+from shared.kernel.settings import Settings
 from shared.runtime.bus import connect_options, server_has_everything_sent
 from shared.runtime.metrics import metrics_served
 
@@ -89,7 +90,7 @@ class MailerStats:
 class Mailer:
     """Subscribes to the mail drop and delivers each message, `mailer_concurrency` at a time."""
 
-    def __init__(self, settings: Settings, transport: Transport | None = None, *, subject: str = MAIL_DROP_SUBJECT) -> None:
+    def __init__(self, settings: TenancySettings, transport: Transport | None = None, *, subject: str = MAIL_DROP_SUBJECT) -> None:
         self.settings = settings
         self.transport = transport or transport_for(settings)
         self.subject = subject
@@ -166,7 +167,7 @@ def heartbeat_path(settings: Settings) -> Path:
     return settings.data_dir / "mailer.heartbeat"
 
 
-def heartbeat_is_fresh(settings: Settings) -> bool:
+def heartbeat_is_fresh(settings: TenancySettings) -> bool:
     """What the probes ask: did a mailer complete a NATS round trip within three heartbeat intervals?"""
     try:
         age = time.time() - heartbeat_path(settings).stat().st_mtime
@@ -175,7 +176,7 @@ def heartbeat_is_fresh(settings: Settings) -> bool:
     return age < 3 * settings.mailer_heartbeat_interval
 
 
-async def keep_heartbeat(nc: NatsClient, settings: Settings) -> None:
+async def keep_heartbeat(nc: NatsClient, settings: TenancySettings) -> None:
     """Touch the heartbeat file after every successful NATS round trip, until cancelled."""
     path = heartbeat_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +190,7 @@ async def keep_heartbeat(nc: NatsClient, settings: Settings) -> None:
         await asyncio.sleep(interval)
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: TenancySettings) -> None:
     """`one mailer`: deliver until SIGTERM or SIGINT, then finish the mails in flight."""
     nc = await nats.connect(**connect_options(settings, "one-mailer"))
     mailer = Mailer(settings)
@@ -211,7 +212,7 @@ async def run(settings: Settings) -> None:
         log.info("mailer stopped: %s", mailer.stats)
 
 
-def deliver_until_signalled(settings: Settings) -> int:
+def deliver_until_signalled(settings: TenancySettings) -> int:
     """Serve the metrics and deliver until SIGTERM or SIGINT; the exit status (1, at once, when there is no NATS)."""
     if not settings.nats_url:
         log.error("mailer: nothing to read the mail drop from: set ONE_NATS_URL (or start the stack with `one up`)")
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.tenancy.mailer", description="Deliver tenancy's mail drop.")
     parser.add_argument("--check", action="store_true", help="Only exit 0 when this host's mailer is alive (its probes).")
     arguments = parser.parse_args(argv)
-    settings = get_settings()
+    settings = TenancySettings()
     if arguments.check:
         sys.exit(0 if heartbeat_is_fresh(settings) else 1)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

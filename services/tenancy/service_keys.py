@@ -28,6 +28,7 @@ from services.tenancy import repository as repo
 from services.tenancy import repository_access as access_repo
 from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
 from services.tenancy.service_two_factor import require_second_factor
+from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState
 from shared.contracts.tenancy import ApiKeyInfo, KeyCreate, OrgSettings, VerifiedKey
 from shared.kernel.api_keys import KEY_PREFIX, new_api_key, parse_api_key
@@ -35,14 +36,13 @@ from shared.kernel.envelope import Encoded
 from shared.kernel.errors import InvalidRequest, NotFound, Unauthenticated
 from shared.kernel.ontology import EventType, Role
 from shared.kernel.rbac import read_only_scopes, unverified_scopes
-from shared.kernel.settings import Settings
 from shared.runtime.context import WorkContext
 from shared.runtime.db import Database
 
 log = logging.getLogger(__name__)
 
 
-def load_pepper(settings: Settings) -> bytes:
+def load_pepper(settings: TenancySettings) -> bytes:
     """The pepper from settings, else from `<data_dir>/tenancy/pepper`, generated (0600) on first use."""
     if settings.api_key_pepper is not None:
         return settings.api_key_pepper.get_secret_value().encode()

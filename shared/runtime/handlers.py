@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-RequestContext = WorkContext
-"""The name handlers used before the work context had other users; the same class."""
-
-
 Handler = Callable[[WorkContext, Any], Awaitable[BaseModel | Encoded[Any]]]
 
 

@@ -37,7 +37,7 @@ class SchemaHealth(BaseModel):
     name: str
     version: int
     expected: int
-    state: Literal["current", "behind", "ahead", "unreachable"]
+    state: Literal["current", "behind", "ahead", "unreachable", "none"]  # none: the service owns no schema
 
 
 class BrokerHealth(BaseModel):
@@ -71,12 +71,15 @@ class ServiceDefinition:
     version: str
     router: ServiceRouter
     migrations: str = field(default="")
+    owns_schema: bool = True  # False: stateless (the gateway): no migrations, no database, no outbox
     grants: tuple[str, ...] = ()  # scopes of the service's own background work in an org (`runtime.background`)
+    settings: type[Settings] = Settings  # the service's own settings class (`services/<name>/settings.py`)
     on_start: list[Hook] = field(default_factory=list)  # after the broker and database are up
     on_stop: list[Hook] = field(default_factory=list)  # after requests stopped, before the outbox flush
 
     def __post_init__(self) -> None:
-        self.migrations = self.migrations or f"services.{self.name}.migrations"
+        if self.owns_schema:
+            self.migrations = self.migrations or f"services.{self.name}.migrations"
         self.router.handler(health_spec(self.name), transactional=False)(_health)
 
 
@@ -95,9 +98,10 @@ class ServiceRuntime:
 
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None) -> None:
         self.definition = definition
-        self.settings = settings or get_settings()
+        # callers hold the common settings; `runtime.settings` is the service's own class (its fields from the env)
+        self.settings = definition.settings.from_common(settings or get_settings())
         self.name = definition.name
-        self.expected_schema_version = len(load_migrations(definition.migrations))
+        self.expected_schema_version = len(load_migrations(definition.migrations)) if definition.owns_schema else 0
         setup_tracing(self.name, settings=self.settings)  # before the broker: its middleware needs the provider
         self.broker: NatsBroker = make_broker(self.settings, self.name)
         self.app = FastStream(
@@ -131,6 +135,8 @@ class ServiceRuntime:
         await self.app.run()
 
     async def _open(self) -> None:
+        if not self.definition.owns_schema:
+            return
         if self._migrate:
             await migrate_services(self.settings, {self.name: self.definition.migrations})
         self.db = Database.for_app(self.settings, self.name)
@@ -139,15 +145,16 @@ class ServiceRuntime:
         js = self.broker.config.connection_state.stream
         await ensure_events_stream(js, self.settings)
         self.bus = BusClient(self.broker.connection, timeout=self.settings.request_timeout)
-        self.relay = OutboxRelay(
-            self.outbox,
-            self.db,
-            js,
-            stream=self.settings.events_stream,
-            batch_size=self.settings.outbox_batch_size,
-            poll_interval=self.settings.outbox_poll_interval,
-        )
-        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        if self.db is not None:
+            self.relay = OutboxRelay(
+                self.outbox,
+                self.db,
+                js,
+                stream=self.settings.events_stream,
+                batch_size=self.settings.outbox_batch_size,
+                poll_interval=self.settings.outbox_poll_interval,
+            )
+            self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         for hook in self.definition.on_start:  # before the router: a service answers once it is ready
             await hook(self)
         self._serving = await self.definition.router.serve(self, self.broker.connection, self.settings.handler_concurrency)
@@ -202,16 +209,7 @@ class ServiceRuntime:
         return WorkContext(envelope, None, self)
 
     async def health(self) -> HealthReport:
-        schema = SchemaHealth(name=self.name, version=0, expected=self.expected_schema_version, state="unreachable")
-        pending = None
-        try:
-            async with self.db.transaction() as session:
-                version = await schema_version(session, self.name)
-                pending = await self.outbox.pending(session)
-            state = "current" if version == schema.expected else ("behind" if version < schema.expected else "ahead")
-            schema = schema.model_copy(update={"version": version, "state": state})
-        except Exception as error:
-            log.warning("%s health: database unreachable: %r", self.name, error)
+        schema, pending = await self._schema_health()
         nc = self.broker.connection if self.broker else None
         broker = BrokerHealth(
             connected=bool(nc and nc.is_connected),
@@ -221,10 +219,25 @@ class ServiceRuntime:
         return HealthReport(
             service=self.name,
             version=self.definition.version,
-            healthy=schema.state == "current" and broker.connected,
+            healthy=schema.state in ("current", "none") and broker.connected,
             uptime_seconds=round(time.monotonic() - self._started_at, 3),
             schema_state=schema,
             broker=broker,
             outbox_pending=pending,
         )
 
+
+    async def _schema_health(self) -> tuple[SchemaHealth, int | None]:
+        """The schema's version against this release's migrations, and the outbox rows not yet sent."""
+        schema = SchemaHealth(name=self.name, version=0, expected=self.expected_schema_version, state="unreachable")
+        if not self.definition.owns_schema:
+            return schema.model_copy(update={"state": "none"}), None
+        try:
+            async with self.db.transaction() as session:
+                version = await schema_version(session, self.name)
+                pending = await self.outbox.pending(session)
+        except Exception as error:
+            log.warning("%s health: database unreachable: %r", self.name, error)
+            return schema, None
+        state = "current" if version == schema.expected else ("behind" if version < schema.expected else "ahead")
+        return schema.model_copy(update={"version": version, "state": state}), pending

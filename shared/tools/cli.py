@@ -121,7 +121,7 @@ def mailer(
 ) -> None:
     """Deliver the mail drop (email verification tokens) over SMTP, or as .eml files when ONE_SMTP_HOST is unset."""
     mail_adapter = service_module("tenancy", "mailer")
-    settings = effective_settings()
+    settings = service_module("tenancy", "settings").TenancySettings.from_common(effective_settings())
     if check:
         raise typer.Exit(0 if mail_adapter.heartbeat_is_fresh(settings) else 1)
     _logging(settings.log_level)
@@ -197,8 +197,9 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
         for name, port in supervisor.metrics_ports().items():
             console.print(f"Metrics   {name:<10} http://127.0.0.1:{port}/metrics")
-        if not settings.smtp_host:
-            console.print(f"Mail      {settings.mail_path.resolve()}  (no ONE_SMTP_HOST: the mailer writes .eml files here)")
+        mail = service_module("tenancy", "settings").TenancySettings.from_common(settings)
+        if not mail.smtp_host:
+            console.print(f"Mail      {mail.mail_path.resolve()}  (no ONE_SMTP_HOST: the mailer writes .eml files here)")
         if new_key:
             console.print(f"API key   {new_key}  (platform owner; shown once, saved in {credentials_path(settings)})")
         console.print("Running. `one status` checks it; Ctrl-C stops it.")

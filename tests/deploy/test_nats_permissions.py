@@ -13,7 +13,9 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
 from services.eventlog.ingest import EventIngest
+from services.eventlog.settings import EventlogSettings
 from services.tenancy.mailer import heartbeat_is_fresh
+from services.tenancy.settings import TenancySettings
 from shared.kernel import subjects
 from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
 from shared.runtime.client import BusClient
@@ -176,7 +178,7 @@ async def test_outbox_publishes_events_and_only_the_eventlog_consumes_them(conne
         await eventlog.jetstream(timeout=1).pull_subscribe(subjects.ALL_EVENTS, durable="other", stream="ONE_EVENTS")
 
     # The very consumer the eventlog's ingest uses (same name and config), so the service test below reuses it.
-    config = EventIngest(settings, database_url="postgresql://unused@127.0.0.1/unused").consumer_config()
+    config = EventIngest(EventlogSettings(), database_url="postgresql://unused@127.0.0.1/unused").consumer_config()
     ingest = await eventlog.jetstream(timeout=2).pull_subscribe(
         config.filter_subject, durable=config.durable_name, stream="ONE_EVENTS", config=config
     )
@@ -226,7 +228,7 @@ async def test_every_service_runs_with_its_own_credentials(
                 pytest.fail(f"not healthy: {unhealthy}; exited: {dead}\n{logs}")
             await asyncio.sleep(0.3)
 
-        while not heartbeat_is_fresh(Settings(data_dir=tmp_path)):  # the mailer subscribed with its own user
+        while not heartbeat_is_fresh(TenancySettings(data_dir=tmp_path)):  # the mailer subscribed with its own user
             assert processes["mailer"].poll() is None and time.monotonic() < deadline, (tmp_path / "mailer.log").read_text()
             await asyncio.sleep(0.2)
 

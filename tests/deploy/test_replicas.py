@@ -12,10 +12,12 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
 from services.eventlog.ingest import EventIngest
+from services.eventlog.settings import EventlogSettings
 from shared.runtime.client import BusClient
 from shared.runtime.db import plain_url
 from shared.kernel.envelope import AuthContext, Envelope, Payload, register_message
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.kernel.ids import uuid7
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.kernel.settings import Settings
@@ -41,7 +43,7 @@ def _replica(name: str, handled: Counter, settings: Settings) -> ServiceRuntime:
     router = ServiceRouter("probe")
 
     @router.handler(WORK)
-    async def work(ctx: RequestContext, payload: Work) -> Done:
+    async def work(ctx: WorkContext, payload: Work) -> Done:
         handled[(name, payload.n)] += 1
         # a state change with an outbox event, so both replicas' outbox relays run at once too
         await ctx.emit("payment_event", target_id=uuid7(), target_type="payment",
@@ -106,7 +108,7 @@ async def test_two_ingest_replicas_share_the_consumer_and_store_each_event_once(
     migrated: Settings, nc: NatsClient, scratch_stream: tuple[str, str], org: AuthContext, admin: asyncpg.Connection
 ) -> None:
     stream, root = scratch_stream
-    settings = migrated.model_copy(update={"eventlog_batch_size": 50})
+    settings = EventlogSettings(**migrated.model_dump(), eventlog_batch_size=50)
     connections = [await nats.connect(migrated.nats_url, name=f"ingest-{i}") for i in range(2)]
     replicas = [EventIngest(settings, stream=stream, subject=f"{root}.>", durable="deploy-replicas") for _ in connections]
     for replica, connection in zip(replicas, connections, strict=True):

@@ -20,6 +20,7 @@ from shared.tools.keys import authenticate
 from shared.kernel import subjects
 from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port, port_is_free
+from shared.tools.stack import all_migrations
 from shared.kernel.settings import Settings
 from tests.metrics_page import request_counts
 
@@ -80,7 +81,7 @@ def _stop(up: subprocess.Popen) -> str:
 async def _migrations_applied_at(database_url: str) -> list:
     conn = await asyncpg.connect(database_url)
     try:
-        return [await conn.fetchval(f"SELECT min(applied_at) FROM {s}.schema_migrations") for s in subjects.SERVICES]
+        return [await conn.fetchval(f"SELECT min(applied_at) FROM {s}.schema_migrations") for s in all_migrations()]
     finally:
         await conn.close()
 

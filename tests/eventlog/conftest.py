@@ -12,6 +12,7 @@ from nats.js.api import StreamConfig
 
 from shared.runtime.client import BusClient
 from shared.runtime.db import app_url, plain_url
+from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
 from shared.tools.cli_events import trusted_context
 from shared.tools.events_client import EventsClient
@@ -44,6 +45,12 @@ def events(bus: BusClient, org: AuthContext) -> EventsClient:
 @pytest.fixture
 def other_events(bus: BusClient, other_org: AuthContext) -> EventsClient:
     return EventsClient(bus, other_org)
+
+
+@pytest.fixture(scope="session")
+def eventlog_settings(migrated: Settings) -> EventlogSettings:
+    """The event log's own settings on the session's servers (its own fields from the environment)."""
+    return EventlogSettings.from_common(migrated)
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import sys
 import nats
 
 from services.eventlog.ingest import EventIngest
-from shared.kernel.settings import Settings
+from services.eventlog.settings import EventlogSettings
 
 
 async def main(db_url: str, nats_url: str, stream: str, subject: str, durable: str, mode: str, batch: str) -> None:
-    settings = Settings(nats_url=nats_url, app_database_url=db_url, eventlog_batch_size=int(batch), eventlog_ack_wait=2.0)
+    settings = EventlogSettings(nats_url=nats_url, app_database_url=db_url, eventlog_batch_size=int(batch), eventlog_ack_wait=2.0)
     nc = await nats.connect(nats_url)
 
     async def die(_: object) -> None:

@@ -12,6 +12,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.eventlog.ingest import EventIngest
+from services.eventlog.settings import EventlogSettings
 from shared.contracts.eventlog import DEAD_LETTER_SUBJECT
 from shared.runtime.db import app_url
 from shared.kernel.envelope import AuthContext, Envelope
@@ -49,14 +50,14 @@ def spawn_ingest(settings: Settings, scratch: ScratchStream, durable: str, mode:
 
 
 async def test_same_event_published_twice_is_stored_once(
-    nc: NatsClient, scratch: ScratchStream, migrated: Settings, admin: asyncpg.Connection, org: AuthContext
+    nc: NatsClient, scratch: ScratchStream, eventlog_settings: EventlogSettings, admin: asyncpg.Connection, org: AuthContext
 ) -> None:
     event = payment(org)
     await publish(nc, scratch, event)  # no Nats-Msg-Id: JetStream keeps both copies
     await publish(nc, scratch, event)
     info = await nc.jetstream().stream_info(scratch.name)
     assert info.state.messages == 2
-    ingest = EventIngest(migrated, stream=scratch.name, subject=scratch.filter, durable="twice")
+    ingest = EventIngest(eventlog_settings, stream=scratch.name, subject=scratch.filter, durable="twice")
     await ingest.start(nc)
     try:
         await wait_until(lambda: _async(ingest.counters.ingested + ingest.counters.duplicates == 2))
@@ -81,7 +82,7 @@ async def test_event_redelivered_after_crash_before_ack_is_stored_once(
     assert returncode == -signal.SIGKILL, crashed.stderr.read().decode()
     assert await stored_count(admin, org.org_id) == 5  # committed, never acked
 
-    settings = migrated.model_copy(update={"eventlog_ack_wait": 2.0})
+    settings = EventlogSettings(**migrated.model_dump(), eventlog_ack_wait=2.0)
     restarted = EventIngest(settings, stream=scratch.name, subject=scratch.filter, durable="crash-after-commit")
     await restarted.start(nc)
     try:
@@ -116,7 +117,7 @@ async def test_consumer_killed_mid_batch_loses_nothing_after_restart(
     at_kill = await stored_count(admin, org.org_id)
     assert 0 < at_kill < total
 
-    settings = migrated.model_copy(update={"eventlog_ack_wait": 2.0})
+    settings = EventlogSettings(**migrated.model_dump(), eventlog_ack_wait=2.0)
     restarted = EventIngest(settings, stream=scratch.name, subject=scratch.filter, durable="killed-mid-batch")
     await restarted.start(nc)
     try:
@@ -133,7 +134,7 @@ async def _between(admin: asyncpg.Connection, org_id: UUID, low: int, high: int)
 
 
 async def test_invalid_events_land_in_dead_letter_with_their_reason(
-    nc: NatsClient, scratch: ScratchStream, migrated: Settings, admin: asyncpg.Connection, org: AuthContext,
+    nc: NatsClient, scratch: ScratchStream, eventlog_settings: EventlogSettings, admin: asyncpg.Connection, org: AuthContext,
     events: EventsClient,
 ) -> None:
     announced: list[dict] = []
@@ -154,7 +155,7 @@ async def test_invalid_events_land_in_dead_letter_with_their_reason(
     nul = payment(org, note="a\u0000b")  # valid JSON, refused by Postgres jsonb
     await publish(nc, scratch, nul)
 
-    ingest = EventIngest(migrated, stream=scratch.name, subject=scratch.filter, durable="deadletters")
+    ingest = EventIngest(eventlog_settings, stream=scratch.name, subject=scratch.filter, durable="deadletters")
     await ingest.start(nc)
     try:
         await wait_until(lambda: _async(sum(ingest.counters.dead_lettered.values()) == 5 and ingest.counters.ingested == 1))
@@ -180,10 +181,10 @@ async def test_invalid_events_land_in_dead_letter_with_their_reason(
 
 
 async def test_unreadable_message_is_dead_lettered_not_dropped(
-    nc: NatsClient, scratch: ScratchStream, migrated: Settings, admin: asyncpg.Connection
+    nc: NatsClient, scratch: ScratchStream, eventlog_settings: EventlogSettings, admin: asyncpg.Connection
 ) -> None:
     ack = await nc.jetstream().publish(scratch.subject("native", uuid7(), "x"), b"{not json", stream=scratch.name)
-    ingest = EventIngest(migrated, stream=scratch.name, subject=scratch.filter, durable="unreadable")
+    ingest = EventIngest(eventlog_settings, stream=scratch.name, subject=scratch.filter, durable="unreadable")
     await ingest.start(nc)
     try:
         await wait_until(lambda: _async(ingest.counters.dead_lettered.get("malformed_envelope") == 1))

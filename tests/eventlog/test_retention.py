@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from services.eventlog.retention import ArchiveCorrupt, archive_events, import_archive, read_manifest
+from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
 from shared.tools.events_client import EventsClient
 from shared.kernel.settings import Settings
@@ -40,12 +41,12 @@ async def metadata_bytes(admin: asyncpg.Connection, org: AuthContext) -> dict:
 
 @pytest.mark.usefixtures("old_and_new")
 async def test_archive_then_reimport_round_trips_byte_identical_metadata(
-    migrated: Settings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
+    eventlog_settings: EventlogSettings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
 ) -> None:
     before = await metadata_bytes(admin, org)
     progress = []
     result = await archive_events(
-        migrated, before=datetime.now(UTC) - timedelta(days=90), org_id=org.org_id, directory=tmp_path, chunk=10,
+        eventlog_settings, before=datetime.now(UTC) - timedelta(days=90), org_id=org.org_id, directory=tmp_path, chunk=10,
         progress=lambda done, total: progress.append((done, total)),
     )
     assert result.archived == 25 and len(result.files) == 3
@@ -56,21 +57,21 @@ async def test_archive_then_reimport_round_trips_byte_identical_metadata(
     first_line = json.loads(gzip.decompress((tmp_path / manifest["files"][0]["name"]).read_bytes()).splitlines()[0])
     assert first_line["org_id"] == str(org.org_id)
 
-    assert await import_archive(migrated, tmp_path) == 25
+    assert await import_archive(eventlog_settings, tmp_path) == 25
     assert await metadata_bytes(admin, org) == before  # same ids, positions, timestamps and metadata bytes
-    assert await import_archive(migrated, tmp_path) == 0  # importing again adds nothing
+    assert await import_archive(eventlog_settings, tmp_path) == 0  # importing again adds nothing
 
 
 @pytest.mark.usefixtures("old_and_new")
 async def test_corrupted_archive_is_refused_before_anything_is_imported(
-    migrated: Settings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
+    eventlog_settings: EventlogSettings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
 ) -> None:
-    await archive_events(migrated, before=datetime.now(UTC) - timedelta(days=90), org_id=org.org_id, directory=tmp_path,
+    await archive_events(eventlog_settings, before=datetime.now(UTC) - timedelta(days=90), org_id=org.org_id, directory=tmp_path,
                          chunk=10)
     last = tmp_path / read_manifest(tmp_path)["files"][-1]["name"]
     last.write_bytes(last.read_bytes()[:-3] + b"xyz")
     with pytest.raises(ArchiveCorrupt, match="checksum"):
-        await import_archive(migrated, tmp_path)
+        await import_archive(eventlog_settings, tmp_path)
     assert await stored_count(admin, org.org_id) == 3
 
 
@@ -78,6 +79,6 @@ async def test_corrupted_archive_is_refused_before_anything_is_imported(
 async def test_archive_leaves_events_inside_the_hot_window(
     migrated: Settings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
 ) -> None:
-    settings = migrated.model_copy(update={"eventlog_hot_window_days": 365, "eventlog_archive_dir": tmp_path})
+    settings = EventlogSettings(**migrated.model_dump(), eventlog_hot_window_days=365, eventlog_archive_dir=tmp_path)
     result = await archive_events(settings, org_id=org.org_id)
     assert result.archived == 0 and await stored_count(admin, org.org_id) == 28

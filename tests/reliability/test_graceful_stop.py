@@ -6,7 +6,8 @@ import pytest
 
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, Payload, register_message
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.kernel.settings import Settings
 
@@ -23,7 +24,7 @@ async def test_stop_drains_in_flight_requests(migrated: Settings, bus: BusClient
     router = ServiceRouter("probe")
 
     @router.handler(SLOW, transactional=False)
-    async def nap(ctx: RequestContext, payload: Nap) -> Nap:
+    async def nap(ctx: WorkContext, payload: Nap) -> Nap:
         await asyncio.sleep(payload.seconds)
         return payload
 

@@ -6,7 +6,8 @@ import pytest
 
 from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, Payload, register_message
-from shared.runtime.handlers import RequestContext, ServiceRouter
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceRuntime
 from shared.kernel.settings import Settings
 from tests.polling import until
@@ -44,7 +45,7 @@ async def test_requests_past_the_limit_wait_their_turn(migrated: Settings, bus: 
     router, gauge = ServiceRouter("probe"), Gauge()
 
     @router.handler(NAP, transactional=False)
-    async def nap(ctx: RequestContext, payload: Nap) -> Nap:
+    async def nap(ctx: WorkContext, payload: Nap) -> Nap:
         await gauge.nap(payload.seconds)
         return payload
 
@@ -62,7 +63,7 @@ async def test_eager_handlers_answer_at_once_and_those_that_wait_keep_the_limit(
     router, gauge, release = ServiceRouter("probe"), Gauge(), asyncio.Event()
 
     @router.handler(NAP_EAGERLY, transactional=False, eager=True)
-    async def nap(ctx: RequestContext, payload: Nap) -> Nap:
+    async def nap(ctx: WorkContext, payload: Nap) -> Nap:
         if payload.seconds:  # waits until the test lets it go
             gauge.now += 1
             gauge.most = max(gauge.most, gauge.now)

@@ -51,7 +51,7 @@ async def account(bus: BusClient, key: str) -> Account:
 async def platform(services: dict[str, ServiceRuntime], migrated: Settings, bus: BusClient) -> Account:
     db = Database(app_url(migrated), pool_size=1)
     try:
-        result = await bootstrap_platform(db, migrated, new_key_if_exists=True)
+        result = await bootstrap_platform(db, services["tenancy"].settings, new_key_if_exists=True)  # its pepper
     finally:
         await db.dispose()
     return await account(bus, result.api_key)

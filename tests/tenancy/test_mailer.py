@@ -29,6 +29,7 @@ from services.tenancy.mailer import (
     keep_heartbeat,
 )
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
+from services.tenancy.settings import TenancySettings
 from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST, EMAIL_VERIFY, PERSON_ME
 from shared.runtime.bus import connect_options
 from shared.runtime.client import BusClient
@@ -77,8 +78,8 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 @asynccontextmanager
 async def running_mailer(settings: Settings, subject: str = MAIL_DROP_SUBJECT, **overrides: Any) -> AsyncIterator[Mailer]:
     """A mailer on its own connection, failing fast: retries 10 ms apart, no STARTTLS (aiosmtpd offers none here)."""
-    settings = settings.model_copy(update={"smtp_starttls": False, "mail_retry_delay": 0.01, "smtp_timeout": 5.0,
-                                           **overrides})
+    settings = TenancySettings(**{**settings.model_dump(), "smtp_starttls": False, "mail_retry_delay": 0.01,
+                                  "smtp_timeout": 5.0, **overrides})
     connection = await nats.connect(**connect_options(settings, "test-mailer"))
     mailer = Mailer(settings, subject=subject)
     await mailer.start(connection)
@@ -104,7 +105,7 @@ async def test_a_verification_request_reaches_the_smtp_server_and_its_token_veri
         address = (await bus.request(PERSON_ME, {}, owner.ctx)).email
         sent = await bus.request(EMAIL_VERIFICATION_REQUEST, {}, owner.ctx)
         [mail] = await until(lambda: inbox.mails_to(address))
-    assert mail["To"] == address and mail["From"] == settings.mail_from
+    assert mail["To"] == address and mail["From"] == mailer.settings.mail_from
     assert mail["Subject"] == "Verify your email address for ONE" and mail["Auto-Submitted"] == "auto-generated"
     body = mail.get_content()
     assert sent.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") in body
@@ -205,7 +206,7 @@ async def test_a_permanent_refusal_is_not_retried(
 
 
 async def test_the_heartbeat_follows_nats_round_trips(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.model_copy(update={"data_dir": tmp_path, "mailer_heartbeat_interval": 0.2})
+    settings = TenancySettings(**{**settings.model_dump(), "data_dir": tmp_path, "mailer_heartbeat_interval": 0.2})
     assert not heartbeat_is_fresh(settings)
     connection = await nats.connect(**connect_options(settings, "test-heartbeat"))
     beat = asyncio.create_task(keep_heartbeat(connection, settings))

@@ -15,7 +15,7 @@ from pydantic import AliasChoices
 
 from shared.kernel import subjects
 from shared.kernel.settings import Settings
-from shared.tools.stack import ADAPTERS
+from shared.tools.stack import ADAPTERS, load_service, service_module
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -60,11 +60,18 @@ def _healthcheck_argv(service: dict) -> list[str]:
     return list(test)
 
 
-def accepted_env_names() -> set[str]:
-    """Every environment name `Settings` reads: ONE_<FIELD>, plus each validation alias."""
-    prefix = Settings.model_config.get("env_prefix", "")
+def settings_class(process: str) -> type[Settings]:
+    """The settings a process reads: a service's own class, the mailer's is tenancy's, `migrate` the common ones."""
+    if process in ADAPTERS:
+        return service_module("tenancy", "settings").TenancySettings
+    return load_service(process).settings if process in subjects.SERVICES else Settings
+
+
+def accepted_env_names(settings: type[Settings] = Settings) -> set[str]:
+    """Every environment name `settings` reads: ONE_<FIELD>, plus each validation alias."""
+    prefix = settings.model_config.get("env_prefix", "")
     names = set()
-    for name, field in Settings.model_fields.items():
+    for name, field in settings.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
             names.update(choice for choice in alias.choices if isinstance(choice, str))
@@ -258,9 +265,11 @@ def test_the_mailer_runs_the_image_with_its_own_nats_user_and_no_database(servic
     assert env["ONE_NATS_USER"] == "mailer"
     assert env["ONE_NATS_PASSWORD"] == _env(services["nats"])[nats_conf_users()["mailer"]]
     assert not {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD"} & set(env), "the mailer needs no database"
-    unknown = {key for key in env if key.startswith(("ONE_", "OTEL_")) and key.upper() not in accepted_env_names()}
-    assert not unknown, f"mailer: Settings reads none of {sorted(unknown)}"
-    settings = Settings(**{k.removeprefix("ONE_").lower(): _interpolated(v) for k, v in env.items() if k.startswith("ONE_SMTP")})
+    accepted = accepted_env_names(settings_class("mailer"))
+    unknown = {key for key in env if key.startswith(("ONE_", "OTEL_")) and key.upper() not in accepted}
+    assert not unknown, f"mailer: its settings read none of {sorted(unknown)}"
+    smtp = {k.removeprefix("ONE_").lower(): _interpolated(v) for k, v in env.items() if k.startswith("ONE_SMTP")}
+    settings = settings_class("mailer")(**smtp)
     assert not settings.smtp_host and settings.smtp_starttls  # no relay by default: .eml files in the container
 
 
@@ -268,11 +277,11 @@ def test_the_mailer_runs_the_image_with_its_own_nats_user_and_no_database(servic
 
 
 def test_every_one_and_otel_variable_is_read_by_settings(services: dict) -> None:
-    accepted = accepted_env_names()
     for name in (*subjects.SERVICES, "migrate"):
         env = _env(services[name])
+        accepted = accepted_env_names(settings_class(name))
         unknown = {key for key in env if key.startswith(("ONE_", "OTEL_")) and key.upper() not in accepted}
-        assert not unknown, f"{name}: Settings reads none of {sorted(unknown)}"
+        assert not unknown, f"{name}: its settings read none of {sorted(unknown)}"
 
 
 def test_accepted_names_are_computed_from_settings() -> None:
@@ -280,6 +289,7 @@ def test_accepted_names_are_computed_from_settings() -> None:
     assert {"ONE_DATABASE_URL", "DATABASE_URL", "ONE_NATS_URL", "ONE_DB_APP_PASSWORD"} <= accepted
     assert {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "ONE_TRACE_SAMPLE_RATIO"} <= accepted
     assert "ONE_NO_SUCH_SETTING" not in accepted
+    assert "ONE_API_KEY_PEPPER" in accepted_env_names(settings_class("tenancy")) and "ONE_API_KEY_PEPPER" not in accepted
 
 
 def test_settings_built_from_the_compose_environment(services: dict, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,7 +301,7 @@ def test_settings_built_from_the_compose_environment(services: dict, monkeypatch
                     patch.delenv(key)
             for key, value in _env(services[name]).items():
                 patch.setenv(key, value)
-            settings = Settings()
+            settings = settings_class(name)()
 
         assert settings.otel_service_name == name
         assert settings.db_app_password is not None, f"{name}: the app role needs a password"
@@ -546,7 +556,7 @@ def _env_names(container: dict, objects: dict) -> set[str]:
 
 
 def test_env_names_match_settings_and_secrets_stay_secret(k8s: dict) -> None:
-    accepted = accepted_env_names()
+    accepted = accepted_env_names()  # the ConfigMap reaches every process: common settings only
     secrets = {d["metadata"]["name"]: d for d in _k8s_docs("secrets.example.yaml") if d["kind"] == "Secret"}
     config = k8s[("ConfigMap", "one-config")]["data"]
     for key in config:
@@ -554,8 +564,9 @@ def test_env_names_match_settings_and_secrets_stay_secret(k8s: dict) -> None:
         assert "PASSWORD" not in key and "PEPPER" not in key and "DATABASE_URL" not in key, f"{key} belongs in a Secret"
     for name, container in {**_containers(k8s, "Deployment"), **_containers(k8s, "Job")}.items():
         names = _env_names(container, k8s)
-        unknown = {n for n in names if n.startswith(("ONE_", "OTEL_")) and n.upper() not in accepted}
-        assert not unknown, f"{name}: Settings reads none of {sorted(unknown)}"
+        own = accepted_env_names(settings_class(name.removeprefix("one-")))
+        unknown = {n for n in names if n.startswith(("ONE_", "OTEL_")) and n.upper() not in own}
+        assert not unknown, f"{name}: its settings read none of {sorted(unknown)}"
         needs = {"ONE_NATS_URL"} if name.removeprefix("one-") in ADAPTERS else {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"}
         assert needs <= names, name
         for entry in container.get("env", []):
@@ -584,7 +595,7 @@ def test_settings_built_from_the_k8s_environment(k8s: dict, monkeypatch: pytest.
                 patch.setenv(key, value)
             for entry in container["env"]:
                 patch.setenv(entry["name"], entry.get("value", "from-a-secret"))
-            settings = Settings()
+            settings = settings_class(service)()
         assert settings.events_stream_replicas == 3
         assert settings.nats_user == service and settings.otel_service_name == service
         assert urlsplit(settings.nats_url).hostname == "nats"

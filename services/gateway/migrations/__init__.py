@@ -1,1 +1,0 @@
-"""Schema `gateway` migrations, applied in order by shared.runtime.migrate."""

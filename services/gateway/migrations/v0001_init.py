@@ -1,5 +1,0 @@
-"""The `gateway` schema starts with its outbox: every mutation's event leaves through it."""
-
-from shared.runtime.outbox import outbox_ddl
-
-STATEMENTS = outbox_ddl("gateway")
