@@ -10,14 +10,14 @@ from nats.aio.client import Client as NatsClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.kernel import subjects
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
 from shared.runtime.migrate import migrate_services
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
-from shared.kernel.settings import Settings
-from shared.tools.stack import all_migrations, load_service
 from shared.runtime.tracing import setup_tracing
+from shared.tools.stack import all_migrations, load_service
 from tests.infra import Servers, provide_servers
 from tests.probe.app import definition as probe_definition
 

@@ -22,8 +22,8 @@ import asyncpg
 
 from services.eventlog import repository
 from services.eventlog.settings import EventlogSettings
-from shared.runtime.db import plain_url
 from shared.kernel.settings import Settings
+from shared.runtime.db import plain_url
 
 MANIFEST = "manifest.json"
 Progress = Callable[[int, int], None]  # (done, total)

@@ -16,8 +16,8 @@ from services.eventlog.publish import publish_events
 from services.eventlog.replica import replica_of
 from services.eventlog.tail import POLL_INTERVAL
 from shared.contracts.eventlog import (
-    AppendEvent,
     Appended,
+    AppendEvent,
     DailyCounts,
     DailyCountsQuery,
     DeadLetterQuery,

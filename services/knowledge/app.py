@@ -7,6 +7,7 @@ and open their transaction afterwards, so a connection is never held meanwhile.
 
 from services.knowledge import items, labels, replica, search, service
 from services.knowledge.settings import KnowledgeSettings
+from shared import __version__
 from shared.contracts.knowledge import (
     EMBED,
     GC,
@@ -69,7 +70,6 @@ from shared.contracts.knowledge import (
     ThingsByLabels,
     ThingTarget,
 )
-from shared import __version__
 from shared.kernel.envelope import Encoded
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter

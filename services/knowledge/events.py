@@ -12,8 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from shared.kernel.events import EventPayload
-from shared.runtime.context import WorkContext
 from shared.kernel.ontology import EventType
+from shared.runtime.context import WorkContext
 
 _TARGET = "knowledge"
 

@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from services.knowledge import events, graph, pipeline, state
-from services.knowledge import repository as repo
-from services.knowledge import repository_jobs as jobs_repo
+from services.knowledge import events, graph, pipeline, repository as repo, repository_jobs as jobs_repo, state
 from shared.contracts.graph import Thing
 from shared.contracts.knowledge import ThingNotFound
 from shared.runtime.context import WorkContext

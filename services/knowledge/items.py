@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.knowledge import events, graph, labels, pipeline, state
-from services.knowledge import repository as repo
+from services.knowledge import events, graph, labels, pipeline, repository as repo, state
 from services.knowledge.chunking import text_hash
 from services.knowledge.models import to_item, to_link
 from shared.contracts.knowledge import (
@@ -31,10 +30,10 @@ from shared.contracts.knowledge import (
     ThingLink,
 )
 from shared.kernel.errors import InvalidRequest
-from shared.runtime.context import WorkContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import KnowledgeType
 from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
 
 MAX_SYNC_CHUNKS = 16
 """A document sent directly is embedded within the request (about 0.2 s per 800-token chunk on

@@ -19,8 +19,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from services.knowledge import gc, ingest
-from services.knowledge import repository_jobs as jobs_repo
+from services.knowledge import gc, ingest, repository_jobs as jobs_repo
 from shared.kernel import subjects
 from shared.kernel.envelope import Envelope
 from shared.kernel.errors import OneError, Unavailable

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.knowledge import events, graph
-from services.knowledge import repository as repo
+from services.knowledge import events, graph, repository as repo
 from shared.contracts.knowledge import (
     InvalidLabel,
     KnowledgeNotFound,
@@ -30,10 +29,10 @@ from shared.contracts.knowledge import (
     ThingIds,
     ThingLabels,
 )
-from shared.runtime.context import WorkContext
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import KnowledgeType
 from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
 
 CURATED_PREFIXES = frozenset({
     "skill", "industry", "topic", "format", "goal", "audience", "technology", "status", "capability",

@@ -20,8 +20,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.knowledge.models import ingest_jobs
-from services.knowledge.models import ingest_state as state_table
+from services.knowledge.models import ingest_jobs, ingest_state as state_table
 from shared.kernel.ids import uuid7
 
 Row = sa.Row[Any]

@@ -17,15 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.knowledge import labels, state
-from services.knowledge import repository_search as sql
-from shared.contracts.knowledge import ModelMismatch
+from services.knowledge import labels, repository_search as sql, state
 from services.knowledge.models import record_dict
 from services.knowledge.settings import KnowledgeSettings
-from shared.contracts.knowledge import HybridQuery, SearchQuery, SearchResult
+from shared.contracts.knowledge import HybridQuery, ModelMismatch, SearchQuery, SearchResult
 from shared.kernel.envelope import Encoded
-from shared.runtime.context import WorkContext
 from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
 
 _SIZE_TTL = 30.0
 """Seconds an org's size is cached (`KnowledgeState.org_sizes`). A stale answer only costs speed,

@@ -8,8 +8,7 @@ the service layer: SQL only through the repositories, the graph only through the
 
 from collections.abc import Sequence
 
-from services.knowledge import gc, graph, state
-from services.knowledge import repository_jobs as jobs_repo
+from services.knowledge import gc, graph, repository_jobs as jobs_repo, state
 from services.knowledge.models import to_job
 from shared.contracts.knowledge import Embeddings, GcReport, IngestJob, IngestRequest, IngestStatus, IngestStatusQuery
 from shared.kernel.rbac import require

@@ -13,8 +13,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_access as access_repo
+from services.tenancy import repository as repo, repository_access as access_repo
 from services.tenancy.models import MONTHLY_METRICS, PLAN_LIMITS, PLAN_METRICS
 from services.tenancy.service_two_factor import require_second_factor
 from services.tenancy.state import TenancyState

@@ -4,8 +4,7 @@ import secrets
 from fnmatch import fnmatchcase
 from typing import Any
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_access as access_repo
+from services.tenancy import repository as repo, repository_access as access_repo
 from services.tenancy.models import MONTHLY_METRICS, PLAN_METRICS, PLAN_RATE_LIMITS, TENANCY_COUNTED_METRICS, role_id
 from services.tenancy.service import (
     Actor,

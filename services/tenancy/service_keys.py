@@ -24,9 +24,16 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_access as access_repo
-from services.tenancy.service import Actor, effective_policies, now, record, resolve_actor, require_writable, writability
+from services.tenancy import repository as repo, repository_access as access_repo
+from services.tenancy.service import (
+    Actor,
+    effective_policies,
+    now,
+    record,
+    require_writable,
+    resolve_actor,
+    writability,
+)
 from services.tenancy.service_two_factor import require_second_factor
 from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState

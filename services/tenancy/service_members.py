@@ -8,14 +8,13 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_access as access_repo
+from services.tenancy import repository as repo, repository_access as access_repo
 from services.tenancy.schemas import MailDrop
 from services.tenancy.service import (
     Actor,
     check_signup_allowed,
-    enter_org,
     ensure_person,
+    enter_org,
     insert_organization,
     load_org,
     membership_model,
@@ -57,7 +56,6 @@ from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType, OrgStatus, Role
 from shared.kernel.rbac import BUILTIN_ROLES
 from shared.runtime.context import WorkContext
-
 
 
 def check_domain(org: Any, email: str) -> None:

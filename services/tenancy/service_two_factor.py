@@ -20,9 +20,7 @@ and emits its events itself.
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_security as security_repo
-from services.tenancy import totp
+from services.tenancy import repository as repo, repository_security as security_repo, totp
 from shared.contracts.tenancy import (
     OrgSettings,
     TwoFactorCodeInvalid,

@@ -22,8 +22,7 @@ every org they belong to, so no replica keeps serving a verification from before
 from typing import Any
 from uuid import UUID
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_security as security_repo
+from services.tenancy import repository as repo, repository_security as security_repo
 from services.tenancy.service import (
     Actor,
     enter_org,

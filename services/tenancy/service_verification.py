@@ -14,9 +14,7 @@ the person's cached keys in every org they belong to.
 
 from uuid import UUID
 
-from services.tenancy import repository as repo
-from services.tenancy import repository_access as access_repo
-from services.tenancy import repository_security as security_repo
+from services.tenancy import repository as repo, repository_access as access_repo, repository_security as security_repo
 from services.tenancy.schemas import MailDrop
 from services.tenancy.service import record, resolve_actor, thing_type_of
 from services.tenancy.state import TenancyState

@@ -14,19 +14,17 @@ from uuid import UUID
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import Header
 from nats.errors import MaxPayloadError, NoRespondersError, TimeoutError as NatsTimeout
+from nats.js.api import Header
 from pydantic import BaseModel
-
 from pydantic_core import to_json
 
-from shared.runtime.bus import connect_options
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
 from shared.kernel.errors import PayloadTooLarge, Unavailable
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings, get_settings
+from shared.runtime.bus import connect_options
 from shared.runtime.tracing import outgoing_trace
-
 
 R = TypeVar("R", bound=BaseModel)
 

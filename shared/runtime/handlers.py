@@ -19,14 +19,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel
 
-from shared.runtime import metrics
-
 from shared.kernel import subjects
-from shared.runtime.eager import start_eagerly
 from shared.kernel.envelope import Encoded, Envelope, MessageSpec, check_request, decode_envelope, encode_reply
 from shared.kernel.errors import Internal, OneError, PayloadTooLarge
 from shared.kernel.ids import uuid7
+from shared.runtime import metrics
 from shared.runtime.context import WorkContext
+from shared.runtime.eager import start_eagerly
 from shared.runtime.slots import Slots
 from shared.runtime.tracing import consume_span
 

@@ -18,8 +18,8 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.runtime.db import plain_url
 from shared.kernel.settings import Settings
+from shared.runtime.db import plain_url
 
 _MODULE_NAME = re.compile(r"^v(\d{4})_(\w+)$")
 _LOCK_KEY = 0x0_0E_0B_05  # one advisory lock for all schema changes of the platform

@@ -22,9 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.kernel import subjects
+from shared.kernel.envelope import Envelope, Protocol
 from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
-from shared.kernel.envelope import Envelope, Protocol
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("one.outbox")

@@ -19,15 +19,15 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from shared.kernel import subjects
+from shared.kernel.envelope import Empty, Envelope, MessageSpec, Protocol, register_message
+from shared.kernel.settings import Settings, get_settings
 from shared.runtime.bus import ensure_events_stream, make_broker, server_has_everything_sent
 from shared.runtime.client import BusClient
-from shared.runtime.db import Database
-from shared.kernel.envelope import Empty, Envelope, MessageSpec, Protocol, register_message
 from shared.runtime.context import WorkContext, service_identity
+from shared.runtime.db import Database
 from shared.runtime.handlers import ServiceRouter, Serving
 from shared.runtime.migrate import load_migrations, migrate_services, schema_version
 from shared.runtime.outbox import Outbox, OutboxRelay
-from shared.kernel.settings import Settings, get_settings
 from shared.runtime.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)

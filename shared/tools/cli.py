@@ -11,17 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.kernel import subjects
 from shared.contracts.tenancy import EMAIL_VERIFY, VERIFY_KEY, EmailVerified, VerifiedKey, VerifyKey
-from shared.tools.cli_events import api_key_or_exit, publish
-from shared.tools.cli_events import app as events_app
-from shared.tools.cli_knowledge import app as knowledge_app
-from shared.runtime.client import BusClient
-from shared.tools.credentials import credentials_path
+from shared.kernel import subjects
 from shared.kernel.errors import OneError
+from shared.kernel.settings import get_settings
+from shared.runtime.client import BusClient
 from shared.runtime.metrics import metrics_served
 from shared.runtime.service import HealthReport, ServiceRuntime
-from shared.kernel.settings import get_settings
+from shared.tools.cli_events import api_key_or_exit, app as events_app, publish
+from shared.tools.cli_knowledge import app as knowledge_app
+from shared.tools.credentials import credentials_path
 from shared.tools.stack import (
     Supervisor,
     bring_up,

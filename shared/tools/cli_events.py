@@ -27,14 +27,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shared.tools.keys import authenticate
-from shared.runtime.client import BusClient
-from shared.tools.credentials import load_api_key
 from shared.kernel.envelope import AuthContext, Protocol
 from shared.kernel.ontology import Role
 from shared.kernel.rbac import role_permissions
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.tools.credentials import load_api_key
 from shared.tools.events_client import EventsClient
+from shared.tools.keys import authenticate
 from shared.tools.stack import effective_settings, service_module
 
 app = typer.Typer(help="The event log: query, tail, analytics, archive, replay.", no_args_is_help=True)

@@ -23,10 +23,10 @@ from shared.contracts.knowledge import (
     SEARCH_HYBRID,
     THING_LABEL,
 )
-from shared.tools.keys import authenticate
-from shared.tools.cli_events import api_key_or_exit, console, progress_bar, running_settings
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
+from shared.tools.cli_events import api_key_or_exit, console, progress_bar, running_settings
+from shared.tools.keys import authenticate
 
 app = typer.Typer(help="Knowledge: ingest things, follow ingestion, search, labels.", no_args_is_help=True)
 T = TypeVar("T")

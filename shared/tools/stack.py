@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from shared.kernel import subjects
-from shared.runtime.client import BusClient
-from shared.tools.credentials import credentials_path, save_credentials
-from shared.runtime.db import Database
-from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.kernel.errors import OneError
+from shared.kernel.settings import Settings, get_settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database
 from shared.runtime.migrate import migrate_services
 from shared.runtime.service import HealthReport, ServiceDefinition, health_spec
-from shared.kernel.settings import Settings, get_settings
+from shared.tools.credentials import credentials_path, save_credentials
+from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 

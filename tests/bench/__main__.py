@@ -7,8 +7,8 @@ import pkgutil
 import tempfile
 from pathlib import Path
 
-from shared.runtime.migrate import migrate_services
 from shared.kernel.settings import Settings
+from shared.runtime.migrate import migrate_services
 from shared.tools.stack import all_migrations
 from tests import bench
 from tests.bench.harness import Figure, report

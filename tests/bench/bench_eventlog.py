@@ -24,10 +24,10 @@ from nats.js.api import StreamConfig
 
 from services.eventlog import repository
 from services.eventlog.checks import check_incoming
-from shared.runtime.db import plain_url
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
+from shared.runtime.db import plain_url
 from tests.bench.harness import Figure, percentile
 
 PREFIX = "eventlog"

@@ -24,8 +24,8 @@ from tests.bench.harness import Figure, latencies, percentile, throughput
 from tests.bench.rr_processes import IN_FLIGHT, settings_for, tracing
 
 if TYPE_CHECKING:
-    from shared.runtime.client import BusClient
     from shared.kernel.envelope import AuthContext
+    from shared.runtime.client import BusClient
 
 PREFIX = "graph"
 N_CREATE = 3000

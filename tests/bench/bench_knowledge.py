@@ -36,8 +36,8 @@ from tests.bench.harness import Figure, throughput
 from tests.bench.rr_processes import settings_for, tracing
 
 if TYPE_CHECKING:
-    from shared.runtime.client import BusClient
     from shared.kernel.envelope import AuthContext
+    from shared.runtime.client import BusClient
 
 PREFIX = "knowledge"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"

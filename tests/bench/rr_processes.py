@@ -12,11 +12,11 @@ import sys
 import nats
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, Envelope
 from shared.kernel.ids import uuid7
-from shared.runtime.service import ServiceRuntime
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.service import ServiceRuntime
 from shared.runtime.tracing import setup_tracing
 from tests.bench.harness import request_reply_figures
 

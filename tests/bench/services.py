@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from tests.bench.rr_processes import settings_for, tracing
 

@@ -9,8 +9,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.kernel import subjects
-from shared.tools.embedded import EmbeddedNats
 from shared.kernel.ids import uuid7
+from shared.tools.embedded import EmbeddedNats
 from shared.tools.stack import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]

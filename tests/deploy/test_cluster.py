@@ -16,11 +16,11 @@ from nats.js import JetStreamContext
 from services.eventlog.ingest import EventIngest
 from services.eventlog.settings import EventlogSettings
 from shared.kernel import subjects
-from shared.runtime.bus import ensure_events_stream
-from shared.runtime.db import plain_url
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
+from shared.runtime.bus import ensure_events_stream
+from shared.runtime.db import plain_url
 from tests.deploy.cluster import NatsCluster
 from tests.polling import until
 

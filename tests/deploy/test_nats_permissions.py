@@ -9,21 +9,20 @@ import sys
 import time
 
 import pytest
-from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError, TimeoutError as NatsTimeout
 
 from services.eventlog.ingest import EventIngest
 from services.eventlog.settings import EventlogSettings
 from services.tenancy.mailer import heartbeat_is_fresh
 from services.tenancy.settings import TenancySettings
 from shared.kernel import subjects
-from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
-from shared.tools.cli_events import trusted_context
-from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
+from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
+from shared.runtime.client import BusClient
+from shared.tools.cli_events import trusted_context
+from shared.tools.events_client import EventsClient
 from shared.tools.stack import ADAPTERS, fetch_health
 from tests.deploy.conftest import Connector
 

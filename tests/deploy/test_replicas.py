@@ -13,14 +13,14 @@ from nats.js.api import StreamConfig
 
 from services.eventlog.ingest import EventIngest
 from services.eventlog.settings import EventlogSettings
-from shared.runtime.client import BusClient
-from shared.runtime.db import plain_url
 from shared.kernel.envelope import AuthContext, Envelope, Payload, register_message
-from shared.runtime.context import WorkContext
-from shared.runtime.handlers import ServiceRouter
 from shared.kernel.ids import uuid7
-from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.context import WorkContext
+from shared.runtime.db import plain_url
+from shared.runtime.handlers import ServiceRouter
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from tests.eventlog.conftest import wait_until
 
 

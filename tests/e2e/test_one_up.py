@@ -16,12 +16,12 @@ import pytest
 
 from shared.contracts.graph import THING_CREATE
 from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST
-from shared.tools.keys import authenticate
 from shared.kernel import subjects
+from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port, port_is_free
+from shared.tools.keys import authenticate
 from shared.tools.stack import all_migrations
-from shared.kernel.settings import Settings
 from tests.metrics_page import request_counts
 
 ONE = [sys.executable, "-m", "shared.tools.cli"]

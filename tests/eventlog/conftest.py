@@ -10,15 +10,15 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
-from shared.runtime.client import BusClient
-from shared.runtime.db import app_url, plain_url
 from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import app_url, plain_url
+from shared.runtime.service import ServiceRuntime
 from shared.tools.cli_events import trusted_context
 from shared.tools.events_client import EventsClient
-from shared.kernel.ids import uuid7
-from shared.runtime.service import ServiceRuntime
-from shared.kernel.settings import Settings
 
 
 def owner_of(org_id: UUID, actor_id: UUID | None = None) -> AuthContext:

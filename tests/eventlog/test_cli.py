@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.runtime.bus import server_has_everything_sent
 from shared.kernel.envelope import AuthContext, Envelope
-from shared.tools.events_client import EventsClient
 from shared.kernel.settings import Settings
+from shared.runtime.bus import server_has_everything_sent
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

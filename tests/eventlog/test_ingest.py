@@ -14,11 +14,11 @@ from nats.aio.client import Client as NatsClient
 from services.eventlog.ingest import EventIngest
 from services.eventlog.settings import EventlogSettings
 from shared.contracts.eventlog import DEAD_LETTER_SUBJECT
-from shared.runtime.db import app_url
 from shared.kernel.envelope import AuthContext, Envelope
-from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
+from shared.runtime.db import app_url
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import ScratchStream, stored_count, wait_for_events, wait_until
 
 pytestmark = pytest.mark.reliability

@@ -6,12 +6,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from shared.contracts.eventlog import APPEND
 from shared.kernel.envelope import AuthContext, Envelope, Protocol
 from shared.kernel.errors import InvalidRequest
-from shared.tools.events_client import EventsClient
 from shared.kernel.ids import uuid7
-from shared.contracts.eventlog import APPEND
 from shared.runtime.client import BusClient
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import owner_of, stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

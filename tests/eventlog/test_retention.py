@@ -11,8 +11,8 @@ import pytest
 from services.eventlog.retention import ArchiveCorrupt, archive_events, import_archive, read_manifest
 from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
-from shared.tools.events_client import EventsClient
 from shared.kernel.settings import Settings
+from shared.tools.events_client import EventsClient
 from tests.eventlog.conftest import stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -5,10 +5,10 @@ import contextlib
 
 import pytest
 
-from shared.runtime.client import BusClient
-from shared.kernel.envelope import AuthContext
-from shared.tools.events_client import EventsClient
 from shared.contracts.eventlog import EventRecord
+from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
+from shared.tools.events_client import EventsClient
 from tests.polling import until
 
 pytestmark = pytest.mark.usefixtures("services")

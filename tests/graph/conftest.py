@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from shared.contracts.graph import CONNECTION_CREATE, THING_CREATE
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, add_member, admin, create_org, platform  # noqa: F401 (fixtures)
 
 

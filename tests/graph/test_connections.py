@@ -14,10 +14,10 @@ from shared.contracts.graph import (
     THING_DELETE,
     THING_RESTORE,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict, InvalidRequest, NotFound
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import PROTOCOL_CONNECTION_TYPES, ConnectionType
+from shared.runtime.client import BusClient
 from tests.graph.conftest import link, make_thing
 from tests.tenancy.conftest import Account
 

@@ -16,8 +16,8 @@ from shared.contracts.graph import (
     THING_QUERY,
     THING_UPDATE,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import InvalidRequest, NotFound
+from shared.runtime.client import BusClient
 from tests.graph.conftest import link, make_thing
 from tests.tenancy.conftest import Account
 

@@ -17,10 +17,10 @@ from shared.contracts.graph import (
     THING_UPDATE,
 )
 from shared.contracts.tenancy import QUOTA_SET
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound, QuotaExceeded
 from shared.kernel.ontology import ThingType
+from shared.runtime.client import BusClient
 from tests.graph.conftest import make_thing
 from tests.graph.samples import INVALID, valid_properties
 from tests.tenancy.conftest import Account, add_member

@@ -6,8 +6,6 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.kernel import subjects
-from shared.runtime.bus import server_has_everything_sent
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import REPLY_ERROR, REPLY_RESULT, AuthContext, Envelope, Protocol
 from shared.kernel.errors import (
     Internal,
@@ -18,6 +16,8 @@ from shared.kernel.errors import (
     Unavailable,
     UnknownMessageType,
 )
+from shared.runtime.bus import server_has_everything_sent
+from shared.runtime.client import BusClient
 from shared.runtime.service import HealthReport, health_spec
 from shared.tools.stack import load_service
 from tests.probe.app import CRASH, ECHO, Echo

@@ -6,13 +6,13 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from prometheus_client import REGISTRY
 
-from shared.runtime import metrics
-from shared.runtime.client import BusClient
-from shared.tools.embedded import free_port
 from shared.kernel.envelope import AuthContext, Envelope
 from shared.kernel.errors import Internal, InvalidRequest, UnknownMessageType
-from shared.runtime.metrics import metrics_served
 from shared.kernel.settings import Settings
+from shared.runtime import metrics
+from shared.runtime.client import BusClient
+from shared.runtime.metrics import metrics_served
+from shared.tools.embedded import free_port
 from shared.tools.stack import Supervisor
 from tests.metrics_page import request_counts
 from tests.probe.app import CRASH, ECHO, Echo

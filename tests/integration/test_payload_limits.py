@@ -2,12 +2,12 @@
 
 import pytest
 
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, register_message
 from shared.kernel.errors import PayloadTooLarge
+from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
-from shared.kernel.settings import Settings
 from tests.probe.app import ECHO, Echo, serve_router
 
 BIG = register_message("probe.big", "one.probe.big", Echo, Echo)

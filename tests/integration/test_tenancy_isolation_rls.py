@@ -4,10 +4,10 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from shared.runtime.client import BusClient
-from shared.runtime.db import Database, app_url, plain_url
 from shared.kernel.envelope import AuthContext
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database, app_url, plain_url
 from tests.probe.app import NOTE_CREATE, NOTE_LIST
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -6,8 +6,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
 from tests.probe.app import NOTE_CREATE
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -10,12 +10,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from shared.contracts.graph import THING_CREATE
 from services.knowledge import state
 from services.knowledge.embedders import Embedder
+from shared.contracts.graph import THING_CREATE
 from shared.contracts.knowledge import INGEST_STATUS, ITEM_QUERY
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
+from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
 from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)

@@ -11,16 +11,15 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from shared.contracts.eventlog import APPEND
-from shared.contracts.graph import THING_UPDATE
-from services.knowledge import ingest, jobs
-from services.knowledge import repository_jobs as jobs_repo
+from services.knowledge import ingest, jobs, repository_jobs as jobs_repo
 from services.knowledge.embedders import EmbeddingRejected, EmbeddingUnavailable
 from services.knowledge.models import ingest_jobs
+from shared.contracts.eventlog import APPEND
+from shared.contracts.graph import THING_UPDATE
 from shared.contracts.knowledge import INGEST_STATUS
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7
+from shared.runtime.client import BusClient
 from shared.runtime.context import service_actor_id
 from shared.runtime.service import ServiceRuntime
 from tests.knowledge.conftest import chunks_of, make_thing, outbox_events, settled

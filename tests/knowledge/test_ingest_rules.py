@@ -6,8 +6,8 @@ import pytest
 
 from shared.contracts.graph import THING_DELETE, THING_UPDATE
 from shared.contracts.knowledge import INGEST, ITEM_ADD, ITEM_GET, ITEM_QUERY
-from shared.runtime.client import BusClient
 from shared.kernel.errors import InvalidRequest
+from shared.runtime.client import BusClient
 from tests.knowledge.conftest import chunks_of, make_thing, outbox_events, settled
 from tests.tenancy.conftest import Account
 

@@ -16,8 +16,8 @@ from shared.contracts.knowledge import (
     THING_KNOWLEDGE,
     UNLINK,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import InvalidRequest, NotFound
+from shared.runtime.client import BusClient
 from tests.knowledge.conftest import make_thing
 from tests.tenancy.conftest import Account
 

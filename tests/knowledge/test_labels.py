@@ -17,8 +17,8 @@ from shared.contracts.knowledge import (
     THING_UNLABEL,
     THINGS_BY_LABELS,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict, InvalidRequest, NotFound
+from shared.runtime.client import BusClient
 from tests.knowledge.conftest import make_thing, outbox_events
 from tests.tenancy.conftest import Account
 

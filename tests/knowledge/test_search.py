@@ -10,11 +10,11 @@ from services.knowledge import state
 from services.knowledge.models import ITEM_COLUMNS
 from services.knowledge.repository_search import INDEXED_DIMS
 from shared.contracts.knowledge import ITEM_ADD_BATCH, ITEM_GET, SEARCH, SEARCH_HYBRID, pack_vector
+from shared.kernel.errors import InvalidRequest
+from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from shared.runtime.db import plain_url
-from shared.kernel.errors import InvalidRequest
 from shared.runtime.service import ServiceRuntime
-from shared.kernel.settings import Settings
 from tests.knowledge.conftest import make_thing, settled
 from tests.tenancy.conftest import Account
 

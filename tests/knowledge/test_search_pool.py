@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 
 from services.knowledge.search_pool import SearchPool
-from shared.runtime.db import app_url, plain_url
 from shared.kernel.settings import Settings
+from shared.runtime.db import app_url, plain_url
 
 
 async def _setup(conn: asyncpg.Connection) -> None:

@@ -6,11 +6,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from shared.kernel.envelope import Payload, Protocol, register_message
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
-from shared.kernel.ids import uuid7
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
-from shared.kernel.settings import Settings
 
 SERVICE = "probe"
 

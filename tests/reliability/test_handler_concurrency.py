@@ -4,12 +4,12 @@ import asyncio
 
 import pytest
 
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext, Payload, register_message
+from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceRuntime
-from shared.kernel.settings import Settings
 from tests.polling import until
 from tests.probe.app import serve_router
 

@@ -12,12 +12,12 @@ from nats.aio.client import Client as NatsClient
 from sqlalchemy import text
 
 from shared.kernel import subjects
-from shared.runtime.db import Database, app_url, plain_url
 from shared.kernel.envelope import AuthContext, Envelope
 from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
+from shared.runtime.db import Database, app_url, plain_url
 from shared.runtime.migrate import Migration, migrate_schema
 from shared.runtime.outbox import Outbox, OutboxRelay, outbox_ddl
-from shared.kernel.settings import Settings
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("services")]
 

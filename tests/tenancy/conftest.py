@@ -13,9 +13,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from services.tenancy.bootstrap import bootstrap_platform
+from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from services.tenancy.service_keys import Credentials
 from services.tenancy.state import state_of
-from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from shared.contracts.tenancy import (
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
@@ -24,12 +24,12 @@ from shared.contracts.tenancy import (
     ORG_CREATE,
     VERIFY_KEY,
 )
-from shared.runtime.client import BusClient
-from shared.runtime.db import Database, app_url, plain_url
 from shared.kernel.envelope import AuthContext
 from shared.kernel.ids import uuid7
-from shared.runtime.service import ServiceRuntime
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database, app_url, plain_url
+from shared.runtime.service import ServiceRuntime
 
 
 @dataclass

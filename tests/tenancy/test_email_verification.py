@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 import pytest
 
+from services.tenancy.service_keys import Credentials
 from shared.contracts.graph import THING_CREATE
 from shared.contracts.tenancy import (
     EMAIL_VERIFICATION_REQUEST,
@@ -21,9 +22,8 @@ from shared.contracts.tenancy import (
     EmailNotVerified,
     VerificationInvalid,
 )
-from services.tenancy.service_keys import Credentials
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, RateLimited
+from shared.runtime.client import BusClient
 from shared.tools.events_client import EventsClient
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, events_of, unique, verify_email
 

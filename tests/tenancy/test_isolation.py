@@ -17,10 +17,10 @@ from shared.contracts.tenancy import (
     RATE_SET,
     RBAC_CHECK,
 )
-from shared.runtime.client import BusClient
-from shared.runtime.db import Database
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden, NotFound
+from shared.runtime.client import BusClient
+from shared.runtime.db import Database
 from tests.tenancy.conftest import Account, add_member, create_org, events_of
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.tenancy.app import definition
-from shared.contracts.tenancy import KEY_REVOKE
 from services.tenancy.service_keys import verify_key
 from services.tenancy.state import state_of
-from shared.runtime.client import BusClient
+from shared.contracts.tenancy import KEY_REVOKE
 from shared.kernel.errors import Unauthenticated
-from shared.runtime.service import ServiceRuntime
 from shared.kernel.settings import Settings
+from shared.runtime.client import BusClient
+from shared.runtime.service import ServiceRuntime
 from tests.polling import until
 from tests.tenancy.conftest import Account, add_member
 

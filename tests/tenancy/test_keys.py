@@ -8,9 +8,9 @@ import asyncpg
 import pytest
 
 from shared.contracts.tenancy import KEY_CREATE, KEY_LIST, KEY_REVOKE, VERIFY_KEY
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, InvalidRequest, Unauthenticated
 from shared.kernel.rbac import check
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, account, add_member
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -31,11 +31,11 @@ from services.tenancy.mailer import (
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from services.tenancy.settings import TenancySettings
 from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST, EMAIL_VERIFY, PERSON_ME
+from shared.kernel.ids import uuid7
+from shared.kernel.settings import Settings
 from shared.runtime.bus import connect_options
 from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port
-from shared.kernel.ids import uuid7
-from shared.kernel.settings import Settings
 from tests.polling import until
 from tests.tenancy.conftest import Account
 

@@ -25,8 +25,8 @@ from shared.contracts.tenancy import (
     InviteNeedsSignIn,
     LastOwner,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, Unauthenticated
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -18,9 +18,9 @@ from shared.contracts.tenancy import (
     OrganizationNotWritable,
     SignupClosed,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest
 from shared.kernel.rbac import check
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, account, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")

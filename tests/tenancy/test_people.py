@@ -4,8 +4,8 @@ import asyncpg
 import pytest
 
 from shared.contracts.tenancy import PERSON_ME, PERSON_UPDATE
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Conflict
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, add_member, create_org, events_of, unique
 
 pytestmark = pytest.mark.usefixtures("services")

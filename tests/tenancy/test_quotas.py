@@ -17,8 +17,8 @@ from shared.contracts.tenancy import (
     OrganizationNotWritable,
     Quota,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, NotFound, QuotaExceeded
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, add_member, events_of
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -7,9 +7,9 @@ import pytest
 
 from shared.contracts.tenancy import KEY_CREATE, RATE_HIT, RATE_LIST, RATE_SET
 from shared.kernel.api_keys import parse_api_key
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden, RateLimited
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, add_member, create_org
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -3,11 +3,11 @@
 import pytest
 
 from shared.contracts.tenancy import POLICY_ADD, POLICY_REMOVE, RBAC_CHECK, ROLE_CREATE, ROLE_LIST, VERIFY_KEY
-from shared.runtime.client import BusClient
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden
 from shared.kernel.ids import uuid7
 from shared.kernel.rbac import BUILTIN_POLICIES, Effect, Policy, check, decide, read_only_scopes, require, scope_allows
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, account, add_member
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -25,8 +25,8 @@ from shared.contracts.tenancy import (
     TwoFactorRequired,
     TwoFactorState,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, account, add_member, events_of
 from tests.tenancy.test_totp import reference_totp
 

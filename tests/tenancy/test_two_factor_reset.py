@@ -16,8 +16,8 @@ from shared.contracts.tenancy import (
     TwoFactorRequired,
     TwoFactorState,
 )
-from shared.runtime.client import BusClient
 from shared.kernel.errors import Forbidden, NotFound
+from shared.runtime.client import BusClient
 from tests.tenancy.conftest import Account, Mailbox, add_member, create_org, events_of
 from tests.tenancy.test_two_factor import enable_two_factor
 

@@ -12,14 +12,6 @@ from shared.contracts.knowledge.errors import (
     ModelMismatch,
     ThingNotFound,
 )
-from shared.contracts.knowledge.records import (
-    ChunkInfo,
-    IngestJob,
-    KnowledgeItem,
-    Label,
-    SearchHit,
-    ThingLink,
-)
 from shared.contracts.knowledge.messages import (
     EMBED,
     GC,
@@ -40,14 +32,14 @@ from shared.contracts.knowledge.messages import (
     LINK,
     SEARCH,
     SEARCH_HYBRID,
-    THINGS_BY_LABELS,
     THING_KNOWLEDGE,
     THING_LABEL,
     THING_LABELS,
     THING_UNLABEL,
+    THINGS_BY_LABELS,
     UNLINK,
-    EmbedRequest,
     Embeddings,
+    EmbedRequest,
     FieldName,
     GcReport,
     GcRequest,
@@ -59,8 +51,8 @@ from shared.contracts.knowledge.messages import (
     ItemAdd,
     ItemAddBatch,
     ItemQuery,
-    ItemTarget,
     Items,
+    ItemTarget,
     LabelAlias,
     LabelEnsure,
     LabelName,
@@ -71,8 +63,8 @@ from shared.contracts.knowledge.messages import (
     LabelTarget,
     Limit,
     LinkCreate,
-    LinkTarget,
     LinkedItem,
+    LinkTarget,
     ModelName,
     Removed,
     SearchFilters,
@@ -84,11 +76,19 @@ from shared.contracts.knowledge.messages import (
     ThingKnowledgeQuery,
     ThingLabelChange,
     ThingLabels,
-    ThingTarget,
     ThingsByLabels,
+    ThingTarget,
     TypeName,
     Vector,
     pack_vector,
+)
+from shared.contracts.knowledge.records import (
+    ChunkInfo,
+    IngestJob,
+    KnowledgeItem,
+    Label,
+    SearchHit,
+    ThingLink,
 )
 
 __all__ = [

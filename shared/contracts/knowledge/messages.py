@@ -16,11 +16,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
+from shared.contracts.knowledge.records import ChunkInfo, IngestJob, KnowledgeItem, Label, SearchHit, ThingLink
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, register_message
 from shared.kernel.ontology import KnowledgeRole, KnowledgeType
-
-from shared.contracts.knowledge.records import ChunkInfo, IngestJob, KnowledgeItem, Label, SearchHit, ThingLink
 
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,3}$")]
