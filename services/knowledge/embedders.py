@@ -21,38 +21,10 @@ import httpx
 
 from services.knowledge.chunking import Tokenizer, chunk_text, packaged_tokenizer
 from services.knowledge.settings import KnowledgeSettings
-from shared.kernel.errors import Internal, InvalidRequest, Unavailable
+from shared.contracts.knowledge import EmbeddingMalformed, EmbeddingRejected, EmbeddingUnavailable, EmptyText
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_DIM = 384
-
-
-class EmbeddingError(Exception):
-    """Marker root: every error an embedder raises."""
-
-
-class EmptyText(EmbeddingError, InvalidRequest):
-    """A text to embed is empty or only whitespace."""
-
-    code = "empty_text"
-
-
-class EmbeddingUnavailable(EmbeddingError, Unavailable):
-    """The embedding model or endpoint is down or overloaded; worth retrying later."""
-
-    code = "embedding_unavailable"
-
-
-class EmbeddingRejected(EmbeddingError, Internal):
-    """The endpoint refused the request (bad key, unknown model, ...): retrying won't help until config changes."""
-
-    code = "embedding_rejected"
-
-
-class EmbeddingMalformed(EmbeddingError, Internal):
-    """The endpoint answered with something that isn't one vector of the expected size per text."""
-
-    code = "embedding_malformed"
 
 
 class Embedder(Protocol):

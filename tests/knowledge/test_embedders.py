@@ -9,17 +9,9 @@ from typing import Any
 import pytest
 
 from services.knowledge.chunking import packaged_tokenizer
-from services.knowledge.embedders import (
-    EmbeddingMalformed,
-    EmbeddingRejected,
-    EmbeddingUnavailable,
-    EmptyText,
-    HashingEmbedder,
-    LocalModelEmbedder,
-    OpenAICompatibleEmbedder,
-    make_embedder,
-)
+from services.knowledge.embedders import HashingEmbedder, LocalModelEmbedder, OpenAICompatibleEmbedder, make_embedder
 from services.knowledge.settings import KnowledgeSettings
+from shared.contracts.knowledge import EmbeddingMalformed, EmbeddingRejected, EmbeddingUnavailable, EmptyText
 from shared.kernel.errors import Internal, InvalidRequest, Unavailable
 
 API_KEY = "sk-test-0123456789"

@@ -12,11 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from services.knowledge import ingest, jobs, repository_jobs as jobs_repo
-from services.knowledge.embedders import EmbeddingRejected, EmbeddingUnavailable
 from services.knowledge.models import ingest_jobs
 from shared.contracts.eventlog import APPEND
 from shared.contracts.graph import THING_UPDATE
-from shared.contracts.knowledge import INGEST_STATUS
+from shared.contracts.knowledge import INGEST_STATUS, EmbeddingRejected, EmbeddingUnavailable
 from shared.kernel.envelope import Envelope
 from shared.kernel.ids import uuid7
 from shared.runtime.client import BusClient

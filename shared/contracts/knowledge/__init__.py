@@ -3,6 +3,11 @@
 Imported by the service, the CLI, the SDK and the tests; pydantic and the kernel only."""
 
 from shared.contracts.knowledge.errors import (
+    EmbeddingError,
+    EmbeddingMalformed,
+    EmbeddingRejected,
+    EmbeddingUnavailable,
+    EmptyText,
     InvalidLabel,
     KnowledgeError,
     KnowledgeNotFound,
@@ -95,6 +100,11 @@ __all__ = [
     "ChunkInfo",
     "EMBED",
     "EmbedRequest",
+    "EmbeddingError",
+    "EmbeddingMalformed",
+    "EmbeddingRejected",
+    "EmbeddingUnavailable",
+    "EmptyText",
     "Embeddings",
     "FieldName",
     "GC",

@@ -1,6 +1,6 @@
 """The knowledge service's errors: refinements of the shared families, so callers can catch either."""
 
-from shared.kernel.errors import Conflict, InvalidRequest, NotFound
+from shared.kernel.errors import Conflict, Internal, InvalidRequest, NotFound, Unavailable
 
 
 class KnowledgeError(Exception):
@@ -45,3 +45,31 @@ class ModelMismatch(KnowledgeError, InvalidRequest):
     """A vector of another model or dimension than the one it is compared with or stored for."""
 
     code = "embedding_model_mismatch"
+
+
+class EmbeddingError(Exception):
+    """Marker root: every error an embedder raises (a search or an embed request answers with them)."""
+
+
+class EmptyText(EmbeddingError, InvalidRequest):
+    """A text to embed is empty or only whitespace."""
+
+    code = "empty_text"
+
+
+class EmbeddingUnavailable(EmbeddingError, Unavailable):
+    """The embedding model or endpoint is down or overloaded; worth retrying later."""
+
+    code = "embedding_unavailable"
+
+
+class EmbeddingRejected(EmbeddingError, Internal):
+    """The endpoint refused the request (bad key, unknown model, ...): retrying won't help until config changes."""
+
+    code = "embedding_rejected"
+
+
+class EmbeddingMalformed(EmbeddingError, Internal):
+    """The endpoint answered with something that isn't one vector of the expected size per text."""
+
+    code = "embedding_malformed"
