@@ -38,10 +38,32 @@ class Notes(BaseModel):
     notes: list[NoteRead]
 
 
+class Seen(BaseModel):
+    """What a handler saw of the envelope it was called with."""
+
+    envelope_id: UUID
+    org_id: UUID | None
+    actor_id: UUID | None
+    role: str | None
+    permissions: list[str]
+    protocol: Protocol
+    correlation_id: UUID | None
+    causation_id: UUID | None
+
+
+class Relayed(BaseModel):
+    """A call made through `ctx.call`: the caller's own envelope, and what the callee saw."""
+
+    caller: Seen
+    callee: Seen
+
+
 ECHO = register_message("probe.echo", "one.probe.echo", Echo, Echo, protocols=(Protocol.NATIVE, Protocol.A2A))
 NOTE_CREATE = register_message("probe.note.create", "one.probe.notes.create", NoteCreate, NoteRead)
 NOTE_LIST = register_message("probe.note.list", "one.probe.notes.list", NoteList, Notes)
 CRASH = register_message("probe.crash", "one.probe.crash", NoteList, Notes)
+SEEN = register_message("probe.seen", "one.probe.seen", NoteList, Seen, protocols=(Protocol.NATIVE, Protocol.A2A))
+RELAY = register_message("probe.relay", "one.probe.relay", NoteList, Relayed, protocols=(Protocol.NATIVE, Protocol.A2A))
 
 router = ServiceRouter(SERVICE)
 
@@ -74,7 +96,25 @@ async def crash(ctx: WorkContext, _: NoteList) -> Notes:
     raise RuntimeError("a bug with a secret stack trace")
 
 
-definition = ServiceDefinition(name=SERVICE, version="test", router=router, migrations="tests.probe.migrations")
+def seen(ctx: WorkContext) -> Seen:
+    e = ctx.envelope
+    return Seen(envelope_id=e.id, org_id=e.org_id, actor_id=e.actor_id, role=e.role, permissions=list(e.permissions),
+                protocol=e.protocol, correlation_id=e.correlation_id, causation_id=e.causation_id)
+
+
+@router.handler(SEEN, transactional=False)
+async def report_seen(ctx: WorkContext, _: NoteList) -> Seen:
+    return seen(ctx)
+
+
+@router.handler(RELAY, transactional=False)
+async def relay(ctx: WorkContext, _: NoteList) -> Relayed:
+    return Relayed(caller=seen(ctx), callee=await ctx.call(SEEN, NoteList()))
+
+
+definition = ServiceDefinition(
+    name=SERVICE, version="test", router=router, migrations="tests.probe.migrations", grants=("things:read",)
+)
 
 
 async def serve_router(router: ServiceRouter, settings: Settings, **overrides: object) -> ServiceRuntime:
