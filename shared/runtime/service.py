@@ -1,8 +1,10 @@
-"""The running process of one service: broker, database, outbox relay, health.
+"""The running process of one service: broker, database, outbox relay, health, and its state.
 
 Every service is the same shape: a `ServiceRouter` with its handlers, a schema
-with migrations, and this runtime around them. `health` is answered here, once,
-for all six services.
+with migrations (unless it owns none, like the gateway), its settings class, and
+this runtime around them. The runtime holds what one replica has of its own
+(`state`) and issues contexts for work nobody requested (`background`). `health`
+is answered here, once, for every service.
 """
 
 import asyncio
