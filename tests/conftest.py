@@ -41,7 +41,7 @@ def settings(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Sett
     )
 
 
-SERVICE_SETTINGS = {"knowledge": {"knowledge_debounce_ms": 300}}
+SERVICE_SETTINGS = {"knowledge": {"knowledge_debounce_ms": 300}, "gateway": {"gateway_port": 0}}
 """Services' own fields the session's services run with; the rest is the environment's, as in production."""
 
 

@@ -194,6 +194,9 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Postgres  {settings.database_url}")
         console.print(f"NATS      {settings.nats_url}")
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
+        gateway = load_service("gateway").settings.from_common(settings)
+        console.print(f"Gateway   http://{gateway.gateway_host}:{gateway.gateway_port}  (OpenAPI at /openapi.json)"
+                      if gateway.gateway_port else "Gateway   on a free port: see its log")
         for name, port in supervisor.metrics_ports().items():
             console.print(f"Metrics   {name:<10} http://127.0.0.1:{port}/metrics")
         mail = service_module("tenancy", "settings").TenancySettings.from_common(settings)

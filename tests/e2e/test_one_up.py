@@ -42,8 +42,9 @@ def _one(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*ONE, *args], env=_env(data_dir), capture_output=True, text=True, timeout=60)
 
 
-def _start(data_dir: Path, metrics_port: int = 0) -> subprocess.Popen:
-    env = {**_env(data_dir), "ONE_METRICS_PORT": str(metrics_port), "ONE_METRICS_HOST": "127.0.0.1"}
+def _start(data_dir: Path, metrics_port: int = 0, gateway_port: int = 0) -> subprocess.Popen:
+    env = {**_env(data_dir), "ONE_METRICS_PORT": str(metrics_port), "ONE_METRICS_HOST": "127.0.0.1",
+           "ONE_GATEWAY_PORT": str(gateway_port or free_port())}  # not 8080: another stack may hold it
     return subprocess.Popen([*ONE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -57,6 +58,12 @@ def _free_ports(n: int) -> int:
 
 def _metrics_page(port: int) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+
+def _thing_over_http(port: int, api_key: str, thing_id: UUID) -> httpx.Response:
+    """The thing, asked of the gateway `one up` started, with the platform owner's key."""
+    return httpx.get(f"http://127.0.0.1:{port}/v1/things/{thing_id}", headers={"Authorization": f"Bearer {api_key}"},
+                     timeout=10)
 
 
 def _wait_healthy(data_dir: Path, up: subprocess.Popen, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -126,7 +133,8 @@ def _token_from_mail(data_dir: Path, address: str, timeout: float = 30) -> str:
 async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     metrics_port = _free_ports(len(subjects.SERVICES) + 1)
-    up = _start(data_dir, metrics_port)
+    gateway_port = free_port()
+    up = _start(data_dir, metrics_port, gateway_port)
     try:
         status = _wait_healthy(data_dir, up)
         for name in subjects.SERVICES:
@@ -143,6 +151,8 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
                          "--meta", '{"protocol": "x402", "amount": 5, "currency": "USD", "status": "verified"}')
         assert published.returncode == 0, published.stdout + published.stderr
         post = await _create_post(runtime["nats_url"], credentials["api_key"])
+        over_http = _thing_over_http(gateway_port, credentials["api_key"], post)
+        assert over_http.status_code == 200 and over_http.json()["thing"]["name"] == "Wintering bees", over_http.text
         ingested = _one(data_dir, "knowledge", "ingest", str(post))
         assert ingested.returncode == 0 and str(post) in ingested.stdout, ingested.stdout + ingested.stderr
         found = _one(data_dir, "knowledge", "search", "how do hives survive winter")
@@ -160,6 +170,7 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         output = _stop(up)
     assert "Stopped." in output
     assert f"http://127.0.0.1:{knowledge_port}/metrics" in output
+    assert f"Gateway   http://127.0.0.1:{gateway_port}" in output
     assert credentials["api_key"] in output  # the key is shown once, on first start
     assert not (data_dir / "runtime.json").exists()
     assert _status(data_dir).returncode == 1  # nothing runs any more

@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from services.eventlog.settings import EventlogSettings
+from services.gateway.settings import GatewaySettings
 from services.graph.settings import GraphSettings
 from services.knowledge.settings import KnowledgeSettings
 from services.tenancy.settings import TenancySettings
@@ -73,5 +74,5 @@ def test_each_service_definition_names_its_settings_class() -> None:
     classes = {name: load_service(name).settings for name in subjects.SERVICES}
     assert classes == {
         "tenancy": TenancySettings, "graph": GraphSettings, "eventlog": EventlogSettings,
-        "knowledge": KnowledgeSettings, "agents": Settings, "gateway": Settings,
+        "knowledge": KnowledgeSettings, "agents": Settings, "gateway": GatewaySettings,
     }
