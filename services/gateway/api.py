@@ -9,7 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.gateway import problems, routes_graph
+from services.gateway import (
+    problems,
+    routes_events,
+    routes_graph,
+    routes_knowledge,
+    routes_tenancy,
+)
 from services.gateway.auth import KeyVerifier
 from services.gateway.settings import GatewaySettings
 from shared import __version__
@@ -28,6 +34,9 @@ def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     app.state.keys = KeyVerifier(bus, settings.gateway_key_cache_ttl, settings.gateway_key_cache_size)
     problems.install(app)
     app.include_router(routes_graph.router)
+    app.include_router(routes_tenancy.router)
+    app.include_router(routes_events.router)
+    app.include_router(routes_knowledge.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

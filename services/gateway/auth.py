@@ -96,4 +96,18 @@ async def authenticated(
     return await verifier.verify(key.strip())
 
 
+async def authenticated_if_sent(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> AuthContext | None:
+    """For a route open without a key that acts for the caller when one comes: no key is None, a bad one 401."""
+    key = credentials.credentials if credentials is not None else api_key
+    if not key:
+        return None
+    verifier: KeyVerifier = request.app.state.keys
+    return await verifier.verify(key.strip())
+
+
 Caller = Annotated[AuthContext, Depends(authenticated)]
+OptionalCaller = Annotated[AuthContext | None, Depends(authenticated_if_sent)]

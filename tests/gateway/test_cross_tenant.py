@@ -1,18 +1,25 @@
 """The cross-tenant attack suite: with org A's key, org B's ids and forged org ids get nothing through.
 
 ONE table: a new route that takes an id, a body or a query is covered by adding its rows.
-Placeholders name org B's ids (`{thing}`, `{deleted}`, `{connection}`, `{victim_org}`) and
-A's own (`{own}`); a row refuses (404/403 problem, or 422 for a body or query that names an
-org) or, for a list, answers nothing of B's. Afterwards B's data is checked unchanged.
+Placeholders name org B's ids (`{thing}`, `{deleted}`, `{connection}`, `{victim_org}`, a member
+`{member}`, a key `{key}`, a policy `{policy}`) and A's own (`{own}`, `{own_org}`); a row refuses
+(404/403 problem, or 422 for a body or query that names an org) or, for a list, answers nothing of
+B's. Afterwards B's data is checked unchanged.
+B also has an event, an item (`{item}`) carrying the label `VICTIM_LABEL` (B's labels are named in
+paths, being org-scoped names) and linked to `{thing}`; A has `{own_item}`. A read of a foreign thing's
+labels or knowledge answers an empty list that echoes the id A sent (`echoes`), as knowledge does.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.gateway.conftest import Caller, assert_problem
 from tests.gateway.test_things import create
+from tests.tenancy.conftest import unique
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,12 @@ class Attack:
     body: dict[str, Any] | None = None
     query: dict[str, Any] = field(default_factory=dict)
     refused: tuple[int, ...] = (404, 403)  # `()`: a list route, which answers 200 with nothing of B's
+    echoes: str | None = None  # the placeholder of the id a 200 may echo back (A sent it), e.g. an empty list's thing_id
 
 
 FORGED = (422, 404, 403)  # a payload model refuses a field it does not define; an org id is never one
+VICTIM_LABEL, VICTIM_TEXT = "topic:victim-secret", "Victim secret: the vault code is XR-7719"
+WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
 
 ATTACKS = [
     Attack("GET", "/v1/things/{thing}"),
@@ -40,6 +50,59 @@ ATTACKS = [
     Attack("POST", "/v1/connections", {"from_id": "{thing}", "to_id": "{thing2}", "type": "references"}),
     Attack("GET", "/v1/connections", query={"thing_id": "{thing}"}, refused=()),
     Attack("GET", "/v1/things", query={"text": "Victim"}, refused=()),
+    # the event log: B's events never show, whatever names B's thing
+    Attack("GET", "/v1/events", refused=()),
+    Attack("GET", "/v1/events", query={"thing_id": "{thing}"}, refused=()),
+    Attack("GET", "/v1/events", query={"target_id": "{thing}", "order": "desc"}, refused=()),
+    Attack("GET", "/v1/things/{thing}/history", refused=()),
+    Attack("GET", "/v1/events/dead-letters", refused=()),
+    # knowledge: B's labels (by name), items, links and jobs
+    Attack("GET", f"/v1/labels/{VICTIM_LABEL}"),
+    Attack("POST", f"/v1/labels/{VICTIM_LABEL}/aliases", {"alias": "topic:hijacked"}),
+    Attack("POST", f"/v1/labels/{VICTIM_LABEL}/deprecate"),
+    Attack("DELETE", f"/v1/labels/{VICTIM_LABEL}"),
+    Attack("GET", "/v1/labels", refused=()),
+    Attack("POST", "/v1/things/{thing}/labels", {"labels": ["topic:pwned"]}),
+    Attack("DELETE", "/v1/things/{thing}/labels", query={"labels": VICTIM_LABEL}, refused=(), echoes="thing"),
+    Attack("GET", "/v1/things/{thing}/labels", refused=(), echoes="thing"),
+    Attack("GET", "/v1/knowledge/things", query={"labels": VICTIM_LABEL}, refused=()),
+    Attack("GET", "/v1/knowledge/items/{item}"),
+    Attack("GET", "/v1/knowledge/items/{item}", query={"include_embedding": "true"}),
+    Attack("DELETE", "/v1/knowledge/items/{item}"),
+    Attack("POST", "/v1/knowledge/items/{item}/restore"),
+    Attack("GET", "/v1/knowledge/items", refused=()),
+    Attack("GET", "/v1/knowledge/items", query={"source_thing_id": "{thing}"}, refused=()),
+    Attack("POST", "/v1/things/{own}/knowledge", {"knowledge_id": "{item}", "role": "summary"}),
+    Attack("POST", "/v1/things/{thing}/knowledge", {"knowledge_id": "{own_item}", "role": "summary"}),
+    Attack("GET", "/v1/things/{thing}/knowledge", refused=(), echoes="thing"),
+    Attack("DELETE", "/v1/things/{thing}/knowledge/{item}", query={"role": "summary"}, refused=()),  # removed: 0
+    Attack("POST", "/v1/things/{thing}/ingest", {"force": True}),
+    Attack("GET", "/v1/knowledge/ingest", query={"thing_id": "{thing}"}, refused=()),
+    Attack("POST", "/v1/knowledge/search", {"query": VICTIM_TEXT, "k": 100}, refused=()),
+    Attack("POST", "/v1/knowledge/search", {"query": VICTIM_TEXT, "filters": {"source_thing_id": "{thing}"}}, refused=()),
+    Attack("POST", "/v1/knowledge/search/hybrid", {"query": VICTIM_TEXT, "boost_labels": [VICTIM_LABEL]}, refused=()),
+    # tenancy: B's org, members, keys and policies
+    Attack("GET", "/v1/orgs/{victim_org}"),
+    Attack("PATCH", "/v1/orgs/{victim_org}", {"name": "pwned"}),
+    Attack("PATCH", "/v1/orgs/{victim_org}", {"settings": {"allow_signups": True}}),
+    Attack("GET", "/v1/orgs/{victim_org}/members"),
+    Attack("POST", "/v1/orgs/{victim_org}/invites", {"email": "spy@example.test", "role": "org_owner"}),
+    Attack("PATCH", "/v1/orgs/{victim_org}/members/{member}", {"role": "customer"}),
+    Attack("PATCH", "/v1/orgs/{own_org}/members/{member}", {"role": "customer"}),
+    Attack("DELETE", "/v1/orgs/{victim_org}/members/{member}"),
+    Attack("DELETE", "/v1/orgs/{own_org}/members/{member}"),
+    Attack("DELETE", "/v1/orgs/{victim_org}/members/{member}/two-factor"),
+    Attack("DELETE", "/v1/orgs/{own_org}/members/{member}/two-factor"),
+    Attack("DELETE", "/v1/keys/{key}"),
+    Attack("DELETE", "/v1/policies/{policy}"),
+    Attack("GET", "/v1/orgs/{victim_org}/quotas"),
+    Attack("PUT", "/v1/orgs/{victim_org}/quotas/exports", {"limit": 0}),
+    Attack("PUT", "/v1/orgs/{victim_org}/rate-limits", {"scope": "org", "max_calls": 1, "window_seconds": 1}),
+    Attack("GET", "/v1/orgs", refused=(403,)),
+    Attack("GET", "/v1/keys", query={"everyone": "true"}, refused=()),
+    Attack("GET", "/v1/roles", refused=()),
+    Attack("GET", "/v1/rate-limits", refused=()),
+    Attack("GET", "/v1/orgs/{own_org}/members", refused=()),
     # forged org ids in bodies and query strings
     Attack("POST", "/v1/things", {"type": "blog_post", "name": "Victim forged", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("PATCH", "/v1/things/{own}", {"name": "x", "org_id": "{victim_org}"}, refused=FORGED),
@@ -48,6 +111,48 @@ ATTACKS = [
     Attack("GET", "/v1/things", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/things/{thing}", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/connections", query={"thing_id": "{thing}", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/events", {"type": "user_login", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/events/batch", {"events": [{"type": "user_login", "org_id": "{victim_org}"}]}, refused=FORGED),
+    Attack("GET", "/v1/events", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/things/{thing}/history", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/events/stats", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/events/daily-counts", query={**WINDOW, "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/events/revenue", query={**WINDOW, "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/events/dead-letters", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/labels", {"name": "topic:forged", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/labels", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/{own}/labels", {"labels": ["topic:forged"], "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/knowledge/things", query={"labels": VICTIM_LABEL, "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/knowledge/items", {"knowledge_type": "chunk", "text": "x", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("POST", "/v1/knowledge/items/batch", {"items": [{"knowledge_type": "chunk", "text": "x",
+                                                            "org_id": "{victim_org}"}]}, refused=FORGED),
+    Attack("GET", "/v1/knowledge/items", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/knowledge/items/{own_item}", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/{own}/knowledge", {"knowledge_id": "{own_item}", "role": "summary",
+                                                  "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/things/{own}/knowledge", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/{own}/ingest", {"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/knowledge/ingest", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/knowledge/search", {"query": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/knowledge/search", {"query": "x", "filters": {"org_id": "{victim_org}"}}, refused=FORGED),
+    Attack("POST", "/v1/knowledge/search/hybrid", {"query": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/knowledge/gc", {"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("PATCH", "/v1/orgs/{own_org}", {"name": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/orgs/{own_org}/invites", {"email": "spy@example.test", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("PATCH", "/v1/orgs/{own_org}/members/{member}", {"role": "customer", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("PUT", "/v1/orgs/{own_org}/quotas/exports", {"limit": 0, "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("PUT", "/v1/orgs/{own_org}/rate-limits", {"scope": "org", "max_calls": 1, "window_seconds": 1,
+                                                     "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/keys", {"name": "spy", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/roles", {"name": "spy", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/roles/org_user/policies", {"resource": "things", "action": "read", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("PATCH", "/v1/me", {"current_org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/keys", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/orgs", query={"org_id": "{victim_org}"}, refused=FORGED),
 ]
 
 
@@ -60,21 +165,32 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-async def victim(bob: Caller) -> dict[str, Any]:
-    """Org B's data: two things, a link between them, a soft-deleted thing."""
+async def victim(bob: Caller, http: httpx.AsyncClient) -> dict[str, Any]:
+    """Org B's data: two things, a link between them, a soft-deleted thing; a member, a key, a policy."""
     thing, thing2 = await create(bob, "Victim one"), await create(bob, "Victim two")
     deleted = await create(bob, "Victim deleted")
     await bob.call("DELETE", f"/v1/things/{deleted['id']}")
     link = await bob.call("POST", "/v1/connections", {"from_id": thing["id"], "to_id": thing2["id"], "type": "references"})
     assert link.status_code == 201, link.text
-    return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json()}
+    issued = await bob.call("POST", f"/v1/orgs/{bob.account.org_id}/invites", {"email": f"{unique('m')}@victim.test"})
+    joined = await http.post("/v1/invites/accept", json={"token": issued.json()["token"]})
+    key = await bob.call("POST", "/v1/keys", {"name": "victim"})
+    policy = await bob.call("POST", "/v1/roles/org_user/policies", {"resource": "reports", "action": "read"})
+    assert joined.status_code == key.status_code == policy.status_code == 201, (joined.text, key.text, policy.text)
+    return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json(), **await _victim_knowledge(bob, thing),
+            "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
+            "policy": policy.json()}
 
 
 async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any]) -> None:
     own = await create(alice, "Own")
-    ids = {name: row["id"] for name, row in victim.items()} | {"own": own["id"],
-                                                               "victim_org": str(bob.account.org_id)}
-    victim_ids = {row["id"] for row in victim.values()}
+    own_item = await alice.call("POST", "/v1/knowledge/items", {"knowledge_type": "chunk", "text": "own"})
+    ids = {name: row["id"] for name, row in victim.items()} | {
+        "own": own["id"], "own_org": str(alice.account.org_id), "victim_org": str(bob.account.org_id),
+        "own_item": own_item.json()["items"][0]["id"]}
+    victim_ids = {row["id"] for row in victim.values()} | {str(bob.account.org_id)}
+    tenancy_before = await _tenancy_of(bob)
+    knowledge_before = await _knowledge_of(bob, victim)
     for attack in ATTACKS:
         response = await alice.call(attack.method, fill(attack.path, ids), fill(attack.body, ids),
                                     **fill(attack.query, ids))
@@ -84,10 +200,13 @@ async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: d
             assert_problem(response, response.status_code)
         else:
             assert response.status_code == 200, f"{where}: {response.text}"
-            assert not victim_ids & set(_ids_in(response.json())), f"{where} leaked: {response.text}"
+            echoed = {ids[attack.echoes]} if attack.echoes else set()
+            assert not (victim_ids - echoed) & set(_ids_in(response.json())), f"{where} leaked: {response.text}"
         assert bob.account.key not in response.text
 
     await _unchanged(bob, victim)
+    assert await _knowledge_of(bob, victim) == knowledge_before, "B's labels, items or links changed"
+    assert await _tenancy_of(bob) == tenancy_before, "B's org, members, keys, roles, quotas or rate limits changed"
 
 
 async def _unchanged(bob: Caller, victim: dict[str, Any]) -> None:
@@ -99,6 +218,50 @@ async def _unchanged(bob: Caller, victim: dict[str, Any]) -> None:
     assert links == [victim["connection"]], "B's links changed"
     names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"])
     assert names == ["Victim one", "Victim two"], "something was created or removed in B"
+
+
+async def _tenancy_of(bob: Caller) -> dict[str, Any]:
+    """What of B's tenancy an attack could change (not usage or last use, which B's own requests move)."""
+    org_path = f"/v1/orgs/{bob.account.org_id}"
+    org = (await bob.call("GET", org_path)).json()
+    keys = (await bob.call("GET", "/v1/keys", everyone="true")).json()["keys"]
+    return {
+        "org": {k: org[k] for k in ("name", "slug", "status", "plan", "settings", "limits")},
+        "members": (await bob.call("GET", f"{org_path}/members")).json(),
+        "keys": sorted((k["key_id"], k["name"], k["revoked_at"]) for k in keys),
+        "roles": (await bob.call("GET", "/v1/roles")).json(),
+        "quotas": [{k: q[k] for k in ("metric", "limit")} for q in (await bob.call("GET", f"{org_path}/quotas")).json()["quotas"]],
+        "rate_limits": (await bob.call("GET", "/v1/rate-limits")).json(),
+    }
+
+
+async def _victim_knowledge(bob: Caller, thing: dict[str, Any]) -> dict[str, Any]:
+    """Org B's event (ingested), label on its thing, item linked to it; and B's view of them, to compare after."""
+    event = await bob.call("POST", "/v1/events", {"type": "content_viewed", "target_id": thing["id"]})
+    item = await bob.call("POST", "/v1/knowledge/items", {"knowledge_type": "chunk", "text": VICTIM_TEXT,
+                                                          "labels": [VICTIM_LABEL]})
+    labeled = await bob.call("POST", f"/v1/things/{thing['id']}/labels", {"labels": [VICTIM_LABEL]})
+    assert event.status_code == item.status_code == 201 and labeled.status_code == 200, (event.text, item.text)
+    item_id = item.json()["items"][0]["id"]
+    linked = await bob.call("POST", f"/v1/things/{thing['id']}/knowledge", {"knowledge_id": item_id, "role": "summary"})
+    assert linked.status_code == 201, linked.text
+    for _ in range(150):  # appends are ingested asynchronously
+        if (await bob.call("GET", "/v1/events", thing_id=thing["id"])).json()["events"]:
+            break
+        await asyncio.sleep(0.1)
+    victim = {"event": {"id": event.json()["id"]}, "item": {"id": item_id}, "link": linked.json()}
+    return victim
+
+
+async def _knowledge_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
+    thing = victim["thing"]["id"]
+    return {
+        "label": (await bob.call("GET", f"/v1/labels/{VICTIM_LABEL}")).json(),
+        "labels": (await bob.call("GET", "/v1/labels")).json(),
+        "item": (await bob.call("GET", f"/v1/knowledge/items/{victim['item']['id']}")).json(),
+        "thing_labels": (await bob.call("GET", f"/v1/things/{thing}/labels")).json(),
+        "thing_knowledge": (await bob.call("GET", f"/v1/things/{thing}/knowledge")).json(),
+    }
 
 
 def _ids_in(body: Any) -> list[str]:
