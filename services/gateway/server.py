@@ -69,7 +69,7 @@ async def serve(app: ASGIApp, host: str, port: int, graceful: float = 10.0) -> G
 
 
 async def start_http(runtime: ServiceRuntime) -> None:
-    settings = GatewaySettings.from_common(runtime.settings)
+    settings: GatewaySettings = runtime.settings
     app = create_app(runtime.bus, settings)
     runtime.state = await serve(app, settings.gateway_host, settings.gateway_port, settings.request_timeout)
     log.info("gateway listening on %s", runtime.state.url)

@@ -28,6 +28,7 @@ from shared.tools.stack import (
     fetch_health,
     load_service,
     service_module,
+    settings_of,
     write_runtime,
 )
 
@@ -120,7 +121,7 @@ def mailer(
 ) -> None:
     """Deliver the mail drop (email verification tokens) over SMTP, or as .eml files when ONE_SMTP_HOST is unset."""
     mail_adapter = service_module("tenancy", "mailer")
-    settings = service_module("tenancy", "settings").TenancySettings.from_common(effective_settings())
+    settings = settings_of("tenancy", effective_settings())
     if check:
         raise typer.Exit(0 if mail_adapter.heartbeat_is_fresh(settings) else 1)
     _logging(settings.log_level)
@@ -194,12 +195,12 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
         console.print(f"Postgres  {settings.database_url}")
         console.print(f"NATS      {settings.nats_url}")
         console.print(f"Logs      {settings.data_dir.resolve() / 'logs'}")
-        gateway = load_service("gateway").settings.from_common(settings)
+        gateway = settings_of("gateway", settings)
         console.print(f"Gateway   http://{gateway.gateway_host}:{gateway.gateway_port}  (OpenAPI at /openapi.json)"
                       if gateway.gateway_port else "Gateway   on a free port: see its log")
         for name, port in supervisor.metrics_ports().items():
             console.print(f"Metrics   {name:<10} http://127.0.0.1:{port}/metrics")
-        mail = service_module("tenancy", "settings").TenancySettings.from_common(settings)
+        mail = settings_of("tenancy", settings)
         if not mail.smtp_host:
             console.print(f"Mail      {mail.mail_path.resolve()}  (no ONE_SMTP_HOST: the mailer writes .eml files here)")
         if new_key:

@@ -35,7 +35,7 @@ from shared.runtime.client import BusClient
 from shared.tools.credentials import load_api_key
 from shared.tools.events_client import EventsClient
 from shared.tools.keys import authenticate
-from shared.tools.stack import effective_settings, service_module
+from shared.tools.stack import effective_settings, service_module, settings_of
 
 app = typer.Typer(help="The event log: query, tail, analytics, archive, replay.", no_args_is_help=True)
 console = Console()
@@ -223,7 +223,7 @@ def archive(
     directory: Path = typer.Option(None, "--dir", help="Default: <data_dir>/archive/events."),
 ) -> None:
     """Move events older than the hot window into compressed, checksummed archive files."""
-    settings = service_module("eventlog", "settings").EventlogSettings.from_common(effective_settings())
+    settings = settings_of("eventlog", effective_settings())
     days = older_than_days if older_than_days is not None else settings.eventlog_hot_window_days
     with progress_bar() as bar:
         task = bar.add_task("archiving", total=None)

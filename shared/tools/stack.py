@@ -46,6 +46,11 @@ def load_service(name: str) -> ServiceDefinition:
     return service_module(name, "app").definition
 
 
+def settings_of(name: str, settings: Settings) -> Settings:
+    """A service's own settings: the common values of `settings`, the service's fields from the environment."""
+    return load_service(name).settings.from_common(settings)
+
+
 def all_migrations() -> dict[str, str]:
     """Every schema's migrations package, by service; services that own no schema have none."""
     definitions = (load_service(name) for name in subjects.SERVICES)
@@ -202,7 +207,7 @@ async def ensure_platform_credentials(settings: Settings) -> str | None:
     one cannot be shown again).
     """
     bootstrap_platform = service_module("tenancy", "bootstrap").bootstrap_platform
-    tenancy_settings = service_module("tenancy", "settings").TenancySettings.from_common(settings)  # the pepper
+    tenancy_settings = settings_of("tenancy", settings)  # the pepper
     missing = not credentials_path(settings).exists()
     db = Database.for_app(settings, "one-up")
     try:

@@ -11,6 +11,7 @@ labels or knowledge answers an empty list that echoes the id A sent (`echoes`), 
 """
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import Caller, assert_problem
+from tests.gateway.test_openapi import app_routes
 from tests.gateway.test_things import create
 from tests.tenancy.conftest import unique
 
@@ -271,3 +273,29 @@ def _ids_in(body: Any) -> list[str]:
     if isinstance(body, list):
         return [i for v in body for i in _ids_in(v)]
     return []
+
+
+SELF_ONLY = {
+    ("GET", "/v1/me"): "the caller's own person",
+    ("POST", "/v1/me/email-verification"): "the caller's own address",
+    ("POST", "/v1/me/two-factor"): "the caller's own second factor",
+    ("POST", "/v1/me/two-factor/confirm"): "the caller's own second factor",
+    ("POST", "/v1/me/two-factor/disable"): "the caller's own second factor",
+    ("POST", "/v1/orgs"): "creates a new org; it names no existing one",
+    ("POST", "/v1/signup"): "no key: a new person and org",
+    ("POST", "/v1/email-verification/confirm"): "no key: the mailed token is the credential",
+    ("POST", "/v1/invites/accept"): "the invite token is the credential",
+}
+"""Routes that reach no other org's ids by construction; every other route needs a row in ATTACKS."""
+
+
+def test_every_route_is_attacked_or_acts_only_on_the_caller(settings: Any) -> None:
+    """A new route joins the suite by a row in ATTACKS (or, if it can name no other org's data, in SELF_ONLY)."""
+    attacked = {(a.method, a.path.split("?")[0]) for a in ATTACKS}
+    missing = []
+    for method, path in app_routes(None, settings):  # type: ignore[arg-type]
+        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+        covered = any(m == method.upper() and pattern.match(p) for m, p in attacked)
+        if not covered and (method.upper(), path) not in SELF_ONLY:
+            missing.append(f"{method.upper()} {path}")
+    assert not missing, f"routes missing from the cross-tenant ATTACKS table: {missing}"
