@@ -86,6 +86,18 @@ class ServiceRouter:
 
         return register
 
+    def include(self, other: "ServiceRouter") -> None:
+        """Take `other`'s handlers into this table: a service splits its subscribers by domain (`app_jobs.py`)."""
+        if other.service != self.service:
+            raise ValueError(f"{self.service}: cannot include {other.service!r}'s handlers")
+        for type_, entry in other.handlers.items():
+            if type_ in self.handlers:
+                raise ValueError(f"{self.service}: {type_!r} already has a handler")
+            self.handlers[type_] = entry
+        self.eager |= other.eager
+        for subject, specs in other.specs_by_subject.items():
+            self.specs_by_subject.setdefault(subject, {}).update(specs)
+
     async def serve(self, runtime: "ServiceRuntime", nc: NatsClient, concurrency: int) -> "Serving":
         """Subscribe this replica's handlers: one queue-group subscription per subject, at most `concurrency` at once."""
         serving = Serving(self, runtime, nc)

@@ -100,3 +100,19 @@ async def test_cancelling_the_task_cancels_the_coroutine_where_it_waits() -> Non
 def test_a_transactional_handler_cannot_be_eager() -> None:
     with pytest.raises(ValueError, match="cannot be eager"):
         ServiceRouter("unit").handler(ECHO, eager=True)
+
+
+def test_a_router_includes_another_routers_handlers_once() -> None:
+    main, jobs = ServiceRouter("unit"), ServiceRouter("unit")
+    jobs.handler(ECHO, transactional=False, eager=True)(_echo_handler_for_include)
+    main.include(jobs)
+    assert main.handlers[ECHO.type][0] is _echo_handler_for_include and ECHO.type in main.eager
+    assert main.specs_by_subject[ECHO.subject][ECHO.type] is ECHO
+    with pytest.raises(ValueError, match="already has a handler"):
+        main.include(jobs)
+    with pytest.raises(ValueError, match="cannot include"):
+        main.include(ServiceRouter("other"))
+
+
+async def _echo_handler_for_include(ctx, payload):  # noqa: ANN001, ANN202
+    return payload
