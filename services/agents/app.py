@@ -1,9 +1,20 @@
 """The agents service's subscribers; each domain's handlers live on their own router, joined here."""
 
+from services.agents import durability
+from services.agents.app_agents import agents_router
+from services.agents.app_jobs import jobs_router, start_workers, stop_workers
+from services.agents.app_runs import runs_router
+from services.agents.job_handlers import GRANTS as JOB_GRANTS
 from services.agents.settings import AgentsSettings
+from services.agents.tools_access import AGENT_GRANTS
 from shared import __version__
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition
 
 router = ServiceRouter("agents")
-definition = ServiceDefinition(name="agents", version=__version__, router=router, settings=AgentsSettings)
+router.include(agents_router)
+router.include(runs_router)
+router.include(jobs_router)
+definition = ServiceDefinition(name="agents", version=__version__, router=router, settings=AgentsSettings,
+                               grants=(*JOB_GRANTS, *AGENT_GRANTS), on_start=[durability.start, start_workers],
+                               on_stop=[stop_workers, durability.stop])

@@ -2,21 +2,35 @@
 
 A factory, not a module-level app, so the service runtime builds it on its own connection
 and a test builds one on the test stack's. The app holds no state of its own beyond the
-key cache: everything it answers comes from one bus request.
+key cache and this replica's rate windows: everything it answers comes from one bus request.
+The routes get the bus as an `EdgeBus` (permission, operation rate rules, timeout: `edge.py`),
+and every request passes the `EdgeMiddleware` (request id, trace, body limit, metrics, log).
 """
 
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from services.gateway import (
+    health,
+    http_metrics,
     problems,
+    routes_agents,
+    routes_agui,
+    routes_docs,
     routes_events,
     routes_graph,
+    routes_jobs,
     routes_knowledge,
+    routes_stream,
     routes_tenancy,
+    routes_whoami,
 )
 from services.gateway.auth import KeyVerifier
+from services.gateway.edge import EdgeBus
+from services.gateway.limits import RateLimiter
+from services.gateway.middleware import EdgeMiddleware
 from services.gateway.settings import GatewaySettings
 from shared import __version__
 from shared.kernel.settings import Settings
@@ -27,16 +41,35 @@ or `X-API-Key`); every request acts in the key's organization. Errors are RFC 94
 `application/problem+json` bodies whose `code` is the platform's stable error code."""
 
 
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry off: `EdgeMiddleware` makes the one HTTP span (the trace's root, the parent of
+the route's bus request) and the Prometheus metrics; a second span per request and per step only cost time."""
+
+
 def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     settings = GatewaySettings.from_common(settings)
-    app = FastAPI(title="ONE on a bus", version=__version__, description=DESCRIPTION)
-    app.state.bus = bus
+    app = FastAPI(title="ONE on a bus", version=__version__, description=DESCRIPTION, telemetry=NO_NATIVE_TELEMETRY)
+    app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.gateway_replicas)
+    app.state.bus = EdgeBus(bus, app.state.limiter, settings.gateway_request_timeout)
     app.state.keys = KeyVerifier(bus, settings.gateway_key_cache_ttl, settings.gateway_key_cache_size)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.gateway_max_body_bytes,
+                       access_log_enabled=settings.gateway_access_log)
     problems.install(app)
+    app.add_route("/healthz", health.healthz, include_in_schema=False)
+    app.add_route("/readyz", health.readyz, include_in_schema=False)
+    app.add_route("/metrics", http_metrics.metrics, include_in_schema=False)
+    app.include_router(health.router)
     app.include_router(routes_graph.router)
     app.include_router(routes_tenancy.router)
     app.include_router(routes_events.router)
+    app.include_router(routes_stream.router)
+    app.include_router(routes_docs.router)
     app.include_router(routes_knowledge.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_agents.router)
+    app.include_router(routes_agui.router)
+    app.include_router(routes_whoami.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

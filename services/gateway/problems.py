@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.kernel.errors import OneError
+from shared.kernel.errors import MalformedMessage, OneError
 from shared.kernel.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,12 @@ class Problem(BaseModel):
 
 
 def status_of(error: OneError) -> int:
-    return STATUS_BY_CODE.get(error.code) or STATUS_BY_FAMILY.get(error.family(), 500)
+    """The code's own status, else that of the nearest family here: the kernel's own refinements (`malformed`,
+    `unknown_type`, ...) are their own family to `OneError.family()`, yet as invalid as `invalid` is."""
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    families = (c.code for c in type(error).__mro__ if issubclass(c, OneError) and c.code in STATUS_BY_FAMILY)
+    return STATUS_BY_FAMILY[next(families, "internal")]
 
 
 def problem_response(request: Request, status: int, code: str, detail: str, details: dict[str, Any] | None = None,
@@ -91,6 +96,8 @@ async def _validation(request: Request, error: Exception) -> JSONResponse:
 async def _http(request: Request, error: Exception) -> JSONResponse:
     """Starlette's own refusals (unknown path, wrong method) in the same shape."""
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not JSON, as the bus calls them
+        return one_error_response(request, MalformedMessage("the request body is not valid JSON"))
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
     return problem_response(request, error.status_code, code, str(error.detail), headers=error.headers)
 
@@ -127,11 +134,12 @@ _DESCRIPTIONS = {
 
 
 def problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents every response model as application/json; problems are application/problem+json."""
+    """FastAPI documents a response model in the route's media type (application/json, text/event-stream);
+    problems are application/problem+json."""
     for path in openapi.get("paths", {}).values():
         for operation in path.values():
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
-                if status[:1] in "45" and "application/json" in content:
-                    content[PROBLEM_JSON] = content.pop("application/json")
+                for media_type in [m for m in content if m != PROBLEM_JSON] if status[:1] in "45" else ():
+                    content[PROBLEM_JSON] = content.pop(media_type)
     return openapi

@@ -5,7 +5,7 @@ its result models. A query string carries every field of a query model but two i
 object (`metadata`, sent as JSON) and a null (`status` of revenue, sent empty). Pages are the
 log's own: `next_cursor` is the `after` (asc) or `before` (desc) of the next request. Who appends
 and for which org is the verified key's; an `org_id` anywhere is refused like any unknown field.
-The long-poll `event.tail` has no route: a client follows the log by paging `GET /v1/events`.
+A client follows the log live with the event stream (`routes_stream`: the long-poll `event.tail` as SSE).
 """
 
 from typing import Annotated, Any
@@ -43,9 +43,11 @@ from shared.contracts.eventlog import (
     ThingHistory,
 )
 
-EventListQuery = derived(EventQuery, "EventListQuery", metadata=(Json[dict[str, Any]] | None, Field(
+METADATA_PARAM = (Json[dict[str, Any]] | None, Field(
     None, description='Events whose metadata contains this JSON object: `metadata={"status":"processed"}`.',
-)))
+))
+"""The filter's `metadata` object as a query string carries it: JSON (shared with the event stream's query)."""
+EventListQuery = derived(EventQuery, "EventListQuery", metadata=METADATA_PARAM)
 HistoryQuery = derived(ThingHistory, "HistoryQuery", drop=("thing_id",))
 RevenueParams = derived(RevenueQuery, "RevenueParams", status=(
     Annotated[str | None, BeforeValidator(lambda value: value or None)],

@@ -19,8 +19,13 @@ from services.gateway.shapes import derived
 from shared.contracts.graph import (
     CONNECTION_CREATE,
     CONNECTION_DELETE,
+    CONNECTION_END,
     CONNECTION_QUERY,
+    CONNECTION_UPDATE,
+    NEIGHBORS,
+    THING_ARCHIVE,
     THING_CREATE,
+    THING_CREATE_BATCH,
     THING_DELETE,
     THING_GET,
     THING_QUERY,
@@ -28,11 +33,16 @@ from shared.contracts.graph import (
     THING_UPDATE,
     Connection,
     ConnectionCreate,
+    ConnectionEnd,
     ConnectionQuery,
     Connections,
+    ConnectionUpdate,
     Deleted,
+    NeighborQuery,
+    Neighbors,
     Thing,
     ThingCreate,
+    ThingCreateBatch,
     ThingGet,
     ThingQuery,
     Things,
@@ -52,6 +62,9 @@ WhereClause = Annotated[str, StringConstraints(pattern=r"^[^:]+:[a-z]+(:.*)?$", 
 
 ThingPatch = derived(ThingUpdate, "ThingPatch", drop=("id",))
 ThingInclude = derived(ThingGet, "ThingInclude", drop=("id",))
+NeighborsQuery = derived(NeighborQuery, "NeighborsQuery", drop=("thing_id",))
+ConnectionPatch = derived(ConnectionUpdate, "ConnectionPatch", drop=("id",))
+ConnectionEnding = derived(ConnectionEnd, "ConnectionEnding", drop=("id",))
 ThingListQuery = derived(ThingQuery, "ThingListQuery", where=(list[WhereClause], Field(
     default_factory=list, max_length=10,
     description="Property filters, `path:op:value` (the value JSON, or a plain string): `where=price:gt:10`, "
@@ -84,6 +97,21 @@ async def delete_thing(id: UUID, caller: Caller, bus: Bus) -> Thing:
     return await bus.request(THING_DELETE, {"id": id}, caller)
 
 
+@router.post("/things/batch", status_code=201, responses=WRITE, tags=["things"])
+async def create_things(body: ThingCreateBatch, caller: Caller, bus: Bus) -> Things:
+    return await bus.request(THING_CREATE_BATCH, body, caller)
+
+
+@router.post("/things/{id}/archive", responses=WRITE, tags=["things"])
+async def archive_thing(id: UUID, caller: Caller, bus: Bus) -> Thing:
+    return await bus.request(THING_ARCHIVE, {"id": id}, caller)
+
+
+@router.get("/things/{id}/neighbors", responses=READ, tags=["things"])
+async def neighbors(id: UUID, query: Annotated[NeighborsQuery, Query()], caller: Caller, bus: Bus) -> Neighbors:  # type: ignore[valid-type]
+    return await bus.request(NEIGHBORS, {"thing_id": id, **_set(query)}, caller)
+
+
 @router.post("/things/{id}/restore", responses=WRITE, tags=["things"])
 async def restore_thing(id: UUID, caller: Caller, bus: Bus) -> Thing:
     return await bus.request(THING_RESTORE, {"id": id}, caller)
@@ -104,6 +132,16 @@ async def create_connection(body: ConnectionCreate, caller: Caller, bus: Bus) ->
 @router.get("/connections", responses=READ, tags=["connections"])
 async def list_connections(query: Annotated[ConnectionQuery, Query()], caller: Caller, bus: Bus) -> Connections:
     return await bus.request(CONNECTION_QUERY, query, caller)
+
+
+@router.patch("/connections/{id}", responses=WRITE, tags=["connections"])
+async def update_connection(id: UUID, body: ConnectionPatch, caller: Caller, bus: Bus) -> Connection:  # type: ignore[valid-type]
+    return await bus.request(CONNECTION_UPDATE, {"id": id, **_set(body)}, caller)
+
+
+@router.post("/connections/{id}/end", responses=WRITE, tags=["connections"])
+async def end_connection(id: UUID, body: ConnectionEnding, caller: Caller, bus: Bus) -> Connection:  # type: ignore[valid-type]
+    return await bus.request(CONNECTION_END, {"id": id, **_set(body)}, caller)
 
 
 @router.delete("/connections/{id}", responses=WRITE, tags=["connections"])

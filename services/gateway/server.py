@@ -1,8 +1,8 @@
 """The HTTP server inside the gateway's service runtime: uvicorn on the runtime's event loop.
 
-`one serve gateway` runs the bus runtime as every service does; its `on_start` hook starts
-uvicorn with the app built on `runtime.bus`, and its `on_stop` hook stops it (in-flight
-requests finish while the bus is still up). The socket is bound here, before uvicorn runs,
+`one serve gateway` runs the bus runtime as every service does (on uvloop: `one serve` picks it
+for the gateway); its `on_start` hook starts uvicorn (the httptools parser) with the app built on
+`runtime.bus`, and its `on_stop` hook stops it (in-flight requests finish while the bus is still up). The socket is bound here, before uvicorn runs,
 so a taken port fails the start with an `OSError` instead of uvicorn's `sys.exit`, and port 0
 takes any free port. The runtime owns SIGTERM/SIGINT: uvicorn is not let near them.
 """
@@ -22,6 +22,11 @@ from services.gateway.settings import GatewaySettings
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
+
+
+KEEP_ALIVE = 75
+"""Seconds an idle keep-alive connection stays open: longer than a balancer's idle timeout (60 s is common),
+so the balancer, not the gateway, closes idle connections and never sends a request on one being closed."""
 
 
 class _Server(uvicorn.Server):
@@ -56,7 +61,8 @@ async def serve(app: ASGIApp, host: str, port: int, graceful: float = 10.0) -> G
     """Run `app` with uvicorn on this loop until `state.server.should_exit`; returns once it listens."""
     sock = bind(host, port)
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, server_header=False, timeout_graceful_shutdown=graceful)
+    config = uvicorn.Config(app, http="httptools", lifespan="off", log_config=None, access_log=False,
+                            server_header=False, timeout_graceful_shutdown=graceful, timeout_keep_alive=KEEP_ALIVE)
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="gateway-http")
     while not server.started:  # listening before the runtime calls itself started

@@ -20,6 +20,7 @@ from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState, state_of
 from shared import __version__
 from shared.contracts.tenancy import (
+    ACT_IN_ORG,
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
     KEY_CREATE,
@@ -54,6 +55,7 @@ from shared.contracts.tenancy import (
     TWO_FACTOR_ENROLL,
     TWO_FACTOR_RESET,
     VERIFY_KEY,
+    ActInOrg,
     Check,
     CheckResult,
     EmailVerified,
@@ -134,6 +136,11 @@ async def _stop(runtime: ServiceRuntime) -> None:
 @router.handler(VERIFY_KEY, transactional=False, eager=True)
 async def verify_key(ctx: WorkContext, payload: VerifyKey) -> Encoded[VerifiedKey]:
     return await service_keys.verify_key(_keys(ctx), ctx.runtime.db, payload.key)
+
+
+@router.handler(ACT_IN_ORG)
+async def act_in_org(ctx: WorkContext, payload: ActInOrg) -> VerifiedKey:
+    return await service_keys.act_in_org(ctx, _keys(ctx), payload.key, payload.org_id)
 
 
 @router.handler(ORG_CREATE)
@@ -277,7 +284,7 @@ async def hit_rate_limit(ctx: WorkContext, payload: RateHit) -> RateAllowed:
 
 @router.handler(RATE_SET)
 async def set_rate_limit(ctx: WorkContext, payload: RateRuleSet) -> Any:
-    return await service_access.set_rate_rule(ctx, payload)
+    return await service_access.set_rate_rule(ctx, state_of(ctx.runtime), payload)
 
 
 @router.handler(RATE_LIST)

@@ -320,7 +320,7 @@ async def update_organization(ctx: WorkContext, replica: TenancyState, payload: 
         changed = {k: (str(v) if isinstance(v, datetime) else v) for k, v in values.items()}
         await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
                      metadata={"changes": changed})
-    if "status" in values or "trial_ends_at" in values or payload.settings is not None:
+    if "status" in values or "trial_ends_at" in values or "plan" in values or payload.settings is not None:
         replica.invalidate_keys(org_id=org.id)
     return await load_org(ctx, await repo.get_org(ctx.session, org.id))
 

@@ -5,7 +5,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from services.tenancy import repository as repo, repository_access as access_repo
-from services.tenancy.models import MONTHLY_METRICS, PLAN_METRICS, PLAN_RATE_LIMITS, TENANCY_COUNTED_METRICS, role_id
+from services.tenancy.models import MONTHLY_METRICS, PLAN_METRICS, TENANCY_COUNTED_METRICS, role_id
 from services.tenancy.service import (
     Actor,
     effective_policies,
@@ -15,12 +15,13 @@ from services.tenancy.service import (
     resolve_actor,
     writability,
 )
-from services.tenancy.service_keys import Credentials
+from services.tenancy.service_keys import Credentials, effective_rate_rules
 from services.tenancy.service_two_factor import require_second_factor
 from services.tenancy.state import TenancyState
 from shared.contracts.tenancy import (
     Check,
     CheckResult,
+    OrganizationNotFound,
     PolicyAdd,
     PolicyInfo,
     Quota,
@@ -35,8 +36,8 @@ from shared.contracts.tenancy import (
 )
 from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, OneError, QuotaExceeded, RateLimited
 from shared.kernel.ids import uuid7
-from shared.kernel.ontology import EventType, OrgPlan, Role
-from shared.kernel.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide
+from shared.kernel.ontology import EventType, Role
+from shared.kernel.rbac import BUILTIN_POLICIES, BUILTIN_ROLES, READ_ACTIONS, decide, require
 from shared.runtime.context import WorkContext
 
 
@@ -150,12 +151,45 @@ async def usage(ctx: WorkContext, target: Any) -> list[Quota]:
     return [quota_model(r) for r in await access_repo.usage_of(ctx.session, org.id)]
 
 
+SERVICE_RELEASED_METRICS = frozenset({"inference"})
+"""Tenancy-counted metrics a service identity may give back: the agents service reserves a run's inference
+units up front and returns what the run did not use (with the `quotas:release` grant)."""
+
+
+def is_service_identity(ctx: WorkContext) -> bool:
+    """A service's own work (`shared.runtime.context.service_identity`): role `service:<name>`, its grants as its
+    permissions. No edge can stamp it: the gateway sends only the roles tenancy verified for a key, and an org's
+    role names cannot hold a colon; only a service holding bus credentials can (and those can act as anyone)."""
+    return (ctx.auth.role or "").startswith("service:")
+
+
+async def quota_caller(ctx: WorkContext) -> tuple[Actor | None, Any]:
+    """The member asking and its org, writable; a service identity that is no member (the agents service on behalf
+    of an agent, or as itself) gets None and is checked against its grants, in the envelope's org only."""
+    try:
+        actor: Actor | None = await resolve_actor(ctx)
+    except Forbidden:
+        if not is_service_identity(ctx):
+            raise
+        actor = None
+    org = await repo.get_org(ctx.session, ctx.auth.org_id)
+    if org is None:
+        raise OrganizationNotFound(f"organization {ctx.auth.org_id} not found")
+    require_writable(org)
+    return actor, org
+
+
+def require_caller(ctx: WorkContext, actor: Actor | None, resource: str, action: str) -> None:
+    if actor is None:
+        require(ctx.auth, resource, action)
+    else:
+        actor.require(resource, action)
+
+
 async def consume(ctx: WorkContext, payload: QuotaChange) -> Quota | OneError:
     """Take `amount` atomically, or return (not raise) the error, so the caller commits its event first."""
-    actor = await resolve_actor(ctx)
-    org = await repo.get_org(ctx.session, actor.org_id)
-    require_writable(org)
-    actor.require("quotas", "consume")
+    actor, org = await quota_caller(ctx)
+    require_caller(ctx, actor, "quotas", "consume")
     row = await access_repo.consume_quota(ctx.session, org.id, payload.metric, payload.amount)
     if row is not None:
         return quota_model(row)
@@ -177,15 +211,19 @@ def require_quota_manager(actor: Actor, metric: str) -> None:
 
 
 async def release(ctx: WorkContext, payload: QuotaChange) -> Quota:
-    """A service gives back what it took (graph: a deleted thing). Usage that tenancy counts itself is
-    released only by a quota manager, or any member could undo the org's plan usage."""
-    actor = await resolve_actor(ctx)
-    require_writable(await repo.get_org(ctx.session, actor.org_id))
-    if payload.metric in TENANCY_COUNTED_METRICS:
+    """A service gives back what it took (graph: a deleted thing; agents: a run's unused inference units). Usage
+    that tenancy counts itself is released only by a quota manager, or any member could undo the org's plan usage;
+    a service identity may release `SERVICE_RELEASED_METRICS` with its `quotas:release` grant, no other."""
+    actor, org = await quota_caller(ctx)
+    if payload.metric not in TENANCY_COUNTED_METRICS:
+        require_caller(ctx, actor, "quotas", "consume")
+    elif actor is not None:
         require_quota_manager(actor, payload.metric)
+    elif payload.metric in SERVICE_RELEASED_METRICS:
+        require(ctx.auth, "quotas", "release")
     else:
-        actor.require("quotas", "consume")
-    row = await access_repo.release_quota(ctx.session, actor.org_id, payload.metric, payload.amount)
+        raise Forbidden(f"a service may not release the {payload.metric} quota", {"metric": payload.metric})
+    row = await access_repo.release_quota(ctx.session, org.id, payload.metric, payload.amount)
     if row is None:
         raise QuotaNotFound(f"no quota {payload.metric!r} in this organization", {"metric": payload.metric})
     return quota_model(row)
@@ -219,10 +257,8 @@ async def hit(ctx: WorkContext, payload: RateHit) -> tuple[int, float]:
     org = await repo.get_org(ctx.session, org_id)
     if org is None:
         raise NotFound("no such organization")
-    rules = await access_repo.rate_rules(ctx.session, org_id)
-    org_rule = next((r for r in rules if r.scope == "org"), None)
-    max_calls, window = (org_rule.max_calls, org_rule.window_seconds) if org_rule else PLAN_RATE_LIMITS[OrgPlan(org.plan)]
-    buckets = [("org", "org", max_calls, window)]
+    rules = await effective_rate_rules(ctx.session, org)
+    buckets = [("org", "org", r.max_calls, r.window_seconds) for r in rules if r.scope == "org"]
     buckets += [("operation", f"op:{r.operation}", r.max_calls, r.window_seconds)
                 for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
     if payload.key_id is not None:
@@ -243,7 +279,7 @@ async def hit(ctx: WorkContext, payload: RateHit) -> tuple[int, float]:
     return remaining or 0, round(reset_after, 3)
 
 
-async def set_rate_rule(ctx: WorkContext, payload: RateRuleSet) -> RateLimitRule:
+async def set_rate_rule(ctx: WorkContext, replica: TenancyState, payload: RateRuleSet) -> RateLimitRule:
     actor = await resolve_actor(ctx)
     org = await enter_org(ctx, actor, payload.org_id, "rate_limit.set", write=True)
     actor.require("rate_limits", "update")
@@ -252,6 +288,7 @@ async def set_rate_rule(ctx: WorkContext, payload: RateRuleSet) -> RateLimitRule
     rule = RateLimitRule(scope=payload.scope, operation=operation, max_calls=payload.max_calls, window_seconds=payload.window_seconds)
     await record(ctx, EventType.ORGANIZATION_UPDATED, org_id=org.id, target_id=org.id, target_type="organization",
                  metadata={"changes": {"rateLimit": rule.model_dump()}})
+    replica.invalidate_keys(org_id=org.id)  # verified keys carry the rules: the edge counts with the new ones
     return rule
 
 

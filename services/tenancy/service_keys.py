@@ -25,7 +25,9 @@ from typing import Any
 from uuid import UUID
 
 from services.tenancy import repository as repo, repository_access as access_repo
+from services.tenancy.models import PLAN_RATE_LIMITS
 from services.tenancy.service import (
+    CROSS_ORG_ACCESS,
     Actor,
     effective_policies,
     now,
@@ -37,11 +39,18 @@ from services.tenancy.service import (
 from services.tenancy.service_two_factor import require_second_factor
 from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState
-from shared.contracts.tenancy import ApiKeyInfo, KeyCreate, OrgSettings, VerifiedKey
+from shared.contracts.tenancy import (
+    ApiKeyInfo,
+    KeyCreate,
+    OrganizationNotFound,
+    OrgSettings,
+    RateLimitRule,
+    VerifiedKey,
+)
 from shared.kernel.api_keys import KEY_PREFIX, new_api_key, parse_api_key
 from shared.kernel.envelope import Encoded
-from shared.kernel.errors import InvalidRequest, NotFound, Unauthenticated
-from shared.kernel.ontology import EventType, Role
+from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from shared.kernel.ontology import EventType, OrgPlan, Role
 from shared.kernel.rbac import read_only_scopes, unverified_scopes
 from shared.runtime.context import WorkContext
 from shared.runtime.db import Database
@@ -271,6 +280,17 @@ async def verify_key(creds: Credentials, db: Database, presented_text: str) -> E
     return entry.result
 
 
+async def effective_rate_rules(session: Any, org: Any) -> list[RateLimitRule]:
+    """The org's rules with its `org` window first: its own rule, else its plan's (what `hit` counts, and
+    what `tenancy.key.verify` hands the gateway to count at the edge)."""
+    rules = [RateLimitRule(scope=r.scope, operation=r.operation, max_calls=r.max_calls, window_seconds=r.window_seconds)
+             for r in await access_repo.rate_rules(session, org.id)]
+    if not any(r.scope == "org" for r in rules):
+        max_calls, window = PLAN_RATE_LIMITS[OrgPlan(org.plan)]
+        rules.append(RateLimitRule(scope="org", max_calls=max_calls, window_seconds=window))
+    return sorted(rules, key=lambda r: r.scope != "org")
+
+
 async def _load(db: Database, key_id: str) -> _Loaded:
     async with db.transaction() as session:
         async with repo.platform_access(session):
@@ -296,6 +316,31 @@ async def _load(db: Database, key_id: str) -> _Loaded:
             permissions=[p.encode() for p in policies],
             scopes=scopes,
             org_status=org.status, writable=writable, expires_at=key.expires_at,
+            rate_limits=await effective_rate_rules(session, org),
         )
         await access_repo.touch_key(session, key.org_id, key_id)
         return _Loaded(key.key_hash, key.expires_at, result)
+
+
+async def act_in_org(ctx: WorkContext, creds: Credentials, key: str, org_id: UUID) -> VerifiedKey:
+    """A platform owner's key as an auth context in another org, logged in that org as cross-org access.
+
+    How the CLI's and the SDK's `--org` act elsewhere: the key is verified as every key is, and only
+    a platform owner's passes; the event names the key and the owner's own org, so the target org
+    sees who came in. Any other key is refused, whatever org it names.
+    """
+    own = (await verify_key(creds, ctx.runtime.db, key)).model
+    if own is None or own.role != Role.PLATFORM_OWNER:
+        raise Forbidden("only a platform owner's key acts in another organization", {"org_id": str(org_id)})
+    if org_id == own.org_id:
+        return own
+    await repo.switch_org(ctx.session, org_id)
+    org = await repo.get_org(ctx.session, org_id)
+    if org is None:
+        raise OrganizationNotFound(f"organization {org_id} not found", {"org_id": str(org_id)})
+    await record(ctx, CROSS_ORG_ACCESS, org_id=org_id, actor_id=own.actor_id, target_id=org_id,
+                 target_type="organization", metadata={"crossOrgAccess": True, "operation": "key.act_in_org",
+                                                       "actorOrgId": str(own.org_id), "keyId": own.key_id})
+    writable, _ = writability(org)
+    return own.model_copy(update={"org_id": org_id, "org_status": org.status, "writable": writable,
+                                  "scopes": own.scopes if writable else list(read_only_scopes(own.scopes))})

@@ -18,6 +18,8 @@ from shared.kernel.envelope import Payload, Protocol, register_message
 from shared.kernel.errors import InvalidRequest
 
 MAX_BATCH = 1000
+MAX_POSITION = 2**63 - 1
+"""Positions and dead-letter ids are Postgres bigints: a cursor past this is refused, not sent to the database."""
 
 
 class InvalidEvent(InvalidRequest):
@@ -69,20 +71,22 @@ class EventFilter(Payload):
 
 
 class EventQuery(EventFilter):
-    after: int | None = Field(None, ge=0, description="Cursor: positions greater than this (ascending order).")
-    before: int | None = Field(None, ge=0, description="Cursor: positions less than this (descending order).")
+    after: int | None = Field(None, ge=0, le=MAX_POSITION,
+                              description="Cursor: positions greater than this (ascending order).")
+    before: int | None = Field(None, ge=0, le=MAX_POSITION,
+                               description="Cursor: positions less than this (descending order).")
     order: Literal["asc", "desc"] = "asc"
     limit: int = Field(100, ge=1, le=1000)
 
 
 class ThingHistory(Payload):
     thing_id: UUID
-    before: int | None = Field(None, ge=0)
+    before: int | None = Field(None, ge=0, le=MAX_POSITION)
     limit: int = Field(100, ge=1, le=1000)
 
 
 class EventTail(EventFilter):
-    after: int = Field(0, ge=0, description="The last position the reader has seen.")
+    after: int = Field(0, ge=0, le=MAX_POSITION, description="The last position the reader has seen.")
     wait: float = Field(10.0, ge=0, le=60, description="Seconds to wait when nothing is there yet.")
     limit: int = Field(500, ge=1, le=1000)
 
@@ -151,7 +155,7 @@ class Revenue(BaseModel):
 
 
 class DeadLetterQuery(Payload):
-    after_id: int = Field(0, ge=0)
+    after_id: int = Field(0, ge=0, le=MAX_POSITION)
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -197,17 +201,29 @@ def _subject(verb: str) -> str:
     return subjects.command("eventlog", verb)
 
 
-APPEND = register_message("event.append", _subject("events.append"), AppendEvent, Appended, protocols=_ANY_PROTOCOL)
-APPEND_BATCH = register_message(
-    "event.append_batch", _subject("events.append_batch"), AppendBatch, AppendedBatch, protocols=_ANY_PROTOCOL
+APPEND = register_message(
+    "event.append", _subject("events.append"), AppendEvent, Appended, protocols=_ANY_PROTOCOL,
+    permission="events:create",
 )
-QUERY = register_message("event.query", _subject("events.query"), EventQuery, EventPage)
-HISTORY = register_message("event.history", _subject("events.history"), ThingHistory, EventPage)
-TAIL = register_message("event.tail", _subject("events.tail"), EventTail, TailPage)
-DAILY_COUNTS = register_message("event.daily_counts", _subject("analytics.daily_counts"), DailyCountsQuery, DailyCounts)
-REVENUE = register_message("event.revenue", _subject("analytics.revenue"), RevenueQuery, Revenue)
-DEAD_LETTERS = register_message("event.dead_letters", _subject("deadletters.list"), DeadLetterQuery, DeadLetters)
-STATS = register_message("eventlog.stats", _subject("stats"), StatsQuery, EventlogStats)
+APPEND_BATCH = register_message(
+    "event.append_batch", _subject("events.append_batch"), AppendBatch, AppendedBatch, protocols=_ANY_PROTOCOL,
+    permission="events:create",
+)
+QUERY = register_message("event.query", _subject("events.query"), EventQuery, EventPage, permission="events:list")
+HISTORY = register_message(
+    "event.history", _subject("events.history"), ThingHistory, EventPage, permission="events:list"
+)
+TAIL = register_message("event.tail", _subject("events.tail"), EventTail, TailPage, permission="events:list")
+DAILY_COUNTS = register_message(
+    "event.daily_counts", _subject("analytics.daily_counts"), DailyCountsQuery, DailyCounts, permission="events:read"
+)
+REVENUE = register_message(
+    "event.revenue", _subject("analytics.revenue"), RevenueQuery, Revenue, permission="events:read"
+)
+DEAD_LETTERS = register_message(
+    "event.dead_letters", _subject("deadletters.list"), DeadLetterQuery, DeadLetters, permission="events:list"
+)
+STATS = register_message("eventlog.stats", _subject("stats"), StatsQuery, EventlogStats, permission="events:read")
 
 DEAD_LETTER_SUBJECT = subjects.dead_letter("eventlog")
 """Where the ingest announces each event it could not store, with the reason (core NATS, after commit)."""

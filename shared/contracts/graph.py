@@ -224,21 +224,33 @@ class Deleted(BaseModel):
     id: UUID
 
 
-def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel]) -> Any:
-    return register_message(type_, subjects.command("graph", verb), payload, result)
+def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel], permission: str) -> Any:
+    return register_message(type_, subjects.command("graph", verb), payload, result, permission=permission)
 
 
-THING_CREATE = _message("graph.thing.create", "things.create", ThingCreate, Thing)
-THING_CREATE_BATCH = _message("graph.thing.create_batch", "things.create_batch", ThingCreateBatch, Things)
-THING_GET = _message("graph.thing.get", "things.get", ThingGet, ThingWithRelated)
-THING_UPDATE = _message("graph.thing.update", "things.update", ThingUpdate, Thing)
-THING_ARCHIVE = _message("graph.thing.archive", "things.archive", ThingTarget, Thing)
-THING_DELETE = _message("graph.thing.delete", "things.delete", ThingTarget, Thing)
-THING_RESTORE = _message("graph.thing.restore", "things.restore", ThingTarget, Thing)
-THING_QUERY = _message("graph.thing.query", "things.query", ThingQuery, Things)
-CONNECTION_CREATE = _message("graph.connection.create", "connections.create", ConnectionCreate, Connection)
-CONNECTION_UPDATE = _message("graph.connection.update", "connections.update", ConnectionUpdate, Connection)
-CONNECTION_END = _message("graph.connection.end", "connections.end", ConnectionEnd, Connection)
-CONNECTION_DELETE = _message("graph.connection.delete", "connections.delete", ConnectionTarget, Deleted)
-CONNECTION_QUERY = _message("graph.connection.query", "connections.query", ConnectionQuery, Connections)
-NEIGHBORS = _message("graph.neighbors", "neighbors", NeighborQuery, Neighbors)
+THING_CREATE = _message("graph.thing.create", "things.create", ThingCreate, Thing, permission="things:create")
+THING_CREATE_BATCH = _message(
+    "graph.thing.create_batch", "things.create_batch", ThingCreateBatch, Things, permission="things:create"
+)
+THING_GET = _message("graph.thing.get", "things.get", ThingGet, ThingWithRelated, permission="things:read")
+THING_UPDATE = _message("graph.thing.update", "things.update", ThingUpdate, Thing, permission="things:update")
+THING_ARCHIVE = _message("graph.thing.archive", "things.archive", ThingTarget, Thing, permission="things:update")
+THING_DELETE = _message("graph.thing.delete", "things.delete", ThingTarget, Thing, permission="things:delete")
+THING_RESTORE = _message("graph.thing.restore", "things.restore", ThingTarget, Thing, permission="things:update")
+THING_QUERY = _message("graph.thing.query", "things.query", ThingQuery, Things, permission="things:list")
+CONNECTION_CREATE = _message(
+    "graph.connection.create", "connections.create", ConnectionCreate, Connection, permission="connections:create"
+)
+CONNECTION_UPDATE = _message(
+    "graph.connection.update", "connections.update", ConnectionUpdate, Connection, permission="connections:update"
+)
+CONNECTION_END = _message(
+    "graph.connection.end", "connections.end", ConnectionEnd, Connection, permission="connections:update"
+)
+CONNECTION_DELETE = _message(
+    "graph.connection.delete", "connections.delete", ConnectionTarget, Deleted, permission="connections:delete"
+)
+CONNECTION_QUERY = _message(
+    "graph.connection.query", "connections.query", ConnectionQuery, Connections, permission="connections:read"
+)
+NEIGHBORS = _message("graph.neighbors", "neighbors", NeighborQuery, Neighbors, permission="things:read")

@@ -106,6 +106,9 @@ class MessageSpec(Generic[P, R]):
     result: type[R]
     protocols: frozenset[Protocol] = field(default_factory=lambda: frozenset({Protocol.NATIVE}))
     requires_auth: bool = True
+    permission: str | None = None
+    """`resource:action` that every request of this type needs (the handler may check more): the gateway
+    refuses a key whose scopes or role lack it before sending, and a rate rule's operation can name it."""
 
 
 _REGISTRY: dict[str, MessageSpec[Any, Any]] = {}
@@ -119,9 +122,10 @@ def register_message(
     *,
     protocols: Iterable[Protocol] = (Protocol.NATIVE,),
     requires_auth: bool = True,
+    permission: str | None = None,
 ) -> MessageSpec[P, R]:
     """Declare a message type once (in a service's `schemas.py`); clients and handlers share it."""
-    spec = MessageSpec(type, subject, payload, result, frozenset(protocols), requires_auth)
+    spec = MessageSpec(type, subject, payload, result, frozenset(protocols), requires_auth, permission)
     existing = _REGISTRY.get(type)
     if existing is not None and existing != spec:
         raise ValueError(f"message type {type!r} is already registered differently")

@@ -14,18 +14,10 @@ from opentelemetry import propagate
 
 from shared.kernel import subjects
 from shared.kernel.settings import Settings
+from shared.runtime.nats_options import connect_options
 from shared.runtime.tracing import tracer_provider
 
 log = logging.getLogger(__name__)
-
-
-def connect_options(settings: Settings, name: str) -> dict:
-    """What both FastStream and bare nats-py connections need: URL, credentials, a name."""
-    options: dict = {"servers": settings.nats_url, "name": name, "max_reconnect_attempts": -1}
-    if settings.nats_user:
-        options["user"] = settings.nats_user
-        options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else None
-    return options
 
 
 async def server_has_everything_sent(nc: NatsClient) -> None:

@@ -8,7 +8,7 @@ becomes `Unavailable`, never a bare nats exception.
 
 import asyncio
 import itertools
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import nats
@@ -22,9 +22,11 @@ from pydantic_core import to_json
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
 from shared.kernel.errors import PayloadTooLarge, Unavailable
 from shared.kernel.ids import uuid7
-from shared.kernel.settings import Settings, get_settings
-from shared.runtime.bus import connect_options
+from shared.runtime.nats_options import connect_options
 from shared.runtime.tracing import outgoing_trace
+
+if TYPE_CHECKING:  # a client given its settings (the CLI's, read without pydantic-settings) never loads them
+    from shared.kernel.settings import Settings
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -37,8 +39,11 @@ class BusClient:
         self._owns_connection = owns_connection
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None, name: str = "one-client") -> "BusClient":
-        settings = settings or get_settings()
+    async def connect(cls, settings: "Settings | None" = None, name: str = "one-client") -> "BusClient":
+        if settings is None:
+            from shared.kernel.settings import get_settings
+
+            settings = get_settings()
         nc = await nats.connect(**{**connect_options(settings, name), "max_reconnect_attempts": 5})
         return cls(nc, timeout=settings.request_timeout, owns_connection=True)
 

@@ -5,39 +5,56 @@ stays sampled through every service it crosses. Tests pass an in-memory exporter
 """
 
 import logging
+import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context, trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.kernel.settings import Settings, get_settings
-from shared.runtime.recorded_span import RecordedSpan
+if TYPE_CHECKING:  # a bus client (the CLI) imports this module without the SDK (~30 ms, psutil with it): only a
+    # process that sets tracing up (`setup_tracing`: the services) loads it; only services have an engine
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import ParentBased
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from shared.kernel.settings import Settings
+    from shared.runtime.recorded_span import RecordedSpan
 
 log = logging.getLogger(__name__)
-_provider: TracerProvider | None = None
-_ratio_sampler: tuple[ParentBased, int] | None = None  # the sampler `setup_tracing` built, and its root bound
+_provider: "TracerProvider | None" = None
+_ratio_sampler: "tuple[ParentBased, int] | None" = None  # the sampler `setup_tracing` built, and its root bound
 _consumer_tracer = trace.get_tracer("one.handlers")
 _client_tracer = trace.get_tracer("one.client")
 
 
-class _ReusableIds(RandomIdGenerator):
-    """Lets `client_span` hand the SDK the trace id it already sampled against."""
+class _ReusableIds:
+    """The SDK's `RandomIdGenerator` (random ids, never the invalid 0; written out here so that this module does
+    not import the SDK), and it lets `client_span` hand the SDK the trace id it already sampled against."""
 
     preset: int | None = None
 
+    def generate_span_id(self) -> int:
+        span_id = random.getrandbits(64)
+        while span_id == trace.INVALID_SPAN_ID:
+            span_id = random.getrandbits(64)
+        return span_id
+
     def generate_trace_id(self) -> int:
         preset, self.preset = self.preset, None
-        return super().generate_trace_id() if preset is None else preset
+        if preset is not None:
+            return preset
+        trace_id = random.getrandbits(128)
+        while trace_id == trace.INVALID_TRACE_ID:
+            trace_id = random.getrandbits(128)
+        return trace_id
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 _ids = _ReusableIds()
@@ -46,18 +63,26 @@ _ids = _ReusableIds()
 def setup_tracing(
     service_name: str,
     *,
-    exporter: SpanExporter | None = None,
+    exporter: "SpanExporter | None" = None,
     sample_ratio: float | None = None,
-    settings: Settings | None = None,
-) -> TracerProvider:
+    settings: "Settings | None" = None,
+) -> "TracerProvider":
     """Install the process-wide tracer provider (once) and attach exporters.
 
     Exports over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; an explicit
     `exporter` (e.g. `InMemorySpanExporter` in tests) is attached synchronously so
     spans are visible as soon as they end. Calling it again only adds the exporter.
     """
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
     global _provider, _ratio_sampler, _consumer_tracer, _client_tracer
-    settings = settings or get_settings()
+    if settings is None:
+        from shared.kernel.settings import get_settings
+
+        settings = get_settings()
     if _provider is None:
         ratio = settings.trace_sample_ratio if sample_ratio is None else sample_ratio
         root = TraceIdRatioBased(ratio)
@@ -82,11 +107,11 @@ def setup_tracing(
     return _provider
 
 
-def tracer_provider() -> TracerProvider | None:
+def tracer_provider() -> "TracerProvider | None":
     return _provider
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
+def instrument_engine(engine: "AsyncEngine") -> None:
     """SQL spans for every statement on this engine, as children of the current span.
 
     `SQLAlchemyInstrumentor` is a process-wide singleton that wraps `create_engine`
@@ -151,7 +176,7 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
         bound = _ratio_bound()
         if bound is not None:
             trace_id = _ids.generate_trace_id()
-            if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= bound:
+            if trace_id & _TRACE_ID_LIMIT >= bound:
                 return None, {"traceparent": _Traceparent("00-%032x-%016x-00" % (trace_id, _ids.generate_span_id()))}
             span = _recorded(name, SpanKind.CLIENT, trace_id, None, attributes(), _CLIENT_SCOPE)
             return span, _headers_for(span)
@@ -167,13 +192,16 @@ def _ratio_bound() -> int | None:
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_TRACE_ID_LIMIT = (1 << 64) - 1  # `TraceIdRatioBased.TRACE_ID_LIMIT`: the bits of a trace id its bound is compared to
 _CLIENT_SCOPE = InstrumentationScope("one.client")
 _CONSUMER_SCOPE = InstrumentationScope("one.handlers")
 
 
 def _recorded(name: str, kind: SpanKind, trace_id: int, parent: SpanContext | None, attributes: dict[str, str],
-              scope: InstrumentationScope) -> RecordedSpan:
+              scope: InstrumentationScope) -> "RecordedSpan":
     """A sampled span of ours, in `trace_id`, under `parent` (None for a root)."""
+    from shared.runtime.recorded_span import RecordedSpan  # with the SDK: loaded once tracing is set up
+
     assert _provider is not None
     state = parent.trace_state if parent is not None else None
     context = SpanContext(trace_id, _ids.generate_span_id(), False, _SAMPLED, state)
@@ -293,6 +321,43 @@ def consume_span(subject: str, headers: dict[str, str] | None) -> AbstractContex
         name,
         context=trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None,
         kind=SpanKind.CONSUMER,
+        attributes=attributes,
+    )
+    return _Consumed(span)
+
+
+_SERVER_SCOPE = InstrumentationScope("one.http")
+_server_tracer = trace.get_tracer("one.http")
+
+
+def server_span(name: str, traceparent: str | None, tracestate: str | None = None,
+                attributes: dict[str, str] | None = None) -> AbstractContextManager[Span]:
+    """The span an HTTP server runs a request under: the root of the trace, or the caller's `traceparent`'s child.
+
+    The same economy as `consume_span`: a caller's unsampled trace is joined without a span; a new
+    trace asks the ratio sampler first and, when it says no, only makes an unsampled context current
+    (so the bus requests of the route carry one trace id and the same decision).
+    """
+    headers = {"traceparent": traceparent} if traceparent else {}
+    if tracestate and traceparent:
+        headers["tracestate"] = tracestate
+    parent = _remote_parent(headers) if headers else None
+    if parent is not None and not parent.trace_flags.sampled:
+        return _Joined(parent)
+    attributes = attributes or {}
+    bound = _ratio_bound()
+    if bound is not None:
+        if parent is not None:
+            return _Consumed(_recorded(name, SpanKind.SERVER, parent.trace_id, parent, attributes, _SERVER_SCOPE))
+        trace_id = _ids.generate_trace_id()
+        if trace_id & _TRACE_ID_LIMIT >= bound:
+            return _Joined(SpanContext(trace_id, _ids.generate_span_id(), False, TraceFlags(0)))
+        return _Consumed(_recorded(name, SpanKind.SERVER, trace_id, None, attributes, _SERVER_SCOPE))
+    tracer = _provider.get_tracer("one.http") if _provider is not None else _server_tracer
+    span = tracer.start_span(
+        name,
+        context=trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None,
+        kind=SpanKind.SERVER,
         attributes=attributes,
     )
     return _Consumed(span)

@@ -1,9 +1,10 @@
 """`one publish` and `one events tail|query|history|revenue|archive|import|replay`.
 
-Bus commands act as the owner of the API key (`ONE_API_KEY`, or the credentials
-file `one up` wrote), verified by tenancy; or, with `--org` / `--actor`, as a
-trusted internal client. `archive` and `import` run the retention job over the
-owner database connection.
+Commands act through the SDK as the owner of the API key (`ONE_API_KEY`, or the
+credentials file `one up` wrote), verified by tenancy, over the running stack's bus or,
+with `ONE_URL` / `--url`, over the gateway. `--org` acts in another org: a platform
+owner's key only, logged there as cross-org access. `archive` and `import` run the
+retention job over the owner database connection.
 """
 
 import asyncio
@@ -25,16 +26,10 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
-from shared.kernel.envelope import AuthContext, Protocol
-from shared.kernel.ontology import Role
-from shared.kernel.rbac import role_permissions
-from shared.kernel.settings import Settings
-from shared.runtime.client import BusClient
-from shared.tools.credentials import load_api_key
-from shared.tools.events_client import EventsClient
-from shared.tools.keys import authenticate
+from shared.kernel.envelope import Protocol
+from shared.tools.cli_output import Column, act, fail, json_lines, json_object, print_json, print_table
+from shared.tools.sdk.events import Events
 from shared.tools.stack import effective_settings, service_module, settings_of
 
 app = typer.Typer(help="The event log: query, tail, analytics, archive, replay.", no_args_is_help=True)
@@ -42,39 +37,22 @@ console = Console()
 T = TypeVar("T")
 NO_ACTOR = UUID(int=0)
 
-OrgOption = typer.Option(None, "--org", help="Organization id (trusted internal use); default: the API key's org.")
-ActorOption = typer.Option(NO_ACTOR, "--actor", help="Acting thing's id.")
+OrgOption = typer.Option(None, "--org", help="Act in this organization: a platform owner's key only (logged there as "
+                         "cross-org access); default: the API key's org.")
 
 
-def running_settings() -> Settings:
-    settings = effective_settings()
-    if not settings.nats_url:
-        console.print("[red]nothing is running[/red]: start it with `make run` (or set NATS_URL)")
-        raise typer.Exit(1)
-    return settings
+def _run(org: UUID | None, work: Callable[[Events], Awaitable[T]], protocol: Protocol = Protocol.NATIVE) -> T:
+    """Act as the API key's owner (verified), in `--org` only with a platform owner's key; over the bus or HTTP."""
 
+    async def on(one: Any) -> T:
+        if protocol != Protocol.NATIVE:
+            if one.kind != "bus":
+                fail(f"--protocol {protocol} stamps the bus envelope: it needs the bus, not ONE_URL",
+                     "run it where the stack runs (unset ONE_URL), or publish with --protocol native")
+            one.transport.protocol = protocol
+        return await work(one.events)
 
-def _run(
-    org: UUID | None, actor: UUID, work: Callable[[EventsClient], Awaitable[T]], protocol: Protocol = Protocol.NATIVE
-) -> T:
-    """Act for `--org` as its owner, a trusted internal client, or else as the API key's owner (verified)."""
-    settings = running_settings()
-    key = None if org is not None else load_api_key(settings)
-    if org is None and key is None:
-        console.print("[red]no --org and no API key[/red]: pass --org, set ONE_API_KEY, or run `make run` once")
-        raise typer.Exit(1)
-
-    async def main() -> T:
-        async with await BusClient.connect(settings, name="one-events") as bus:
-            ctx = trusted_context(org, actor) if org is not None else await authenticate(bus, key)
-            return await work(EventsClient(bus, ctx, protocol=protocol))
-
-    return asyncio.run(main())
-
-
-def trusted_context(org: UUID, actor: UUID) -> AuthContext:
-    """`--org`: act as the org's owner without a key, as a trusted internal client (the bus user is the trust)."""
-    return AuthContext(org, actor, Role.ORG_OWNER, role_permissions(Role.ORG_OWNER))
+    return act(on, org=org)
 
 
 def _retention() -> ModuleType:
@@ -82,28 +60,8 @@ def _retention() -> ModuleType:
     return service_module("eventlog", "retention")
 
 
-def api_key_or_exit(settings: Settings) -> str:
-    """The CLI's API key (`ONE_API_KEY` or the credentials file), or a clear exit."""
-    key = load_api_key(settings)
-    if key is None:
-        console.print("[red]no API key[/red]: set ONE_API_KEY, or run `make run` once to create the credentials file")
-        raise typer.Exit(1)
-    return key
-
-
 def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
-
-
-def _json_arg(value: str | None) -> dict[str, Any]:
-    """Inline JSON, or `@file.json`."""
-    if not value:
-        return {}
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
-    parsed = json.loads(text)
-    if not isinstance(parsed, dict):
-        raise typer.BadParameter("metadata must be a JSON object")
-    return parsed
 
 
 def _filters(types: list[str] | None, actor_id: UUID | None, target: UUID | None, thing: UUID | None,
@@ -115,22 +73,44 @@ def _filters(types: list[str] | None, actor_id: UUID | None, target: UUID | None
     }
 
 
+REVENUE_STATUSES = ("processed", "verified")
+"""What `one events revenue` counts by default: payments that went through (x402 reports `verified`)."""
+
+
+def merge_revenue(results: list) -> list[dict[str, Any]]:
+    """Totals of several revenue answers (one per status), summed per protocol and currency."""
+    merged: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for result in results:
+        for row in result.totals:
+            into = merged.setdefault((row.protocol, row.currency),
+                                     {"protocol": row.protocol, "currency": row.currency, "total": 0, "count": 0})
+            into["total"] += row.total
+            into["count"] += row.count
+    return [{**r, "total": str(r["total"])} for r in sorted(merged.values(), key=lambda r: (r["protocol"], r["currency"] or ""))]
+
+
+EVENT_COLUMNS = [Column("position"), Column("occurred_at"), Column("type"), Column("protocol"), Column("actor", "id"),
+                 Column("target", "id"), Column("metadata", "text")]
+
+
+def event_rows(events: list) -> list[list[str]]:
+    """Rows for `print_table(EVENT_COLUMNS, ...)`: full ids, metadata as compact JSON (it wraps)."""
+    return [[str(e.position), e.occurred_at.isoformat(timespec="seconds"), e.type, e.protocol,
+             str(e.actor_id or "") if e.actor_id != NO_ACTOR else "", str(e.target_id or ""),
+             json.dumps(e.metadata, separators=(",", ":"))] for e in events]
+
+
 def _print_events(events: list, as_json: bool) -> None:
     if as_json:
         for e in events:
             print(e.model_dump_json())
         return
-    table = Table("position", "occurred_at", "type", "protocol", "actor", "target", "metadata")
-    for e in events:
-        table.add_row(str(e.position), e.occurred_at.isoformat(timespec="seconds"), e.type, e.protocol,
-                      str(e.actor_id or "")[:13], str(e.target_id or "")[:13], json.dumps(e.metadata)[:60])
-    console.print(table)
+    print_table(EVENT_COLUMNS, event_rows(events), out=console, empty="no events match")
 
 
 def publish(
     type: str = typer.Option(None, "--type", help="Event type (canonical or granular); omit with --stdin."),
     org: UUID | None = OrgOption,
-    actor: UUID = ActorOption,
     protocol: Protocol = typer.Option(Protocol.NATIVE, "--protocol"),
     meta: str = typer.Option(None, "--meta", help="Metadata: JSON or @file.json."),
     target: UUID = typer.Option(None, "--target"),
@@ -139,17 +119,18 @@ def publish(
 ) -> None:
     """Publish one event (or many, one JSON object per stdin line) to the event log."""
     if stdin:
-        items = [json.loads(line) for line in sys.stdin if line.strip()]
+        items = json_lines(sys.stdin)
         with progress_bar() as bar:
             task = bar.add_task("publishing", total=len(items))
-            appended = _run(org, actor, lambda c: c.publish_many(items, progress=lambda d, t: bar.update(task, completed=d)),
+            appended = _run(org, lambda c: c.publish_many(items, progress=lambda d, t: bar.update(task, completed=d)),
                             protocol)
         duplicates = sum(a.duplicate for a in appended)
         console.print(f"published {len(appended)} events ({duplicates} duplicates)")
         return
     if not type:
         raise typer.BadParameter("--type is required unless --stdin")
-    result = _run(org, actor, lambda c: c.publish(type, target_id=target, target_type=target_type, metadata=_json_arg(meta)),
+    metadata = json_object(meta, "--meta")  # bad JSON is a one-line usage error before anything connects
+    result = _run(org, lambda c: c.publish(type, target_id=target, target_type=target_type, metadata=metadata),
                   protocol)
     print(result.model_dump_json())
 
@@ -157,7 +138,6 @@ def publish(
 @app.command()
 def query(
     org: UUID | None = OrgOption,
-    actor: UUID = ActorOption,
     types: list[str] = typer.Option(None, "--type"),
     by: UUID = typer.Option(None, "--by", help="Events caused by this actor."),
     target: UUID = typer.Option(None, "--target"),
@@ -170,7 +150,7 @@ def query(
 ) -> None:
     """An org's events with any mix of filters; prints the cursor for the next page."""
     filters = _filters(types, by, target, thing, protocols, since, until)
-    page = _run(org, actor, lambda c: c.query(**filters, after=after, order="desc" if desc else "asc", limit=limit))
+    page = _run(org, lambda c: c.query(**filters, after=after, order="desc" if desc else "asc", limit=limit))
     _print_events(page.events, as_json)
     if page.next_cursor is not None and not as_json:
         console.print(f"next page: --after {page.next_cursor}" if not desc else f"next cursor: {page.next_cursor}")
@@ -179,41 +159,56 @@ def query(
 @app.command()
 def tail(
     org: UUID | None = OrgOption,
-    actor: UUID = ActorOption,
     types: list[str] = typer.Option(None, "--type"),
     by: UUID = typer.Option(None, "--by"),
     target: UUID = typer.Option(None, "--target"),
     protocols: list[str] = typer.Option(None, "--protocol"),
-    after: int = typer.Option(0, help="Start after this position (0 = from the beginning of the hot log)."),
+    after: int = typer.Option(None, help="Start after this position (resume where a tail stopped)."),
+    from_start: bool = typer.Option(False, "--from-start", help="Replay the whole hot log first, then follow."),
 ) -> None:
-    """Follow an org's new events as JSON lines; Ctrl-C prints the position to resume from."""
+    """Follow an org's new events as JSON lines, from now on by default; Ctrl-C prints the position to resume from."""
     filters = _filters(types, by, target, None, protocols, None, None)
 
-    async def follow(client: EventsClient) -> None:
+    async def follow(client: Events) -> None:
+        start = 0 if from_start else after
+        if start is None:  # from now: after the org's newest event
+            newest = (await client.query(order="desc", limit=1)).events
+            start = newest[0].position if newest else 0
         try:
-            async for event in client.tail(after=after, **filters):
+            async for event in client.tail(after=start, **filters):
                 print(event.model_dump_json(), flush=True)
         finally:
             console.print(f"resume with --after {client.cursor}", style="dim")
 
     try:
-        _run(org, actor, follow)
+        _run(org, follow)
     except KeyboardInterrupt:
         pass
 
 
 @app.command()
 def revenue(
-    org: UUID | None = OrgOption, actor: UUID = ActorOption,
+    org: UUID | None = OrgOption,
     days: float = typer.Option(30.0, help="Over the last N days."), currency: str = typer.Option(None),
+    statuses: list[str] = typer.Option(list(REVENUE_STATUSES), "--status",
+                                       help="payment_event metadata.status to count (repeatable); `any` = every status."),
+    as_json: bool = typer.Option(False, "--json", help="The totals as JSON."),
 ) -> None:
-    """Payment totals by protocol (a2a / acp / ap2 / x402 / traditional)."""
+    """Payment totals by protocol (a2a / acp / ap2 / x402 / traditional): by default the payments that went through
+    (`processed`, and `verified` as x402 reports them)."""
     until = datetime.now(UTC)
-    result = _run(org, actor, lambda c: c.revenue(until - timedelta(days=days), until, currency=currency))
-    table = Table("protocol", "currency", "total", "payments")
-    for row in result.totals:
-        table.add_row(row.protocol, row.currency or "-", str(row.total), str(row.count))
-    console.print(table)
+    wanted: list[str | None] = [None] if "any" in statuses else list(dict.fromkeys(statuses))
+
+    async def totals(c: Events) -> list:
+        return [await c.revenue(until - timedelta(days=days), until, status=s, currency=currency) for s in wanted]
+
+    rows = merge_revenue(_run(org, totals))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(["protocol", "currency", "total", "payments"],
+                [(r["protocol"], r["currency"] or "-", r["total"], r["count"]) for r in rows], out=console,
+                empty="no payments in that window with that status (see --status)")
 
 
 @app.command()
@@ -248,14 +243,14 @@ def import_(directory: Path = typer.Argument(..., help="An archive directory (wi
 @app.command()
 def replay(
     subject: str = typer.Option(..., "--subject", help="Where to re-publish, e.g. one.rebuild.search."),
-    org: UUID | None = OrgOption, actor: UUID = ActorOption,
+    org: UUID | None = OrgOption,
     from_position: int = typer.Option(0, "--from"), to_position: int = typer.Option(None, "--to"),
     types: list[str] = typer.Option(None, "--type"),
 ) -> None:
     """Re-publish a range of an org's events, in position order, to rebuild a read model."""
     with progress_bar() as bar:
         task = bar.add_task("replaying", total=None)
-        sent = _run(org, actor, lambda c: c.replay(subject, from_position=from_position, to_position=to_position,
+        sent = _run(org, lambda c: c.replay(subject, from_position=from_position, to_position=to_position,
                                                    types=types or [],
                                                    progress=lambda d, t: bar.update(task, completed=d, total=t or None)))
     console.print(f"replayed {sent} events to {subject}")

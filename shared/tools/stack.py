@@ -7,6 +7,7 @@ and `one serve` where the running stack listens.
 """
 
 import asyncio
+import fcntl
 import importlib
 import json
 import logging
@@ -16,17 +17,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from shared.kernel import subjects
-from shared.kernel.errors import OneError
 from shared.kernel.settings import Settings, get_settings
-from shared.runtime.client import BusClient
-from shared.runtime.db import Database
-from shared.runtime.migrate import migrate_services
-from shared.runtime.service import HealthReport, ServiceDefinition, health_spec
-from shared.tools.credentials import credentials_path, save_credentials
+
+if TYPE_CHECKING:  # imported where used: the CLI imports this module for `effective_settings` on every command
+    from shared.kernel.errors import OneError
+    from shared.runtime.service import HealthReport, ServiceDefinition
+
 from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.tools.sdk.connect import with_running_stack
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ def service_module(name: str, module: str) -> ModuleType:
     return importlib.import_module(f"services.{name}.{module}")
 
 
-def load_service(name: str) -> ServiceDefinition:
+def load_service(name: str) -> "ServiceDefinition":
     return service_module(name, "app").definition
 
 
@@ -58,17 +61,8 @@ def all_migrations() -> dict[str, str]:
 
 
 def effective_settings(settings: Settings | None = None) -> Settings:
-    """Settings with the URLs of the running embedded stack filled in where unset."""
-    settings = settings or get_settings()
-    if (settings.database_url and settings.nats_url) or not settings.runtime_file.exists():
-        return settings
-    runtime = json.loads(settings.runtime_file.read_text())
-    return settings.model_copy(
-        update={
-            "database_url": settings.database_url or runtime.get("database_url"),
-            "nats_url": settings.nats_url or runtime.get("nats_url"),
-        }
-    )
+    """Settings with the URLs of the running embedded stack filled in where unset (as the SDK finds them)."""
+    return with_running_stack(settings or get_settings())
 
 
 @dataclass
@@ -99,11 +93,15 @@ class EmbeddedServers:
 
 async def fetch_health(
     settings: Settings, timeout: float = 2.0, services: tuple[str, ...] = subjects.SERVICES
-) -> dict[str, HealthReport | OneError]:
+) -> "dict[str, HealthReport | OneError]":
     """Ask services for their health over the bus, in parallel."""
+    from shared.kernel.errors import OneError
+    from shared.runtime.client import BusClient
+    from shared.runtime.service import health_spec
+
     async with await BusClient.connect(settings, name="one-status") as bus:
 
-        async def one(name: str) -> HealthReport | OneError:
+        async def one(name: str) -> "HealthReport | OneError":
             try:
                 return await bus.request(health_spec(name), timeout=timeout)
             except OneError as error:
@@ -180,6 +178,7 @@ class Supervisor:
 
 
 def write_runtime(settings: Settings, servers: EmbeddedServers) -> None:
+    """Where this `one up` listens, for `one status` and the SDK; only the data directory's lock holder writes it."""
     runtime = {
         "database_url": settings.database_url,
         "nats_url": settings.nats_url,
@@ -189,14 +188,94 @@ def write_runtime(settings: Settings, servers: EmbeddedServers) -> None:
     settings.runtime_file.write_text(json.dumps(runtime, indent=2))
 
 
+def remove_runtime(settings: Settings) -> bool:
+    """Remove runtime.json if this process wrote it: another stack's file is never deleted."""
+    try:
+        owner = json.loads(settings.runtime_file.read_text()).get("pid")
+    except (OSError, ValueError):
+        return False
+    if owner != os.getpid():
+        return False
+    settings.runtime_file.unlink(missing_ok=True)
+    return True
+
+
+class DataDirBusy(Exception):
+    """Another live process holds the data directory's lock."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        super().__init__(f"{data_dir} is in use by PID {pid}")
+        self.data_dir, self.pid = data_dir, pid
+
+
+@dataclass
+class DataDirLock:
+    """One `one up` per data directory: an exclusive `flock` on `<data_dir>/one-up.lock`, holding the owner's PID.
+
+    The kernel drops the lock when its holder dies however it dies, so a lock left by a dead process is
+    simply taken over (`stale_pid` says whose it was). The file is emptied on release, never deleted:
+    deleting it would let two processes lock two different files of the same name.
+    """
+
+    path: Path
+    descriptor: int
+    stale_pid: int | None = None
+
+    @classmethod
+    def acquire(cls, data_dir: Path) -> "DataDirLock":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "one-up.lock"
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _pid_in(descriptor)
+            os.close(descriptor)
+            raise DataDirBusy(data_dir, holder) from None
+        previous = _pid_in(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, descriptor, previous if previous and previous != os.getpid() else None)
+
+    def release(self) -> None:
+        if self.descriptor < 0:
+            return
+        os.ftruncate(self.descriptor, 0)
+        os.close(self.descriptor)  # closing drops the flock
+        self.descriptor = -1
+
+
+def _pid_in(descriptor: int) -> int | None:
+    try:
+        return int(os.pread(descriptor, 32, 0).decode().strip() or 0) or None
+    except ValueError:
+        return None
+
+
 async def bring_up(settings: Settings) -> tuple[Settings, EmbeddedServers, str | None]:
     """Start (or reuse) the servers, migrate every schema, and make sure a platform owner
     exists with a key in the credentials file; returns the key when it is new."""
+    from shared.runtime.migrate import migrate_services
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     servers = EmbeddedServers(settings)
     settings = servers.start()
     await migrate_services(settings, all_migrations())
     return settings, servers, await ensure_platform_credentials(settings)
+
+
+async def bootstrap(settings: Settings, *, email: str | None = None, new_key: bool = False) -> Any:
+    """The platform org, its owner and a key, created once (tenancy's `bootstrap_platform`, over the database
+    connection the services use); `new_key`: another key for the existing platform owner."""
+    from shared.runtime.db import Database
+
+    bootstrap_platform = service_module("tenancy", "bootstrap").bootstrap_platform
+    tenancy_settings = settings_of("tenancy", settings)  # the pepper
+    db = Database.for_app(settings, "one-bootstrap")
+    try:
+        return await bootstrap_platform(db, tenancy_settings, email=email, new_key_if_exists=new_key)
+    finally:
+        await db.dispose()
 
 
 async def ensure_platform_credentials(settings: Settings) -> str | None:
@@ -206,18 +285,12 @@ async def ensure_platform_credentials(settings: Settings) -> str | None:
     for the platform owner replaces it (a key's secret is never stored, so the old
     one cannot be shown again).
     """
-    bootstrap_platform = service_module("tenancy", "bootstrap").bootstrap_platform
-    tenancy_settings = settings_of("tenancy", settings)  # the pepper
-    missing = not credentials_path(settings).exists()
-    db = Database.for_app(settings, "one-up")
-    try:
-        result = await bootstrap_platform(db, tenancy_settings, new_key_if_exists=missing)
-    finally:
-        await db.dispose()
+    from shared.tools.credentials import credentials_path, save_credentials
+
+    result = await bootstrap(settings, new_key=not credentials_path(settings).exists())
     if result.api_key is None:
         return None
     save_credentials(
         settings, api_key=result.api_key, org_id=result.organization.id, person_id=result.owner.id, email=result.owner.email
     )
     return result.api_key
-

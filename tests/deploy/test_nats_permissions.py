@@ -21,10 +21,10 @@ from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.bus import ensure_events_stream, server_has_everything_sent
 from shared.runtime.client import BusClient
-from shared.tools.cli_events import trusted_context
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from shared.tools.stack import ADAPTERS, fetch_health
 from tests.deploy.conftest import Connector
+from tests.eventlog.conftest import owner_of
 
 REFUSED_WAIT = 0.5  # a refused publish is dropped by the server; give a wrong delivery time to show up
 
@@ -117,11 +117,15 @@ async def test_cli_and_gateway_get_only_what_they_must(connect_as: Connector) ->
     await cli.publish("one.events.native.x.y", b"{}")  # nor publishes events
     await gateway.subscribe("one.tenancy.>", cb=_ignore)  # the gateway serves only its own subjects
     await gateway.publish("one.tenancy.keys.invalidate", b"{}")
+    await gateway.subscribe("one.agents.steps.>", cb=_ignore)  # it follows run steps (AG-UI streams) ...
+    await gateway.subscribe("one.agents.>", cb=_ignore)  # ... and nothing else of the agents'
     await _settle(cli, gateway)
     assert 'subscription to "one.graph.>"' in " ".join(connect_as.violations("cli"))
     assert 'publish to "one.events.native.x.y"' in " ".join(connect_as.violations("cli"))
     assert 'subscription to "one.tenancy.>"' in " ".join(connect_as.violations("gateway"))
     assert 'publish to "one.tenancy.keys.invalidate"' in " ".join(connect_as.violations("gateway"))
+    assert 'subscription to "one.agents.>"' in " ".join(connect_as.violations("gateway"))
+    assert "one.agents.steps" not in " ".join(connect_as.violations("gateway"))
 
 
 async def test_only_tenancy_drops_mail_for_the_mailer(connect_as: Connector) -> None:
@@ -234,7 +238,7 @@ async def test_every_service_runs_with_its_own_credentials(
         # The event path end to end under permissions: the CLI appends through the eventlog service,
         # which publishes to ONE_EVENTS; its ingest (consumer `eventlog-ingest`) stores it; a query finds it.
         async with await BusClient.connect(cli_settings, name="test-cli") as bus:
-            events = EventsClient(bus, trusted_context(org.org_id, org.actor_id))  # the log checks roles
+            events = Events.over_bus(bus, owner_of(org.org_id, org.actor_id))  # the log checks roles
             appended = await events.publish("payment_event", metadata={"protocol": "x402", "status": "processed", "amount": 1})
             deadline = time.monotonic() + 15
             while not [e for e in (await events.query()).events if e.id == appended.id]:

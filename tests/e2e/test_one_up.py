@@ -14,13 +14,10 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.contracts.graph import THING_CREATE
 from shared.contracts.tenancy import EMAIL_VERIFICATION_REQUEST
 from shared.kernel import subjects
-from shared.kernel.settings import Settings
-from shared.runtime.client import BusClient
 from shared.tools.embedded import free_port, port_is_free
-from shared.tools.keys import authenticate
+from shared.tools.sdk import One
 from shared.tools.stack import all_migrations
 from tests.metrics_page import request_counts
 
@@ -66,7 +63,7 @@ def _thing_over_http(port: int, api_key: str, thing_id: UUID) -> httpx.Response:
                      timeout=10)
 
 
-def _wait_healthy(data_dir: Path, up: subprocess.Popen, timeout: float = 90) -> subprocess.CompletedProcess:
+def _wait_healthy(data_dir: Path, up: subprocess.Popen, timeout: float = 180) -> subprocess.CompletedProcess:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert up.poll() is None, up.stdout.read()
@@ -95,17 +92,15 @@ async def _migrations_applied_at(database_url: str) -> list:
 
 async def _create_post(nats_url: str, api_key: str) -> UUID:
     """A blog post with text, created as the key's owner through the bus (the CLI has no graph commands)."""
-    async with await BusClient.connect(Settings(nats_url=nats_url), name="e2e") as bus:
-        ctx = await authenticate(bus, api_key)
+    async with await One.connect(nats_url=nats_url, key=api_key, name="e2e") as one:
         content = "Bees cluster together in winter and shiver their flight muscles to keep the hive warm."
-        post = await bus.request(THING_CREATE, {"type": "blog_post", "name": "Wintering bees",
-                                                "properties": {"content": content}}, ctx)
+        post = await one.things.create("blog_post", "Wintering bees", properties={"content": content})
     return post.id
 
 
 async def _ask_for_email_verification(nats_url: str, api_key: str) -> str:
-    async with await BusClient.connect(Settings(nats_url=nats_url), name="e2e") as bus:
-        return (await bus.request(EMAIL_VERIFICATION_REQUEST, {}, await authenticate(bus, api_key))).email
+    async with await One.connect(nats_url=nats_url, key=api_key, name="e2e") as one:
+        return (await one.request(EMAIL_VERIFICATION_REQUEST)).email
 
 
 def _wait_for_mailer(data_dir: Path, timeout: float = 30) -> None:
@@ -141,6 +136,14 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
             assert name in status.stdout
         runtime = json.loads((data_dir / "runtime.json").read_text())
         first = await _migrations_applied_at(runtime["database_url"])
+        assert (data_dir / "mail").is_dir()  # before the first mail: a user can watch it
+
+        second = _one(data_dir, "up", "--wait", "5")  # the same data directory: refused, nothing started or removed
+        assert second.returncode == 7, second.stdout + second.stderr
+        assert f"PID {up.pid}" in second.stderr and "in use" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert json.loads((data_dir / "runtime.json").read_text()) == runtime
+        assert _status(data_dir).returncode == 0  # the first one still runs and answers
 
         credentials = json.loads((data_dir / "credentials.json").read_text())
         assert (data_dir / "credentials.json").stat().st_mode & 0o777 == 0o600
@@ -169,6 +172,7 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
     finally:
         output = _stop(up)
     assert "Stopped." in output
+    assert re.search(r"NATS monitoring  http://127\.0\.0\.1:\d+", output), output
     assert f"http://127.0.0.1:{knowledge_port}/metrics" in output
     assert f"Gateway   http://127.0.0.1:{gateway_port}" in output
     assert credentials["api_key"] in output  # the key is shown once, on first start
@@ -183,6 +187,9 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         assert _one(data_dir, "whoami").returncode == 0  # the saved key still works
         history = _one(data_dir, "events", "query", "--type", "payment_event")
         assert history.returncode == 0 and "payment_event" in history.stdout, history.stdout + history.stderr
+        revenue = _one(data_dir, "events", "revenue", "--json")  # the README's x402 payment (status: verified) counts
+        assert revenue.returncode == 0, revenue.stdout + revenue.stderr
+        assert [(r["protocol"], float(r["total"]), r["count"]) for r in json.loads(revenue.stdout)] == [("x402", 5.0, 1)]
     finally:
         output = _stop(up)
     assert credentials["api_key"] not in output  # not shown again

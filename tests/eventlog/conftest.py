@@ -13,17 +13,19 @@ from nats.js.api import StreamConfig
 from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
 from shared.kernel.ids import uuid7
+from shared.kernel.ontology import Role
+from shared.kernel.rbac import role_permissions
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from shared.runtime.db import app_url, plain_url
 from shared.runtime.service import ServiceRuntime
-from shared.tools.cli_events import trusted_context
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 
 
 def owner_of(org_id: UUID, actor_id: UUID | None = None) -> AuthContext:
-    """The org owner's auth context, as the CLI's `--org` issues it: the log checks every caller's role."""
-    return trusted_context(org_id, actor_id or uuid7())
+    """An org owner's auth context made on the test's own bus connection (the bus user is the trust): the event log
+    trusts the envelope's auth as every service does, and checks the role in it."""
+    return AuthContext(org_id, actor_id or uuid7(), Role.ORG_OWNER, role_permissions(Role.ORG_OWNER))
 
 
 @pytest.fixture
@@ -38,13 +40,13 @@ def other_org() -> AuthContext:
 
 
 @pytest.fixture
-def events(bus: BusClient, org: AuthContext) -> EventsClient:
-    return EventsClient(bus, org)
+def events(bus: BusClient, org: AuthContext) -> Events:
+    return Events.over_bus(bus, org)
 
 
 @pytest.fixture
-def other_events(bus: BusClient, other_org: AuthContext) -> EventsClient:
-    return EventsClient(bus, other_org)
+def other_events(bus: BusClient, other_org: AuthContext) -> Events:
+    return Events.over_bus(bus, other_org)
 
 
 @pytest.fixture(scope="session")

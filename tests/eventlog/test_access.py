@@ -18,13 +18,13 @@ from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden
 from shared.kernel.ids import uuid7
 from shared.runtime.client import BusClient
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import wait_until
 from tests.tenancy.conftest import Account, account, add_member, create_org, platform  # noqa: F401 (fixture)
 
 SINCE, UNTIL = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
 
-Read = Callable[[EventsClient], Awaitable[Any]]
+Read = Callable[[Events], Awaitable[Any]]
 ORG_READS: dict[str, Read] = {
     "query": lambda c: c.query(),
     "history": lambda c: c.history(uuid7()),
@@ -43,7 +43,7 @@ async def owner(bus: BusClient, platform: Account) -> Account:  # noqa: F811
     return await create_org(bus, platform)
 
 
-async def stored(client: EventsClient, event_id: UUID, admin: asyncpg.Connection) -> EventRecord:
+async def stored(client: Events, event_id: UUID, admin: asyncpg.Connection) -> EventRecord:
     """The event once the ingest has stored it, as `client` reads it."""
     await wait_until(lambda: _is_stored(admin, event_id))
     [event] = [e for e in (await client.query(types=["user_login", "content_viewed"])).events if e.id == event_id]
@@ -54,7 +54,7 @@ async def _is_stored(admin: asyncpg.Connection, event_id: UUID) -> bool:
     return bool(await admin.fetchval("SELECT count(*) FROM eventlog.events WHERE id = $1", event_id))
 
 
-async def refusals(client: EventsClient) -> dict[str, str]:
+async def refusals(client: Events) -> dict[str, str]:
     """The reads refused to this client, with the resource:action each was refused on."""
     refused = {}
     for name, read in ORG_READS.items():
@@ -68,7 +68,7 @@ async def refusals(client: EventsClient) -> dict[str, str]:
 class TestCustomer:
     async def test_a_customer_key_reads_nothing_of_the_orgs_log(self, bus: BusClient, owner: Account) -> None:
         customer = await add_member(bus, owner, role="customer")
-        assert await refusals(EventsClient(bus, customer.ctx)) == {
+        assert await refusals(Events.over_bus(bus, customer.ctx)) == {
             "query": "events:list", "history": "events:list", "tail": "events:list", "dead letters": "events:list",
             "daily counts": "events:read", "revenue": "events:read", "stats": "events:read",
         }
@@ -77,8 +77,8 @@ class TestCustomer:
         self, bus: BusClient, owner: Account, admin: asyncpg.Connection
     ) -> None:
         customer = await add_member(bus, owner, role="customer")
-        appended = await EventsClient(bus, customer.ctx).publish("content_viewed")
-        event = await stored(EventsClient(bus, owner.ctx), appended.id, admin)
+        appended = await Events.over_bus(bus, customer.ctx).publish("content_viewed")
+        event = await stored(Events.over_bus(bus, owner.ctx), appended.id, admin)
         assert event.actor_id == customer.person_id
 
     async def test_an_org_policy_opens_the_aggregates_to_customers_and_nothing_more(
@@ -87,22 +87,22 @@ class TestCustomer:
         customer = await add_member(bus, owner, role="customer")
         await bus.request(POLICY_ADD, {"role": "customer", "resource": "events", "action": "read"}, owner.ctx)
         reverified = await account(bus, customer.key)  # the verified key carries the new policy
-        assert set(await refusals(EventsClient(bus, reverified.ctx))) == {"query", "history", "tail", "dead letters"}
+        assert set(await refusals(Events.over_bus(bus, reverified.ctx))) == {"query", "history", "tail", "dead letters"}
 
 
 class TestAllowedRoles:
     async def test_a_member_reads_the_orgs_log(self, bus: BusClient, owner: Account, admin: asyncpg.Connection) -> None:
         member = await add_member(bus, owner, role="org_user")
-        client = EventsClient(bus, member.ctx)
+        client = Events.over_bus(bus, member.ctx)
         assert await refusals(client) == {}
-        appended = await EventsClient(bus, owner.ctx).publish("user_login")
+        appended = await Events.over_bus(bus, owner.ctx).publish("user_login")
         assert (await stored(client, appended.id, admin)).actor_id == owner.person_id
 
     async def test_the_owner_reads_the_orgs_log(self, bus: BusClient, owner: Account) -> None:
-        assert await refusals(EventsClient(bus, owner.ctx)) == {}
+        assert await refusals(Events.over_bus(bus, owner.ctx)) == {}
 
     async def test_a_context_without_permissions_may_do_nothing(self, bus: BusClient, owner: Account) -> None:
-        bare = EventsClient(bus, AuthContext(owner.org_id, owner.person_id))
+        bare = Events.over_bus(bus, AuthContext(owner.org_id, owner.person_id))
         assert set(await refusals(bare)) == set(ORG_READS)
         with pytest.raises(Forbidden):
             await bare.publish("user_login")

@@ -4,12 +4,12 @@ import asyncpg
 import pytest
 
 from shared.kernel.envelope import AuthContext
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import wait_for_events
 
 
 @pytest.fixture
-async def stored(events: EventsClient, admin: asyncpg.Connection, org: AuthContext) -> None:
+async def stored(events: Events, admin: asyncpg.Connection, org: AuthContext) -> None:
     await events.publish("user_login")
     await wait_for_events(admin, org.org_id, 1)
 

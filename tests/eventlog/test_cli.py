@@ -14,42 +14,44 @@ from nats.aio.client import Client as NatsClient
 from shared.kernel.envelope import AuthContext, Envelope
 from shared.kernel.settings import Settings
 from shared.runtime.bus import server_has_everything_sent
-from shared.tools.events_client import EventsClient
+from shared.runtime.client import BusClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import wait_for_events
+from tests.tenancy.conftest import Account, create_org, platform  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("services")
 
 
-def one(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def one(settings: Settings, *args: str, stdin: str | None = None, key: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "ONE_NATS_URL": settings.nats_url, "ONE_DATABASE_URL": settings.database_url,
-           "ONE_DATA_DIR": str(settings.data_dir)}
+           "ONE_DATA_DIR": str(settings.data_dir), "ONE_API_KEY": key}
     return subprocess.run([sys.executable, "-m", "shared.tools.cli", *args], input=stdin, capture_output=True, text=True,
                           env=env, timeout=60)
 
 
 async def test_publish_from_flags_and_from_stdin_then_query(
-    migrated: Settings, admin: asyncpg.Connection, org: AuthContext, tmp_path: Path
+    migrated: Settings, admin: asyncpg.Connection, bus: BusClient, platform: Account, tmp_path: Path,  # noqa: F811
 ) -> None:
+    owner = await create_org(bus, platform)  # the CLI acts only as a verified key
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"amount": 42, "network": "base"}))
-    ids = ["--org", str(org.org_id), "--actor", str(org.actor_id)]
     single = await asyncio.to_thread(one, migrated, "publish", "--protocol", "x402", "--type", "payment_event",
-                                     *ids, "--meta", f"@{meta}")
+                                     "--meta", f"@{meta}", key=owner.key)
     assert single.returncode == 0, single.stderr
     assert json.loads(single.stdout)["type"] == "payment_event"
     lines = "\n".join(json.dumps({"type": "user_login"}) for _ in range(30))
-    many = await asyncio.to_thread(one, migrated, "publish", "--stdin", *ids, stdin=lines)
+    many = await asyncio.to_thread(one, migrated, "publish", "--stdin", stdin=lines, key=owner.key)
     assert many.returncode == 0, many.stderr
-    await wait_for_events(admin, org.org_id, 31)
-    queried = await asyncio.to_thread(one, migrated, "events", "query", "--org", str(org.org_id), "--type", "payment_event",
-                                      "--json")
+    await wait_for_events(admin, owner.org_id, 31)
+    queried = await asyncio.to_thread(one, migrated, "events", "query", "--type", "payment_event", "--json",
+                                      key=owner.key)
     assert queried.returncode == 0, queried.stderr
     [event] = [json.loads(line) for line in queried.stdout.splitlines()]
     assert event["metadata"] == {"amount": 42, "network": "base", "protocol": "x402"}
 
 
 async def test_replay_republishes_a_range_of_positions_in_order(
-    events: EventsClient, nc: NatsClient, admin: asyncpg.Connection, org: AuthContext
+    events: Events, nc: NatsClient, admin: asyncpg.Connection, org: AuthContext
 ) -> None:
     await events.publish_many([{"type": "user_login"}] * 10)
     await wait_for_events(admin, org.org_id, 10)

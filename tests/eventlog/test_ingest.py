@@ -18,7 +18,7 @@ from shared.kernel.envelope import AuthContext, Envelope
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.db import app_url
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import ScratchStream, stored_count, wait_for_events, wait_until
 
 pytestmark = pytest.mark.reliability
@@ -135,7 +135,7 @@ async def _between(admin: asyncpg.Connection, org_id: UUID, low: int, high: int)
 
 async def test_invalid_events_land_in_dead_letter_with_their_reason(
     nc: NatsClient, scratch: ScratchStream, eventlog_settings: EventlogSettings, admin: asyncpg.Connection, org: AuthContext,
-    events: EventsClient,
+    events: Events,
 ) -> None:
     announced: list[dict] = []
 

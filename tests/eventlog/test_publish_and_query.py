@@ -11,7 +11,7 @@ from shared.kernel.envelope import AuthContext, Envelope, Protocol
 from shared.kernel.errors import InvalidRequest
 from shared.kernel.ids import uuid7
 from shared.runtime.client import BusClient
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import owner_of, stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("services")
 
 class TestAppend:
     async def test_granular_name_is_stored_as_consolidated_type_with_variant(
-        self, events: EventsClient, admin: asyncpg.Connection, org: AuthContext
+        self, events: Events, admin: asyncpg.Connection, org: AuthContext
     ) -> None:
         appended = await events.publish("task_delegated", metadata={"protocol": "a2a", "task": "research"})
         assert appended.type == "task_event"
@@ -40,13 +40,13 @@ class TestAppend:
         batch = [{"type": "user_logout"}, {"type": "dashboard_viewed"}]
         for _ in range(2):
             await bus.send(APPEND, request)
-        events = EventsClient(bus, org)
+        events = Events.over_bus(bus, org)
         appended = await events.publish_many(batch)
         await wait_for_events(admin, org.org_id, 3)
         assert await stored_count(admin, org.org_id) == 3
         assert len({a.id for a in appended}) == 2
 
-    async def test_protocol_specific_event_without_protocol_is_refused(self, events: EventsClient) -> None:
+    async def test_protocol_specific_event_without_protocol_is_refused(self, events: Events) -> None:
         with pytest.raises(InvalidRequest) as refused:
             await events.publish("payment_processed", metadata={"amount": 5})
         assert refused.value.details["reason"] == "missing_protocol"
@@ -54,10 +54,10 @@ class TestAppend:
     async def test_client_names_the_protocol_it_publishes_over(
         self, bus: BusClient, admin: asyncpg.Connection, org: AuthContext
     ) -> None:
-        appended = await EventsClient(bus, org, protocol=Protocol.X402).publish("payment_event", metadata={"amount": 5})
+        appended = await Events.over_bus(bus, org, protocol=Protocol.X402).publish("payment_event", metadata={"amount": 5})
         assert appended.subject.startswith("one.events.x402.")
         await wait_for_events(admin, org.org_id, 1)
-        [event] = (await EventsClient(bus, org).query()).events
+        [event] = (await Events.over_bus(bus, org).query()).events
         assert (event.protocol, event.transport_protocol, event.metadata["protocol"]) == ("x402", "x402", "x402")
 
     async def test_a_bare_request_over_a_protocol_gets_the_answer_the_client_gets(
@@ -66,10 +66,10 @@ class TestAppend:
         """No metadata.protocol, over x402: the log itself files it as an x402 event, as for the SDK's publish."""
         item = {"type": "payment_event", "metadata": {"amount": 5}}
         raw = await bus.request(APPEND, item, org, protocol=Protocol.X402)
-        sdk = await EventsClient(bus, org, protocol=Protocol.X402).publish("payment_event", metadata={"amount": 5})
+        sdk = await Events.over_bus(bus, org, protocol=Protocol.X402).publish("payment_event", metadata={"amount": 5})
         assert raw.subject == sdk.subject and raw.subject.startswith("one.events.x402.")
         await wait_for_events(admin, org.org_id, 2)
-        stored = {e.id: e for e in (await EventsClient(bus, org).query()).events}
+        stored = {e.id: e for e in (await Events.over_bus(bus, org).query()).events}
         for appended in (raw, sdk):
             event = stored[appended.id]
             assert (event.protocol, event.transport_protocol) == ("x402", "x402")
@@ -78,10 +78,10 @@ class TestAppend:
     async def test_a_protocol_the_event_names_is_kept_over_the_one_it_travelled(
         self, bus: BusClient, admin: asyncpg.Connection, org: AuthContext
     ) -> None:
-        over_a2a = EventsClient(bus, org, protocol=Protocol.A2A)
+        over_a2a = Events.over_bus(bus, org, protocol=Protocol.A2A)
         appended = await over_a2a.publish("payment_event", metadata={"protocol": "acp"})
         await wait_for_events(admin, org.org_id, 1)
-        [event] = (await EventsClient(bus, org).query()).events
+        [event] = (await Events.over_bus(bus, org).query()).events
         assert (event.id, event.protocol, event.transport_protocol) == (appended.id, "acp", "a2a")
 
     async def test_auth_context_comes_from_the_envelope_never_the_payload(
@@ -91,7 +91,7 @@ class TestAppend:
             await bus.request(APPEND, {"type": "user_login", "org_id": str(other_org.org_id)}, org)
 
     async def test_one_invalid_item_refuses_the_whole_batch(
-        self, events: EventsClient, admin: asyncpg.Connection, org: AuthContext
+        self, events: Events, admin: asyncpg.Connection, org: AuthContext
     ) -> None:
         with pytest.raises(InvalidRequest):
             await events.publish_many([{"type": "user_login"}, {"type": "no_such_event"}])
@@ -101,7 +101,7 @@ class TestAppend:
 
 
 @pytest.fixture
-async def history(events: EventsClient, admin: asyncpg.Connection, org: AuthContext) -> dict[str, UUID]:
+async def history(events: Events, admin: asyncpg.Connection, org: AuthContext) -> dict[str, UUID]:
     """Eight events about two things, by two actors, over three protocols, across three days."""
     course, lesson, other_actor = uuid7(), uuid7(), uuid7()
     now = datetime.now(UTC)
@@ -117,14 +117,14 @@ async def history(events: EventsClient, admin: asyncpg.Connection, org: AuthCont
     ]
     await events.publish_many([{**i, "occurred_at": (i.get("occurred_at") or now).isoformat()} for i in items])
     await wait_for_events(admin, org.org_id, len(items))
-    other = EventsClient(events.bus, owner_of(org.org_id, other_actor))
+    other = Events.over_bus(events.transport.bus, owner_of(org.org_id, other_actor))
     await other.publish("content_liked", target_id=course)
     await wait_for_events(admin, org.org_id, len(items) + 1)
     return {"course": course, "lesson": lesson, "other_actor": other_actor}
 
 
 class TestQuery:
-    async def test_filters_combine(self, events: EventsClient, history: dict[str, UUID]) -> None:
+    async def test_filters_combine(self, events: Events, history: dict[str, UUID]) -> None:
         course = history["course"]
         by_type = await events.query(types=["payment_event"])
         assert len(by_type.events) == 2
@@ -141,7 +141,7 @@ class TestQuery:
         contains = await events.query(metadata={"amount": 4})
         assert [e.metadata["status"] for e in contains.events] == ["requested"]
 
-    async def test_thing_history_is_newest_first(self, events: EventsClient, history: dict[str, UUID]) -> None:
+    async def test_thing_history_is_newest_first(self, events: Events, history: dict[str, UUID]) -> None:
         page = await events.history(history["course"])
         positions = [e.position for e in page.events]
         assert positions == sorted(positions, reverse=True) and len(positions) == 5
@@ -149,7 +149,7 @@ class TestQuery:
         as_actor = await events.history(history["other_actor"])
         assert len(as_actor.events) == 1
 
-    async def test_cursor_pages_through_everything_once(self, events: EventsClient, history: dict[str, UUID]) -> None:
+    async def test_cursor_pages_through_everything_once(self, events: Events, history: dict[str, UUID]) -> None:
         seen, after = [], None
         while True:
             page = await events.query(after=after, limit=3)
@@ -162,14 +162,14 @@ class TestQuery:
         older = await events.query(order="desc", before=newest.next_cursor, limit=10)
         assert [e.position for e in newest.events + older.events] == sorted(seen, reverse=True)
 
-    async def test_unknown_type_filter_is_a_typed_error(self, events: EventsClient) -> None:
+    async def test_unknown_type_filter_is_a_typed_error(self, events: Events) -> None:
         with pytest.raises(InvalidRequest):
             await events.query(types=["no_such_event"])
 
 
 class TestIsolation:
     async def test_no_query_shows_another_orgs_events(
-        self, events: EventsClient, other_events: EventsClient, history: dict[str, UUID], bus: BusClient
+        self, events: Events, other_events: Events, history: dict[str, UUID], bus: BusClient
     ) -> None:
         course = history["course"]
         since, until = datetime.now(UTC) - timedelta(days=7), datetime.now(UTC) + timedelta(days=1)
@@ -181,8 +181,8 @@ class TestIsolation:
         assert (await other_events.revenue(since, until, status=None)).totals == []
         assert (await other_events.stats()).org_events == 0
         # the same actor id in another org sees nothing either
-        intruder = EventsClient(bus, owner_of(other_events.ctx.org_id, events.ctx.actor_id))
-        assert (await intruder.history(events.ctx.actor_id)).events == []
+        intruder = Events.over_bus(bus, owner_of(other_events.transport.ctx.org_id, events.transport.ctx.actor_id))
+        assert (await intruder.history(events.transport.ctx.actor_id)).events == []
         assert len((await events.query()).events) == 9
 
     async def test_rls_hides_other_orgs_rows_from_the_app_role(

@@ -12,7 +12,7 @@ from services.eventlog.retention import ArchiveCorrupt, archive_events, import_a
 from services.eventlog.settings import EventlogSettings
 from shared.kernel.envelope import AuthContext
 from shared.kernel.settings import Settings
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import stored_count, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -24,7 +24,7 @@ AWKWARD = {
 
 
 @pytest.fixture
-async def old_and_new(events: EventsClient, admin: asyncpg.Connection, org: AuthContext) -> None:
+async def old_and_new(events: Events, admin: asyncpg.Connection, org: AuthContext) -> None:
     old = (datetime.now(UTC) - timedelta(days=200)).isoformat()
     items = [{"type": "payment_processed", "metadata": {**AWKWARD, "n": n}, "occurred_at": old} for n in range(25)]
     items += [{"type": "user_login"}] * 3

@@ -8,13 +8,13 @@ import pytest
 from shared.contracts.eventlog import EventRecord
 from shared.kernel.envelope import AuthContext
 from shared.runtime.client import BusClient
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.polling import until
 
 pytestmark = pytest.mark.usefixtures("services")
 
 
-async def read_until(client: EventsClient, into: list[EventRecord], n: int, **filters) -> None:
+async def read_until(client: Events, into: list[EventRecord], n: int, **filters) -> None:
     async for event in client.tail(wait=2.0, **filters):
         into.append(event)
         if len(into) >= n:
@@ -22,9 +22,9 @@ async def read_until(client: EventsClient, into: list[EventRecord], n: int, **fi
 
 
 async def test_tail_that_reconnects_from_its_cursor_sees_every_event_exactly_once(
-    bus: BusClient, events: EventsClient, org: AuthContext
+    bus: BusClient, events: Events, org: AuthContext
 ) -> None:
-    reader = EventsClient(bus, org)
+    reader = Events.over_bus(bus, org)
     seen: list[EventRecord] = []
     first = asyncio.create_task(read_until(reader, seen, 30))
     published = []
@@ -40,7 +40,7 @@ async def test_tail_that_reconnects_from_its_cursor_sees_every_event_exactly_onc
         await first
     cursor = reader.cursor
     await publish_wave(15)  # ... events keep coming while it is away ...
-    resumed = EventsClient(bus, org)  # ... and a new connection resumes from the cursor
+    resumed = Events.over_bus(bus, org)  # ... and a new connection resumes from the cursor
     second = asyncio.create_task(_resume(resumed, seen, cursor))
     await publish_wave(15)
     await asyncio.wait_for(second, 20)
@@ -50,7 +50,7 @@ async def test_tail_that_reconnects_from_its_cursor_sees_every_event_exactly_onc
     assert [e.position for e in seen] == sorted(e.position for e in seen)  # ... in order
 
 
-async def _resume(client: EventsClient, seen: list[EventRecord], cursor: int) -> None:
+async def _resume(client: Events, seen: list[EventRecord], cursor: int) -> None:
     async for event in client.tail(after=cursor, wait=2.0):
         seen.append(event)
         if len(seen) >= 40:
@@ -58,7 +58,7 @@ async def _resume(client: EventsClient, seen: list[EventRecord], cursor: int) ->
 
 
 async def test_tail_with_filters_returns_only_matching_events_and_waits_for_them(
-    events: EventsClient, org: AuthContext
+    events: Events, org: AuthContext
 ) -> None:
     waiting = asyncio.create_task(events.tail_page(after=0, wait=10, types=["payment_event"], protocols=["ap2"]))
     await asyncio.sleep(0.3)
@@ -70,6 +70,6 @@ async def test_tail_with_filters_returns_only_matching_events_and_waits_for_them
     assert page.cursor == page.events[-1].position
 
 
-async def test_tail_with_nothing_new_returns_its_own_cursor(events: EventsClient) -> None:
+async def test_tail_with_nothing_new_returns_its_own_cursor(events: Events) -> None:
     page = await events.tail_page(after=123, wait=0.2)
     assert (page.events, page.cursor) == ([], 123)

@@ -11,6 +11,7 @@ labels or knowledge answers an empty list that echoes the id A sent (`echoes`), 
 """
 
 import asyncio
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
+from tests.agents.scripted_model import ScriptedModel
 from tests.gateway.conftest import Caller, assert_problem
+from tests.gateway.test_agents_routes import new_agent
 from tests.gateway.test_openapi import app_routes
 from tests.gateway.test_things import create
 from tests.tenancy.conftest import unique
@@ -46,7 +50,12 @@ ATTACKS = [
     Attack("DELETE", "/v1/things/{thing}"),
     Attack("POST", "/v1/things/{deleted}/restore"),
     Attack("POST", "/v1/things/{thing}/restore"),
+    Attack("POST", "/v1/things/{thing}/archive"),
+    Attack("GET", "/v1/things/{thing}/neighbors"),
+    Attack("GET", "/v1/things/{thing}/neighbors", query={"direction": "both", "depth": 2}),
     Attack("DELETE", "/v1/connections/{connection}"),
+    Attack("PATCH", "/v1/connections/{connection}", {"strength": 0.1, "metadata": {"pwned": True}}),
+    Attack("POST", "/v1/connections/{connection}/end", {}),
     Attack("POST", "/v1/connections", {"from_id": "{own}", "to_id": "{thing}", "type": "references"}),
     Attack("POST", "/v1/connections", {"from_id": "{thing}", "to_id": "{own}", "type": "references"}),
     Attack("POST", "/v1/connections", {"from_id": "{thing}", "to_id": "{thing2}", "type": "references"}),
@@ -58,6 +67,9 @@ ATTACKS = [
     Attack("GET", "/v1/events", query={"target_id": "{thing}", "order": "desc"}, refused=()),
     Attack("GET", "/v1/things/{thing}/history", refused=()),
     Attack("GET", "/v1/events/dead-letters", refused=()),
+    Attack("GET", "/v1/events/stream", query={"follow": "false"}, refused=()),  # the SSE tail: it ends once caught up
+    Attack("GET", "/v1/events/stream", query={"thing_id": "{thing}", "follow": "false"}, refused=()),
+    Attack("GET", "/v1/events/stream", query={"target_id": "{thing}", "after": 0, "follow": "false"}, refused=()),
     # knowledge: B's labels (by name), items, links and jobs
     Attack("GET", f"/v1/labels/{VICTIM_LABEL}"),
     Attack("POST", f"/v1/labels/{VICTIM_LABEL}/aliases", {"alias": "topic:hijacked"}),
@@ -83,6 +95,53 @@ ATTACKS = [
     Attack("POST", "/v1/knowledge/search", {"query": VICTIM_TEXT, "k": 100}, refused=()),
     Attack("POST", "/v1/knowledge/search", {"query": VICTIM_TEXT, "filters": {"source_thing_id": "{thing}"}}, refused=()),
     Attack("POST", "/v1/knowledge/search/hybrid", {"query": VICTIM_TEXT, "boost_labels": [VICTIM_LABEL]}, refused=()),
+    # jobs: B's job (pending, scheduled later) is neither read, listed, cancelled nor retried
+    Attack("GET", "/v1/jobs/{job}"),
+    Attack("POST", "/v1/jobs/{job}/cancel"),
+    Attack("POST", "/v1/jobs/{job}/retry"),
+    Attack("POST", "/v1/jobs/{job}/retry", {"run_at": "2030-01-01T00:00:00Z"}),
+    Attack("GET", "/v1/jobs", refused=()),
+    Attack("GET", "/v1/jobs", query={"state": "pending", "queue": "default"}, refused=()),
+    # agents: B's agent (by slug), its configs and prompts, B's conversation, its messages and run
+    Attack("GET", "/v1/agents/{agent}"),
+    Attack("PATCH", "/v1/agents/{agent}", {"name": "pwned"}),
+    Attack("PUT", "/v1/agents/{agent}/config", {"config": {"system_prompt": "Leak everything."}}),
+    Attack("GET", "/v1/agents/{agent}/versions"),
+    Attack("POST", "/v1/agents/{agent}/deploy"),
+    Attack("POST", "/v1/agents/{agent}/archive"),
+    Attack("POST", "/v1/agents/{agent}/prompts", {"prompt_id": "{prompt}"}),
+    Attack("POST", "/v1/agents/{own_agent}/prompts", {"prompt_id": "{prompt}"}),
+    Attack("DELETE", "/v1/agents/{agent}/prompts/{prompt}"),
+    Attack("POST", "/v1/agents/{agent}/chat", {"message": "What do you know?"}),
+    Attack("POST", "/v1/agents/{agent}/chat", {"message": "What do you know?", "stream": True}),
+    Attack("POST", "/v1/agents/{own_agent}/chat", {"message": "Continue", "threadId": "{conversation}"}),
+    Attack("GET", "/v1/prompts/{prompt}"),
+    Attack("PATCH", "/v1/prompts/{prompt}", {"template": "pwned"}),
+    Attack("POST", "/v1/prompts/{prompt}/archive"),
+    Attack("POST", "/v1/prompts/{prompt}/render", {"variables": {}}),
+    Attack("GET", "/v1/prompts", refused=()),
+    Attack("POST", "/v1/conversations", {"title": "Spy", "agents": ["{agent}"]}),
+    Attack("GET", "/v1/conversations/{conversation}"),
+    Attack("GET", "/v1/conversations/external/{external}"),
+    Attack("PATCH", "/v1/conversations/{conversation}", {"status": "closed"}),
+    Attack("POST", "/v1/conversations/{conversation}/participants", {"kind": "agent", "agent_slug": "{own_agent}"}),
+    Attack("DELETE", "/v1/conversations/{conversation}/participants", query={"kind": "agent", "member_id": "{agent_thing}"}),
+    Attack("GET", "/v1/conversations/{conversation}/messages"),
+    Attack("POST", "/v1/conversations/{conversation}/messages", {"content": "pwned"}),
+    Attack("POST", "/v1/conversations/{conversation}/search", {"query": "victim"}),
+    Attack("GET", "/v1/conversations", refused=()),
+    Attack("GET", "/v1/agents", query={"include_archived": "true"}, refused=()),
+    Attack("GET", "/v1/runs/{run}"),
+    Attack("GET", "/v1/runs/{run}/steps"),
+    Attack("GET", "/v1/runs/{run}/events"),
+    Attack("GET", "/v1/runs", query={"agent": "{agent}"}),
+    Attack("GET", "/v1/runs", query={"conversation_id": "{conversation}"}, refused=()),
+    Attack("GET", "/v1/runs", refused=()),
+    Attack("GET", "/v1/executions", query={"agent": "{agent}"}),
+    Attack("GET", "/v1/executions", refused=()),
+    Attack("GET", "/v1/executions/stats", refused=()),
+    # B's external thread id names A's own new conversation: an org's external ids are its own (so after the GET above)
+    Attack("POST", "/v1/agents/{own_agent}/chat", {"message": "Hi", "externalThreadId": "{external}"}, refused=()),
     # tenancy: B's org, members, keys and policies
     Attack("GET", "/v1/orgs/{victim_org}"),
     Attack("PATCH", "/v1/orgs/{victim_org}", {"name": "pwned"}),
@@ -107,6 +166,10 @@ ATTACKS = [
     Attack("GET", "/v1/orgs/{own_org}/members", refused=()),
     # forged org ids in bodies and query strings
     Attack("POST", "/v1/things", {"type": "blog_post", "name": "Victim forged", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/batch", {"things": [{"type": "blog_post", "name": "Forged", "org_id": "{victim_org}"}]},
+           refused=FORGED),
+    Attack("POST", "/v1/things/batch", {"org_id": "{victim_org}", "things": [{"type": "blog_post", "name": "Forged"}]},
+           refused=FORGED),
     Attack("PATCH", "/v1/things/{own}", {"name": "x", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/connections", {"from_id": "{own}", "to_id": "{own}", "type": "references",
                                        "org_id": "{victim_org}"}, refused=FORGED),
@@ -121,6 +184,7 @@ ATTACKS = [
     Attack("GET", "/v1/events/daily-counts", query={**WINDOW, "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/events/revenue", query={**WINDOW, "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/events/dead-letters", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/events/stream", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/labels", {"name": "topic:forged", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/labels", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/things/{own}/labels", {"labels": ["topic:forged"], "org_id": "{victim_org}"}, refused=FORGED),
@@ -155,6 +219,18 @@ ATTACKS = [
     Attack("PATCH", "/v1/me", {"current_org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/keys", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/orgs", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/jobs", {"kind": "notification.send", "payload": {"message": "x"}, "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("GET", "/v1/jobs", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/jobs/{job}/retry", {"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/agents", {"slug": "forged", "name": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/agents", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/agents/{own_agent}/chat", {"message": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/prompts", {"name": "x", "step": "hook", "template": "x", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("POST", "/v1/conversations", {"title": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/runs", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/executions/stats", query={"org_id": "{victim_org}"}, refused=FORGED),
 ]
 
 
@@ -163,13 +239,16 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
         return template.format(**ids)
     if isinstance(template, dict):
         return {k: fill(v, ids) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, ids) for v in template]
     return template
 
 
 @pytest.fixture
-async def victim(bob: Caller, http: httpx.AsyncClient) -> dict[str, Any]:
+async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedModel) -> dict[str, Any]:  # noqa: F811
     """Org B's data: two things, a link between them, a soft-deleted thing; a member, a key, a policy."""
     thing, thing2 = await create(bob, "Victim one"), await create(bob, "Victim two")
+    agents = await _victim_agents(bob, model_server)
     deleted = await create(bob, "Victim deleted")
     await bob.call("DELETE", f"/v1/things/{deleted['id']}")
     link = await bob.call("POST", "/v1/connections", {"from_id": thing["id"], "to_id": thing2["id"], "type": "references"})
@@ -181,18 +260,21 @@ async def victim(bob: Caller, http: httpx.AsyncClient) -> dict[str, Any]:
     assert joined.status_code == key.status_code == policy.status_code == 201, (joined.text, key.text, policy.text)
     return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json(), **await _victim_knowledge(bob, thing),
             "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
-            "policy": policy.json()}
+            "policy": policy.json(), "job": await _victim_job(bob), **agents}
 
 
-async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any]) -> None:
+async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any],
+                                           model_server: ScriptedModel) -> None:  # noqa: F811
     own = await create(alice, "Own")
+    own_agent = await new_agent(alice, model_server.script({"text": "Nothing of B."})[0])
     own_item = await alice.call("POST", "/v1/knowledge/items", {"knowledge_type": "chunk", "text": "own"})
     ids = {name: row["id"] for name, row in victim.items()} | {
         "own": own["id"], "own_org": str(alice.account.org_id), "victim_org": str(bob.account.org_id),
-        "own_item": own_item.json()["items"][0]["id"]}
+        "own_item": own_item.json()["items"][0]["id"], "own_agent": own_agent["slug"]}
     victim_ids = {row["id"] for row in victim.values()} | {str(bob.account.org_id)}
     tenancy_before = await _tenancy_of(bob)
     knowledge_before = await _knowledge_of(bob, victim)
+    agents_before = await _agents_of(bob, victim)
     for attack in ATTACKS:
         response = await alice.call(attack.method, fill(attack.path, ids), fill(attack.body, ids),
                                     **fill(attack.query, ids))
@@ -203,11 +285,13 @@ async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: d
         else:
             assert response.status_code == 200, f"{where}: {response.text}"
             echoed = {ids[attack.echoes]} if attack.echoes else set()
-            assert not (victim_ids - echoed) & set(_ids_in(response.json())), f"{where} leaked: {response.text}"
+            assert not (victim_ids - echoed) & set(_ids_in(_body(response))), f"{where} leaked: {response.text}"
         assert bob.account.key not in response.text
 
     await _unchanged(bob, victim)
+    assert (await bob.call("GET", f"/v1/jobs/{victim['job']['id']}")).json() == victim["job"], "B's job changed"
     assert await _knowledge_of(bob, victim) == knowledge_before, "B's labels, items or links changed"
+    assert await _agents_of(bob, victim) == agents_before, "B's agents, prompts, conversations or runs changed"
     assert await _tenancy_of(bob) == tenancy_before, "B's org, members, keys, roles, quotas or rate limits changed"
 
 
@@ -218,7 +302,8 @@ async def _unchanged(bob: Caller, victim: dict[str, Any]) -> None:
     assert_problem(await bob.call("GET", f"/v1/things/{victim['deleted']['id']}"), 404)  # still deleted
     links = (await bob.call("GET", "/v1/connections", thing_id=victim["thing"]["id"])).json()["connections"]
     assert links == [victim["connection"]], "B's links changed"
-    names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"])
+    agents_things = {victim["agent_thing"]["id"], victim["conversation"]["id"]}  # an agent, a conversation: things
+    names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"] if t["id"] not in agents_things)
     assert names == ["Victim one", "Victim two"], "something was created or removed in B"
 
 
@@ -255,6 +340,40 @@ async def _victim_knowledge(bob: Caller, thing: dict[str, Any]) -> dict[str, Any
     return victim
 
 
+async def _victim_job(bob: Caller) -> dict[str, Any]:
+    """Org B's job, a reminder due in 2099 (so no worker changes it during the attacks)."""
+    job = await bob.call("POST", "/v1/jobs", {"kind": "notification.send", "payload": {"message": "victim reminder"},
+                                              "run_at": "2099-01-01T00:00:00Z", "idempotency_key": "victim-job"})
+    assert job.status_code == 201, job.text
+    return job.json()
+
+
+async def _victim_agents(bob: Caller, model_server: ScriptedModel) -> dict[str, Any]:  # noqa: F811
+    """Org B's agent (with a prompt), a conversation known by an external thread id, and a finished run in it."""
+    agent = await new_agent(bob, model_server.script({"text": "Victim secret: the vault code is XR-7719"})[0])
+    prompt = await bob.call("POST", "/v1/prompts", {"name": "Victim prompt", "step": "hook", "template": "Hi {{name}}"})
+    external = unique("victim-thread")
+    conversation = await bob.call("POST", "/v1/conversations", {"title": "Victim chat", "external_thread_id": external})
+    assert prompt.status_code == conversation.status_code == 201, (prompt.text, conversation.text)
+    attached = await bob.call("POST", f"/v1/agents/{agent['slug']}/prompts", {"prompt_id": prompt.json()["id"]})
+    chat = await bob.call("POST", f"/v1/agents/{agent['slug']}/chat", {"message": "Secret?",
+                                                                       "threadId": conversation.json()["id"]})
+    assert attached.status_code == chat.status_code == 200, (attached.text, chat.text)
+    return {"agent": {"id": agent["slug"]}, "agent_thing": {"id": agent["id"]}, "prompt": prompt.json(),
+            "conversation": conversation.json(), "external": {"id": external}, "run": {"id": chat.json()["run_id"]}}
+
+
+async def _agents_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
+    conversation = victim["conversation"]["id"]
+    return {
+        "agent": (await bob.call("GET", f"/v1/agents/{victim['agent']['id']}")).json(),
+        "prompt": (await bob.call("GET", f"/v1/prompts/{victim['prompt']['id']}")).json(),
+        "conversation": (await bob.call("GET", f"/v1/conversations/{conversation}")).json(),
+        "messages": (await bob.call("GET", f"/v1/conversations/{conversation}/messages")).json(),
+        "runs": (await bob.call("GET", "/v1/runs")).json(),
+    }
+
+
 async def _knowledge_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
     thing = victim["thing"]["id"]
     return {
@@ -264,6 +383,13 @@ async def _knowledge_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
         "thing_labels": (await bob.call("GET", f"/v1/things/{thing}/labels")).json(),
         "thing_knowledge": (await bob.call("GET", f"/v1/things/{thing}/knowledge")).json(),
     }
+
+
+def _body(response: httpx.Response) -> Any:
+    """The JSON body; of an event stream, its events (each `data:` line's JSON)."""
+    if response.headers["content-type"].startswith("text/event-stream"):
+        return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+    return response.json()
 
 
 def _ids_in(body: Any) -> list[str]:
@@ -277,6 +403,7 @@ def _ids_in(body: Any) -> list[str]:
 
 SELF_ONLY = {
     ("GET", "/v1/me"): "the caller's own person",
+    ("GET", "/v1/whoami"): "the caller's own key: it takes no id",
     ("POST", "/v1/me/email-verification"): "the caller's own address",
     ("POST", "/v1/me/two-factor"): "the caller's own second factor",
     ("POST", "/v1/me/two-factor/confirm"): "the caller's own second factor",
@@ -285,6 +412,10 @@ SELF_ONLY = {
     ("POST", "/v1/signup"): "no key: a new person and org",
     ("POST", "/v1/email-verification/confirm"): "no key: the mailed token is the credential",
     ("POST", "/v1/invites/accept"): "the invite token is the credential",
+    ("GET", "/v1/status"): "the services' health reports: no org's data, no id",
+    ("GET", "/healthz"): "no key, no id: the process answers",
+    ("GET", "/readyz"): "no key, no id: the broker and tenancy answer",
+    ("GET", "/metrics"): "no key, no id: counters per route template, never an org or a path",
 }
 """Routes that reach no other org's ids by construction; every other route needs a row in ATTACKS."""
 

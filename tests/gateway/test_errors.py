@@ -29,6 +29,16 @@ class TestOverHttp:
         response = await alice.http.post("/v1/things", content=b"{not json", headers={"content-type": "application/json"})
         assert_problem(response, 422, "invalid")
 
+    async def test_what_schemathesis_found_is_refused_as_invalid(self, alice: Caller) -> None:
+        """Each was a 500 (`tests/gateway/test_schemathesis.py` found them): bytes that are not UTF-8, numbers
+        that Postgres cannot hold (an interval of 1e307 days, a position past bigint)."""
+        response = await alice.http.post("/v1/things", content=b"\x80 not utf-8",
+                                         headers={"content-type": "application/json"})
+        assert_problem(response, 422, "malformed")
+        assert_problem(await alice.call("POST", "/v1/knowledge/gc", {"older_than_days": 1.5e307}), 422, "invalid")
+        assert_problem(await alice.call("GET", "/v1/events", after=2**63), 422, "invalid")
+        assert_problem(await alice.call("GET", "/v1/events/dead-letters", after_id=2**63), 422, "invalid")
+
     async def test_the_service_s_own_rules_keep_their_code(self, alice: Caller) -> None:
         response = await alice.call("POST", "/v1/things", {"type": "no_such_type", "name": "x"})
         assert_problem(response, 422, "unknown_ontology_type")
@@ -48,6 +58,9 @@ def _request() -> Request:
     (errors.InvalidRequest("bad"), 422),
     (InvalidProperties("bad"), 422),
     (errors.PayloadTooLarge("big", {"size": 2, "max_payload": 1}), 413),
+    (errors.MalformedMessage("not JSON"), 422),  # the kernel's own refinements of `invalid` (were 500)
+    (errors.UnknownMessageType("who?"), 422),
+    (errors.OneError.from_payload({"code": "protocol_mismatch", "family": "protocol_mismatch"}), 422),
     (errors.Unauthenticated(), 401),
     (errors.Forbidden(), 403),
     (errors.NotFound(), 404),

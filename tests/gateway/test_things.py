@@ -90,3 +90,32 @@ class TestConnections:
         post = await create(alice)
         response = await alice.call("POST", "/v1/connections", {"from_id": post["id"], "to_id": str(uuid4()), "type": "references"})
         assert_problem(response, 404)
+
+
+class TestGraphShapes:
+    """Batch create, archive, neighbours, and a connection's update and end: the rest of the graph's verbs."""
+
+    async def test_batch_archive_neighbors_update_and_end(self, alice: Caller) -> None:
+        batch = await alice.call("POST", "/v1/things/batch", {"things": [
+            {"type": "blog_post", "name": "Hive"}, {"type": "blog_post", "name": "Queen"},
+        ]})
+        assert batch.status_code == 201, batch.text
+        hive, queen = batch.json()["things"]
+        link = await alice.call("POST", "/v1/connections", {"from_id": hive["id"], "to_id": queen["id"], "type": "references"})
+        assert link.status_code == 201, link.text
+        connection = link.json()
+
+        near = await alice.call("GET", f"/v1/things/{hive['id']}/neighbors", depth=1, direction="out")
+        assert near.status_code == 200, near.text
+        assert [(n["thing"]["id"], n["depth"]) for n in near.json()["neighbors"]] == [(queen["id"], 1)]
+        assert_problem(await alice.call("GET", f"/v1/things/{hive['id']}/neighbors", depth=99), 422)
+
+        patched = await alice.call("PATCH", f"/v1/connections/{connection['id']}", {"strength": 0.5, "metadata": {"why": "cited"}})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["strength"] == 0.5 and patched.json()["metadata"]["why"] == "cited"
+        ended = await alice.call("POST", f"/v1/connections/{connection['id']}/end", {})
+        assert ended.status_code == 200 and ended.json()["valid_to"] is not None, ended.text
+
+        archived = await alice.call("POST", f"/v1/things/{hive['id']}/archive")
+        assert archived.status_code == 200 and archived.json()["status"] == "archived", archived.text
+        assert_problem(await alice.call("POST", f"/v1/things/{uuid4()}/archive"), 404)

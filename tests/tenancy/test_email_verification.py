@@ -24,7 +24,7 @@ from shared.contracts.tenancy import (
 )
 from shared.kernel.errors import Forbidden, RateLimited
 from shared.runtime.client import BusClient
-from shared.tools.events_client import EventsClient
+from shared.tools.sdk.events import Events
 from tests.tenancy.conftest import Account, Mailbox, account, add_member, events_of, unique, verify_email
 
 pytestmark = pytest.mark.usefixtures("services")
@@ -70,7 +70,7 @@ class TestRequestAndConfirm:
         self, bus: BusClient, owner: Account, mailbox: Mailbox, admin: asyncpg.Connection
     ) -> None:
         token = await verify_email(bus, mailbox, owner, await email_of(bus, owner))
-        events = EventsClient(bus, owner.ctx)
+        events = Events.over_bus(bus, owner.ctx)
         deadline = time.monotonic() + 15
         while True:  # the event log ingests from the stream: wait for both events to be stored
             stored = (await events.query(types=["email_verification_sent", "email_verified"])).events

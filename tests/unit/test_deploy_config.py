@@ -119,11 +119,19 @@ def test_every_service_is_deployed_with_the_shared_image(services: dict) -> None
         assert _command(service) == ["serve", name], f"{name} must run `serve {name}`"
 
 
+SCHEMALESS = {name for name in subjects.SERVICES if not load_service(name).owns_schema}
+"""Services without a schema (the gateway): no database, no migration to wait for."""
+
+
 def test_services_wait_for_healthy_infrastructure_and_the_migration(services: dict) -> None:
+    assert SCHEMALESS == {"gateway"}
     for name in subjects.SERVICES:
         depends = services[name].get("depends_on")
         assert isinstance(depends, dict), f"{name}: depends_on needs conditions, not a bare list"
         assert depends.get("nats", {}).get("condition") == "service_healthy", name
+        if name in SCHEMALESS:
+            assert set(depends) == {"nats"}, f"{name} owns no schema: it waits for the broker only"
+            continue
         assert depends.get("postgres", {}).get("condition") == "service_healthy", name
         assert depends.get("migrate", {}).get("condition") == "service_completed_successfully", name
 
@@ -133,7 +141,20 @@ def test_services_have_their_own_healthcheck(services: dict) -> None:
         service = services[name]
         assert "healthcheck" in service, f"{name} has no healthcheck"
         assert not service["healthcheck"].get("disable", False), name
-        assert _healthcheck_argv(service) == ["CMD", "one", "health", name]
+        if name != "gateway":
+            assert _healthcheck_argv(service) == ["CMD", "one", "health", name]
+
+
+def test_the_gateway_publishes_its_port_and_is_healthy_when_ready(services: dict) -> None:
+    from services.gateway.settings import GatewaySettings
+
+    gateway = services["gateway"]
+    default_port = GatewaySettings.model_fields["gateway_port"].default
+    assert gateway["ports"] == [f"${{ONE_GATEWAY_PORT:-{default_port}}}:{default_port}"]
+    assert _env(gateway)["ONE_GATEWAY_HOST"] == "0.0.0.0"
+    argv = _healthcheck_argv(gateway)
+    assert argv[:3] == ["CMD", "python", "-c"] and f"http://127.0.0.1:{default_port}/readyz" in argv[3]
+    compile(argv[3], "healthcheck", "exec")  # the check is Python the image runs
 
 
 def test_services_restart_and_get_time_to_drain(services: dict) -> None:
@@ -437,7 +458,8 @@ def test_nats_conf_permissions_parse() -> None:
         assert permissions[name]["allow_responses"], f"{name} could not reply"
         assert not any(s.startswith("_INBOX") for s in permissions[name]["publish"]["allow"]), f"{name} may forge replies"
         others = [s for s in permissions[name]["subscribe"]["allow"] if s.startswith("one.") and not s.startswith(f"one.{name}.")]
-        assert others in ([], ["one.proto.>"]), f"{name} listens to {others}"
+        # beyond its own subjects: the agents take protocol traffic; the gateway follows run steps (AG-UI streams)
+        assert others in ([], ["one.proto.>"], ["one.agents.steps.>"]), f"{name} listens to {others}"
         assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
     consumers = {n: {s for s in p["publish"].get("allow", []) if ".CONSUMER." in s} for n, p in permissions.items()}
     assert {n for n, c in consumers.items() if c} == {"eventlog", "knowledge"}  # the ingest, the ingestion trigger
@@ -476,7 +498,8 @@ def _containers(objects: dict, kind: str) -> dict[str, dict]:
 
 def test_every_manifest_parses_and_is_in_the_kustomization() -> None:
     listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
-    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "nats-values.yaml", "secrets.example.yaml"}
+    examples = {"nats-values.yaml", "secrets.example.yaml", "ingress.example.yaml"}
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", *examples}
     assert listed == on_disk
     for path in K8S.glob("*.yaml"):
         assert list(yaml.safe_load_all(path.read_text())), path.name
@@ -492,6 +515,8 @@ def test_a_deployment_with_probes_and_resources_per_service(k8s: dict) -> None:
         assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
         container = spec["template"]["spec"]["containers"][0]
         assert container["args"] == ["serve", service]
+        if service == "gateway":  # probed over HTTP: test_the_gateway_has_a_service_http_probes_and_an_ingress
+            continue
         for probe in ("readinessProbe", "livenessProbe"):
             command = container[probe]["exec"]["command"]
             assert command[:3] == ["one", "health", service], f"{service} {probe}"
@@ -567,8 +592,12 @@ def test_env_names_match_settings_and_secrets_stay_secret(k8s: dict) -> None:
         own = accepted_env_names(settings_class(name.removeprefix("one-")))
         unknown = {n for n in names if n.startswith(("ONE_", "OTEL_")) and n.upper() not in own}
         assert not unknown, f"{name}: its settings read none of {sorted(unknown)}"
-        needs = {"ONE_NATS_URL"} if name.removeprefix("one-") in ADAPTERS else {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"}
+        process = name.removeprefix("one-")
+        without_database = process in ADAPTERS or process in SCHEMALESS
+        needs = {"ONE_NATS_URL"} if without_database else {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD", "ONE_NATS_URL"}
         assert needs <= names, name
+        if process in SCHEMALESS:
+            assert not {"ONE_DATABASE_URL", "ONE_DB_APP_PASSWORD"} & {e["name"] for e in container.get("env", [])}, name
         for entry in container.get("env", []):
             if any(word in entry["name"] for word in ("PASSWORD", "PEPPER", "DATABASE_URL")):
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
@@ -654,3 +683,32 @@ def test_every_pod_serves_metrics_where_its_annotations_say(k8s: dict) -> None:
 def test_every_compose_service_and_the_mailer_serve_metrics(services: dict) -> None:
     for name in (*subjects.SERVICES, *ADAPTERS):
         assert int(services[name]["environment"]["ONE_METRICS_PORT"]) > 0, name
+
+
+def test_the_gateway_has_a_service_http_probes_and_an_ingress(k8s: dict) -> None:
+    from services.gateway.settings import GatewaySettings
+
+    deployment = k8s[("Deployment", "one-gateway")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    port = int(env.get("ONE_GATEWAY_PORT") or GatewaySettings.model_fields["gateway_port"].default)
+    assert env["ONE_GATEWAY_HOST"] == "0.0.0.0"
+    assert {"name": "http", "containerPort": port} in container["ports"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    replicas = int(env["ONE_GATEWAY_REPLICAS"])
+    hpa = k8s[("HorizontalPodAutoscaler", "one-gateway")]
+    assert hpa["spec"]["minReplicas"] <= replicas <= hpa["spec"]["maxReplicas"]
+
+    service = k8s[("Service", "one-gateway")]
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    [http] = service["spec"]["ports"]
+    assert http["targetPort"] == "http" and http["name"] == "http"
+
+    [ingress] = _k8s_docs("ingress.example.yaml")
+    assert ingress["kind"] == "Ingress"
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert {p["path"] for p in paths} >= {"/v1", "/openapi.json"}
+    assert not {"/metrics", "/healthz", "/readyz", "/"} & {p["path"] for p in paths}, "ops endpoints stay inside"
+    for path in paths:
+        assert path["backend"]["service"] == {"name": "one-gateway", "port": {"name": http["name"]}}

@@ -52,12 +52,12 @@ class Completion:
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
-    model: str = ""  # the model that answered, as the provider names it
+    model: str = ""  # the model that answered, as `<provider>:<model>` (what a run and its execution record show)
     finish_reason: str = "stop"  # "stop" | "tool_calls" | "length" | ...
 
 
 class ModelProvider(Protocol):
-    """Chat completion with tool calling. Raises `shared.kernel.errors.Unavailable` when the model cannot be reached."""
+    """Chat completion with tool calling. Raises `ModelUnavailable` (an `Unavailable`) when the model cannot be reached."""
 
     name: str  # "openai", "anthropic", "offline"
     supports_tools: bool  # False: the run offers no tools and says so in the context

@@ -285,7 +285,8 @@ class Embeddings(BaseModel):
 
 
 class GcRequest(Payload):
-    older_than_days: float | None = Field(None, ge=0)
+    older_than_days: float | None = Field(None, ge=0, le=36_500, description="Purge items archived longer ago than "
+                                          "this (at most 100 years: a longer interval is no date Postgres can hold).")
 
 
 class GcReport(BaseModel):
@@ -293,32 +294,35 @@ class GcReport(BaseModel):
     purged_archived: int
 
 
-def _message(type_: str, payload: type[Payload], result: type[BaseModel]) -> Any:
-    return register_message(type_, subjects.command("knowledge", type_.removeprefix("knowledge.")), payload, result)
+def _message(type_: str, payload: type[Payload], result: type[BaseModel], permission: str) -> Any:
+    subject = subjects.command("knowledge", type_.removeprefix("knowledge."))
+    return register_message(type_, subject, payload, result, permission=permission)
 
 
-LABEL_ENSURE = _message("knowledge.label.ensure", LabelEnsure, Label)
-LABEL_GET = _message("knowledge.label.get", LabelTarget, Label)
-LABEL_ALIAS = _message("knowledge.label.alias", LabelAlias, Label)
-LABEL_LIST = _message("knowledge.label.list", LabelQuery, LabelPage)
-LABEL_DEPRECATE = _message("knowledge.label.deprecate", LabelTarget, Label)
-LABEL_DELETE = _message("knowledge.label.delete", LabelTarget, LabelRemoval)
-THING_LABEL = _message("knowledge.thing.label", ThingLabelChange, ThingLabels)
-THING_UNLABEL = _message("knowledge.thing.unlabel", ThingLabelChange, ThingLabels)
-THING_LABELS = _message("knowledge.thing.labels", ThingTarget, ThingLabels)
-THINGS_BY_LABELS = _message("knowledge.things.by_labels", ThingsByLabels, ThingIds)
-ITEM_ADD = _message("knowledge.item.add", ItemAdd, Items)
-ITEM_ADD_BATCH = _message("knowledge.item.add_batch", ItemAddBatch, Items)
-ITEM_GET = _message("knowledge.item.get", ItemTarget, KnowledgeItem)
-ITEM_QUERY = _message("knowledge.item.query", ItemQuery, Items)
-ITEM_DELETE = _message("knowledge.item.delete", ItemTarget, KnowledgeItem)
-ITEM_RESTORE = _message("knowledge.item.restore", ItemTarget, KnowledgeItem)
-LINK = _message("knowledge.link", LinkCreate, ThingLink)
-UNLINK = _message("knowledge.unlink", LinkTarget, Removed)
-THING_KNOWLEDGE = _message("knowledge.thing.knowledge", ThingKnowledgeQuery, ThingKnowledge)
-INGEST = _message("knowledge.ingest", IngestRequest, IngestJob)
-INGEST_STATUS = _message("knowledge.ingest.status", IngestStatusQuery, IngestStatus)
-SEARCH = _message("knowledge.search", SearchQuery, SearchResult)
-SEARCH_HYBRID = _message("knowledge.search.hybrid", HybridQuery, SearchResult)
-EMBED = _message("knowledge.embed", EmbedRequest, Embeddings)
-GC = _message("knowledge.gc", GcRequest, GcReport)
+LABEL_ENSURE = _message("knowledge.label.ensure", LabelEnsure, Label, permission="knowledge:read")
+LABEL_GET = _message("knowledge.label.get", LabelTarget, Label, permission="knowledge:read")
+LABEL_ALIAS = _message("knowledge.label.alias", LabelAlias, Label, permission="knowledge:update")
+LABEL_LIST = _message("knowledge.label.list", LabelQuery, LabelPage, permission="knowledge:list")
+LABEL_DEPRECATE = _message("knowledge.label.deprecate", LabelTarget, Label, permission="knowledge:update")
+LABEL_DELETE = _message("knowledge.label.delete", LabelTarget, LabelRemoval, permission="knowledge:delete")
+THING_LABEL = _message("knowledge.thing.label", ThingLabelChange, ThingLabels, permission="knowledge:create")
+THING_UNLABEL = _message("knowledge.thing.unlabel", ThingLabelChange, ThingLabels, permission="knowledge:delete")
+THING_LABELS = _message("knowledge.thing.labels", ThingTarget, ThingLabels, permission="knowledge:read")
+THINGS_BY_LABELS = _message("knowledge.things.by_labels", ThingsByLabels, ThingIds, permission="knowledge:read")
+ITEM_ADD = _message("knowledge.item.add", ItemAdd, Items, permission="knowledge:create")
+ITEM_ADD_BATCH = _message("knowledge.item.add_batch", ItemAddBatch, Items, permission="knowledge:create")
+ITEM_GET = _message("knowledge.item.get", ItemTarget, KnowledgeItem, permission="knowledge:read")
+ITEM_QUERY = _message("knowledge.item.query", ItemQuery, Items, permission="knowledge:list")
+ITEM_DELETE = _message("knowledge.item.delete", ItemTarget, KnowledgeItem, permission="knowledge:delete")
+ITEM_RESTORE = _message("knowledge.item.restore", ItemTarget, KnowledgeItem, permission="knowledge:update")
+LINK = _message("knowledge.link", LinkCreate, ThingLink, permission="knowledge:create")
+UNLINK = _message("knowledge.unlink", LinkTarget, Removed, permission="knowledge:delete")
+THING_KNOWLEDGE = _message(
+    "knowledge.thing.knowledge", ThingKnowledgeQuery, ThingKnowledge, permission="knowledge:read"
+)
+INGEST = _message("knowledge.ingest", IngestRequest, IngestJob, permission="knowledge:create")
+INGEST_STATUS = _message("knowledge.ingest.status", IngestStatusQuery, IngestStatus, permission="knowledge:read")
+SEARCH = _message("knowledge.search", SearchQuery, SearchResult, permission="knowledge:read")
+SEARCH_HYBRID = _message("knowledge.search.hybrid", HybridQuery, SearchResult, permission="knowledge:read")
+EMBED = _message("knowledge.embed", EmbedRequest, Embeddings, permission="knowledge:read")
+GC = _message("knowledge.gc", GcRequest, GcReport, permission="knowledge:delete")

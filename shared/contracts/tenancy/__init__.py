@@ -23,6 +23,7 @@ from shared.contracts.tenancy.errors import (
     VerificationInvalid,
 )
 from shared.contracts.tenancy.messages import (
+    ACT_IN_ORG,
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
     KEY_CREATE,
@@ -57,6 +58,7 @@ from shared.contracts.tenancy.messages import (
     TWO_FACTOR_ENROLL,
     TWO_FACTOR_RESET,
     VERIFY_KEY,
+    ActInOrg,
     Check,
     CheckResult,
     Domain,
@@ -259,5 +261,7 @@ __all__ = [
     "VerificationInvalid",
     "VerificationSent",
     "VerifiedKey",
+    "ActInOrg",
     "VerifyKey",
+    "ACT_IN_ORG",
 ]

@@ -335,6 +335,12 @@ class VerifyKey(Payload):
     key: str = Field(min_length=1, max_length=200)
 
 
+class ActInOrg(VerifyKey):
+    """A platform owner's key, to act in another org: refused for any other key, logged in that org."""
+
+    org_id: UUID
+
+
 class VerifiedKey(BaseModel):
     """What a valid key stands for; `scopes` is already narrowed to reads when the org may not write."""
 
@@ -347,6 +353,10 @@ class VerifiedKey(BaseModel):
     org_status: str
     writable: bool
     expires_at: datetime | None = None
+    rate_limits: list[RateLimitRule] = Field(default_factory=list, description=(
+        "The rules that count this key's calls: the org's (its own `org` rule, else its plan's), its `operation` "
+        "and `key` rules. The gateway enforces them without asking tenancy per request."
+    ))
 
     def auth_context(self) -> AuthContext:
         return AuthContext(self.org_id, self.actor_id, self.role, tuple(self.permissions), tuple(self.scopes))
@@ -357,33 +367,44 @@ def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseMod
 
 
 ORG_CREATE = _message("tenancy.organization.create", "organizations.create", OrganizationCreate, OrganizationCreated)
-ORG_GET = _message("tenancy.organization.get", "organizations.get", OrgTarget, Organization)
+ORG_GET = _message(
+    "tenancy.organization.get", "organizations.get", OrgTarget, Organization, permission="organization:read"
+)
 ORG_UPDATE = _message("tenancy.organization.update", "organizations.update", OrganizationUpdate, Organization)
 ORG_LIST = _message("tenancy.organization.list", "organizations.list", OrganizationList, Organizations)
 SIGNUP = _message("tenancy.signup", "signup", Signup, Joined, requires_auth=False)
 PERSON_ME = _message("tenancy.person.me", "people.me", Empty, Person)
 PERSON_UPDATE = _message("tenancy.person.update", "people.update", ProfileUpdate, Person)
-MEMBER_INVITE = _message("tenancy.member.invite", "members.invite", InviteCreate, InviteIssued)
+MEMBER_INVITE = _message(
+    "tenancy.member.invite", "members.invite", InviteCreate, InviteIssued, permission="members:invite"
+)
 MEMBER_ACCEPT = _message("tenancy.member.accept", "members.accept", InviteAccept, Joined, requires_auth=False)
-MEMBER_LIST = _message("tenancy.member.list", "members.list", OrgTarget, Members)
-MEMBER_ROLE = _message("tenancy.member.change_role", "members.change_role", RoleChange, Membership)
+MEMBER_LIST = _message("tenancy.member.list", "members.list", OrgTarget, Members, permission="members:list")
+MEMBER_ROLE = _message(
+    "tenancy.member.change_role", "members.change_role", RoleChange, Membership, permission="members:update"
+)
 MEMBER_REMOVE = _message("tenancy.member.remove", "members.remove", MemberRemove, MemberRemoved)
-KEY_CREATE = _message("tenancy.key.create", "keys.create", KeyCreate, KeyIssued)
-KEY_LIST = _message("tenancy.key.list", "keys.list", KeyList, Keys)
-KEY_REVOKE = _message("tenancy.key.revoke", "keys.revoke", KeyRevoke, ApiKeyInfo)
+KEY_CREATE = _message("tenancy.key.create", "keys.create", KeyCreate, KeyIssued, permission="keys:create")
+KEY_LIST = _message("tenancy.key.list", "keys.list", KeyList, Keys, permission="keys:list")
+KEY_REVOKE = _message("tenancy.key.revoke", "keys.revoke", KeyRevoke, ApiKeyInfo, permission="keys:revoke")
 VERIFY_KEY = _message("tenancy.key.verify", "keys.verify", VerifyKey, VerifiedKey, requires_auth=False)
-ROLE_LIST = _message("tenancy.role.list", "roles.list", Empty, Roles)
-ROLE_CREATE = _message("tenancy.role.create", "roles.create", RoleCreate, RoleInfo)
-POLICY_ADD = _message("tenancy.policy.add", "policies.add", PolicyAdd, PolicyInfo)
-POLICY_REMOVE = _message("tenancy.policy.remove", "policies.remove", PolicyRemove, PolicyRemoved)
+ACT_IN_ORG = _message("tenancy.key.act_in_org", "keys.act_in_org", ActInOrg, VerifiedKey, requires_auth=False)
+ROLE_LIST = _message("tenancy.role.list", "roles.list", Empty, Roles, permission="roles:list")
+ROLE_CREATE = _message("tenancy.role.create", "roles.create", RoleCreate, RoleInfo, permission="roles:create")
+POLICY_ADD = _message("tenancy.policy.add", "policies.add", PolicyAdd, PolicyInfo, permission="policies:create")
+POLICY_REMOVE = _message(
+    "tenancy.policy.remove", "policies.remove", PolicyRemove, PolicyRemoved, permission="policies:delete"
+)
 RBAC_CHECK = _message("tenancy.rbac.check", "rbac.check", Check, CheckResult)
-QUOTA_USAGE = _message("tenancy.quota.usage", "quotas.usage", OrgTarget, Quotas)
-QUOTA_CONSUME = _message("tenancy.quota.consume", "quotas.consume", QuotaChange, Quota)
+QUOTA_USAGE = _message("tenancy.quota.usage", "quotas.usage", OrgTarget, Quotas, permission="quotas:read")
+QUOTA_CONSUME = _message("tenancy.quota.consume", "quotas.consume", QuotaChange, Quota, permission="quotas:consume")
 QUOTA_RELEASE = _message("tenancy.quota.release", "quotas.release", QuotaChange, Quota)
-QUOTA_SET = _message("tenancy.quota.set_limit", "quotas.set_limit", QuotaSet, Quota)
+QUOTA_SET = _message("tenancy.quota.set_limit", "quotas.set_limit", QuotaSet, Quota, permission="quotas:update")
 RATE_HIT = _message("tenancy.rate_limit.hit", "rate_limits.hit", RateHit, RateAllowed)
-RATE_SET = _message("tenancy.rate_limit.set", "rate_limits.set", RateRuleSet, RateLimitRule)
-RATE_LIST = _message("tenancy.rate_limit.list", "rate_limits.list", Empty, RateRules)
+RATE_SET = _message(
+    "tenancy.rate_limit.set", "rate_limits.set", RateRuleSet, RateLimitRule, permission="rate_limits:update"
+)
+RATE_LIST = _message("tenancy.rate_limit.list", "rate_limits.list", Empty, RateRules, permission="rate_limits:read")
 EMAIL_VERIFICATION_REQUEST = _message(
     "tenancy.email.verification.request", "email.verification.request", Empty, VerificationSent
 )
@@ -391,4 +412,6 @@ EMAIL_VERIFY = _message("tenancy.email.verify", "email.verify", EmailVerify, Ema
 TWO_FACTOR_ENROLL = _message("tenancy.two_factor.enroll", "two_factor.enroll", Empty, TwoFactorEnrollment)
 TWO_FACTOR_CONFIRM = _message("tenancy.two_factor.confirm", "two_factor.confirm", TwoFactorCode, TwoFactorEnabled)
 TWO_FACTOR_DISABLE = _message("tenancy.two_factor.disable", "two_factor.disable", TwoFactorCode, TwoFactorDisabled)
-TWO_FACTOR_RESET = _message("tenancy.two_factor.reset", "two_factor.reset", TwoFactorReset, TwoFactorResetDone)
+TWO_FACTOR_RESET = _message(
+    "tenancy.two_factor.reset", "two_factor.reset", TwoFactorReset, TwoFactorResetDone, permission="two_factor:reset"
+)

@@ -1,20 +1,21 @@
-"""The event log from Python: publish, query, tail, analytics, replay.
+"""`one.events`: publish, query, tail, analytics and replay of the org's event log, on either transport.
 
-    events = EventsClient(bus, AuthContext(org_id, actor_id))
-    await events.publish("payment_processed", metadata={"protocol": "x402", "amount": 5})
-    # over x402 (`EventsClient(..., protocol=Protocol.X402)`) the log fills metadata.protocol in itself
-    async for event in events.tail(after=cursor, types=["payment_event"]):
-        ...  # events.cursor is the position to resume from after a reconnect
+    await one.events.publish("payment_processed", metadata={"protocol": "x402", "amount": 5})
+    async for event in one.events.tail(types=["payment_event"]):
+        ...  # one.events.cursor is the position to resume from (`tail(after=...)`)
 
-Used by the CLI (`one publish`, `one events ...`) and the tests. Publishing is
-idempotent per envelope: a retry after `Unavailable` resends the same envelope,
-so the event log stores the event once.
+Over the bus an envelope's protocol can be stamped (`Events.over_bus(bus, ctx, protocol=Protocol.X402)`:
+the log fills `metadata.protocol` itself); over HTTP the tail is the gateway's event stream (SSE).
+Publishing is idempotent per envelope on the bus: a retry after `Unavailable` resends the same
+envelope, so the event log stores the event once.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+from pydantic_core import to_jsonable_python
 
 from shared.contracts.eventlog import (
     APPEND,
@@ -37,34 +38,30 @@ from shared.contracts.eventlog import (
     Revenue,
     TailPage,
 )
-from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
-from shared.kernel.errors import Unavailable
+from shared.kernel.envelope import AuthContext, Envelope, Protocol
 from shared.kernel.events import EventPayload
-from shared.runtime.bus import server_has_everything_sent
-from shared.runtime.client import BusClient
+from shared.tools.sdk.transport import NoHttpRoute, Transport
+
+if TYPE_CHECKING:
+    from shared.runtime.client import BusClient
 
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-class EventsClient:
-    def __init__(self, bus: BusClient, ctx: AuthContext, *, protocol: Protocol = Protocol.NATIVE) -> None:
-        self.bus = bus
-        self.ctx = ctx
-        self.protocol = protocol
+class Events:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
         self.cursor = 0
 
-    async def _send(self, spec: MessageSpec, payload: dict[str, Any], *, timeout: float | None = None) -> Any:
-        """One envelope carrying the caller's auth (the service checks its role), sent again once if the service
-        did not answer (the same id: no duplicate)."""
-        ctx = self.ctx
-        envelope = Envelope(
-            protocol=self.protocol, type=spec.type, org_id=ctx.org_id, actor_id=ctx.actor_id, role=ctx.role,
-            permissions=ctx.permissions, scopes=ctx.scopes, payload=payload,
-        )
-        try:
-            return await self.bus.send(spec, envelope, timeout=timeout)
-        except Unavailable:
-            return await self.bus.send(spec, envelope, timeout=timeout)
+    @classmethod
+    def over_bus(cls, bus: "BusClient", ctx: AuthContext, *, protocol: Protocol = Protocol.NATIVE) -> "Events":
+        """The event log for an auth context the caller already holds (a verified one, or a test's)."""
+        from shared.tools.sdk.bus import BusTransport
+
+        return cls(BusTransport(bus, ctx, protocol=protocol))
+
+    async def _send(self, spec: Any, payload: dict[str, Any], *, timeout: float | None = None) -> Any:
+        return await self.transport.request(spec, payload, timeout=timeout, retry=True)
 
     # --- publishing ---------------------------------------------------------
 
@@ -120,13 +117,20 @@ class EventsClient:
         return await self._send(HISTORY, _jsonable({"thing_id": thing_id, "before": before, "limit": limit}))
 
     async def tail_page(self, *, after: int, wait: float = 10.0, **filters: Any) -> TailPage:
+        """One long-poll of the tail (the bus only; over HTTP, `tail` follows the event stream)."""
         payload = _jsonable({**filters, "after": after, "wait": wait})
-        return await self._send(TAIL, payload, timeout=wait + self.bus.timeout)
+        return await self._send(TAIL, payload, timeout=wait + self._bus().timeout)
 
     async def tail(self, *, after: int | None = None, wait: float = 10.0, **filters: Any) -> AsyncIterator[EventRecord]:
         """New events as they are committed, forever; resume a broken tail with `after=self.cursor`."""
         if after is not None:
             self.cursor = after
+        if self.transport.kind == "http":
+            stream = self.transport.stream(TAIL, _jsonable({**filters, "after": self.cursor}), item=EventRecord)  # type: ignore[attr-defined]
+            async for event in stream:
+                self.cursor = event.position
+                yield event
+            return
         while True:
             page = await self.tail_page(after=self.cursor, wait=wait, **filters)
             for event in page.events:
@@ -149,7 +153,7 @@ class EventsClient:
     async def stats(self) -> EventlogStats:
         return await self._send(STATS, {})
 
-    # --- replay and retention ----------------------------------------------
+    # --- replay -------------------------------------------------------------
 
     async def replay(
         self,
@@ -162,17 +166,26 @@ class EventsClient:
     ) -> int:
         """Re-publish the org's events with positions in [from, to] to `subject`, in order, as event
         envelopes (header `One-Position`), to rebuild a read model. Core NATS: the reader must be listening."""
+        from shared.runtime.bus import server_has_everything_sent
+
+        bus = self._bus()
         total = to_position - from_position + 1 if to_position is not None else 0
         sent = 0
         async for event in self.iterate(**filters, after=max(from_position - 1, 0) if from_position else None):
             if to_position is not None and event.position > to_position:
                 break
-            await self.bus.nc.publish(subject, event_envelope(event).to_bytes(), headers={"One-Position": str(event.position)})
+            await bus.nc.publish(subject, event_envelope(event).to_bytes(), headers={"One-Position": str(event.position)})
             sent += 1
             if progress:
                 progress(sent, max(total, sent))
-        await server_has_everything_sent(self.bus.nc)
+        await server_has_everything_sent(bus.nc)
         return sent
+
+    def _bus(self) -> "BusClient":
+        bus = getattr(self.transport, "bus", None)
+        if bus is None:
+            raise NoHttpRoute("this needs the bus (NATS_URL, or the embedded stack of `one up`), not HTTP")
+        return bus
 
 
 def event_envelope(event: EventRecord) -> Envelope:
@@ -193,15 +206,5 @@ def event_envelope(event: EventRecord) -> Envelope:
 
 
 def _jsonable(values: dict[str, Any], keep_none: tuple[str, ...] = ()) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None and key not in keep_none:
-            continue
-        if isinstance(value, UUID):
-            value = str(value)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, list | tuple):
-            value = [str(v) if isinstance(v, UUID) else v for v in value]
-        out[key] = value
-    return out
+    """The filters that were given, as JSON values (a None is "not given", but for `keep_none`)."""
+    return {key: to_jsonable_python(value) for key, value in values.items() if value is not None or key in keep_none}

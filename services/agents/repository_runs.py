@@ -1,0 +1,149 @@
+"""The SQL of runs, their steps, their leases and the executions they add up to.
+
+Runs and steps are org-scoped (RLS). Leases (`run_leases`, no RLS) are what a replica holds while
+it runs a run: it renews `expires_at` while it works; a sweeper on any replica takes over a lease
+that expired (`FOR UPDATE SKIP LOCKED`: two sweepers never take the same run).
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.agents.models import run_leases, run_steps, runs
+from services.agents.rows import RunRow, StepRow
+
+NOW = sa.func.clock_timestamp()
+
+
+def _lease_end(seconds: float) -> Any:
+    return NOW + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+async def insert_run(session: AsyncSession, values: dict[str, Any], owner: str, lease_seconds: float) -> RunRow:
+    row = RunRow.of((await session.execute(sa.insert(runs).values(**values).returning(runs))).one())
+    await session.execute(sa.insert(run_leases).values(
+        run_id=row.id, org_id=row.org_id, owner=owner, expires_at=_lease_end(lease_seconds), takeovers=0))
+    return row
+
+
+async def get_run(session: AsyncSession, org_id: UUID, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
+    statement = sa.select(runs).where(runs.c.org_id == org_id, runs.c.id == run_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).first()
+    return RunRow.of(row) if row else None
+
+
+async def list_runs(
+    session: AsyncSession, org_id: UUID, *, agent_id: UUID | None, conversation_id: UUID | None, status: str | None,
+    cursor: UUID | None, limit: int, finished_only: bool = False,
+) -> list[RunRow]:
+    statement = sa.select(runs).where(runs.c.org_id == org_id).order_by(runs.c.id).limit(limit)
+    for column, value in ((runs.c.agent_id, agent_id), (runs.c.conversation_id, conversation_id),
+                          (runs.c.status, status)):
+        if value is not None:
+            statement = statement.where(column == value)
+    if finished_only:
+        statement = statement.where(runs.c.status != "running")
+    if cursor is not None:
+        statement = statement.where(runs.c.id > cursor)
+    return [RunRow.of(row) for row in await session.execute(statement)]
+
+
+async def update_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow:
+    statement = sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id).values(**values).returning(runs)
+    return RunRow.of((await session.execute(statement)).one())
+
+
+async def finish_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
+    """Mark a running run finished and drop its lease; None when it was finished already (by a sweeper)."""
+    statement = (
+        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status == "running")
+        .values(**values, finished_at=NOW).returning(runs)
+    )
+    row = (await session.execute(statement)).first()
+    await session.execute(sa.delete(run_leases).where(run_leases.c.run_id == run_id))
+    return RunRow.of(row) if row else None
+
+
+async def insert_steps(session: AsyncSession, org_id: UUID, run_id: UUID, first_seq: int,
+                       steps: list[tuple[str, int, dict[str, Any]]]) -> list[StepRow]:
+    """Store steps (kind, iteration, body) numbered from `first_seq`, in one statement; in seq order."""
+    statement = sa.insert(run_steps).values([
+        {"org_id": org_id, "run_id": run_id, "seq": first_seq + i, "kind": kind, "iteration": iteration, "body": body}
+        for i, (kind, iteration, body) in enumerate(steps)
+    ]).returning(run_steps)
+    return sorted((StepRow.of(row) for row in await session.execute(statement)), key=lambda row: row.seq)
+
+
+async def steps_of(session: AsyncSession, org_id: UUID, run_id: UUID, *, after_seq: int = 0,
+                   limit: int = 10_000) -> list[StepRow]:
+    statement = (
+        sa.select(run_steps).where(run_steps.c.org_id == org_id, run_steps.c.run_id == run_id,
+                                   run_steps.c.seq > after_seq)
+        .order_by(run_steps.c.seq).limit(limit)
+    )
+    return [StepRow.of(row) for row in await session.execute(statement)]
+
+
+async def renew_leases(session: AsyncSession, owner: str, run_ids: list[UUID], lease_seconds: float) -> set[UUID]:
+    """Extend this replica's leases; the runs whose lease it no longer holds are left out of the answer."""
+    if not run_ids:
+        return set()
+    statement = (
+        sa.update(run_leases).where(run_leases.c.run_id.in_(run_ids), run_leases.c.owner == owner)
+        .values(expires_at=_lease_end(lease_seconds)).returning(run_leases.c.run_id)
+    )
+    return set((await session.execute(statement)).scalars())
+
+
+_TAKE_EXPIRED = sa.text("""
+    UPDATE agents.run_leases SET owner = :owner, takeovers = takeovers + 1,
+           expires_at = clock_timestamp() + make_interval(secs => :lease_seconds)
+    WHERE run_id IN (SELECT run_id FROM agents.run_leases WHERE expires_at < clock_timestamp()
+                     AND NOT (run_id = ANY(CAST(:working AS uuid[])))
+                     ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING run_id, org_id, takeovers
+""")
+
+
+async def take_expired_leases(session: AsyncSession, owner: str, lease_seconds: float, limit: int,
+                              working: list[UUID]) -> list[tuple[UUID, UUID, int]]:
+    """Take over up to `limit` expired leases, not those of the runs in `working` (the sweeper's replica is still
+    working on them: their renewal was late): (run id, org id, takeovers so far)."""
+    result = await session.execute(_TAKE_EXPIRED, {"owner": owner, "lease_seconds": lease_seconds, "limit": limit,
+                                                   "working": [str(run_id) for run_id in working]})
+    return [(row.run_id, row.org_id, row.takeovers) for row in result]
+
+
+async def drop_lease(session: AsyncSession, run_id: UUID) -> None:
+    await session.execute(sa.delete(run_leases).where(run_leases.c.run_id == run_id))
+
+
+async def execution_totals(session: AsyncSession, org_id: UUID, since: datetime | None, group: str | None) -> list[Any]:
+    """Finished runs summed, overall (`group` None) or by `model` / `agent_slug`."""
+    key = runs.c[group] if group else sa.literal("all")
+    statement = (
+        sa.select(
+            key.label("key"), sa.func.count().label("runs"),
+            sa.func.count().filter(runs.c.status == "failed").label("failed"),
+            sa.func.coalesce(sa.func.sum(runs.c.input_tokens), 0).label("input_tokens"),
+            sa.func.coalesce(sa.func.sum(runs.c.output_tokens), 0).label("output_tokens"),
+            sa.func.coalesce(sa.func.sum(runs.c.cost), 0).label("cost"),
+            sa.func.coalesce(sa.func.avg(runs.c.latency_ms), 0).label("latency_ms_avg"),
+        )
+        .where(runs.c.org_id == org_id, runs.c.status != "running")
+        .group_by(key)
+    )
+    if since is not None:
+        statement = statement.where(runs.c.created_at >= since)
+    return list(await session.execute(statement))
+
+
+async def release_leases(session: AsyncSession, owner: str, run_ids: list[UUID]) -> None:
+    """Let the leases expire now, for another replica to take over at its next sweep."""
+    await session.execute(sa.update(run_leases).where(run_leases.c.run_id.in_(run_ids), run_leases.c.owner == owner)
+                          .values(expires_at=NOW))

@@ -1,0 +1,48 @@
+"""One tool call of a run: authorized by the agent's permissions, then run where the tool lives.
+
+Built-in tools are bus requests (tools_builtin.py), `delegate` runs another agent (delegation.py),
+HTTP and MCP tools are requests to other servers (tools_custom.py). Whatever the tool, what the
+model may not see is masked out of the result before it is stored or shown to the model.
+"""
+
+from typing import Any
+
+from services.agents.providers.base import ToolCall
+from services.agents.run_context import retrieve
+from services.agents.run_work import RunWork
+from services.agents.tools_access import Grant, authorize
+from services.agents.tools_builtin import TOOLS, KnowledgeSearchArgs, call_builtin, checked_arguments
+from services.agents.tools_custom import call_http_tool
+from shared.runtime.context import WorkContext
+
+
+def _action(work: RunWork, name: str) -> str:
+    return TOOLS[name].action if name in TOOLS else "execute"
+
+
+async def run_tool(work: RunWork, call: ToolCall) -> Any:
+    grant = authorize(work.config, call.name, _action(work, call.name), work.ctx.auth, work.agent.id)
+    if call.name == "delegate":
+        from services.agents.delegation import delegate  # delegation starts runs: it imports the run service
+
+        grant.check_fields(call.arguments)
+        return grant.mask(await delegate(work, checked_arguments(TOOLS["delegate"], call.arguments)))
+    if call.name in TOOLS:
+        return await call_builtin(work.ctx, TOOLS[call.name], grant, call.arguments, _scoped_search(work))
+    http = next((t for t in work.config.get("http_tools") or [] if t["name"] == call.name), None)
+    grant.check_fields(call.arguments)
+    if http is not None:
+        headers = {"X-One-Org": str(work.run.org_id), "X-One-Run": str(work.run.id), "X-One-Agent": work.agent.slug}
+        return grant.mask(await call_http_tool(work.state.http, http, call.arguments, headers))
+    return grant.mask(await work.mcp.call(call.name, call.arguments))
+
+
+def _scoped_search(work: RunWork) -> Any:
+    """knowledge_search within the agent's knowledge scope, whatever the model asks."""
+
+    async def search(ctx: WorkContext, grant: Grant, args: KnowledgeSearchArgs) -> Any:
+        scope = {**(work.config.get("knowledge") or {}), "enabled": True, "k": args.k}
+        hits = await retrieve(ctx, scope, args.query, auth=grant.auth)
+        return {"hits": [hit.model_dump(mode="json") for hit in hits]}
+
+    return search
