@@ -232,19 +232,14 @@ async def agui_events(transport: Any, method: str, path: str, body: dict[str, An
     or as its `problem` event) is raised as its typed error."""
     import httpx
 
-    from shared.tools.sdk.http import _error, _problem, _sse  # the transport's own SSE and problem readers
+    from shared.tools.sdk.http import event_stream  # the transport's own SSE and problem reader
 
     events = AguiEvents()
     headers = {"Accept": "text/event-stream"}
     timeout = httpx.Timeout(transport.timeout, read=QUIET_SECONDS * 4)  # the gateway sends heartbeats meanwhile
     async with transport.http.stream(method, path, json=body, params=params, headers=headers,
                                      timeout=timeout) as response:
-        if response.status_code >= 400:
-            await response.aread()
-            raise _problem(response)
-        async for name, data, _ in _sse(response):
-            if name == "problem":
-                raise _error(json.loads(data), 503)
+        async for data, _ in event_stream(response):
             for each in events.of(json.loads(data)):
                 yield each
                 if each.kind in ("finished", "failed"):

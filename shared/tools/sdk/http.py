@@ -60,12 +60,7 @@ class HttpTransport:
             params = _carry(spec, route, {**rest, **({resume_field: int(last)} if last is not None else {})})["params"]
             try:
                 async with self.http.stream("GET", path, params=params, timeout=httpx.Timeout(self.timeout, read=None)) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        raise _problem(response)
-                    async for name, data, event_id in _sse(response):
-                        if name == "problem":
-                            raise _error(json.loads(data), 503)
+                    async for data, event_id in event_stream(response):
                         last = event_id or last
                         yield item.model_validate_json(data)
             except (httpx.RemoteProtocolError, httpx.ReadError):
@@ -168,6 +163,18 @@ def _error(problem: dict[str, Any], status: int) -> OneError:
     family = FAMILY_BY_STATUS.get(status, "unavailable" if status >= 500 else "invalid")
     return OneError.from_payload({"code": problem.get("code"), "family": family,
                                   "message": problem.get("detail"), "details": problem.get("details") or {}})
+
+
+async def event_stream(response: httpx.Response) -> AsyncIterator[tuple[str, str | None]]:
+    """(data, id) per message of a gateway's event stream; a refusal before the stream, or its final `problem`
+    message, is raised as the typed error."""
+    if response.status_code >= 400:
+        await response.aread()
+        raise _problem(response)
+    async for name, data, event_id in _sse(response):
+        if name == "problem":
+            raise _error(json.loads(data), 503)
+        yield data, event_id
 
 
 async def _sse(response: httpx.Response) -> AsyncIterator[tuple[str, str, str | None]]:
