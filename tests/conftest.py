@@ -41,7 +41,11 @@ def settings(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Sett
     )
 
 
-SERVICE_SETTINGS = {"knowledge": {"knowledge_debounce_ms": 300}, "gateway": {"gateway_port": 0}}
+SERVICE_SETTINGS = {
+    "knowledge": {"knowledge_debounce_ms": 300},
+    "gateway": {"gateway_port": 0},
+    "agents": {"agents_x402_fetch_private": True},  # agents pay the test gateway on 127.0.0.1
+}
 """Services' own fields the session's services run with; the rest is the environment's, as in production."""
 
 

@@ -1,7 +1,9 @@
 """The agents service's subscribers; each domain's handlers live on their own router, joined here."""
 
 from services.agents import durability
+from services.agents.app_a2a import a2a_router
 from services.agents.app_agents import agents_router
+from services.agents.app_external import external_router
 from services.agents.app_jobs import jobs_router, start_workers, stop_workers
 from services.agents.app_runs import runs_router
 from services.agents.job_handlers import GRANTS as JOB_GRANTS
@@ -15,6 +17,8 @@ router = ServiceRouter("agents")
 router.include(agents_router)
 router.include(runs_router)
 router.include(jobs_router)
+router.include(a2a_router)
+router.include(external_router)
 definition = ServiceDefinition(name="agents", version=__version__, router=router, settings=AgentsSettings,
                                grants=(*JOB_GRANTS, *AGENT_GRANTS), on_start=[durability.start, start_workers],
                                on_stop=[stop_workers, durability.stop])

@@ -67,8 +67,8 @@ async def _renew(runtime: ServiceRuntime, state: AgentsState) -> None:
     if not mine:
         return
     async with runtime.db.transaction() as session:
-        kept = await repo.renew_leases(session, state.replica, mine, runtime.settings.agents_lease_seconds)
-    for run_id in set(mine) - kept:
+        lost = await repo.renew_leases(session, state.replica, mine, runtime.settings.agents_lease_seconds)
+    for run_id in lost:
         task = state.running.get(run_id)
         if task is not None and run_id in state.running:
             log.warning("agents: lost the lease of run %s to another replica; stopping here", run_id)

@@ -14,10 +14,11 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from services.agents import repository_jobs as repo
+from services.agents import a2a_push, repository_jobs as repo
 from services.agents.models_jobs import JobRow
 from shared.contracts.agents import CHAT
 from shared.contracts.jobs import (
+    A2aPushJobPayload,
     AgentRunJobPayload,
     CleanupJobPayload,
     IngestJobPayload,
@@ -85,6 +86,7 @@ KINDS: dict[str, Kind] = {
     JobKind.NOTIFICATION_SEND: Kind(NotificationJobPayload, ("jobs", "create"), send_notification),
     JobKind.CLEANUP_EXPIRED: Kind(CleanupJobPayload, ("jobs", "delete"), clean_up),
     JobKind.AGENT_RUN: Kind(AgentRunJobPayload, ("agents", "run"), run_agent),
+    JobKind.A2A_PUSH: Kind(A2aPushJobPayload, ("a2a", "send"), a2a_push.deliver),
 }
 
 HANDLERS: dict[str, JobHandler] = {kind: spec.handle for kind, spec in KINDS.items()}

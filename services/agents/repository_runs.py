@@ -90,14 +90,23 @@ async def steps_of(session: AsyncSession, org_id: UUID, run_id: UUID, *, after_s
 
 
 async def renew_leases(session: AsyncSession, owner: str, run_ids: list[UUID], lease_seconds: float) -> set[UUID]:
-    """Extend this replica's leases; the runs whose lease it no longer holds are left out of the answer."""
+    """Extend this replica's leases; answer the runs whose lease another replica holds now.
+
+    A run missing from both is finished: `finish_run` dropped its lease in the transaction that ended it, and the
+    replica may still be publishing its last steps — that run is not lost, it must not be stopped.
+    """
     if not run_ids:
         return set()
     statement = (
         sa.update(run_leases).where(run_leases.c.run_id.in_(run_ids), run_leases.c.owner == owner)
         .values(expires_at=_lease_end(lease_seconds)).returning(run_leases.c.run_id)
     )
-    return set((await session.execute(statement)).scalars())
+    kept = set((await session.execute(statement)).scalars())
+    others = [run_id for run_id in run_ids if run_id not in kept]
+    if not others:
+        return set()
+    taken = sa.select(run_leases.c.run_id).where(run_leases.c.run_id.in_(others), run_leases.c.owner != owner)
+    return set((await session.execute(taken)).scalars())
 
 
 _TAKE_EXPIRED = sa.text("""

@@ -16,6 +16,7 @@ from services.agents.steps import StepLog
 from services.agents.tools_access import agents_identity
 from services.agents.tools_builtin import TOOLS
 from services.agents.tools_custom import McpTools, http_tool_specs
+from services.agents.tools_external import tool_specs as external_tool_specs
 from shared.kernel.envelope import AuthContext, Envelope, Protocol
 from shared.runtime.context import WorkContext
 from shared.runtime.service import ServiceRuntime
@@ -63,7 +64,7 @@ class RunWork:
     async def tool_specs(self) -> list[ToolSpec]:
         offered = set(self.config.get("tools") or [])
         specs = [TOOLS[name].tool_spec() for name in TOOLS if name in offered]
-        return specs + http_tool_specs(self.config) + await self.mcp.specs()
+        return specs + http_tool_specs(self.config) + await external_tool_specs(self) + await self.mcp.specs()
 
     def funded(self, iteration: int) -> bool:
         """Whether completion `iteration` is paid for by the run's reservation (no call to tenancy)."""

@@ -13,6 +13,7 @@ from services.agents.providers import split_model
 from services.agents.rows import AgentRow, ConfigRow
 from shared.contracts.agents import (
     BUILTIN_TOOLS,
+    EXTERNAL_TOOL_PREFIX,
     Agent,
     AgentArchived,
     AgentConfig,
@@ -47,6 +48,10 @@ def check_config(ctx: WorkContext, config: AgentConfigInput) -> None:
     if clashes:
         raise InvalidAgentConfig("an HTTP tool may not take a built-in tool's name", {"tools": sorted(clashes)})
     servers = {server.name for server in config.mcp_servers}
+    reserved = sorted({t for t in custom if t.startswith(EXTERNAL_TOOL_PREFIX)} | ({"a2a"} & servers))
+    if reserved:  # `a2a__<slug>` is an external agent's tool (tools_external.py)
+        raise InvalidAgentConfig("`a2a__` names external agents' tools: no HTTP tool or MCP server may take it",
+                                 {"names": reserved})
     unknown = [t for t in config.tools if t not in BUILTIN_TOOLS and t not in custom and t.partition("__")[0] not in servers]
     if unknown:
         raise InvalidAgentConfig("the config names tools no built-in, HTTP tool or MCP server serves",

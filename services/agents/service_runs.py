@@ -8,7 +8,7 @@ starting the run fails after that, the reservation is given back.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,7 +138,9 @@ async def _conversation_for(ctx: WorkContext, request: ChatRequest) -> Conversat
     return row
 
 
-async def chat(ctx: WorkContext, request: ChatRequest) -> ChatReply:
+async def chat(ctx: WorkContext, request: ChatRequest,
+               started: Callable[[RunRow], Awaitable[None]] | None = None) -> ChatReply:
+    """`started` is told of the run as soon as it is stored and running (the A2A task records itself then)."""
     require(ctx.auth, "agents", "run")
     async with ctx.transaction() as tx:
         agent = await load_agent(tx, request)
@@ -154,6 +156,8 @@ async def chat(ctx: WorkContext, request: ChatRequest) -> ChatReply:
             "step": request.step.value if request.step else None, **reserved,
         }, user_message(request, ctx.auth.actor_id))
     task = run_in_task(ctx, run)
+    if started is not None:
+        await started(run)
     if request.wait:
         run = await _finished(ctx, task, run)
     return ChatReply(run=to_run(run), conversation_id=conversation.id, step_subject=step_subject(run.org_id, run.id))

@@ -38,6 +38,10 @@ class AgentsSettings(Settings):
         default_factory=dict, description="USD per million (input, output) tokens, by `<provider>:<model>`; unlisted = 0."
     )
     agents_tool_result_chars: int = Field(8000, ge=100, description="A tool result is cut to this many characters for the model.")
+    agents_x402_fetch_private: bool = Field(
+        False, description="Let the `x402_fetch` tool reach loopback, private and link-local addresses. Off: the model "
+        "picks the URL, and the answer goes back to it (other services, cloud metadata must stay out of reach).",
+    )
     agents_embed_messages: bool = Field(True, description="Embed conversation messages through the knowledge service.")
     # durable jobs (worker.py)
     agents_jobs_slots: int = Field(4, ge=0, le=256, description="Jobs one replica runs at once (0: it runs none).")

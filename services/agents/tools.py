@@ -1,7 +1,8 @@
 """One tool call of a run: authorized by the agent's permissions, then run where the tool lives.
 
-Built-in tools are bus requests (tools_builtin.py), `delegate` runs another agent (delegation.py),
-HTTP and MCP tools are requests to other servers (tools_custom.py). Whatever the tool, what the
+Built-in tools are bus requests (tools_builtin.py), `delegate` and an external agent's `a2a__<slug>` hand
+the task to another agent (delegation.py), `x402_fetch` pays for a priced URL from the org's wallet
+(tools_x402.py), HTTP and MCP tools are requests to other servers (tools_custom.py). Whatever the tool, what the
 model may not see is masked out of the result before it is stored or shown to the model.
 """
 
@@ -11,8 +12,16 @@ from services.agents.providers.base import ToolCall
 from services.agents.run_context import retrieve
 from services.agents.run_work import RunWork
 from services.agents.tools_access import Grant, authorize
-from services.agents.tools_builtin import TOOLS, KnowledgeSearchArgs, call_builtin, checked_arguments
+from services.agents.tools_builtin import (
+    TOOLS,
+    BuiltinTool,
+    DelegateArgs,
+    KnowledgeSearchArgs,
+    call_builtin,
+    checked_arguments,
+)
 from services.agents.tools_custom import call_http_tool
+from services.agents.tools_external import ExternalTaskArgs, is_external_tool, slug_of_tool
 from shared.runtime.context import WorkContext
 
 
@@ -22,11 +31,17 @@ def _action(work: RunWork, name: str) -> str:
 
 async def run_tool(work: RunWork, call: ToolCall) -> Any:
     grant = authorize(work.config, call.name, _action(work, call.name), work.ctx.auth, work.agent.id)
-    if call.name == "delegate":
+    if call.name == "delegate" or is_external_tool(call.name):
         from services.agents.delegation import delegate  # delegation starts runs: it imports the run service
 
         grant.check_fields(call.arguments)
-        return grant.mask(await delegate(work, checked_arguments(TOOLS["delegate"], call.arguments)))
+        args, follow_up = _delegation(call)
+        return grant.mask(await delegate(work, args, external=is_external_tool(call.name), follow_up=follow_up))
+    if call.name == "x402_fetch":
+        from services.agents.tools_x402 import pay_and_fetch  # the x402 client loads when an agent first pays
+
+        grant.check_fields(call.arguments)
+        return grant.mask(await pay_and_fetch(work, checked_arguments(TOOLS["x402_fetch"], call.arguments)))
     if call.name in TOOLS:
         return await call_builtin(work.ctx, TOOLS[call.name], grant, call.arguments, _scoped_search(work))
     http = next((t for t in work.config.get("http_tools") or [] if t["name"] == call.name), None)
@@ -35,6 +50,15 @@ async def run_tool(work: RunWork, call: ToolCall) -> Any:
         headers = {"X-One-Org": str(work.run.org_id), "X-One-Run": str(work.run.id), "X-One-Agent": work.agent.slug}
         return grant.mask(await call_http_tool(work.state.http, http, call.arguments, headers))
     return grant.mask(await work.mcp.call(call.name, call.arguments))
+
+
+def _delegation(call: ToolCall) -> tuple[DelegateArgs, dict[str, str]]:
+    """`delegate`'s arguments, or an external agent's tool (`a2a__<slug>`: the task, and the remote task or
+    context it continues) as the same delegation."""
+    if call.name == "delegate":
+        return checked_arguments(TOOLS["delegate"], call.arguments), {}
+    args = checked_arguments(BuiltinTool(call.name, "", ExternalTaskArgs, "execute"), call.arguments)
+    return DelegateArgs(agent=slug_of_tool(call.name), task=args.task), args.follow_up()
 
 
 def _scoped_search(work: RunWork) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.contracts.agents import IdentityMode
+from shared.contracts.agents.external import EXTERNAL_TOOL_PREFIX
 from shared.kernel.envelope import AuthContext
 from shared.kernel.errors import Forbidden
 from shared.runtime.context import service_identity
@@ -93,6 +94,8 @@ def authorize(config: dict[str, Any], tool: str, action: str, run_auth: AuthCont
 def _offered(config: dict[str, Any], tool: str) -> bool:
     if tool in (config.get("tools") or []):
         return True
+    if tool.startswith(EXTERNAL_TOOL_PREFIX):  # an external agent's tool comes with its slug in `delegates_to`
+        return tool.removeprefix(EXTERNAL_TOOL_PREFIX) in (config.get("delegates_to") or [])
     server, sep, name = tool.partition("__")
     return bool(sep) and any(s["name"] == server and (not s.get("tools") or name in s["tools"])
                              for s in config.get("mcp_servers") or [])

@@ -3,12 +3,12 @@
 A tool's parameters are its contract payload's JSON schema, so what the model is told is what the
 service checks; the model's arguments are validated by the same model (extra fields refused, so an
 `org_id` in the arguments is an error, never a way into another org). `delegate` is not here: it runs
-another agent in this service (delegation.py).
+another agent in this service (delegation.py); nor is `x402_fetch`: it pays over HTTP (tools_x402.py).
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -29,6 +29,12 @@ class DelegateArgs(Payload):
     agent: str = Field(min_length=1, max_length=120, description="The slug of another agent of the organization, "
                                                                   "or the id of an external_agent thing.")
     task: str = Field(min_length=1, max_length=8000, description="What the other agent should do, in full.")
+
+
+class X402FetchArgs(Payload):
+    url: str = Field(pattern=r"^https?://", max_length=2000, description="The x402-priced URL to fetch and pay for.")
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = Field(None, description="A JSON body to send (POST).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,8 @@ TOOLS: dict[str, BuiltinTool] = {t.name: t for t in (
           jobs.JOB_ENQUEUE, "create"),
     _tool("job_status", "Read a job's state.", jobs.JOB_GET, "read"),
     _tool("delegate", "Hand a task to another agent and get its answer.", None, "execute", DelegateArgs),
+    _tool("x402_fetch", "Fetch an x402-priced URL, paying its price from the organization's wallet within this "
+          "agent's budget.", None, "execute", X402FetchArgs),
 )}
 
 

@@ -149,11 +149,15 @@ async def daily_counts(
 async def revenue_by_protocol(
     session: AsyncSession, org_id: UUID, since: datetime, until: datetime, status: str | None, currency: str | None
 ) -> list[ProtocolRevenue]:
-    """The spec's cross-protocol view: payment totals per metadata.protocol (`traditional` when absent)."""
+    """The spec's cross-protocol view: payment totals per metadata.protocol (`traditional` when absent).
+
+    Revenue is money in: an org's own payments out (`metadata.direction = "outgoing"`, an agent paying for
+    another's resource) are spending, not revenue.
+    """
     meta = events.c.metadata
     conditions = [
         events.c.org_id == org_id, events.c.type == "payment_event", events.c.occurred_at >= since,
-        events.c.occurred_at < until,
+        events.c.occurred_at < until, sa.func.coalesce(meta["direction"].astext, "") != "outgoing",
     ]
     if status:
         conditions.append(meta["status"].astext == status)

@@ -18,8 +18,10 @@ from services.gateway import (
     problems,
     routes_agents,
     routes_agui,
+    routes_ap2,
     routes_docs,
     routes_events,
+    routes_external,
     routes_graph,
     routes_jobs,
     routes_knowledge,
@@ -27,11 +29,15 @@ from services.gateway import (
     routes_tenancy,
     routes_whoami,
 )
+from services.gateway.a2a.mount import mount as mount_a2a
+from services.gateway.acp import delegate_payment, routes as acp_routes
+from services.gateway.acp.idempotency import AcpIdempotency
 from services.gateway.auth import KeyVerifier
 from services.gateway.edge import EdgeBus
 from services.gateway.limits import RateLimiter
 from services.gateway.middleware import EdgeMiddleware
 from services.gateway.settings import GatewaySettings
+from services.gateway.x402 import routes as x402_routes
 from shared import __version__
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
@@ -53,6 +59,7 @@ def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     app.state.limiter = RateLimiter(settings.gateway_replicas)
     app.state.bus = EdgeBus(bus, app.state.limiter, settings.gateway_request_timeout)
     app.state.keys = KeyVerifier(bus, settings.gateway_key_cache_ttl, settings.gateway_key_cache_size)
+    app.add_middleware(AcpIdempotency)  # added first: it runs inside the edge (body limit, request id, trace)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.gateway_max_body_bytes,
                        access_log_enabled=settings.gateway_access_log)
     problems.install(app)
@@ -67,9 +74,15 @@ def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     app.include_router(routes_docs.router)
     app.include_router(routes_knowledge.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_external.router)
     app.include_router(routes_agents.router)
     app.include_router(routes_agui.router)
     app.include_router(routes_whoami.router)
+    mount_a2a(app)  # every published agent's A2A server: /a2a/{org id}/{agent slug}
+    app.include_router(delegate_payment.router)
+    app.include_router(acp_routes.router)  # ACP checkout: /acp/checkout_sessions
+    x402_routes.install(app, settings)
+    app.include_router(routes_ap2.router)  # AP2 v2 mandates: /v1/ap2/...
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -14,7 +14,7 @@ unknown run, another org's, a bad key) is an ordinary problem response.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -119,49 +119,15 @@ async def _events(request: Request, bus: BusClient, caller: AuthContext, run: Ru
     """The stream's body: stored steps after `after`, then live ones, as AG-UI events, until the run ends."""
     OPEN_STREAMS.inc()
     events = RunEvents(run, started=after > 0)
-    last, live = after, set[int]()
     try:
-        if stored is None or len(stored) == PAGE:  # a chat's run has stored nothing yet that it knows of; a long run
-            stored = (stored or []) + await _stored(bus, caller, run.id, stored[-1].seq if stored else last)
-        for step in stored:
-            last = step.seq
-            for chunk in events.step(step):
-                yield chunk
-            if step.kind in TERMINAL:
-                return
-        while True:
-            try:
-                raw = await asyncio.wait_for(feed.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
+        async for item in follow(bus, caller, run, feed, after=after, stored=stored):
+            if item is None:
                 yield HEARTBEAT
-                raw = None
-            step = RunStep.model_validate_json(raw) if raw is not None else None
-            if step is not None and step.run_id != run.id:
-                continue  # another run of the org (a streamed chat listens to all of them)
-            if step is not None and step.kind == StepKind.TEXT_DELTA:
-                if step.seq == last + 1 and step.seq - 1 in live:  # every delta of this completion came live
-                    for chunk in events.delta(step):
-                        yield chunk
                 continue
-            if step is not None:
-                live.add(step.seq)
-                if step.seq <= last:
-                    continue
-            missed = [] if step is not None and step.seq == last + 1 else await _stored(bus, caller, run.id, last)
-            for each in [*missed, *([step] if step is not None and not missed else [])]:
-                if each.seq <= last:
-                    continue
-                last = each.seq
-                for chunk in events.step(each):
-                    yield chunk
-                if each.kind in TERMINAL:
-                    return
-            if step is None and not missed:
-                current = (await bus.request(RUN_STEPS, {"run_id": run.id, "after_seq": last, "limit": 1}, caller)).run
-                if current.status != RunStatus.RUNNING:  # ended without a terminal step this stream could read
-                    for chunk in events.end_of(current):
-                        yield chunk
-                    return
+            chunks = events.end_of(item) if isinstance(item, Run) else \
+                events.delta(item) if item.kind == StepKind.TEXT_DELTA else events.step(item)
+            for chunk in chunks:
+                yield chunk
     except OneError as error:
         problem = one_error_response(request, error).body
         yield f"event: problem\ndata: {bytes(problem).decode()}\n\n".encode()
@@ -170,11 +136,68 @@ async def _events(request: Request, bus: BusClient, caller: AuthContext, run: Ru
         OPEN_STREAMS.dec()
 
 
-async def _stored(bus: BusClient, caller: AuthContext, run_id: UUID, after: int) -> list[RunStep]:
+StepReader = Callable[[int, int], Awaitable[RunSteps]]
+"""Reads a page of the run's stored steps: (after seq, limit) -> the run and its steps."""
+
+
+async def follow(bus: BusClient, caller: AuthContext, run: Run, feed: StepFeed, *, after: int,
+                 stored: list[RunStep] | None, read: StepReader | None = None) -> AsyncIterator[RunStep | Run | None]:
+    """A run's steps after `after`, stored then live, in `seq` order with no gap and no repeat, until its terminal
+    step. A live text delta comes only when every delta of its completion came live (else its stored `text` step
+    says it whole); None every `HEARTBEAT_SECONDS` without a step; the run itself (as read) when it ended without a
+    terminal step this stream could read. `read` reads stored steps (default: `agents.run.steps` as the caller)."""
+    read = read or _steps_reader(bus, caller, run.id)
+    last, live = after, set[int]()
+    if stored is None or len(stored) == PAGE:  # a chat's run has stored nothing yet that it knows of; a long run
+        stored = (stored or []) + await _stored(read, stored[-1].seq if stored else last)
+    for step in stored:
+        last = step.seq
+        yield step
+        if step.kind in TERMINAL:
+            return
+    while True:
+        try:
+            raw = await asyncio.wait_for(feed.queue.get(), HEARTBEAT_SECONDS)
+        except TimeoutError:
+            yield None
+            raw = None
+        step = RunStep.model_validate_json(raw) if raw is not None else None
+        if step is not None and step.run_id != run.id:
+            continue  # another run of the org (a streamed chat listens to all of them)
+        if step is not None and step.kind == StepKind.TEXT_DELTA:
+            if step.seq == last + 1 and step.seq - 1 in live:  # every delta of this completion came live
+                yield step
+            continue
+        if step is not None:
+            live.add(step.seq)
+            if step.seq <= last:
+                continue
+        missed = [] if step is not None and step.seq == last + 1 else await _stored(read, last)
+        for each in [*missed, *([step] if step is not None and not missed else [])]:
+            if each.seq <= last:
+                continue
+            last = each.seq
+            yield each
+            if each.kind in TERMINAL:
+                return
+        if step is None and not missed:
+            current = (await read(last, 1)).run
+            if current.status != RunStatus.RUNNING:  # ended without a terminal step this stream could read
+                yield current
+                return
+
+
+def _steps_reader(bus: BusClient, caller: AuthContext, run_id: UUID) -> StepReader:
+    async def read(after: int, limit: int) -> RunSteps:
+        return await bus.request(RUN_STEPS, {"run_id": run_id, "after_seq": after, "limit": limit}, caller)
+    return read
+
+
+async def _stored(read: StepReader, after: int) -> list[RunStep]:
     """Every stored step of the run after `after`, page by page."""
     steps: list[RunStep] = []
     while True:
-        page: RunSteps = await bus.request(RUN_STEPS, {"run_id": run_id, "after_seq": after, "limit": PAGE}, caller)
+        page = await read(after, PAGE)
         steps += page.steps
         if len(page.steps) < PAGE:
             return steps

@@ -33,4 +33,8 @@ class GatewaySettings(Settings):
     gateway_replicas: int = Field(
         1, ge=1, description="Replicas behind the balancer: each counts rate limits locally, allowing 1/N of a rule.",
     )
+    gateway_x402_price_ttl: float = Field(
+        5.0, ge=0.0, description="Seconds a paid route's price (or its absence) is kept: how long a changed price "
+        "takes to reach this replica. 0 = ask commerce every time.",
+    )
     gateway_access_log: bool = Field(True, description="One log line per request (`one.gateway.access`), no secrets.")

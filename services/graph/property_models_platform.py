@@ -142,9 +142,10 @@ class UiPreferences(Props):
 
 
 class Mandate(Props):
-    """AP2's intent and cart mandates folded into one type (`mandateType`)."""
+    """AP2's mandates folded into one type (`mandateType`): V1 intent and cart, V2 open and closed (`kind`:
+    payment or checkout)."""
 
-    mandateType: Literal["intent", "cart"]
+    mandateType: Literal["intent", "cart", "open", "closed"]
     protocol: Literal["ap2", "acp", "x402", "native"] = "ap2"
     intent: dict[str, Any] | None = None
     items: list[dict[str, Any]] = Field(default_factory=list)

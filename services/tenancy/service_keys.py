@@ -13,8 +13,6 @@ has not committed yet.
 import asyncio
 import hashlib
 import hmac
-import logging
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -52,28 +50,16 @@ from shared.kernel.envelope import Encoded
 from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from shared.kernel.ontology import EventType, OrgPlan, Role
 from shared.kernel.rbac import read_only_scopes, unverified_scopes
+from shared.kernel.sealing import secret_file
 from shared.runtime.context import WorkContext
 from shared.runtime.db import Database
-
-log = logging.getLogger(__name__)
 
 
 def load_pepper(settings: TenancySettings) -> bytes:
     """The pepper from settings, else from `<data_dir>/tenancy/pepper`, generated (0600) on first use."""
     if settings.api_key_pepper is not None:
         return settings.api_key_pepper.get_secret_value().encode()
-    path = Path(settings.data_dir) / "tenancy" / "pepper"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-            log.warning("generated an API key pepper in %s; replicas must share it (or set ONE_API_KEY_PEPPER)", path)
-    return path.read_text().strip().encode()
+    return secret_file(Path(settings.data_dir) / "tenancy" / "pepper", "ONE_API_KEY_PEPPER")
 
 
 @dataclass

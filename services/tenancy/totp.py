@@ -1,10 +1,9 @@
 """Time-based one-time passwords (RFC 6238 over RFC 4226), backup codes, and sealing a TOTP secret at rest.
 
 Standard library only. A TOTP secret must be recoverable to check codes, so it
-is stored sealed: XOR with an HMAC-SHA256 keystream (counter mode, random nonce)
-and an HMAC-SHA256 tag over the nonce, the owner's id and the ciphertext
-(encrypt-then-MAC), both keys derived from the API-key pepper. A sealed secret
-opens only for the person it was sealed for, and only with the same pepper.
+is stored sealed (`shared.kernel.sealing`: encrypt-then-MAC, both keys derived from
+the API-key pepper). A sealed secret opens only for the person it was sealed for,
+and only with the same pepper.
 """
 
 import base64
@@ -14,6 +13,8 @@ import secrets
 import struct
 from urllib.parse import quote, urlencode
 
+from shared.kernel import sealing
+
 DIGITS = 6
 PERIOD = 30
 WINDOW = 1
@@ -21,9 +22,8 @@ WINDOW = 1
 SECRET_BYTES = 20
 BACKUP_CODES = 10
 
-_SEALED_VERSION = b"\x01"
-_NONCE_BYTES = 16
-_TAG_BYTES = 32
+_PURPOSE = b"one.tenancy.totp-secret"
+"""The sealing keys' label (`shared.kernel.sealing`): secrets sealed before the move still open."""
 _BACKUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
 
 
@@ -88,33 +88,11 @@ def normalise_backup_code(code: str) -> str:
     return "".join(c for c in code.lower() if c.isalnum())
 
 
-def _keys(pepper: bytes) -> tuple[bytes, bytes]:
-    encryption = hmac.new(pepper, b"one.tenancy.totp-secret.encrypt.v1", hashlib.sha256).digest()
-    authentication = hmac.new(pepper, b"one.tenancy.totp-secret.authenticate.v1", hashlib.sha256).digest()
-    return encryption, authentication
-
-
-def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
-    blocks = (hmac.new(key, nonce + struct.pack(">I", i), hashlib.sha256).digest() for i in range(-(-length // 32)))
-    return b"".join(blocks)[:length]
-
-
 def seal(pepper: bytes, plaintext: bytes, context: bytes) -> bytes:
     """version | nonce | ciphertext | tag, the tag binding `context` (the owner's id) too."""
-    encryption, authentication = _keys(pepper)
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    ciphertext = bytes(a ^ b for a, b in zip(plaintext, _keystream(encryption, nonce, len(plaintext)), strict=True))
-    tag = hmac.new(authentication, _SEALED_VERSION + nonce + context + ciphertext, hashlib.sha256).digest()
-    return _SEALED_VERSION + nonce + ciphertext + tag
+    return sealing.seal(pepper, plaintext, context, _PURPOSE)
 
 
 def unseal(pepper: bytes, sealed: bytes, context: bytes) -> bytes:
     """The plaintext; ValueError if the blob was altered, moved to another owner, or sealed under another pepper."""
-    if len(sealed) < 1 + _NONCE_BYTES + _TAG_BYTES or sealed[:1] != _SEALED_VERSION:
-        raise ValueError("not a sealed secret")
-    encryption, authentication = _keys(pepper)
-    nonce, ciphertext, tag = sealed[1:1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES:-_TAG_BYTES], sealed[-_TAG_BYTES:]
-    expected = hmac.new(authentication, _SEALED_VERSION + nonce + context + ciphertext, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, tag):
-        raise ValueError("the sealed secret does not authenticate")
-    return bytes(a ^ b for a, b in zip(ciphertext, _keystream(encryption, nonce, len(ciphertext)), strict=True))
+    return sealing.unseal(pepper, sealed, context, _PURPOSE)

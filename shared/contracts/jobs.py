@@ -68,6 +68,7 @@ class JobKind(StrEnum):
     KNOWLEDGE_INGEST = "knowledge.ingest"
     NOTIFICATION_SEND = "notification.send"
     CLEANUP_EXPIRED = "cleanup.expired"
+    A2A_PUSH = "a2a.push"
 
 
 QueueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
@@ -111,11 +112,20 @@ class AgentRunJobPayload(Payload):
     thread_id: UUID | None = None
 
 
+class A2aPushJobPayload(Payload):
+    """`a2a.push`: tell an A2A client's webhook the task's final state (shared/contracts/a2a.py; enqueued by the
+    agents service when a push config is set)."""
+
+    task_id: UUID
+    config_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
 KIND_PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.AGENT_RUN: AgentRunJobPayload,
     JobKind.KNOWLEDGE_INGEST: IngestJobPayload,
     JobKind.NOTIFICATION_SEND: NotificationJobPayload,
     JobKind.CLEANUP_EXPIRED: CleanupJobPayload,
+    JobKind.A2A_PUSH: A2aPushJobPayload,
 }
 
 

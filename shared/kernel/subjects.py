@@ -9,7 +9,7 @@
 from uuid import UUID
 
 PREFIX = "one"
-SERVICES = ("tenancy", "graph", "eventlog", "knowledge", "agents", "gateway")
+SERVICES = ("tenancy", "graph", "eventlog", "knowledge", "agents", "commerce", "gateway")
 EVENTS_ROOT = f"{PREFIX}.events"
 ALL_EVENTS = f"{EVENTS_ROOT}.>"
 DEAD_LETTER_ROOT = f"{PREFIX}.deadletter"

@@ -106,19 +106,21 @@ class WorkContext:
         *,
         auth: AuthContext | None = None,
         timeout: float | None = None,
+        protocol: Protocol | None = None,
     ) -> R:
         """Ask another service, as this work: its auth (or `auth`), protocol, correlation and causation go along.
 
-        Raises the typed error the service replied with, or `Unavailable`. Never call
-        out while holding a transaction you could commit first: the other service may
-        be slow, and a connection held meanwhile is one the pool lacks.
+        `protocol` overrides the work's own tag for a service that does not speak it (a payment protocol's
+        handler writing to the graph, which takes `native` messages). Raises the typed error the service
+        replied with, or `Unavailable`. Never call out while holding a transaction you could commit first:
+        the other service may be slow, and a connection held meanwhile is one the pool lacks.
         """
         envelope = self.envelope
         return await self.runtime.bus.request(
             spec,
             payload,
             auth or self.auth,
-            protocol=envelope.protocol,
+            protocol=protocol or envelope.protocol,
             correlation_id=envelope.correlation_id or envelope.id,
             causation_id=envelope.id,
             timeout=timeout,

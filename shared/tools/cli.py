@@ -1,9 +1,6 @@
 """The `one` command: run the stack, one service, or ask it how it is."""
 
-import asyncio
-import logging
 import os
-import signal
 import sys
 import time
 from enum import StrEnum
@@ -12,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from shared.kernel import subjects
-from shared.tools.cli_lazy import lazy_group
+from shared.tools.cli_lazy import import_on_first_use, lazy_group, skip_pydantic_plugin_discovery
 from shared.tools.cli_output import (
     Column,
     ConsoleOnFirstUse,
@@ -47,6 +44,9 @@ LAZY_COMMANDS = {
     "rate-limits": "shared.tools.cli_tenancy:rate_limits_app",
     "jobs": "shared.tools.cli_jobs:jobs_app",
     "agents": "shared.tools.cli_agents:agents_app",
+    "x402": "shared.tools.cli_x402:x402_app",
+    "products": "shared.tools.cli_commerce:products_app",
+    "checkout": "shared.tools.cli_commerce:checkout_app",
 }
 """Commands defined in other modules, imported only when run (`shared/tools/cli_lazy.py`)."""
 
@@ -82,6 +82,8 @@ def options(
 
 
 def _logging(level: str) -> None:
+    import logging  # not at the top: `one whoami` logs nothing
+
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -128,6 +130,8 @@ def _ask_health(timeout: float, services: tuple[str, ...] = subjects.SERVICES,
         reports = {name: every[name] for name in services}
         _print_health(reports, as_json)
         return reports
+    import asyncio
+
     from shared.tools.stack import effective_settings, fetch_health
 
     settings = effective_settings()
@@ -146,14 +150,16 @@ def status(
     timeout: float = typer.Option(2.0, help="Seconds to wait for each service."),
     as_json: bool = typer.Option(False, "--json", help="Every service's health report as JSON."),
 ) -> None:
-    """Show every service's health over the bus; exit 0 only when all six are healthy."""
+    """Show every service's health over the bus; exit 0 only when all seven are healthy."""
     raise typer.Exit(0 if _all_healthy(_ask_health(timeout, as_json=as_json)) else 1)
 
 
 @app.command()
 def whoami() -> None:
     """Verify the CLI's API key (`ONE_API_KEY` or the credentials file) and show who it acts as."""
-    verified = act(lambda one: one.whoami())
+    from shared.tools.sdk.connect import verify_blocking  # one request, no event loop: the fastest start
+
+    verified = verify_blocking(name="one-cli") or act(lambda one: one.whoami())
     print(f"org {verified.org_id} ({verified.org_status}), actor {verified.actor_id}, role {verified.role}, "
           f"key {verified.key_id}")  # one line, ids whole, and no rich to import for it
 
@@ -196,6 +202,8 @@ def health(
 @app.command()
 def serve(service: ServiceName) -> None:
     """Run one service until SIGTERM/SIGINT (what each container runs)."""
+    import asyncio
+
     from shared.runtime.metrics import metrics_served
     from shared.runtime.service import ServiceRuntime
     from shared.tools.stack import effective_settings, load_service
@@ -215,6 +223,8 @@ def serve(service: ServiceName) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade every service's schema (the deploy-time migration job)."""
+    import asyncio
+
     from shared.tools.stack import effective_settings
 
     settings = effective_settings()
@@ -240,6 +250,8 @@ def bootstrap_command(
 
     Compose and Kubernetes: run it in the tenancy container (docs/operations.md); the key is never logged.
     """
+    import asyncio
+
     from shared.tools.stack import bootstrap, effective_settings, settings_of
 
     settings = effective_settings()
@@ -264,7 +276,7 @@ def bootstrap_command(
 
 @app.command()
 def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service to be healthy.")) -> None:
-    """Start Postgres, NATS, all six services and the mailer; Ctrl-C or SIGTERM stops everything cleanly.
+    """Start Postgres, NATS, all seven services and the mailer; Ctrl-C or SIGTERM stops everything cleanly.
 
     The data directory belongs to one `one up` at a time: a second one on it refuses, naming the first's PID.
     """
@@ -290,6 +302,9 @@ def up(wait: float = typer.Option(60.0, help="Seconds to wait for every service 
 
 def _run_stack(base: "Settings", wait: float) -> None:
     """`one up` once the data directory is ours: start, print where everything listens, supervise, stop."""
+    import asyncio
+    import signal
+
     from shared.tools.credentials import credentials_path
     from shared.tools.stack import Supervisor, bring_up, fetch_health, remove_runtime, settings_of, write_runtime
 
@@ -345,6 +360,8 @@ def _run_stack(base: "Settings", wait: float) -> None:
 
 def main() -> None:
     """The `one` entry point: errors become one line with the code and the fix (`cli_output.run`)."""
+    skip_pydantic_plugin_discovery()
+    import_on_first_use("aiohttp")  # nats-py's websocket transport: `one` speaks nats://
     run(app)
 
 

@@ -6,15 +6,18 @@ shows each tool the agent calls, and ends with the model that answered and the r
 fails is one error line with its code and an exit code like any other error.
 """
 
+import os
 import sys
 from typing import Any
 from uuid import UUID
 
 import typer
 
-from shared.tools.cli_output import Column, act, json_object, print_json, print_record, print_table
+from shared.tools.cli_agents_external import external_app
+from shared.tools.cli_output import Column, act, fail, json_object, print_json, print_record, print_table
 
-agents_app = typer.Typer(help="Agents: create, list, show, deploy, chat.", no_args_is_help=True)
+agents_app = typer.Typer(help="Agents: create, list, show, deploy, chat, card.", no_args_is_help=True)
+agents_app.add_typer(external_app, name="external")
 
 JsonOption = typer.Option(False, "--json", help="The reply as JSON (the contract's model).")
 AGENT_COLUMNS = [Column("slug", "id"), Column("type"), Column("status"), Column("dev"), Column("prod"),
@@ -106,6 +109,25 @@ def deploy(slug: str, as_json: bool = JsonOption) -> None:
         print_json(agent)
     else:
         print(f"deployed {agent.slug}: production v{agent.production.version} ({agent.production.model})")
+
+
+@agents_app.command("card")
+def card(slug: str = typer.Argument(..., help="A deployed agent."), as_json: bool = JsonOption) -> None:
+    """The URL of the agent's public A2A card; its A2A server (JSON-RPC and HTTP+JSON) is the URL without the
+    `/.well-known/...` part. The gateway is `ONE_URL`, else this machine's (`ONE_GATEWAY_HOST`/`_PORT`)."""
+    async def work(one: Any) -> tuple[Any, Any]:
+        return await one.agents.get(slug), await one.whoami()
+
+    agent, verified = act(work)
+    if agent.production is None:
+        fail(f"agent {slug} is not deployed: only deployed agents have an A2A card", f"one agents deploy {slug}")
+    gateway = (os.environ.get("ONE_URL") or f"http://{os.environ.get('ONE_GATEWAY_HOST', '127.0.0.1')}:"
+               f"{os.environ.get('ONE_GATEWAY_PORT', '8080')}").rstrip("/")
+    base = f"{gateway}/a2a/{verified.org_id}/{agent.slug}"
+    if as_json:
+        print_json({"card_url": f"{base}/.well-known/agent-card.json", "a2a_url": base})
+    else:
+        print(f"{base}/.well-known/agent-card.json")
 
 
 @agents_app.command("chat")

@@ -73,8 +73,9 @@ def _filters(types: list[str] | None, actor_id: UUID | None, target: UUID | None
     }
 
 
-REVENUE_STATUSES = ("processed", "verified")
-"""What `one events revenue` counts by default: payments that went through (x402 reports `verified`)."""
+REVENUE_STATUSES = ("processed",)
+"""What `one events revenue` counts by default: payments that went through (x402 too: `verified` is only the
+facilitator's check before settling, `processed` the settlement, so counting both would count a sale twice)."""
 
 
 def merge_revenue(results: list) -> list[dict[str, Any]]:
@@ -195,7 +196,7 @@ def revenue(
     as_json: bool = typer.Option(False, "--json", help="The totals as JSON."),
 ) -> None:
     """Payment totals by protocol (a2a / acp / ap2 / x402 / traditional): by default the payments that went through
-    (`processed`, and `verified` as x402 reports them)."""
+    (`processed`)."""
     until = datetime.now(UTC)
     wanted: list[str | None] = [None] if "any" in statuses else list(dict.fromkeys(statuses))
 

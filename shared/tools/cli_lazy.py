@@ -6,6 +6,9 @@ imported the first time click asks for that command (running it, its `--help`, s
 """
 
 import importlib
+import importlib.util
+import sys
+import types
 from typing import Any
 
 import typer
@@ -42,3 +45,37 @@ class LazyGroup(TyperGroup):
 def lazy_group(commands: dict[str, str]) -> type[LazyGroup]:
     """A `LazyGroup` class for `typer.Typer(cls=...)` with these lazy commands."""
     return type("OneGroup", (LazyGroup,), {"lazy": dict(commands)})
+
+
+def skip_pydantic_plugin_discovery() -> None:
+    """Let pydantic find no plugins in this process, without looking for them.
+
+    Pydantic looks for plugins (the `pydantic` entry point group) when it builds its first validator: that
+    imports `importlib.metadata` and reads every installed distribution's entry points, about a fifth of a
+    one-request command's start (issue 18). The CLI uses no pydantic plugin. Only `one`'s own process is
+    affected (not the services `one up` starts, not a process that loaded pydantic's finder already).
+    """
+    finder = types.ModuleType("pydantic.plugin._loader")
+    finder.get_plugins = tuple  # what pydantic's own returns with PYDANTIC_DISABLE_PLUGINS set: no plugins
+    sys.modules.setdefault(finder.__name__, finder)
+
+
+class _ImportedOnFirstUse(types.ModuleType):
+    """Stands in `sys.modules` for a module until one of its attributes is read; then imports the module (in
+    its place) and forwards to it. `import name` costs nothing in code that only holds the name."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+
+def import_on_first_use(name: str) -> None:
+    """`import name` gives a stand-in until the module is used (`_ImportedOnFirstUse`), if it is installed and not
+    loaded yet.
+
+    For aiohttp: nats-py imports it when it is installed (x402's and web3's dependencies install it), for its
+    websocket transport only, and importing it cost a quarter of a second at every CLI command that uses the bus.
+    """
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        sys.modules[name] = _ImportedOnFirstUse(name)

@@ -19,6 +19,11 @@ WHOAMI_NEVER_LOADS = ("pydantic_settings", "shared.kernel.settings", "openteleme
                       "opentelemetry.sdk.resources", "psutil", "rich", "shared.tools.stack", "shared.tools.embedded",
                       "faststream", "httpx")
 """What a one-request command does without: each was a measurable part of `one whoami`'s start (issue 18)."""
+WHOAMI_ASKS_WITHOUT = ("asyncio", "nats", "aiohttp.", "importlib.metadata", "logging", "shared.runtime",
+                       "shared.contracts.tenancy.messages", "shared.contracts.tenancy.records")
+"""`one whoami` asks with one blocking request (`sdk/blocking_bus.py`): no event loop, no nats-py (nor the aiohttp
+it imports: `aiohttp` itself is a stand-in), no pydantic plugin lookup, and of tenancy's contract only the key
+verification (`verify.py`)."""
 
 
 def whole(value: str, text: str) -> bool:
@@ -86,3 +91,18 @@ async def test_whoami_loads_no_model_service_or_database_code(one: Cli, tmp_path
     assert not heavy, sorted(heavy)
     slow_to_start = {m for m in loaded if m.startswith(WHOAMI_NEVER_LOADS)}  # each was a part of its start time
     assert not slow_to_start, sorted(slow_to_start)
+    not_needed = {m for m in loaded if m.split(".")[0] in WHOAMI_ASKS_WITHOUT or m.startswith(WHOAMI_ASKS_WITHOUT)}
+    assert not not_needed, sorted(not_needed)
+
+
+async def test_a_bus_command_imports_aiohttp_only_if_it_uses_it(one: Cli, tmp_path: Path) -> None:
+    """nats-py imports aiohttp (for websockets): `one` hands it a stand-in that imports it on first use."""
+    modules = tmp_path / "modules.txt"
+    program = (f"import atexit, sys; atexit.register(lambda: open({str(modules)!r}, 'w').write("
+               "type(sys.modules['aiohttp']).__name__ + ' ' + ' '.join(sys.modules)));"
+               "sys.argv = ['one', 'roles', 'list', '--json']; from shared.tools.cli import main; main()")
+    ran = await one("-c", program, _python=True)
+    assert ran.code == 0 and "org_owner" in ran.out, ran
+    stand_in, *loaded = modules.read_text().split()
+    assert stand_in == "_ImportedOnFirstUse" and "nats.aio.transport" in loaded
+    assert not [m for m in loaded if m.startswith("aiohttp.")], loaded

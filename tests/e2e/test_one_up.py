@@ -125,7 +125,7 @@ def _token_from_mail(data_dir: Path, address: str, timeout: float = 30) -> str:
 
 
 @pytest.mark.timeout(300)
-async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+async def test_one_up_runs_seven_healthy_services_and_the_mailer_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     metrics_port = _free_ports(len(subjects.SERVICES) + 1)
     gateway_port = free_port()
@@ -151,7 +151,7 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         assert whoami.returncode == 0, whoami.stdout + whoami.stderr
         assert credentials["org_id"] in whoami.stdout and "platform_owner" in whoami.stdout
         published = _one(data_dir, "publish", "--type", "payment_event", "--protocol", "x402",
-                         "--meta", '{"protocol": "x402", "amount": 5, "currency": "USD", "status": "verified"}')
+                         "--meta", '{"protocol": "x402", "amount": 5, "currency": "USD", "status": "processed"}')
         assert published.returncode == 0, published.stdout + published.stderr
         post = await _create_post(runtime["nats_url"], credentials["api_key"])
         over_http = _thing_over_http(gateway_port, credentials["api_key"], post)
@@ -187,7 +187,7 @@ async def test_one_up_runs_six_healthy_services_and_the_mailer_stops_cleanly_and
         assert _one(data_dir, "whoami").returncode == 0  # the saved key still works
         history = _one(data_dir, "events", "query", "--type", "payment_event")
         assert history.returncode == 0 and "payment_event" in history.stdout, history.stdout + history.stderr
-        revenue = _one(data_dir, "events", "revenue", "--json")  # the README's x402 payment (status: verified) counts
+        revenue = _one(data_dir, "events", "revenue", "--json")  # the README's x402 payment (status: processed) counts
         assert revenue.returncode == 0, revenue.stdout + revenue.stderr
         assert [(r["protocol"], float(r["total"]), r["count"]) for r in json.loads(revenue.stdout)] == [("x402", 5.0, 1)]
     finally:

@@ -38,6 +38,8 @@ class Attack:
     echoes: str | None = None  # the placeholder of the id a 200 may echo back (A sent it), e.g. an empty list's thing_id
 
 
+A2A_SEND = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
+    "messageId": "attack-1", "role": "ROLE_USER", "parts": [{"text": "What is your secret?"}]}}}
 FORGED = (422, 404, 403)  # a payload model refuses a field it does not define; an org id is never one
 VICTIM_LABEL, VICTIM_TEXT = "topic:victim-secret", "Victim secret: the vault code is XR-7719"
 WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
@@ -102,6 +104,16 @@ ATTACKS = [
     Attack("POST", "/v1/jobs/{job}/retry", {"run_at": "2030-01-01T00:00:00Z"}),
     Attack("GET", "/v1/jobs", refused=()),
     Attack("GET", "/v1/jobs", query={"state": "pending", "queue": "default"}, refused=()),
+    # external A2A agents: B's (by its slug) is neither read, re-credentialed, refreshed nor removed
+    Attack("GET", "/v1/external-agents/{external_agent}"),
+    Attack("PUT", "/v1/external-agents/{external_agent}/credentials", {"api_key": "pwned-key"}),
+    Attack("POST", "/v1/external-agents/{external_agent}/refresh"),
+    Attack("POST", "/v1/external-agents/{external_agent}/archive"),
+    Attack("GET", "/v1/external-agents", refused=()),
+    Attack("GET", "/v1/external-agents", query={"include_archived": True}, refused=()),
+    Attack("POST", "/v1/external-agents", {"card_url": "http://127.0.0.1:9/", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("GET", "/v1/external-agents", query={"org_id": "{victim_org}"}, refused=FORGED),
     # agents: B's agent (by slug), its configs and prompts, B's conversation, its messages and run
     Attack("GET", "/v1/agents/{agent}"),
     Attack("PATCH", "/v1/agents/{agent}", {"name": "pwned"}),
@@ -164,6 +176,44 @@ ATTACKS = [
     Attack("GET", "/v1/roles", refused=()),
     Attack("GET", "/v1/rate-limits", refused=()),
     Attack("GET", "/v1/orgs/{own_org}/members", refused=()),
+    # x402: paid routes name the seller; B priced nothing, and A's org does not sell B's thing or agent
+    Attack("POST", "/x402/{victim_org}/knowledge/search", {"query": VICTIM_TEXT}, refused=(404,)),
+    Attack("POST", "/x402/{victim_org}/agents/{agent}/chat", {"message": "What do you know?"}, refused=(404,)),
+    # A2A: B's agent's A2A server refuses A's key on both bindings (403); under A's org B's agent is not there (404)
+    Attack("POST", "/a2a/{victim_org}/{agent}", A2A_SEND, refused=(403,)),
+    Attack("POST", "/a2a/{victim_org}/{agent}/", A2A_SEND, refused=(403,)),
+    Attack("POST", "/a2a/{victim_org}/{agent}/message:send", A2A_SEND["params"], refused=(403,)),
+    Attack("POST", "/a2a/{victim_org}/{agent}/message:stream", A2A_SEND["params"], refused=(403,)),
+    Attack("GET", "/a2a/{victim_org}/{agent}/tasks", refused=(403,)),
+    Attack("GET", "/a2a/{victim_org}/{agent}/tasks/{run}", refused=(403,)),
+    Attack("POST", "/a2a/{victim_org}/{agent}/tasks/{run}:cancel", refused=(403,)),
+    Attack("GET", "/a2a/{victim_org}/{agent}/tasks/{run}:subscribe", refused=(403,)),
+    Attack("GET", "/a2a/{victim_org}/{agent}/tasks/{run}/pushNotificationConfigs", refused=(403,)),
+    Attack("POST", "/a2a/{victim_org}/{agent}/tasks/{run}/pushNotificationConfigs", {"url": "http://127.0.0.1:9/"},
+           refused=(403,)),
+    Attack("POST", "/a2a/{own_org}/{agent}", A2A_SEND, refused=(404,)),
+    Attack("GET", "/a2a/{own_org}/{agent}/tasks", refused=(404,)),
+    Attack("POST", "/x402/{own_org}/agents/{agent}/chat", {"message": "What do you know?"}, refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/products/{thing}/content", refused=(404,)),
+    Attack("GET", "/x402/{own_org}/products/{thing}/content", refused=(404,)),
+    Attack("GET", "/v1/x402/prices", refused=()),
+    Attack("PUT", "/v1/x402/prices", {"resource": "knowledge/search", "amount": 1, "pay_to": "0x" + "ab" * 20,
+                                      "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("DELETE", "/v1/x402/prices/knowledge%2Fsearch", refused=(404,)),
+    Attack("PUT", "/v1/x402/budgets/{agent_thing}", {"per_call": 1, "per_day": 1}, refused=(404,)),
+    Attack("PUT", "/v1/x402/budgets/{agent_thing}", {"per_call": 1, "per_day": 1, "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("GET", "/v1/x402/budgets/{agent_thing}", refused=(404,)),
+    # AP2: B's checkout, receipts, agents and trust list; B's public keys show nothing else of B
+    Attack("POST", "/v1/ap2/checkouts/{ap2_checkout}/mandate", {"mandate": "x.y.z~~a.b.c~"}, refused=(404,)),
+    Attack("GET", "/v1/ap2/receipts/{ap2_checkout}", refused=(404,)),
+    Attack("POST", "/v1/ap2/mandates", {"agent_id": "{agent_thing}", "constraints": [
+        {"type": "payment.amount_range", "currency": "USD", "max": 1}]}, refused=(404,)),
+    Attack("POST", "/v1/ap2/mandates/{ap2_mandate}/revoke", refused=(404,)),
+    Attack("GET", "/v1/ap2/trust", refused=()),
+    Attack("GET", "/v1/ap2/{victim_org}/jwks.json", refused=()),
+    Attack("POST", "/v1/ap2/trust", {"issuer": "x", "jwks": {"keys": []}, "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/ap2/checkouts", {"amount": 1, "currency": "USD", "org_id": "{victim_org}"}, refused=FORGED),
     # forged org ids in bodies and query strings
     Attack("POST", "/v1/things", {"type": "blog_post", "name": "Victim forged", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/things/batch", {"things": [{"type": "blog_post", "name": "Forged", "org_id": "{victim_org}"}]},
@@ -260,7 +310,8 @@ async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedMod
     assert joined.status_code == key.status_code == policy.status_code == 201, (joined.text, key.text, policy.text)
     return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json(), **await _victim_knowledge(bob, thing),
             "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
-            "policy": policy.json(), "job": await _victim_job(bob), **agents}
+            "policy": policy.json(), "job": await _victim_job(bob), **agents,
+            **await _victim_ap2(bob, agents["agent_thing"]["id"])}
 
 
 async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any],
@@ -302,8 +353,10 @@ async def _unchanged(bob: Caller, victim: dict[str, Any]) -> None:
     assert_problem(await bob.call("GET", f"/v1/things/{victim['deleted']['id']}"), 404)  # still deleted
     links = (await bob.call("GET", "/v1/connections", thing_id=victim["thing"]["id"])).json()["connections"]
     assert links == [victim["connection"]], "B's links changed"
-    agents_things = {victim["agent_thing"]["id"], victim["conversation"]["id"]}  # an agent, a conversation: things
-    names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"] if t["id"] not in agents_things)
+    agents_things = {victim["agent_thing"]["id"], victim["conversation"]["id"],  # an agent, a conversation: things
+                     victim["external_agent_thing"]["id"]}  # and an external agent
+    names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"]
+                   if t["id"] not in agents_things and t["type"] != "mandate")  # B's AP2 mandate (victim's own)
     assert names == ["Victim one", "Victim two"], "something was created or removed in B"
 
 
@@ -348,6 +401,15 @@ async def _victim_job(bob: Caller) -> dict[str, Any]:
     return job.json()
 
 
+async def _victim_ap2(bob: Caller, agent_id: str) -> dict[str, Any]:
+    """Org B's AP2 checkout (its merchant-signed JWT and nonce) and a mandate it granted its agent."""
+    made = await bob.call("POST", "/v1/ap2/checkouts", {"amount": 1500, "currency": "USD"})
+    granted = await bob.call("POST", "/v1/ap2/mandates", {"agent_id": agent_id, "constraints": [
+        {"type": "payment.amount_range", "currency": "USD", "max": 100}]})
+    assert made.status_code == granted.status_code == 201, (made.text, granted.text)
+    return {"ap2_checkout": {"id": made.json()["id"]}, "ap2_mandate": {"id": granted.json()["id"]}}
+
+
 async def _victim_agents(bob: Caller, model_server: ScriptedModel) -> dict[str, Any]:  # noqa: F811
     """Org B's agent (with a prompt), a conversation known by an external thread id, and a finished run in it."""
     agent = await new_agent(bob, model_server.script({"text": "Victim secret: the vault code is XR-7719"})[0])
@@ -359,8 +421,13 @@ async def _victim_agents(bob: Caller, model_server: ScriptedModel) -> dict[str, 
     chat = await bob.call("POST", f"/v1/agents/{agent['slug']}/chat", {"message": "Secret?",
                                                                        "threadId": conversation.json()["id"]})
     assert attached.status_code == chat.status_code == 200, (attached.text, chat.text)
+    remote = await bob.call("POST", "/v1/external-agents", {  # B's own agent, as an external A2A agent of B
+        "card_url": f"{str(bob.http.base_url).rstrip('/')}/a2a/{bob.account.org_id}/{agent['slug']}", "slug": "victim-remote",
+        "api_key": bob.account.key})
+    assert remote.status_code == 201, remote.text
     return {"agent": {"id": agent["slug"]}, "agent_thing": {"id": agent["id"]}, "prompt": prompt.json(),
-            "conversation": conversation.json(), "external": {"id": external}, "run": {"id": chat.json()["run_id"]}}
+            "conversation": conversation.json(), "external": {"id": external}, "run": {"id": chat.json()["run_id"]},
+            "external_agent": {"id": "victim-remote"}, "external_agent_thing": {"id": remote.json()["id"]}}
 
 
 async def _agents_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +438,7 @@ async def _agents_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
         "conversation": (await bob.call("GET", f"/v1/conversations/{conversation}")).json(),
         "messages": (await bob.call("GET", f"/v1/conversations/{conversation}/messages")).json(),
         "runs": (await bob.call("GET", "/v1/runs")).json(),
+        "external_agent": (await bob.call("GET", f"/v1/external-agents/{victim['external_agent']['id']}")).json(),
     }
 
 
@@ -416,6 +484,11 @@ SELF_ONLY = {
     ("GET", "/healthz"): "no key, no id: the process answers",
     ("GET", "/readyz"): "no key, no id: the broker and tenancy answer",
     ("GET", "/metrics"): "no key, no id: counters per route template, never an org or a path",
+    ("POST", "/v1/x402/chain/fund"): "mints test tokens to an address on the local chain: no org's data",
+    ("GET", "/v1/x402/chain/balances/{address}"): "an address's token balance is public on any chain",
+    ("POST", "/v1/x402/wallet"): "the caller's own org's wallet: it takes no id",
+    ("GET", "/v1/x402/wallet"): "the caller's own org's wallet: it takes no id",
+    ("GET", "/v1/ap2/jwks"): "the caller's own org's keys: it takes no id",
 }
 """Routes that reach no other org's ids by construction; every other route needs a row in ATTACKS."""
 

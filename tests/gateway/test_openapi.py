@@ -13,6 +13,9 @@ from shared.runtime.client import BusClient
 from tests.gateway.test_asyncapi import refs, resolve
 
 OPEN = {("post", "/v1/signup"), ("post", "/v1/email-verification/confirm")}
+OPEN |= {("post", "/x402/{org}/knowledge/search"), ("post", "/x402/{org}/agents/{slug}/chat"),
+         ("get", "/x402/{org}/products/{id}/content")}  # x402: the payer is a wallet (services/gateway/README.md)
+OPEN |= {("get", "/v1/ap2/{org_id}/jwks.json")}  # AP2: an org's public keys, for other parties' verifiers
 """The routes that take no key: every other one is secured, and answers a missing key with a 401 problem."""
 
 

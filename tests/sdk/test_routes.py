@@ -17,6 +17,11 @@ CALLED_BY_NAME = {("GET", http.WHOAMI): VERIFY_KEY.type, ("GET", "/v1/runs/{id}/
 a run's AG-UI stream reads `agents.run.steps` and the run's live step subject)."""
 NO_SPEC = {("GET", http.STATUS), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 """Routes that send no contract message: health, readiness, metrics (the SDK's `status` reads /v1/status)."""
+NO_SPEC |= {("POST", "/x402/{org}/knowledge/search"), ("POST", "/x402/{org}/agents/{slug}/chat"),
+            ("GET", "/x402/{org}/products/{id}/content")}
+"""x402's paid routes: the payer is a wallet with x402's own client, not the SDK (services/gateway/x402)."""
+PUBLISHED = {("GET", "/v1/ap2/{org_id}/jwks.json"): "ap2.jwks"}
+"""An org's AP2 keys published for other parties' verifiers (no key); the SDK reads its own at `/v1/ap2/jwks`."""
 
 
 def gateway_routes() -> dict[tuple[str, str], tuple[APIRoute, MessageSpec[Any, Any] | None]]:
@@ -37,7 +42,7 @@ ROUTES = gateway_routes()
 
 
 def test_every_gateway_route_that_sends_a_message_is_in_the_table() -> None:
-    by_route = {(r.method, r.path): type_ for type_, r in HTTP_ROUTES.items()} | CALLED_BY_NAME
+    by_route = {(r.method, r.path): type_ for type_, r in HTTP_ROUTES.items()} | CALLED_BY_NAME | PUBLISHED
     for (method, path), (_, spec) in ROUTES.items():
         if spec is None:
             assert (method, path) in NO_SPEC, f"{method} {path} sends no message and is not a known spec-less route"

@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from services.agents.settings import AgentsSettings
+from services.commerce.settings import CommerceSettings
 from services.eventlog.settings import EventlogSettings
 from services.gateway.settings import GatewaySettings
 from services.graph.settings import GraphSettings
@@ -75,5 +76,6 @@ def test_each_service_definition_names_its_settings_class() -> None:
     classes = {name: load_service(name).settings for name in subjects.SERVICES}
     assert classes == {
         "tenancy": TenancySettings, "graph": GraphSettings, "eventlog": EventlogSettings,
-        "knowledge": KnowledgeSettings, "agents": AgentsSettings, "gateway": GatewaySettings,
+        "knowledge": KnowledgeSettings, "agents": AgentsSettings, "commerce": CommerceSettings,
+        "gateway": GatewaySettings,
     }

@@ -78,7 +78,7 @@ class DelegationRefused(AgentsError, Forbidden):
 
 
 class ExternalAgentUnavailable(AgentsError, Unavailable):
-    """Delegation to an `external_agent` thing needs the A2A client, which is not built yet."""
+    """Delegation to an `external_agent` thing the org never added as an external A2A agent (no card, no credential)."""
 
     code = "external_agent_unavailable"
 

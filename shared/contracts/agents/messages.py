@@ -44,7 +44,7 @@ MessageText = Annotated[str, StringConstraints(min_length=1, max_length=32_000)]
 
 BUILTIN_TOOLS = (
     "thing_create", "thing_get", "thing_query", "thing_update", "thing_archive", "connect", "disconnect",
-    "event_emit", "event_query", "knowledge_search", "job_enqueue", "job_status", "delegate",
+    "event_emit", "event_query", "knowledge_search", "job_enqueue", "job_status", "delegate", "x402_fetch",
 )
 """The built-in tools an agent's config may name; each is one bus request made with the run's auth context."""
 

@@ -25,8 +25,9 @@ from shared.contracts.tenancy.records import (
     RateLimitRule,
     RoleInfo,
 )
+from shared.contracts.tenancy.verify import ACT_IN_ORG, VERIFY_KEY, ActInOrg, VerifiedKey, VerifyKey  # noqa: F401 (re-exported)
 from shared.kernel import subjects
-from shared.kernel.envelope import AuthContext, Empty, Payload, register_message
+from shared.kernel.envelope import Empty, Payload, register_message
 from shared.kernel.ontology import OrgPlan, OrgStatus
 
 
@@ -331,37 +332,6 @@ class TwoFactorResetDone(BaseModel):
     was_enabled: bool = Field(description="False when only an unconfirmed enrolment was deleted.")
 
 
-class VerifyKey(Payload):
-    key: str = Field(min_length=1, max_length=200)
-
-
-class ActInOrg(VerifyKey):
-    """A platform owner's key, to act in another org: refused for any other key, logged in that org."""
-
-    org_id: UUID
-
-
-class VerifiedKey(BaseModel):
-    """What a valid key stands for; `scopes` is already narrowed to reads when the org may not write."""
-
-    org_id: UUID
-    actor_id: UUID
-    key_id: str
-    role: str
-    permissions: list[str]
-    scopes: list[str]
-    org_status: str
-    writable: bool
-    expires_at: datetime | None = None
-    rate_limits: list[RateLimitRule] = Field(default_factory=list, description=(
-        "The rules that count this key's calls: the org's (its own `org` rule, else its plan's), its `operation` "
-        "and `key` rules. The gateway enforces them without asking tenancy per request."
-    ))
-
-    def auth_context(self) -> AuthContext:
-        return AuthContext(self.org_id, self.actor_id, self.role, tuple(self.permissions), tuple(self.scopes))
-
-
 def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel], **options: Any) -> Any:
     return register_message(type_, subjects.command("tenancy", verb), payload, result, **options)
 
@@ -387,8 +357,6 @@ MEMBER_REMOVE = _message("tenancy.member.remove", "members.remove", MemberRemove
 KEY_CREATE = _message("tenancy.key.create", "keys.create", KeyCreate, KeyIssued, permission="keys:create")
 KEY_LIST = _message("tenancy.key.list", "keys.list", KeyList, Keys, permission="keys:list")
 KEY_REVOKE = _message("tenancy.key.revoke", "keys.revoke", KeyRevoke, ApiKeyInfo, permission="keys:revoke")
-VERIFY_KEY = _message("tenancy.key.verify", "keys.verify", VerifyKey, VerifiedKey, requires_auth=False)
-ACT_IN_ORG = _message("tenancy.key.act_in_org", "keys.act_in_org", ActInOrg, VerifiedKey, requires_auth=False)
 ROLE_LIST = _message("tenancy.role.list", "roles.list", Empty, Roles, permission="roles:list")
 ROLE_CREATE = _message("tenancy.role.create", "roles.create", RoleCreate, RoleInfo, permission="roles:create")
 POLICY_ADD = _message("tenancy.policy.add", "policies.add", PolicyAdd, PolicyInfo, permission="policies:create")

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.tenancy.verify import RateLimitRule  # noqa: F401 (a read model too; defined beside the key it limits)
 from shared.kernel.ontology import OrgPlan, OrgStatus
 
 
@@ -138,10 +139,3 @@ class Quota(BaseModel):
     used: int
     resets_monthly: bool
     period_start: datetime
-
-
-class RateLimitRule(BaseModel):
-    scope: Literal["org", "key", "operation"]
-    operation: str = "*"
-    max_calls: int
-    window_seconds: int

@@ -11,11 +11,12 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.contracts.tenancy import ACT_IN_ORG, VERIFY_KEY, VerifiedKey
+from shared.contracts.tenancy import VerifiedKey
 from shared.kernel import subjects
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
 from shared.kernel.errors import OneError, Unavailable
 from shared.runtime.client import BusClient
+from shared.tools.sdk.connect import key_verification
 from shared.tools.sdk.transport import Payload, as_json
 
 if TYPE_CHECKING:
@@ -40,10 +41,7 @@ class BusTransport:
     async def open(cls, settings: "Settings | ClientSettings", key: str, *, org: UUID | None = None, name: str = "one-sdk") -> "BusTransport":
         bus = await BusClient.connect(settings, name=name)
         try:
-            if org is None:
-                verified = await bus.request(VERIFY_KEY, {"key": key})
-            else:
-                verified = await bus.request(ACT_IN_ORG, {"key": key, "org_id": org})
+            verified = await bus.request(*key_verification(key, org))
         except BaseException:
             await bus.close()
             raise

@@ -25,6 +25,8 @@ from shared.tools.credentials import load_api_key
 from shared.tools.sdk.transport import NoCredentials, Transport
 
 if TYPE_CHECKING:
+    from shared.contracts.tenancy import VerifiedKey
+    from shared.kernel.envelope import MessageSpec
     from shared.kernel.settings import Settings
 
 S = TypeVar("S", "Settings", "ClientSettings")
@@ -120,10 +122,43 @@ async def open_transport(
         from shared.tools.sdk.http import HttpTransport  # httpx only for a remote platform
 
         return HttpTransport(url, api_key(settings, key), timeout=settings.request_timeout, org=org)
+    from shared.tools.sdk.bus import BusTransport
+
+    settings = _local_bus(settings, nats_url)
+    return await BusTransport.open(settings, api_key(settings, key), org=org, name=name)
+
+
+def _local_bus(settings: ClientSettings, nats_url: str | None = None) -> ClientSettings:
     settings = with_running_stack(_updated(settings, {"nats_url": nats_url}) if nats_url else settings)
     if not settings.nats_url:
         raise Unavailable("nothing to connect to: set ONE_URL (and ONE_API_KEY) for a platform over HTTP, "
                           "or start one here with `one up` (or set NATS_URL)")
-    from shared.tools.sdk.bus import BusTransport
+    return settings
 
-    return await BusTransport.open(settings, api_key(settings, key), org=org, name=name)
+
+def key_verification(key: str, org: UUID | None = None) -> "tuple[MessageSpec[Any, VerifiedKey], dict[str, Any]]":
+    """The request that verifies a key: `tenancy.key.verify`, or with `org` `tenancy.key.act_in_org` (a platform
+    owner acting in another org, logged there as cross-org access)."""
+    from shared.contracts.tenancy import ACT_IN_ORG, VERIFY_KEY
+
+    return (VERIFY_KEY, {"key": key}) if org is None else (ACT_IN_ORG, {"key": key, "org_id": org})
+
+
+def verify_blocking(*, key: str | None = None, nats_url: str | None = None, data_dir: str | Path | None = None,
+                    timeout: float | None = None, name: str = "one-sdk") -> "VerifiedKey | None":
+    """The key as tenancy verifies it, in one blocking request on the local bus (`blocking_bus.py`: no asyncio,
+    no nats-py), for a process that needs nothing else (`one whoami`). None where that does not apply (`ONE_URL`:
+    the gateway; a TLS bus): `One.connect()` then. Found as `One.connect()` finds them: the bus, the key."""
+    if not nats_url and os.environ.get("ONE_URL"):
+        return None
+    from shared.kernel.envelope import Envelope
+    from shared.tools.sdk.blocking_bus import BlockingBus, NeedsFullClient
+
+    settings = _local_bus(base_settings(data_dir, timeout), nats_url)
+    spec, payload = key_verification(api_key(settings, key))
+    try:
+        bus = BlockingBus.connect(settings, name)
+    except NeedsFullClient:
+        return None
+    with bus:
+        return bus.request(spec, Envelope(type=spec.type, payload=payload))

@@ -1,0 +1,80 @@
+"""Subscribers for AP2 v2 (`one.proto.ap2.*`): payload -> service call -> result."""
+
+from services.commerce import service_ap2, service_ap2_agent, service_ap2_issuer
+from shared.contracts.commerce.ap2 import (
+    AP2_CHECKOUT_CREATE,
+    AP2_CLOSE,
+    AP2_GRANT,
+    AP2_JWKS,
+    AP2_PRESENT,
+    AP2_RECEIPT_GET,
+    AP2_REVOKE,
+    AP2_TRUST_ADD,
+    AP2_TRUST_LIST,
+    Ap2Checkout,
+    CheckoutCreate,
+    ClosedMandate,
+    GrantedMandate,
+    Jwks,
+    JwksGet,
+    MandateClose,
+    MandateGrant,
+    MandatePresent,
+    MandateRevoke,
+    Receipt,
+    ReceiptGet,
+    RevokedMandate,
+    TrustAdd,
+    TrustedIssuer,
+    TrustedIssuers,
+    TrustList,
+)
+from shared.runtime.context import WorkContext
+from shared.runtime.handlers import ServiceRouter
+
+ap2_router = ServiceRouter("commerce")
+
+
+@ap2_router.handler(AP2_TRUST_ADD)
+async def trust_add(ctx: WorkContext, payload: TrustAdd) -> TrustedIssuer:
+    return await service_ap2.trust_add(ctx, payload)
+
+
+@ap2_router.handler(AP2_TRUST_LIST)
+async def trust_list(ctx: WorkContext, payload: TrustList) -> TrustedIssuers:
+    return await service_ap2.trust_list(ctx)
+
+
+@ap2_router.handler(AP2_JWKS)
+async def jwks(ctx: WorkContext, payload: JwksGet) -> Jwks:
+    return await service_ap2.jwks(ctx, payload)
+
+
+@ap2_router.handler(AP2_CHECKOUT_CREATE)
+async def create_checkout(ctx: WorkContext, payload: CheckoutCreate) -> Ap2Checkout:
+    return await service_ap2.create_checkout(ctx, payload)
+
+
+@ap2_router.handler(AP2_PRESENT, transactional=False)
+async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
+    return await service_ap2.present(ctx, payload)
+
+
+@ap2_router.handler(AP2_RECEIPT_GET)
+async def get_receipt(ctx: WorkContext, payload: ReceiptGet) -> Receipt:
+    return await service_ap2.get_receipt(ctx, payload)
+
+
+@ap2_router.handler(AP2_GRANT, transactional=False)
+async def grant(ctx: WorkContext, payload: MandateGrant) -> GrantedMandate:
+    return await service_ap2_issuer.grant(ctx, payload)
+
+
+@ap2_router.handler(AP2_CLOSE, transactional=False)
+async def close(ctx: WorkContext, payload: MandateClose) -> ClosedMandate:
+    return await service_ap2_agent.close(ctx, payload)
+
+
+@ap2_router.handler(AP2_REVOKE)
+async def revoke(ctx: WorkContext, payload: MandateRevoke) -> RevokedMandate:
+    return await service_ap2_issuer.revoke(ctx, payload)

@@ -1,0 +1,1 @@
+"""Schema `commerce` migrations, applied in order by shared.runtime.migrate."""

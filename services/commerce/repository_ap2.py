@@ -1,0 +1,225 @@
+"""Every SQL statement of AP2 (RLS by org; every statement names the org too).
+
+A presentation holds two row locks until it commits: the checkout's (`get_checkout(lock=True)`: two
+presentations for one checkout queue, the second finds it `paid`) and the open mandate's
+(`lock_open_mandate`: two purchases under one mandate queue, and the second's `usage_of` — a new
+statement, a new snapshot under READ COMMITTED — counts the first's receipt). So a budget or a
+recurrence limit holds however many purchases race.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(slots=True)
+class KeyRow:
+    role: str
+    owner_id: UUID
+    kid: str
+    public_jwk: dict[str, Any]
+    key_sealed: bytes
+
+
+@dataclass(slots=True)
+class CheckoutRow:
+    id: UUID
+    merchant_id: str
+    checkout_jwt: str
+    checkout_hash: str
+    nonce: str
+    amount: int
+    currency: str
+    status: str
+    expires_at: datetime
+
+
+@dataclass(slots=True)
+class ReceiptRow:
+    id: UUID
+    checkout_id: UUID
+    mandate_id: UUID
+    receipt_jwt: str
+    receipt: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class UsageRow:
+    uses: int
+    spent: dict[str, int]
+    last_used_at: datetime | None
+
+
+_KEY = "role, owner_id, kid, public_jwk, key_sealed"
+_CHECKOUT = "id, merchant_id, checkout_jwt, checkout_hash, nonce, amount, currency, status, expires_at"
+_RECEIPT = "id, checkout_id, mandate_id, receipt_jwt, receipt, created_at"
+
+
+def _key(row: Any) -> KeyRow:
+    return KeyRow(row[0], row[1], row[2], row[3], bytes(row[4]))
+
+
+async def get_key(session: AsyncSession, org_id: UUID, role: str, owner_id: UUID) -> KeyRow | None:
+    row = (await session.execute(sa.text(f"""
+        SELECT {_KEY} FROM commerce.ap2_keys WHERE org_id = :org_id AND role = :role AND owner_id = :owner_id
+    """), {"org_id": org_id, "role": role, "owner_id": owner_id})).first()
+    return _key(row) if row else None
+
+
+async def insert_key(session: AsyncSession, org_id: UUID, role: str, owner_id: UUID, kid: str,
+                     public_jwk: dict[str, Any], key_sealed: bytes) -> KeyRow | None:
+    """None when the key exists already (a concurrent request made it first)."""
+    row = (await session.execute(sa.text(f"""
+        INSERT INTO commerce.ap2_keys (org_id, role, owner_id, kid, public_jwk, key_sealed)
+        VALUES (:org_id, :role, :owner_id, :kid, CAST(:jwk AS jsonb), :sealed)
+        ON CONFLICT (org_id, role, owner_id) DO NOTHING RETURNING {_KEY}
+    """), {"org_id": org_id, "role": role, "owner_id": owner_id, "kid": kid, "jwk": json.dumps(public_jwk),
+           "sealed": key_sealed})).first()
+    return _key(row) if row else None
+
+
+async def public_keys(session: AsyncSession, org_id: UUID, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = (await session.execute(sa.text("""
+        SELECT public_jwk FROM commerce.ap2_keys WHERE org_id = :org_id AND role = ANY(:roles) ORDER BY created_at
+    """), {"org_id": org_id, "roles": list(roles)})).all()
+    return [row[0] for row in rows]
+
+
+async def insert_trusted(session: AsyncSession, values: dict[str, Any]) -> datetime:
+    return (await session.execute(sa.text("""
+        INSERT INTO commerce.ap2_trusted_issuers (id, org_id, issuer, jwks, created_by)
+        VALUES (:id, :org_id, :issuer, CAST(:jwks AS jsonb), :created_by) RETURNING created_at
+    """), {**values, "jwks": json.dumps(values["jwks"])})).scalar_one()
+
+
+async def trusted(session: AsyncSession, org_id: UUID) -> list[tuple[UUID, str, dict[str, Any], datetime]]:
+    rows = (await session.execute(sa.text("""
+        SELECT id, issuer, jwks, created_at FROM commerce.ap2_trusted_issuers WHERE org_id = :org_id
+        ORDER BY created_at
+    """), {"org_id": org_id})).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def insert_checkout(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(sa.text("""
+        INSERT INTO commerce.ap2_checkouts (id, org_id, merchant_id, checkout_jwt, checkout_hash, nonce, amount,
+                                            currency, expires_at)
+        VALUES (:id, :org_id, :merchant_id, :checkout_jwt, :checkout_hash, :nonce, :amount, :currency, :expires_at)
+    """), values)
+
+
+async def get_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID, *,
+                       lock: bool = False) -> CheckoutRow | None:
+    row = (await session.execute(sa.text(f"""
+        SELECT {_CHECKOUT} FROM commerce.ap2_checkouts WHERE org_id = :org_id AND id = :id
+        {"FOR UPDATE" if lock else ""}
+    """), {"org_id": org_id, "id": checkout_id})).first()
+    return CheckoutRow(*row) if row else None
+
+
+async def mark_paid(session: AsyncSession, org_id: UUID, checkout_id: UUID) -> None:
+    await session.execute(sa.text("""
+        UPDATE commerce.ap2_checkouts SET status = 'paid', paid_at = clock_timestamp()
+        WHERE org_id = :org_id AND id = :id
+    """), {"org_id": org_id, "id": checkout_id})
+
+
+async def lock_open_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> None:
+    """Hold the open mandate's row until the transaction ends (made on its first use)."""
+    params = {"org_id": org_id, "open_hash": open_hash}
+    await session.execute(sa.text("""
+        INSERT INTO commerce.ap2_open_mandates (org_id, open_hash) VALUES (:org_id, :open_hash)
+        ON CONFLICT DO NOTHING
+    """), params)
+    await session.execute(sa.text("""
+        SELECT 1 FROM commerce.ap2_open_mandates WHERE org_id = :org_id AND open_hash = :open_hash FOR UPDATE
+    """), params)
+
+
+def _usage(rows: Any) -> UsageRow:
+    """Rows of (currency, count, sum, last use) as one usage."""
+    last = max((row[3] for row in rows), default=None)
+    return UsageRow(sum(int(row[1]) for row in rows), {row[0]: int(row[2]) for row in rows}, last)
+
+
+async def usage_of(session: AsyncSession, org_id: UUID, open_hash: str) -> UsageRow:
+    rows = (await session.execute(sa.text("""
+        SELECT currency, count(*), sum(amount), max(created_at) FROM commerce.ap2_receipts
+        WHERE org_id = :org_id AND open_hash = :open_hash GROUP BY currency
+    """), {"org_id": org_id, "open_hash": open_hash})).all()
+    return _usage(rows)
+
+
+async def insert_mandate(session: AsyncSession, values: dict[str, Any]) -> UUID:
+    """The mandate's id (an existing row's when this org recorded the same credential before)."""
+    return (await session.execute(sa.text("""
+        INSERT INTO commerce.ap2_mandates (id, org_id, kind, mandate_type, direction, agent_id, credential_hash,
+                                           claims, credential, status, fulfills, expires_at)
+        VALUES (:id, :org_id, :kind, :mandate_type, :direction, :agent_id, :credential_hash, CAST(:claims AS jsonb),
+                :credential, :status, :fulfills, :expires_at)
+        ON CONFLICT (org_id, direction, credential_hash) DO UPDATE SET status = commerce.ap2_mandates.status
+        RETURNING id
+    """), {"agent_id": None, "credential": None, "fulfills": None, "expires_at": None, **values,
+           "claims": json.dumps(values["claims"])})).scalar_one()
+
+
+async def insert_receipt(session: AsyncSession, values: dict[str, Any]) -> ReceiptRow:
+    row = (await session.execute(sa.text(f"""
+        INSERT INTO commerce.ap2_receipts (id, org_id, checkout_id, mandate_id, open_hash, amount, currency,
+                                           receipt_jwt, receipt)
+        VALUES (:id, :org_id, :checkout_id, :mandate_id, :open_hash, :amount, :currency, :receipt_jwt,
+                CAST(:receipt AS jsonb))
+        RETURNING {_RECEIPT}
+    """), {**values, "receipt": json.dumps(values["receipt"])})).one()
+    return ReceiptRow(*row)
+
+
+async def get_receipt(session: AsyncSession, org_id: UUID, receipt_id: UUID) -> ReceiptRow | None:
+    row = (await session.execute(sa.text(f"""
+        SELECT {_RECEIPT} FROM commerce.ap2_receipts WHERE org_id = :org_id AND id = :id
+    """), {"org_id": org_id, "id": receipt_id})).first()
+    return ReceiptRow(*row) if row else None
+
+
+@dataclass(slots=True)
+class GrantedRow:
+    id: UUID
+    agent_id: UUID
+    claims: dict[str, Any]
+    credential: str
+    status: str
+    expires_at: datetime | None
+
+
+async def get_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> GrantedRow | None:
+    """A mandate this org granted, locked until the transaction ends (its agent's purchases queue here)."""
+    row = (await session.execute(sa.text("""
+        SELECT id, agent_id, claims, credential, status, expires_at FROM commerce.ap2_mandates
+        WHERE org_id = :org_id AND id = :id AND direction = 'granted' AND kind = 'open' FOR UPDATE
+    """), {"org_id": org_id, "id": mandate_id})).first()
+    return GrantedRow(*row) if row else None
+
+
+async def granted_usage(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> UsageRow:
+    """The closed mandates signed under a granted one (each counts: once signed it can be presented)."""
+    rows = (await session.execute(sa.text("""
+        SELECT claims -> 'payment_amount' ->> 'currency', count(*),
+               sum((claims -> 'payment_amount' ->> 'amount')::bigint), max(created_at)
+        FROM commerce.ap2_mandates WHERE org_id = :org_id AND fulfills = :id AND direction = 'granted'
+        GROUP BY 1
+    """), {"org_id": org_id, "id": mandate_id})).all()
+    return _usage(rows)
+
+
+async def revoke_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> str | None:
+    """The mandate's status after revoking it (None: no such granted open mandate)."""
+    return (await session.execute(sa.text("""
+        UPDATE commerce.ap2_mandates SET status = 'revoked'
+        WHERE org_id = :org_id AND id = :id AND direction = 'granted' AND kind = 'open' RETURNING status
+    """), {"org_id": org_id, "id": mandate_id})).scalar_one_or_none()

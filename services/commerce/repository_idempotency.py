@@ -1,0 +1,109 @@
+"""Every SQL statement of ACP's idempotency records (`commerce.idempotency_keys`).
+
+`claim` is one INSERT ... ON CONFLICT: of two requests racing with one key, the second waits for
+the first's (short) transaction and then sees its row, so exactly one proceeds. The same statement
+takes over a record that expired, or an in-flight one whose lease passed with the same body (its
+gateway died mid-request). Every later write names the `lock_id` it was given, so a request that
+lost its record to a takeover changes nothing.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(slots=True, frozen=True)
+class KeyScope:
+    """Whose key on which endpoint: the record's primary key."""
+
+    org_id: UUID
+    caller: str
+    endpoint: str
+    key: str
+
+    def values(self) -> dict[str, object]:
+        return {"org_id": self.org_id, "caller": self.caller, "endpoint": self.endpoint, "key": self.key}
+
+
+@dataclass(slots=True)
+class IdempotencyRow:
+    request_hash: str
+    state: str
+    lock_id: UUID
+    locked_until: datetime
+    status: int | None
+    headers: dict[str, str] | None
+    body: str | None
+    now: datetime
+
+
+_PK = "org_id = :org_id AND caller = :caller AND endpoint = :endpoint AND key = :key"
+
+_CLAIM = sa.text("""
+    INSERT INTO commerce.idempotency_keys AS k (org_id, caller, endpoint, key, request_hash, state, lock_id,
+                                                locked_until, expires_at)
+    VALUES (:org_id, :caller, :endpoint, :key, :request_hash, 'in_flight', :lock_id,
+            clock_timestamp() + make_interval(secs => :lease), clock_timestamp() + make_interval(secs => :ttl))
+    ON CONFLICT (org_id, caller, endpoint, key) DO UPDATE
+       SET request_hash = excluded.request_hash, state = 'in_flight', lock_id = excluded.lock_id,
+           locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
+           created_at = clock_timestamp(), expires_at = excluded.expires_at
+     WHERE k.expires_at <= clock_timestamp()
+        OR (k.state = 'in_flight' AND k.locked_until <= clock_timestamp() AND k.request_hash = excluded.request_hash)
+    RETURNING lock_id
+""")
+
+_GET = sa.text(f"""
+    SELECT request_hash, state, lock_id, locked_until, status, headers, body, clock_timestamp()
+      FROM commerce.idempotency_keys WHERE {_PK}
+""")
+
+_COMPLETE = sa.text(f"""
+    UPDATE commerce.idempotency_keys
+       SET state = 'completed', status = :status, headers = CAST(:headers AS jsonb), body = :body,
+           locked_until = clock_timestamp()
+     WHERE {_PK} AND lock_id = :lock_id AND state = 'in_flight'
+    RETURNING 1
+""")
+
+_RELEASE = sa.text(f"DELETE FROM commerce.idempotency_keys WHERE {_PK} AND lock_id = :lock_id AND state = 'in_flight'"
+                   " RETURNING 1")
+
+_AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
+
+_SWEEP = sa.text("""
+    DELETE FROM commerce.idempotency_keys WHERE ctid IN (
+        SELECT ctid FROM commerce.idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT :limit)
+""")
+
+
+async def claim(session: AsyncSession, scope: KeyScope, *, request_hash: str, lock_id: UUID, lease: float,
+                ttl: float) -> bool:
+    """True when this request now holds the key (new, expired, or an abandoned one with the same body)."""
+    values = {**scope.values(), "request_hash": request_hash, "lock_id": lock_id, "lease": lease, "ttl": ttl}
+    return (await session.execute(_CLAIM, values)).first() is not None
+
+
+async def get(session: AsyncSession, scope: KeyScope) -> IdempotencyRow | None:
+    row = (await session.execute(_GET, scope.values())).first()
+    return IdempotencyRow(*row) if row else None
+
+
+async def complete(session: AsyncSession, scope: KeyScope, lock_id: UUID, *, status: int, headers: dict[str, str],
+                   body: str) -> bool:
+    values = {**scope.values(), "lock_id": lock_id, "status": status, "headers": json.dumps(headers), "body": body}
+    return (await session.execute(_COMPLETE, values)).first() is not None
+
+
+async def release(session: AsyncSession, scope: KeyScope, lock_id: UUID) -> bool:
+    return (await session.execute(_RELEASE, {**scope.values(), "lock_id": lock_id})).first() is not None
+
+
+async def sweep_expired(session: AsyncSession, limit: int = 1000) -> int:
+    """Delete up to `limit` expired records of every org (the service's sweeper; its own transaction)."""
+    await session.execute(_AS_WORKER)
+    return (await session.execute(_SWEEP, {"limit": limit})).rowcount or 0  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""ACP at the edge: checkout routes, Delegate Payment, idempotency, ACP error bodies."""

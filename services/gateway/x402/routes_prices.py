@@ -1,0 +1,40 @@
+"""The org's x402 prices over HTTP, with its API key: `/v1/x402/prices` (what `one x402 price` sends over `ONE_URL`).
+
+A price is keyed by its resource, so `PUT` sets (or replaces) one; the resource may hold `/`
+(`agents/{slug}/chat`), so it is the path's tail on `DELETE`.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.gateway.auth import Caller
+from services.gateway.routes_graph import READ, WRITE, Bus
+from shared.contracts.commerce.x402 import (
+    X402_PRICE_DELETE,
+    X402_PRICE_LIST,
+    X402_PRICE_SET,
+    Price,
+    PriceQuery,
+    PriceRemoved,
+    Prices,
+    PriceSet,
+)
+
+router = APIRouter(prefix="/v1/x402", tags=["x402"])
+
+
+@router.put("/prices", responses=WRITE)
+async def set_price(body: PriceSet, caller: Caller, bus: Bus) -> Price:
+    """Price a resource the org sells at `/x402/{slug}/{resource}` (replacing its price)."""
+    return await bus.request(X402_PRICE_SET, body, caller)
+
+
+@router.get("/prices", responses=READ)
+async def list_prices(query: Annotated[PriceQuery, Query()], caller: Caller, bus: Bus) -> Prices:
+    return await bus.request(X402_PRICE_LIST, query, caller)
+
+
+@router.delete("/prices/{resource:path}", responses=WRITE)
+async def delete_price(resource: str, caller: Caller, bus: Bus) -> PriceRemoved:
+    return await bus.request(X402_PRICE_DELETE, {"resource": resource}, caller)

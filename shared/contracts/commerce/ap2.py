@@ -1,0 +1,164 @@
+"""AP2 v2 on the bus: a merchant's checkout JWT, a presented mandate chain verified into a signed receipt, the
+per-org trust list of credential providers, the org's published keys, and mandates granted to the org's agents.
+
+Subjects are `one.proto.ap2.<verb>`, envelopes tagged `ap2` (the gateway's `/v1/ap2/...` routes send them;
+the A2A transport will too). Mandates and receipts are the official AP2 v2 shapes (JSON Schemas in
+`services/commerce/ap2/schemas/`); a refused mandate names the check it failed in `details.reason`.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from shared.kernel import subjects
+from shared.kernel.envelope import Payload, Protocol, register_message
+from shared.kernel.errors import Forbidden
+
+REASONS = ("malformed", "untrusted_issuer", "invalid_mandate", "key_binding", "aud", "nonce", "nonce_reused",
+           "expired", "checkout_hash", "payment_amount", "amount_range", "allowed_payees", "budget", "recurrence",
+           "execution_date", "allowed_payment_instruments", "allowed_pisps", "payee", "revoked")
+"""Every `details.reason` a `MandateRefused` may carry."""
+
+
+class MandateRefused(Forbidden):
+    """The presented mandate chain does not authorize this payment: `details.reason` (one of `REASONS`) says why."""
+
+    code = "mandate_refused"
+
+
+class TrustAdd(Payload):
+    issuer: str = Field(min_length=1, max_length=500, description="The credential provider's name or URL.")
+    jwks: dict[str, Any] = Field(description="Its JSON Web Key Set (`{\"keys\": [...]}`, EC P-256 keys with `kid`).")
+
+
+class TrustList(Payload):
+    pass
+
+
+class TrustedIssuer(BaseModel):
+    id: UUID
+    issuer: str
+    kids: list[str]
+    created_at: datetime
+
+
+class TrustedIssuers(BaseModel):
+    items: list[TrustedIssuer]
+
+
+class JwksGet(Payload):
+    create: bool = Field(False, description="Make the org's keys if it has none yet (needs `mandates:update`).")
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]] = Field(description="The org's public keys: `merchant` (checkouts, receipts) and "
+                                                   "`issuer` (the mandates it grants its agents), by `kid`.")
+
+
+class CheckoutCreate(Payload):
+    amount: int = Field(gt=0, description="The total, in minor units of `currency`.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    items: list[dict[str, Any]] = Field(default_factory=list, max_length=100,
+                                        description="Line items (types/item.json: id, title, price).")
+    merchant_name: str = Field("Merchant", min_length=1, max_length=200)
+    ttl_seconds: int = Field(900, gt=0, le=86400)
+
+
+class Ap2Checkout(BaseModel):
+    id: UUID
+    merchant_id: str = Field(description="The `aud` a closed mandate must name, and the payee's `id`.")
+    checkout_jwt: str = Field(description="The merchant-signed checkout (ES256, the org's merchant key).")
+    checkout_hash: str = Field(description="base64url sha-256 of `checkout_jwt`: the closed mandate's "
+                                           "`transaction_id`.")
+    nonce: str = Field(description="Single use: the closed mandate's key-binding `nonce`.")
+    amount: int
+    currency: str
+    status: str
+    expires_at: datetime
+
+
+class MandatePresent(Payload):
+    checkout_id: UUID
+    mandate: str = Field(min_length=1, max_length=200_000, description="The dSD-JWT chain: open mandate ~~ closed.")
+
+
+class ReceiptGet(Payload):
+    id: UUID
+
+
+class Receipt(BaseModel):
+    id: UUID
+    checkout_id: UUID
+    mandate_id: UUID = Field(description="The closed mandate's `mandate` thing.")
+    receipt_jwt: str = Field(description="The receipt signed with the merchant key (ES256).")
+    receipt: dict[str, Any] = Field(description="Its claims (payment_receipt.json).")
+    created_at: datetime
+
+
+class MandateGrant(Payload):
+    agent_id: UUID = Field(description="The org's agent that will hold the mandate (its key stays in commerce).")
+    kind: Literal["payment"] = "payment"
+    constraints: list[dict[str, Any]] = Field(min_length=1, max_length=50, description="AP2 constraints "
+                                              "(open_payment_mandate.json: payment.amount_range, ...).")
+    payee: dict[str, Any] | None = None
+    payment_amount: dict[str, Any] | None = None
+    payment_instrument: dict[str, Any] | None = None
+    ttl_seconds: int = Field(86400 * 30, gt=0, le=86400 * 366)
+
+
+class GrantedMandate(BaseModel):
+    id: UUID = Field(description="The open mandate's `mandate` thing.")
+    agent_id: UUID
+    credential: str = Field(description="The root SD-JWT the agent will close for each purchase.")
+    credential_hash: str
+    mandate: dict[str, Any] = Field(description="The open mandate (open_payment_mandate.json).")
+    issuer: str
+    expires_at: datetime
+
+
+class MandateClose(Payload):
+    """The agents service, acting for the agent holding the mandate, asks for the closed mandate of one purchase."""
+
+    mandate_id: UUID = Field(description="The open mandate granted to the agent.")
+    checkout_jwt: str = Field(min_length=1, max_length=100_000, description="The merchant-signed checkout.")
+    nonce: str = Field(min_length=1, max_length=500, description="The merchant's nonce for this checkout.")
+    payment_instrument: dict[str, Any] | None = Field(None, description="Unset: the open mandate's, else the "
+                                                                        "org's default instrument.")
+
+
+class ClosedMandate(BaseModel):
+    id: UUID
+    mandate: str = Field(description="The chain to present: the open mandate ~~ this closed one.")
+    closed: dict[str, Any] = Field(description="The closed payment mandate (payment_mandate.json).")
+
+
+class MandateRevoke(Payload):
+    id: UUID = Field(description="A mandate this org granted: its agent can close it no more.")
+
+
+class RevokedMandate(BaseModel):
+    id: UUID
+    status: str
+
+
+_AP2 = (Protocol.NATIVE, Protocol.AP2)
+AP2_TRUST_ADD = register_message("ap2.trust.add", subjects.proto("ap2", "trust.add"), TrustAdd, TrustedIssuer,
+                                 protocols=_AP2, permission="mandates:update")
+AP2_TRUST_LIST = register_message("ap2.trust.list", subjects.proto("ap2", "trust.list"), TrustList, TrustedIssuers,
+                                  protocols=_AP2, permission="mandates:read")
+AP2_JWKS = register_message("ap2.jwks", subjects.proto("ap2", "jwks"), JwksGet, Jwks, protocols=_AP2,
+                            permission="mandates:keys")
+AP2_CHECKOUT_CREATE = register_message("ap2.checkout.create", subjects.proto("ap2", "checkout.create"),
+                                       CheckoutCreate, Ap2Checkout, protocols=_AP2, permission="mandates:checkout")
+AP2_PRESENT = register_message("ap2.mandate.present", subjects.proto("ap2", "mandate.present"), MandatePresent,
+                               Receipt, protocols=_AP2, permission="mandates:present")
+AP2_RECEIPT_GET = register_message("ap2.receipt.get", subjects.proto("ap2", "receipt.get"), ReceiptGet, Receipt,
+                                   protocols=_AP2, permission="mandates:read")
+AP2_GRANT = register_message("ap2.mandate.grant", subjects.proto("ap2", "mandate.grant"), MandateGrant,
+                             GrantedMandate, protocols=_AP2, permission="mandates:create")
+AP2_CLOSE = register_message("ap2.mandate.close", subjects.proto("ap2", "mandate.close"), MandateClose,
+                             ClosedMandate, protocols=_AP2, permission="mandates:sign")
+AP2_REVOKE = register_message("ap2.mandate.revoke", subjects.proto("ap2", "mandate.revoke"), MandateRevoke,
+                              RevokedMandate, protocols=_AP2, permission="mandates:update")
