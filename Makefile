@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 help:
 	@sed -n 's/^## make //p' $(MAKEFILE_LIST) | awk -F': ' '{ printf "  make %-22s %s\n", $$1, $$2 }'
 
-## make run: Postgres + NATS (embedded unless DATABASE_URL/NATS_URL are set) and all six services
+## make run: Postgres + NATS (embedded unless DATABASE_URL/NATS_URL are set) and all seven services
 run: $(STAMP)
 	$(VENV)/bin/one up
 
