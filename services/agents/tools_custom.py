@@ -6,10 +6,7 @@ An HTTP tool's request is signed so its server can tell it came from here and is
 the server should refuse a `t` older than a few minutes. MCP servers are opened once per run, on first use.
 """
 
-import hashlib
-import hmac
 import json
-import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -18,15 +15,9 @@ import jsonschema
 
 from services.agents.providers.base import ToolSpec
 from shared.kernel.errors import InvalidRequest, Unavailable
+from shared.kernel.signatures import sign
 
 SIGNATURE_HEADER = "X-One-Signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The signature header's value for `body` sent at `timestamp` (now by default)."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
 
 
 def http_tool_specs(config: dict[str, Any]) -> list[ToolSpec]:

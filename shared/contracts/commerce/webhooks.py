@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, Protocol, register_message
 from shared.kernel.errors import InvalidRequest
+from shared.kernel.signatures import sign  # noqa: F401 (the scheme receivers verify below; senders import it here)
 
 SIGNATURE_HEADER = "Merchant-Signature"
 DEFAULT_TOLERANCE = 300
@@ -37,13 +38,6 @@ class InvalidSignature(InvalidRequest):
     """A webhook's `Merchant-Signature` is missing, malformed, too old, or does not match the body."""
 
     code = "invalid_signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The `Merchant-Signature` header value for `body` (the exact bytes sent) at `timestamp` (now)."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
 
 
 def verify_signature(secret: str, header: str | None, body: bytes, *, tolerance: int = DEFAULT_TOLERANCE,
