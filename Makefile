@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help run test bench status migrate clean
+.PHONY: help run test bench status migrate clean chaos
 .DEFAULT_GOAL := help
 
 $(STAMP): pyproject.toml
@@ -26,7 +26,12 @@ run: $(STAMP)
 ## make test: the import contracts (pyproject [tool.importlinter]), then the whole suite against real NATS + Postgres
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not chaos"
+
+## make chaos: the fault suite (kill -9 each component under load; minutes), its table in .bench/chaos.json
+chaos: $(STAMP)
+	ONE_CHAOS_OUT=.bench/chaos.json $(PY) -m pytest -m chaos -p no:cacheprovider
+	@$(PY) -m tests.reliability.chaos_table .bench/chaos.json
 
 ## make bench [ONLY=<prefix>]: figures beside their raw baselines, also in .bench/latest.json
 bench: $(STAMP)

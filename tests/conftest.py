@@ -45,6 +45,7 @@ SERVICE_SETTINGS = {
     "knowledge": {"knowledge_debounce_ms": 300},
     "gateway": {"gateway_port": 0},
     "agents": {"agents_x402_fetch_private": True},  # agents pay the test gateway on 127.0.0.1
+    "graph": {"graph_identity_sync": False},  # tests/graph/test_identity.py runs the consumer: other tests count things
 }
 """Services' own fields the session's services run with; the rest is the environment's, as in production."""
 

@@ -1,7 +1,9 @@
 """What an A2A exchange leaves in the ontology (seed 003, "A2A Protocol"), with `metadata.protocol = "a2a"`.
 
 - events, in the task's own transaction: a `communication_event` per message received (direction inbound)
-  and a `task_event` per task (`action` received, then canceled when a cancel stops it);
+  and a `task_event` per task: `received`, `rejected` (refused before any run), `resumed` (the caller answered),
+  `canceled`; and from the run's own ending (run_lifecycle.py, for a run whose request names its task under
+  `TASK_KEY`): `completed`, `failed`, `input_required`, `auth_required`;
 - the caller, off the reply's path: an `external_agent` thing per caller of the org (by the card URL its
   message names, else its API key's id), made once (the graph's idempotency key), and a `communicated`
   connection from it to the agent whose `metadata.messageCount` is the messages it sent that agent.
@@ -24,6 +26,8 @@ from shared.runtime.context import WorkContext
 
 log = logging.getLogger(__name__)
 PROTOCOL = "a2a"
+TASK_KEY = "a2a_task"
+"""The run request's entry naming the A2A task the run does."""
 
 
 def caller_key(caller: A2aCaller, actor_id: Any) -> str:
@@ -32,9 +36,18 @@ def caller_key(caller: A2aCaller, actor_id: Any) -> str:
     return f"key:{caller.key_id}" if caller.key_id else f"actor:{actor_id}"
 
 
-def task_metadata(task: TaskRow, run: RunRow, action: str) -> dict[str, Any]:
+def task_metadata(task: TaskRow, run: RunRow | None, action: str) -> dict[str, Any]:
     return {"protocol": PROTOCOL, "taskType": "a2a", "action": action, "taskId": str(task.id),
-            "contextId": str(task.context_id), "runId": str(run.id), "agentSlug": task.agent_slug}
+            "contextId": str(task.context_id), **({"runId": str(run.id)} if run else {}), "agentSlug": task.agent_slug}
+
+
+def run_task_metadata(run: RunRow, action: str) -> dict[str, Any] | None:
+    """A run's A2A task event metadata, or None for a run that does no A2A task."""
+    task_id = run.request.get(TASK_KEY)
+    if not task_id:
+        return None
+    return {"protocol": PROTOCOL, "taskType": "a2a", "action": action, "taskId": str(task_id),
+            "contextId": str(run.conversation_id), "runId": str(run.id), "agentSlug": run.agent_slug}
 
 
 def received_events(task: TaskRow, run: RunRow, caller: A2aCaller, message: dict[str, Any]) -> list[
@@ -51,16 +64,19 @@ def received_events(task: TaskRow, run: RunRow, caller: A2aCaller, message: dict
 
 
 def count_later(ctx: WorkContext, run: RunRow, caller: A2aCaller) -> None:
-    """Count the message on the caller's `communicated` connection, in a task of this replica."""
-    state_of(ctx.runtime).spawn(_count(ctx, run, caller), name=f"a2a-caller-{run.id}")
+    """Count the message on the caller's `communicated` connection, in a task of this replica (one writer per
+    caller and agent here: messages that arrive while it writes are counted together in its next write)."""
+    key = caller_key(caller, ctx.auth.actor_id)
+    state_of(ctx.runtime).tally((run.org_id, key, run.agent_id), 1,
+                                lambda messages: _count(ctx, run, caller, messages), name=f"a2a-caller-{run.id}")
 
 
-async def _count(ctx: WorkContext, run: RunRow, caller: A2aCaller) -> None:
+async def _count(ctx: WorkContext, run: RunRow, caller: A2aCaller, messages: int = 1) -> None:
     key = caller_key(caller, ctx.auth.actor_id)
     agents = ctx.runtime.background(run.org_id, cause=ctx.envelope, on_behalf_of=ctx.auth.actor_id)
     try:
         async with agents.transaction() as tx:  # the tally's row stays locked until the connection is known
-            link = await repo.count_message(tx.session, run.org_id, uuid7(), key, run.agent_id, 1)
+            link = await repo.count_message(tx.session, run.org_id, uuid7(), key, run.agent_id, messages)
             thing_id = link.thing_id
             if thing_id is None:
                 name = caller.name or caller.card_url or f"A2A caller {caller.key_id or ctx.auth.actor_id}"

@@ -2,11 +2,13 @@
 
 Setting a config (with the message, or later) stores it and enqueues one `a2a.push` job for it in the
 same transaction (idempotency key per task and config: setting it again does not notify twice). The
-job (job_handlers.py) waits for the task to end, then POSTs `{"task": <Task>}` (A2A's `StreamResponse`)
+job (job_handlers.py) waits for the task to end or to be interrupted (input-required, auth-required: the
+client must act), then POSTs `{"task": <Task>}` (A2A's `StreamResponse`)
 to the URL with `X-A2A-Notification-Token: <token>` (as a2a-sdk's own sender) and, when the client set a
 token, `X-One-Signature: t=<unix>,v1=<hex HMAC-SHA256(token, "<t>.<body>")>` (the platform's webhook
 signature, tools_custom.sign); `authentication` becomes `Authorization: <scheme> <credentials>`. A
-refused or failed delivery fails the attempt: the jobs' backoff retries it, up to `MAX_ATTEMPTS`.
+refused or failed delivery fails the attempt: the jobs' backoff retries it, up to `MAX_ATTEMPTS`. The client's
+reply to an interrupted task schedules each of its configs once more (`again`), for the task's next stop.
 """
 
 import asyncio
@@ -15,7 +17,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from services.agents import repository_a2a as repo, repository_jobs as jobs_repo
-from services.agents.a2a_tasks import FINAL, state_of_task, to_config, to_task
+from services.agents.a2a_tasks import AUTH_REQUIRED, FINAL, INPUT_REQUIRED, state_of_task, to_config, to_task
 from services.agents.models_jobs import JobRow
 from services.agents.state import of as state_of
 from services.agents.tools_custom import sign
@@ -29,6 +31,7 @@ from shared.runtime.context import WorkContext
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 0.25
 TIMEOUT_SECONDS = 10.0
+_STOPS = FINAL | {INPUT_REQUIRED, AUTH_REQUIRED}
 
 
 async def put(ctx: WorkContext, task_id: UUID, config: A2aPushConfig) -> dict[str, Any]:
@@ -36,17 +39,26 @@ async def put(ctx: WorkContext, task_id: UUID, config: A2aPushConfig) -> dict[st
     row = await repo.put_push(ctx.session, {
         "org_id": ctx.auth.org_id, "task_id": task_id, "config_id": config.id or uuid4().hex, "url": config.url,
         "token": config.token, "authentication": config.authentication})
+    await _schedule(ctx, task_id, row.config_id, f"a2a-push-{task_id}-{row.config_id}")
+    return to_config(row)
+
+
+async def again(ctx: WorkContext, task_id: UUID, turn: int) -> None:
+    """Schedule every config of the task once more, for its stop after the client's reply number `turn`."""
+    for row in await repo.push_configs(ctx.session, ctx.auth.org_id, task_id):
+        await _schedule(ctx, task_id, row.config_id, f"a2a-push-{task_id}-{row.config_id}-{turn}")
+
+
+async def _schedule(ctx: WorkContext, task_id: UUID, config_id: str, key: str) -> None:
     job = await jobs_repo.insert(ctx.session, jobs_repo.NewJob(
         id=uuid7(), org_id=ctx.auth.org_id, queue="default", kind=JobKind.A2A_PUSH,
-        payload={"task_id": str(task_id), "config_id": row.config_id}, priority=10, run_at=None,
-        max_attempts=MAX_ATTEMPTS, idempotency_key=f"a2a-push-{task_id}-{row.config_id}"[:200],
-        enqueued_by=ctx.auth.actor_id))
+        payload={"task_id": str(task_id), "config_id": config_id}, priority=10, run_at=None,
+        max_attempts=MAX_ATTEMPTS, idempotency_key=key[:200], enqueued_by=ctx.auth.actor_id))
     if job is not None:
         await jobs_repo.notify(ctx.session, job.queue)
         await ctx.emit(EventType.TASK_EVENT, target_id=job.id, metadata={
             "protocol": "native", "taskType": "job", "action": "enqueued", "jobId": str(job.id), "kind": job.kind,
             "queue": job.queue, "state": job.state, "attempt": 0, "maxAttempts": job.max_attempts})
-    return to_config(row)
 
 
 async def deliver(ctx: WorkContext, job: JobRow, payload: A2aPushJobPayload) -> dict[str, Any]:
@@ -58,7 +70,7 @@ async def deliver(ctx: WorkContext, job: JobRow, payload: A2aPushJobPayload) -> 
         if found is None or not configs:
             return {"delivered": False, "reason": "the task or its push config is gone"}
         task, run = found
-        if state_of_task(task, run) in FINAL:
+        if state_of_task(task, run) in _STOPS:
             break
         await asyncio.sleep(POLL_SECONDS)
     config = configs[0]

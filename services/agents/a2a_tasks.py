@@ -1,8 +1,10 @@
 """A task as A2A's own JSON (the protobuf JSON mapping a2a-sdk reads: camelCase, `TASK_STATE_*`, `ROLE_*`).
 
-A task's state is the run's (`running` → working, `completed`, `failed`) unless the task row says
-otherwise (`canceled`); its artifact is the run's answer, with its citations as a data part; its history
-the messages it received and, once completed, the agent's answer.
+A task's state is the run's (`running` → working, `waiting` → input-required or auth-required, `completed`,
+`failed`) unless the task row says otherwise (`canceled`, or `rejected`: refused before any run, so it has none);
+its artifact is the run's answer, with its citations as a data part; its history the messages it received and the
+agent's (its questions, once completed its answer). An interrupted task's status message is what the run waits
+for (the question, or the credentials needed, with the tool's error in its metadata).
 """
 
 import json
@@ -13,22 +15,65 @@ from services.agents.rows import RunRow
 from shared.contracts.a2a import A2aTask
 from shared.kernel.errors import InvalidRequest
 
-CANCELED, WORKING = "TASK_STATE_CANCELED", "TASK_STATE_WORKING"
+CANCELED, WORKING, REJECTED = "TASK_STATE_CANCELED", "TASK_STATE_WORKING", "TASK_STATE_REJECTED"
+INPUT_REQUIRED, AUTH_REQUIRED = "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"
 _OF_RUN = {"running": WORKING, "completed": "TASK_STATE_COMPLETED", "failed": "TASK_STATE_FAILED"}
-FINAL = frozenset({"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", CANCELED, "TASK_STATE_REJECTED"})
+_OF_WAIT = {"input": INPUT_REQUIRED, "auth": AUTH_REQUIRED}
+FINAL = frozenset({"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", CANCELED, REJECTED})
+INPUT_MODES = ("text/plain", "application/json")
+"""What an agent reads (its card's `defaultInputModes`): text, and JSON data; a file part of another type is
+refused (the task `rejected`)."""
 
 
-def state_of_task(task: TaskRow, run: RunRow) -> str:
-    return task.state or _OF_RUN[run.status]
+def state_of_task(task: TaskRow, run: RunRow | None) -> str:
+    if task.state or run is None:
+        return task.state or REJECTED
+    if run.status == "waiting":
+        return _OF_WAIT.get((run.waiting or {}).get("kind"), INPUT_REQUIRED)
+    return _OF_RUN[run.status]
 
 
-def to_task(task: TaskRow, run: RunRow, *, history_length: int | None = None, artifacts: bool = True) -> A2aTask:
+def waiting_message(task: TaskRow, run: RunRow) -> dict[str, Any]:
+    """The agent's message of a waiting run: its question, or what credentials it needs."""
+    waiting = run.waiting or {}
+    return {"messageId": f"{run.id}-asks-{run.iterations}", "role": "ROLE_AGENT", "taskId": str(task.id),
+            "contextId": str(task.context_id), "parts": [{"text": waiting.get("message") or "more input is needed"}],
+            "metadata": {"kind": waiting.get("kind"), "tool": waiting.get("tool_name"),
+                         **(waiting.get("details") or {})}}
+
+
+def unsupported_modes(message: dict[str, Any]) -> list[str]:
+    """The media types of the message's parts the agent does not read."""
+    return [str(p["mediaType"]) for p in message.get("parts") or []
+            if isinstance(p, dict) and p.get("mediaType") and str(p["mediaType"]).split(";")[0] not in INPUT_MODES]
+
+
+def _rejected(task: TaskRow, history_length: int | None) -> A2aTask:
+    refusal = task.metadata.get("rejection") or {}
+    status = {"state": REJECTED, "timestamp": task.updated_at.isoformat(), "message": {
+        "messageId": f"{task.id}-rejected", "role": "ROLE_AGENT", "taskId": str(task.id),
+        "contextId": str(task.context_id), "parts": [{"text": refusal.get("message") or "the agent refused the task"}],
+        "metadata": {"code": refusal.get("code")}}}
+    body: dict[str, Any] = {"id": str(task.id), "contextId": str(task.context_id), "status": status,
+                            "metadata": {"agent": task.agent_slug}}
+    if history_length != 0:
+        body["history"] = task.history[-history_length:] if history_length else list(task.history)
+    return A2aTask(task=body, run_id=None, org_id=task.org_id, final=True)
+
+
+def to_task(task: TaskRow, run: RunRow | None, *, history_length: int | None = None,
+            artifacts: bool = True) -> A2aTask:
     """The task as A2A `Task` JSON: status from the run, the answer (and citations) as its artifact."""
+    if run is None:
+        return _rejected(task, history_length)
     state = state_of_task(task, run)
     ids = {"taskId": str(task.id), "contextId": str(task.context_id)}
     status: dict[str, Any] = {"state": state, "timestamp": (run.finished_at or task.updated_at).isoformat()}
     history = list(task.history)
-    if state == "TASK_STATE_COMPLETED" and run.answer is not None:
+    if state in (INPUT_REQUIRED, AUTH_REQUIRED):
+        status["message"] = waiting_message(task, run)
+        history.append(status["message"])
+    elif state == "TASK_STATE_COMPLETED" and run.answer is not None:
         history.append({"messageId": f"{run.id}-answer", "role": "ROLE_AGENT", "parts": [{"text": run.answer}], **ids})
     elif state in ("TASK_STATE_FAILED", CANCELED):
         error = run.error or {"code": "canceled", "message": "the task was canceled"}

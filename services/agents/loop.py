@@ -12,7 +12,8 @@ not cover is taken while a completion's calls are stored and run (a refusal stil
 asked again; only a run that fails in the middle of its calls may have taken one unit it did not use), and the
 calls' results are stored while the model is asked again (before its text is published and before
 its own steps are stored, so readers still get the steps in order and a crash meanwhile leaves
-at worst calls whose results are unknown, which a resumed run reports and never repeats).
+at worst calls whose results are unknown, which a resumed run reports and never repeats). The answering
+completion's steps are stored with the run's end, in its transaction (a crash before asks the model again).
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from typing import Any
 
 from services.agents.inference import iteration_limit
 from services.agents.providers.base import ChatMessage, Completion, ToolCall, Usage
+from services.agents.run_waiting import Parked
 from services.agents.run_work import RunWork
 from services.agents.tools import run_tool
 from shared.contracts.agents import StepKind
@@ -38,6 +40,8 @@ class Progress:
     model: str = ""
     answer: str | None = None
     capped: bool = False
+    unstored: list[tuple[StepKind, int, dict[str, Any]]] = field(default_factory=list)
+    """The last completion's steps, stored in the transaction that ends the run (run_lifecycle.finish)."""
 
 
 def _add_usage(progress: Progress, completion: Completion) -> None:
@@ -105,8 +109,7 @@ async def _loop(work: RunWork, progress: Progress, pending: _Pending) -> Progres
         paid = bool(calls) and iteration < limit
         if paid and not work.funded(iteration + 1):  # taken while this completion and its calls are stored and
             pending.unit = asyncio.ensure_future(work.consume_inference(iteration + 1))  # run; a refusal raises below
-        await pending.results_stored()
-        await work.steps.add_many([
+        steps = [
             (StepKind.MODEL_CALL, iteration, {"data": {
                 "model": completion.model, "input_tokens": completion.usage.input_tokens,
                 "output_tokens": completion.usage.output_tokens, "finish_reason": completion.finish_reason,
@@ -114,11 +117,13 @@ async def _loop(work: RunWork, progress: Progress, pending: _Pending) -> Progres
             *([(StepKind.TEXT, iteration, {"text": completion.text})] if completion.text else []),
             *[(StepKind.TOOL_CALL, iteration, {"tool_call_id": c.id, "tool_name": c.name, "arguments": c.arguments})
               for c in calls],
-        ])
+        ]
         progress.messages.append(ChatMessage("assistant", completion.text or None, calls))
-        if not calls:
-            progress.answer = completion.text
+        if not calls:  # the answer: its steps go with the run's end, in one transaction
+            progress.answer, progress.unstored = completion.text, steps
             return progress
+        await pending.results_stored()
+        await work.steps.add_many(steps)
         results = await run_calls(work, calls)
         pending.stored = work.steps.add_later([  # stored while the model is asked again
             (StepKind.TOOL_RESULT, iteration, {"tool_call_id": c.id, "tool_name": c.name, "result": r, "is_error": e})
@@ -134,12 +139,17 @@ async def _loop(work: RunWork, progress: Progress, pending: _Pending) -> Progres
 
 
 async def run_calls(work: RunWork, calls: tuple[ToolCall, ...]) -> list[tuple[ToolCall, Any, bool]]:
-    """Run the calls in order: (call, result, is_error); a refused or failed call's error is its result."""
+    """Run the calls in order: (call, result, is_error); a refused or failed call's error is its result. A call
+    that makes the run wait for its caller (`Parked`) ends them: it carries the results of those before it, and
+    the calls after it (not made)."""
     results = []
-    for call in calls:
+    for index, call in enumerate(calls):
         try:
             result, is_error = await run_tool(work, call), False
         except OneError as error:
             result, is_error = {"code": error.code, "message": error.message, **error.details}, True
+        except Parked as parked:
+            parked.before, parked.after = results, list(calls[index + 1:])
+            raise
         results.append((call, result, is_error))
     return results

@@ -63,7 +63,7 @@ runs = sa.Table(
     sa.Column("cost", sa.Float), sa.Column("latency_ms", sa.Integer), sa.Column("parent_run_id", sa.Uuid),
     sa.Column("depth", sa.Integer), sa.Column("chain", ARRAY(sa.Uuid)), sa.Column("resumed", sa.Integer),
     sa.Column("actor_id", sa.Uuid), sa.Column("auth", JSONB), sa.Column("request", JSONB),
-    sa.Column("created_at", _TS), sa.Column("finished_at", _TS),
+    sa.Column("created_at", _TS), sa.Column("finished_at", _TS), sa.Column("waiting", JSONB),
 )
 
 run_steps = sa.Table(

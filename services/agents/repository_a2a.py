@@ -22,18 +22,22 @@ from services.agents.rows import RunRow
 
 NOW = sa.func.clock_timestamp()
 _RUN_STATUS = {"TASK_STATE_WORKING": "running", "TASK_STATE_COMPLETED": "completed", "TASK_STATE_FAILED": "failed"}
+_WAITING = {"TASK_STATE_INPUT_REQUIRED": "input", "TASK_STATE_AUTH_REQUIRED": "auth"}
 _OWN_STATES = ("TASK_STATE_CANCELED", "TASK_STATE_REJECTED")
+_JOINED = sa.and_(runs.c.id == a2a_tasks.c.run_id, runs.c.org_id == a2a_tasks.c.org_id)
 
 
-def _pair(row: Any) -> tuple[TaskRow, RunRow]:
+def _pair(row: Any) -> tuple[TaskRow, RunRow | None]:
+    """The task and its run (None: a task rejected before any run)."""
     mapping = row._mapping
+    if mapping["r__id"] is None:
+        return TaskRow.of(row), None
     return TaskRow.of(row), RunRow(**{f.name: mapping[f"r__{f.name}"] for f in fields(RunRow)})
 
 
 def _with_run() -> Any:
     """The task's columns and its run's (labelled `r__<column>`: both tables have `id`, `org_id`, ...)."""
-    joined = sa.and_(runs.c.id == a2a_tasks.c.run_id, runs.c.org_id == a2a_tasks.c.org_id)
-    return sa.select(a2a_tasks, *(c.label(f"r__{c.name}") for c in runs.columns)).join(runs, joined)
+    return sa.select(a2a_tasks, *(c.label(f"r__{c.name}") for c in runs.columns)).outerjoin(runs, _JOINED)
 
 
 async def insert_task(session: AsyncSession, values: dict[str, Any]) -> TaskRow:
@@ -41,7 +45,7 @@ async def insert_task(session: AsyncSession, values: dict[str, Any]) -> TaskRow:
 
 
 async def get_task(session: AsyncSession, org_id: UUID, agent_id: UUID | None, task_id: UUID,
-                   *, for_update: bool = False) -> tuple[TaskRow, RunRow] | None:
+                   *, for_update: bool = False) -> tuple[TaskRow, RunRow | None] | None:
     """The task of this agent (any agent's: None) with its run."""
     statement = _with_run().where(a2a_tasks.c.org_id == org_id, a2a_tasks.c.id == task_id)
     if agent_id is not None:
@@ -55,6 +59,9 @@ async def get_task(session: AsyncSession, org_id: UUID, agent_id: UUID | None, t
 def _state_filter(state: str) -> Any:
     if state in _OWN_STATES:
         return a2a_tasks.c.state == state
+    if state in _WAITING:
+        return sa.and_(a2a_tasks.c.state.is_(None), runs.c.status == "waiting",
+                       runs.c.waiting["kind"].astext == _WAITING[state])
     status = _RUN_STATUS.get(state)
     if status is None:
         return sa.false()
@@ -62,7 +69,8 @@ def _state_filter(state: str) -> Any:
 
 
 async def list_tasks(session: AsyncSession, org_id: UUID, agent_id: UUID, *, context_id: UUID | None,
-                     state: str | None, before: UUID | None, limit: int) -> tuple[list[tuple[TaskRow, RunRow]], int]:
+                     state: str | None, before: UUID | None,
+                     limit: int) -> tuple[list[tuple[TaskRow, RunRow | None]], int]:
     """A page of the agent's tasks, newest first, and how many match in all."""
     conditions = [a2a_tasks.c.org_id == org_id, a2a_tasks.c.agent_id == agent_id]
     if context_id is not None:
@@ -70,7 +78,7 @@ async def list_tasks(session: AsyncSession, org_id: UUID, agent_id: UUID, *, con
     if state is not None:
         conditions.append(_state_filter(state))
     total = (await session.execute(
-        sa.select(sa.func.count()).select_from(a2a_tasks.join(runs, runs.c.id == a2a_tasks.c.run_id))
+        sa.select(sa.func.count()).select_from(a2a_tasks.outerjoin(runs, _JOINED))
         .where(*conditions))).scalar_one()
     if before is not None:
         conditions.append(a2a_tasks.c.id < before)

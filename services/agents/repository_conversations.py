@@ -86,6 +86,14 @@ async def add_participant(
     return Participant.model_validate((await session.execute(found)).one()._mapping)
 
 
+async def join(session: AsyncSession, org_id: UUID, conversation_id: UUID, members: Sequence[tuple[str, UUID]]) -> None:
+    """Make the (kind, member id) pairs active participants (those already there stay as they are), one statement."""
+    if members:
+        await session.execute(pg_insert(participants).values([
+            {"id": uuid7(), "org_id": org_id, "conversation_id": conversation_id, "kind": kind, "member_id": member}
+            for kind, member in members]).on_conflict_do_nothing())
+
+
 async def remove_participant(
     session: AsyncSession, org_id: UUID, conversation_id: UUID, kind: str, member_id: UUID
 ) -> Participant | None:

@@ -59,9 +59,10 @@ async def update_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: 
 
 
 async def finish_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
-    """Mark a running run finished and drop its lease; None when it was finished already (by a sweeper)."""
+    """Mark a running (or waiting: a cancel) run finished and drop its lease; None when it was finished already (by
+    a sweeper)."""
     statement = (
-        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status == "running")
+        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status.in_(("running", "waiting")))
         .values(**values, finished_at=NOW).returning(runs)
     )
     row = (await session.execute(statement)).first()
@@ -156,3 +157,29 @@ async def release_leases(session: AsyncSession, owner: str, run_ids: list[UUID])
     """Let the leases expire now, for another replica to take over at its next sweep."""
     await session.execute(sa.update(run_leases).where(run_leases.c.run_id.in_(run_ids), run_leases.c.owner == owner)
                           .values(expires_at=NOW))
+
+
+async def park_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
+    """A running run now waiting for its caller (run_waiting.py): its lease dropped; None when it ended meanwhile."""
+    statement = (
+        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status == "running")
+        .values(**values, status="waiting").returning(runs)
+    )
+    row = (await session.execute(statement)).first()
+    await session.execute(sa.delete(run_leases).where(run_leases.c.run_id == run_id))
+    return RunRow.of(row) if row else None
+
+
+async def wake_run(session: AsyncSession, org_id: UUID, run_id: UUID, owner: str,
+                   lease_seconds: float) -> RunRow | None:
+    """A waiting run running again under `owner`'s lease; None when it was not waiting."""
+    statement = (
+        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status == "waiting")
+        .values(status="running", waiting=None).returning(runs)
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    await session.execute(sa.insert(run_leases).values(
+        run_id=run_id, org_id=org_id, owner=owner, expires_at=_lease_end(lease_seconds), takeovers=0))
+    return RunRow.of(row)

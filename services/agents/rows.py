@@ -101,6 +101,7 @@ class RunRow(_Row):
     request: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
+    waiting: dict[str, Any] | None = None  # what a `waiting` run waits for (run_waiting.py)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from services.agents import repository_conversations as conversations
 from services.agents.providers.base import ChatMessage, ToolCall
 from services.agents.service_prompts import rendered_for_run
-from shared.contracts.agents import Citation
+from shared.contracts.agents import Citation, Message, RenderedPrompt
 from shared.contracts.knowledge import SEARCH
 from shared.kernel.errors import OneError
 from shared.runtime.context import WorkContext
@@ -22,6 +22,7 @@ from shared.runtime.context import WorkContext
 log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 1200
+PreRead = tuple[list[RenderedPrompt], list[Message]]
 
 
 async def retrieve(ctx: WorkContext, scope: dict[str, Any], query: str, auth: Any = None) -> list[Citation]:
@@ -50,15 +51,28 @@ def knowledge_message(citations: list[Citation]) -> ChatMessage:
     return ChatMessage("system", "\n".join(lines))
 
 
-async def build_context(ctx: WorkContext, run: Any, agent: Any, config: dict[str, Any], message: str,
-                        supports_tools: bool) -> tuple[list[ChatMessage], list[Citation], str | None]:
-    """The messages the model starts from, the citations among them, and why retrieval failed (if it did)."""
-    context = [ChatMessage("system", config.get("system_prompt") or "You are a helpful assistant.")]
+async def read_context(tx: WorkContext, run: Any, agent: Any, history: list[Message] | None = None) -> PreRead:
+    """What a run's context reads from the database: the agent's prompts rendered and the conversation's recent
+    messages (`history` when the caller knows them: the messages of the conversation it just opened)."""
     request = run.request or {}
-    async with ctx.transaction() as tx:
-        prompts = await rendered_for_run(tx, agent.prompts, request.get("variables") or {}, request.get("step"))
+    prompts = await rendered_for_run(tx, agent.prompts, request.get("variables") or {},
+                                     request.get("step")) if agent.prompts else []
+    if history is None:
         history = await conversations.recent_messages(tx.session, run.org_id, run.conversation_id,
-                                                      ctx.runtime.settings.agents_history_messages)
+                                                      tx.runtime.settings.agents_history_messages)
+    return prompts, history
+
+
+async def build_context(ctx: WorkContext, run: Any, agent: Any, config: dict[str, Any], message: str,
+                        supports_tools: bool, preread: PreRead | None = None,
+                        ) -> tuple[list[ChatMessage], list[Citation], str | None]:
+    """The messages the model starts from, the citations among them, and why retrieval failed (if it did).
+    `preread`: what `read_context` read already (in the transaction that started the run)."""
+    context = [ChatMessage("system", config.get("system_prompt") or "You are a helpful assistant.")]
+    if preread is None:
+        async with ctx.transaction() as tx:
+            preread = await read_context(tx, run, agent)
+    prompts, history = preread
     context += [ChatMessage("system", f"[{p.step.value}] {p.text}") for p in prompts]
     citations, retrieval_error = [], None
     try:

@@ -5,6 +5,10 @@
 but whose result was never stored is not made again (its effect may have happened): the model is
 told its outcome is unknown. A run always ends `completed` or `failed` with its steps kept; only a
 replica stopping (cancellation) leaves it `running`, with its lease released for another to resume.
+A run may also stop to wait for its caller (`park`: run_waiting.py), `waiting` with no lease; the caller's reply
+wakes it and it goes on from its stored steps like a resumed run (`woken`: not counted as a takeover).
+A run started for an A2A task (`a2a_ontology.TASK_KEY` in its request) also ends that task with a `task_event`
+(completed, failed, input_required, auth_required; `protocol: a2a`) in the transaction that ends or parks it.
 """
 
 import asyncio
@@ -14,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from services.agents import (
+    a2a_ontology,
     inference,
     repository as agents_repo,
     repository_conversations as conversations,
@@ -23,11 +28,13 @@ from services.agents.loop import Progress, run_loop, tool_result_text
 from services.agents.providers.base import ChatMessage, ToolCall, Usage
 from services.agents.rows import RunRow, StepRow
 from services.agents.run_context import build_context, dump_messages, load_messages
+from services.agents.run_waiting import Parked
 from services.agents.run_work import RunWork, run_context
 from services.agents.service_conversations import embed_later
 from services.agents.state import of as state_of
 from services.agents.steps import StepLog
 from shared.contracts.agents import Citation, IterationLimit, RunNotFound, StepKind
+from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Internal, OneError
 from shared.kernel.ontology import EventType
 from shared.runtime.service import ServiceRuntime
@@ -35,22 +42,26 @@ from shared.runtime.service import ServiceRuntime
 log = logging.getLogger(__name__)
 
 
-async def execute(runtime: ServiceRuntime, org_id: UUID, run_id: UUID, *, resume: bool = False) -> RunRow:
+async def execute(runtime: ServiceRuntime, org_id: UUID, run_id: UUID, *, resume: bool = False,
+                  woken: bool = False, fresh: RunWork | None = None) -> RunRow:
+    """`fresh`: a run just started, with the rows its start stored (nothing to read again)."""
     state = state_of(runtime)
     state.running[run_id] = asyncio.current_task()
     try:
-        work, stored = await _load(runtime, org_id, run_id)
+        work, stored = (fresh, []) if fresh is not None else await _load(runtime, org_id, run_id)
         if work.run.status != "running":
             return work.run
         progress, citations = Progress(messages=[]), []
         try:
             if resume:
-                progress, citations = await _restore(work, stored)
+                progress, citations = await _restore(work, stored, woken=woken)
             else:
                 progress, citations = await _start(work)
             if progress.answer is None:
                 progress = await run_loop(work, progress)
             return await finish(work, progress, citations)
+        except Parked as parked:
+            return await park(work, progress, citations, parked)
         except OneError as error:
             return await finish(work, progress, citations, error)
         except Exception as error:
@@ -79,8 +90,8 @@ async def _start(work: RunWork) -> tuple[Progress, list[Citation]]:
     provider, _ = work.model()
     message = work.run.request.get("message", "")
     messages, citations, retrieval_error = await build_context(
-        work.ctx, work.run, work.agent, work.config, message, provider.supports_tools)
-    await work.steps.add_many([
+        work.ctx, work.run, work.agent, work.config, message, provider.supports_tools, work.preread)
+    work.steps.add_later([  # stored while the model is asked (a crash before leaves a run that starts over)
         (StepKind.RUN_STARTED, 0, {"data": {"messages": dump_messages(messages), "model": work.config["model"],
                                             "environment": work.run.environment, "depth": work.run.depth,
                                             "conversation_id": str(work.run.conversation_id)}}),
@@ -90,7 +101,7 @@ async def _start(work: RunWork) -> tuple[Progress, list[Citation]]:
     return Progress(messages=messages, context_len=len(messages)), citations
 
 
-async def _restore(work: RunWork, stored: list[StepRow]) -> tuple[Progress, list[Citation]]:
+async def _restore(work: RunWork, stored: list[StepRow], *, woken: bool = False) -> tuple[Progress, list[Citation]]:
     """The loop's progress rebuilt from the stored steps; calls without a stored result get an 'unknown' one."""
     by_kind = [(s.kind, s.iteration, s.body) for s in stored]
     started = next((b for k, _, b in by_kind if k == StepKind.RUN_STARTED), None)
@@ -124,8 +135,10 @@ async def _restore(work: RunWork, stored: list[StepRow]) -> tuple[Progress, list
                 result = {"result": unknown, "is_error": True}
             messages.append(ChatMessage("tool", tool_result_text(work, result.get("result"), result.get("is_error",
                                         False)), tool_call_id=call.id, name=call.name))
-    await work.steps.add_many([(StepKind.RESUMED, progress.iteration, {"data": {"replica": work.state.replica}}),
-                               *missing])
+    await work.steps.add_many([(StepKind.RESUMED, progress.iteration, {"data": {
+        "replica": work.state.replica, **({"reason": "caller_replied"} if woken else {})}}), *missing])
+    if woken:
+        return progress, citations
     async with work.runtime.db.transaction(work.run.org_id) as session:
         await repo.update_run(session, work.run.org_id, work.run.id, {"resumed": work.run.resumed + 1})
     return progress, citations
@@ -162,10 +175,15 @@ async def finish(work: RunWork, progress: Progress, citations: list[Citation], e
                 "outputTokens": usage.output_tokens, "cost": values["cost"], "latencyMs": values["latency_ms"],
                 "conversationId": str(run.conversation_id), "depth": run.depth}
     ctx = work.ctx
+    await work.steps.settled()  # the steps stored in the background so far (a failure among them raises here)
     async with ctx.transaction() as tx:
         finished = await repo.finish_run(tx.session, run.org_id, run.id, values)
         if finished is None:  # finished meanwhile (another replica, or the sweeper failed it)
             return await repo.get_run(tx.session, run.org_id, run.id)
+        last = await work.steps.stage(tx.session, [*progress.unstored, (
+            StepKind.RUN_ERROR if failed else StepKind.RUN_FINISHED, progress.iteration, {
+                "text": progress.answer, "data": {"status": finished.status, "model": finished.model,
+                                                  **({"error": values["error"]} if failed else {})}})])
         added = await conversations.append_messages(tx.session, run.org_id, run.conversation_id,
                                                     _conversation_messages(work, progress)) if progress.context_len else []
         if failed:
@@ -174,9 +192,41 @@ async def finish(work: RunWork, progress: Progress, citations: list[Citation], e
         else:
             await tx.emit(EventType.AGENT_COMPLETED, target_id=run.agent_id, target_type=work.agent.type,
                           metadata=metadata)
-    await inference.settle(ctx, run, progress.iteration)  # this replica finished it: nobody else gives back
-    await work.steps.add(StepKind.RUN_ERROR if failed else StepKind.RUN_FINISHED, progress.iteration,
-                         text=progress.answer, data={"status": finished.status, "model": finished.model,
-                                                     **({"error": values["error"]} if failed else {})})
+        await _task_ended(tx, finished, "failed" if failed else "completed", values["error"])
+    # this replica finished it: nobody else gives back
+    await asyncio.gather(inference.settle(ctx, run, progress.iteration), work.steps.publish(last))
     embed_later(ctx, added)
     return finished
+
+
+async def _task_ended(tx: Any, run: RunRow, action: str, detail: dict[str, Any] | None = None) -> None:
+    """The A2A task this run does (if any) ended or stopped to wait: its `task_event`, tagged `a2a`."""
+    metadata = a2a_ontology.run_task_metadata(run, action)
+    if metadata is not None:
+        await tx.emit(EventType.TASK_EVENT, target_id=run.agent_id, protocol=Protocol.A2A,
+                      metadata={**metadata, **({"detail": detail} if detail else {})})
+
+
+async def park(work: RunWork, progress: Progress, citations: list[Citation], parked: Parked) -> RunRow:
+    """The run waits for its caller (run_waiting.py): what the completion did is stored, the run `waiting` without a
+    lease, its unused inference given back (what follows is paid unit by unit), its stream ended."""
+    run, usage, waiting = work.run, progress.usage, parked.waiting()
+    others = parked.results()
+    if others:
+        await work.steps.add_many([
+            (StepKind.TOOL_RESULT, progress.iteration, {"tool_call_id": c.id, "tool_name": c.name, "result": r,
+                                                        "is_error": e}) for c, r, e in others])
+    reserved = inference.reserved_of(run)
+    request = run.request if reserved is None else {**run.request,
+                                                    inference.RESERVED: min(reserved, progress.iteration)}
+    values = {"iterations": progress.iteration, "model": progress.model or run.model, "request": request,
+              "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost": _cost(work, usage),
+              "citations": [c.model_dump(mode="json") for c in citations], "waiting": waiting}
+    async with work.ctx.transaction() as tx:
+        parked_run = await repo.park_run(tx.session, run.org_id, run.id, values)
+        if parked_run is None:  # finished meanwhile (a cancel, the sweeper)
+            return await repo.get_run(tx.session, run.org_id, run.id)
+        await _task_ended(tx, parked_run, f"{waiting['kind']}_required", {"message": waiting["message"][:500]})
+    await inference.settle(work.ctx, run, progress.iteration)
+    await work.steps.add(StepKind.RUN_FINISHED, progress.iteration, data={"status": "waiting", "waiting": waiting})
+    return parked_run

@@ -45,6 +45,8 @@ class RunWork:
     agent: AgentRow
     config: dict[str, Any]
     steps: StepLog
+    preread: Any = None
+    """A new run's prompts and history, read when it started (run_context.read_context); None: read them."""
     mcp: McpTools = field(init=False)
 
     def __post_init__(self) -> None:

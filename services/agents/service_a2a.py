@@ -9,21 +9,35 @@ the caller is an `external_agent` thing with a `communicated` connection to the 
 (a2a_ontology.py, off the reply's path). No SQL here (repository_a2a.py), no NATS.
 """
 
+import asyncio
 import dataclasses
 import logging
 from typing import Any
 from uuid import UUID
 
 from services.agents import (
+    a2a_ap2,
     a2a_ontology,
     a2a_push,
     inference,
     repository as agents_repo,
     repository_a2a as repo,
     repository_runs as runs_repo,
+    run_waiting,
     service_runs as runs,
 )
-from services.agents.a2a_tasks import CANCELED, FINAL, message_text, state_of_task, to_config, to_task
+from services.agents.a2a_tasks import (
+    CANCELED,
+    FINAL,
+    INPUT_MODES,
+    REJECTED,
+    message_text,
+    state_of_task,
+    to_config,
+    to_task,
+    unsupported_modes,
+    waiting_message,
+)
 from services.agents.models_a2a import TaskRow
 from services.agents.rows import RunRow
 from services.agents.service_agents import load_agent
@@ -48,15 +62,18 @@ from shared.contracts.a2a import (
     A2aTaskTarget,
     A2aTaskTerminal,
 )
-from shared.contracts.agents import AgentNotFound, AgentRef, ChatRequest, RunSteps, StepKind
+from shared.contracts.agents import AgentArchived, AgentNotFound, AgentRef, ChatRequest, NotDeployed, RunSteps, StepKind
 from shared.kernel.envelope import Protocol
-from shared.kernel.errors import InvalidRequest
+from shared.kernel.errors import InvalidRequest, OneError, QuotaExceeded
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
 log = logging.getLogger(__name__)
+REFUSALS = (QuotaExceeded, AgentArchived, NotDeployed)
+"""Why an agent refuses a task before it starts (the task `rejected`): the org's quota is spent, the agent is
+archived or not deployed (a caller that reached it before the gateway's cache knew)."""
 
 def _uuid(value: Any, field: str) -> UUID | None:
     if value in (None, ""):
@@ -89,36 +106,95 @@ async def _task(ctx: WorkContext, agent_slug: str, task_id: str, *, for_update: 
 
 async def send(ctx: WorkContext, payload: A2aSend) -> A2aTask:
     require(ctx.auth, "a2a", "send")
+    if a2a_ap2.asks(payload.message):  # AP2 data parts: the merchant answers, not the model (a2a_ap2.py)
+        return await a2a_ap2.answer(ctx, payload)
     message = dict(payload.message)
-    text = message_text(message)
     context_id = _uuid(message.get("contextId"), "message.contextId")
+    unsupported = unsupported_modes(message)
+    if unsupported and not message.get("taskId"):
+        return await _reject(ctx, payload, message, context_id, InvalidRequest(
+            f"this agent reads {' and '.join(INPUT_MODES)}, not {', '.join(unsupported)}",
+            {"code": "unsupported_input_mode", "accepted": list(INPUT_MODES), "unsupported": unsupported}))
+    text = message_text(message)
     if message.get("taskId"):
-        async with ctx.transaction() as tx:
-            task, run = await _task(tx, payload.agent, str(message["taskId"]))
-        state = state_of_task(task, run)
-        raise A2aTaskTerminal(f"task {task.id} is {state}: send a new message with its contextId to go on",
-                              {"taskId": str(task.id), "state": state})
+        return await _reply(ctx, payload, message, text)
     task_id = uuid7()
     made: dict[str, TaskRow] = {}
 
-    async def record(run: RunRow) -> None:
+    async def record(start: WorkContext, run: RunRow) -> None:
+        """In the run's start transaction: the task, its push config, its events (this work's, tagged `a2a`)."""
         received = {**message, "taskId": str(task_id), "contextId": str(run.conversation_id),
                     "role": message.get("role") or "ROLE_USER"}
-        async with ctx.transaction() as tx:
-            made["task"] = await repo.insert_task(tx.session, {
-                "id": task_id, "org_id": run.org_id, "agent_id": run.agent_id, "agent_slug": run.agent_slug,
-                "run_id": run.id, "context_id": run.conversation_id, "history": [received],
-                "metadata": {"caller": payload.caller.model_dump(exclude_none=True)}})
-            if payload.push is not None:
-                await a2a_push.put(tx, task_id, payload.push)
-            await tx.emit_many(a2a_ontology.received_events(made["task"], run, payload.caller, message))
-        a2a_ontology.count_later(ctx, run, payload.caller)
+        tx = WorkContext(ctx.envelope, start.session, ctx.runtime)
+        made["task"] = await repo.insert_task(tx.session, {
+            "id": task_id, "org_id": run.org_id, "agent_id": run.agent_id, "agent_slug": run.agent_slug,
+            "run_id": run.id, "context_id": run.conversation_id, "history": [received],
+            "metadata": {"caller": payload.caller.model_dump(exclude_none=True)}})
+        if payload.push is not None:
+            await a2a_push.put(tx, task_id, payload.push)
+        await tx.emit_many(a2a_ontology.received_events(made["task"], run, payload.caller, message))
+        start.staged_events += tx.staged_events
 
-    reply = await runs.chat(_native(ctx, "agents:run"), ChatRequest(
-        slug=payload.agent, message=text, thread_id=context_id, wait=not payload.return_immediately), record)
-    async with ctx.transaction() as tx:
-        run = await runs_repo.get_run(tx.session, ctx.auth.org_id, reply.run.id)
+    try:
+        run = await runs.chat_run(_native(ctx, "agents:run"), ChatRequest(
+            slug=payload.agent, message=text, thread_id=context_id, wait=not payload.return_immediately), record,
+            extra={a2a_ontology.TASK_KEY: str(task_id)})
+    except REFUSALS as error:
+        return await _reject(ctx, payload, message, context_id, error)
+    a2a_ontology.count_later(ctx, run, payload.caller)
+    if payload.return_immediately:  # as it stands now (a blocking send has the run as it ended)
+        async with ctx.transaction() as tx:
+            run = await runs_repo.get_run(tx.session, ctx.auth.org_id, run.id) or run
     return to_task(made["task"], run, history_length=payload.history_length)
+
+
+async def _reject(ctx: WorkContext, payload: A2aSend, message: dict[str, Any], context_id: UUID | None,
+                  error: OneError) -> A2aTask:
+    """The agent refuses the task before any run (`rejected`, not `failed`): stored, with why, and logged."""
+    task_id, context_id = uuid7(), context_id or uuid7()
+    received = {**message, "taskId": str(task_id), "contextId": str(context_id),
+                "role": message.get("role") or "ROLE_USER"}
+    code = error.details.get("code") if error.code in ("invalid", "invalid_request") else error.code
+    async with ctx.transaction() as tx:
+        agent = await load_agent(tx, AgentRef(slug=payload.agent))
+        task = await repo.insert_task(tx.session, {
+            "id": task_id, "org_id": ctx.auth.org_id, "agent_id": agent.id, "agent_slug": agent.slug,
+            "run_id": None, "context_id": context_id, "state": REJECTED, "history": [received],
+            "metadata": {"caller": payload.caller.model_dump(exclude_none=True),
+                         "rejection": {"code": code or error.code, "message": error.message}}})
+        events = a2a_ontology.received_events(task, None, payload.caller, message)
+        events[-1][1].metadata.update(action="rejected", reason=code or error.code)
+        await tx.emit_many(events)
+    return to_task(task, None, history_length=payload.history_length)
+
+
+async def _reply(ctx: WorkContext, payload: A2aSend, message: dict[str, Any], text: str) -> A2aTask:
+    """The caller's answer to a task that waits for it (input-required, auth-required): its run goes on, in the same
+    conversation (run_waiting.py); any other task named by a message is refused (`a2a_task_terminal`)."""
+    async with ctx.transaction() as tx:
+        task, run = await _task(tx, payload.agent, str(message["taskId"]), for_update=True)
+        state = state_of_task(task, run)
+        woken = await run_waiting.wake(tx, run, text) if run is not None and run.status == "waiting" else None
+        if woken is None:
+            raise A2aTaskTerminal(f"task {task.id} is {state}, not waiting for a reply: send a new message with its "
+                                  "contextId to go on", {"taskId": str(task.id), "state": state})
+        received = {**message, "taskId": str(task.id), "contextId": str(task.context_id),
+                    "role": message.get("role") or "ROLE_USER"}
+        await repo.update_task(tx.session, task.org_id, task.id, add_history=[waiting_message(task, run), received])
+        turn = len(task.history) + 2
+        if payload.push is not None:
+            await a2a_push.put(tx, task.id, payload.push)
+        await a2a_push.again(tx, task.id, turn)
+        events = a2a_ontology.received_events(task, run, payload.caller, message)
+        events[-1][1].metadata.update(action="resumed", waitedFor=state)
+        await tx.emit_many(events)
+    running = run_waiting.resume_in_task(ctx, woken)
+    a2a_ontology.count_later(ctx, woken, payload.caller)
+    if not payload.return_immediately:
+        await asyncio.shield(running)
+    async with ctx.transaction() as tx:
+        task, run = await _task(tx, payload.agent, str(task.id))
+    return to_task(task, run, history_length=payload.history_length)
 
 
 async def get(ctx: WorkContext, target: A2aTaskTarget) -> A2aTask:
@@ -157,7 +233,8 @@ async def cancel(ctx: WorkContext, target: A2aTaskTarget) -> A2aTask:
         state = state_of_task(task, run)
         if state in FINAL:
             raise A2aTaskNotCancelable(f"task {task.id} is {state}", {"taskId": str(task.id), "state": state})
-        stopped = await runs_repo.finish_run(tx.session, run.org_id, run.id, {"status": "failed", "error": error})
+        stopped = await runs_repo.finish_run(tx.session, run.org_id, run.id, {"status": "failed", "error": error,
+                                                                             "waiting": None})
         if stopped is None:  # the run ended meanwhile
             raise A2aTaskNotCancelable(f"task {task.id} has ended", {"taskId": str(task.id)})
         await repo.update_task(tx.session, task.org_id, task.id, state=CANCELED)
@@ -231,7 +308,8 @@ async def card(ctx: WorkContext, query: A2aCardQuery) -> A2aAgentFacts:
 def _skills(slug: str, config: dict[str, Any], prompts: list[Any]) -> list[A2aSkill]:
     """One skill per tool and per prompt of the deployed config; a plain conversation when it has neither."""
     skills = [A2aSkill(id=f"tool:{name}", name=name, description=f"Uses the platform's `{name}` tool.",
-                       tags=["tool", "builtin"]) for name in config.get("tools") or []]
+                       tags=["tool", "builtin"]) for name in config.get("tools") or [] if name != "ap2_merchant"]
+    skills += a2a_ap2.skills(config)
     skills += [A2aSkill(id=f"tool:{t['name']}", name=t["name"], description=t.get("description") or t["name"],
                         tags=["tool", "http"]) for t in config.get("http_tools") or []]
     skills += [A2aSkill(id=f"mcp:{s['name']}", name=s["name"], description=f"The tools of MCP server {s['name']}.",

@@ -10,6 +10,7 @@ search reads the messages' text here, where only those who may read conversation
 """
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -73,24 +74,42 @@ async def open_conversation(ctx: WorkContext, payload: ConversationCreate, agent
 
     The thing is the service's bookkeeping, created as the agents service on behalf of the caller (who is its
     actor): a customer who may chat with an agent but not create things still gets a conversation."""
+    new = await conversation_thing(ctx, payload, agent_ids)
+    async with ctx.transaction() as tx:
+        return await insert_conversation(tx, new)
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A conversation whose thing exists, to be stored in the transaction that starts its first run."""
+
+    thing_id: UUID
+    payload: ConversationCreate
+    agent_ids: list[UUID]
+
+
+async def conversation_thing(ctx: WorkContext, payload: ConversationCreate, agent_ids: list[UUID]) -> NewConversation:
+    """The `conversation` thing of a conversation about to be opened (its id is the conversation's)."""
     auth = agents_identity(ctx.auth.org_id, ctx.auth.actor_id)
     thing = await ctx.call(THING_CREATE, {"type": "conversation", "name": payload.title, "status": "active",
                                           "properties": {"externalThreadId": payload.external_thread_id}}, auth=auth)
-    async with ctx.transaction() as tx:
-        row = await repo.insert_conversation(tx.session, {
-            "id": thing.id, "org_id": ctx.auth.org_id, "title": payload.title, "tags": payload.tags,
-            "external_thread_id": payload.external_thread_id, "created_by": ctx.auth.actor_id,
-        })
-        if row is None:  # a concurrent request opened the conversation of this external thread first
-            found = await repo.get_conversation(tx.session, ctx.auth.org_id,
-                                                external_thread_id=payload.external_thread_id)
-            if found is None:
-                raise Conflict("the conversation could not be opened")
-            return found
-        await repo.add_participant(tx.session, ctx.auth.org_id, row.id, "person", ctx.auth.actor_id)
-        for agent_id in agent_ids:
-            await repo.add_participant(tx.session, ctx.auth.org_id, row.id, "agent", agent_id)
-        return row
+    return NewConversation(thing.id, payload, agent_ids)
+
+
+async def insert_conversation(tx: WorkContext, new: NewConversation) -> ConversationRow:
+    """In `tx`: the conversation of `new.thing_id` with its creator and agents."""
+    auth, payload, agent_ids = tx.auth, new.payload, new.agent_ids
+    row = await repo.insert_conversation(tx.session, {
+        "id": new.thing_id, "org_id": auth.org_id, "title": payload.title, "tags": payload.tags,
+        "external_thread_id": payload.external_thread_id, "created_by": auth.actor_id,
+    })
+    if row is None:  # a concurrent request opened the conversation of this external thread first
+        found = await repo.get_conversation(tx.session, auth.org_id, external_thread_id=payload.external_thread_id)
+        if found is None:
+            raise Conflict("the conversation could not be opened")
+        return found
+    await repo.join(tx.session, auth.org_id, row.id, [("person", auth.actor_id), *(("agent", a) for a in agent_ids)])
+    return row
 
 
 async def check_member(ctx: WorkContext, row: ConversationRow) -> None:

@@ -1,7 +1,9 @@
 """Starting runs (`agents.chat`, delegation) and reading them: runs, their steps, what they cost.
 
-A chat stores the person's message and the run (with its lease) in one transaction, then the run goes
-on in a task of this replica. With `wait` the reply is the finished run; without, the caller follows
+A chat stores the person's message and the run (with its lease) in one transaction, with the conversation
+when the chat opens one (its graph thing is made first), what the caller stores with the run (the A2A task),
+and the reads of the run's context, then the run goes on in a task of this replica from those rows, reading
+none of them again. With `wait` the reply is the finished run; without, the caller follows
 the run's steps on its subject. The run's inference units are reserved before anything is stored
 (inference.py), so an org over its quota is refused with `quota_exceeded` and nothing else happens; if
 starting the run fails after that, the reservation is given back.
@@ -21,18 +23,21 @@ from services.agents import (
     repository_runs as repo,
 )
 from services.agents.rows import AgentRow, ConfigRow, ConversationRow, RunRow
+from services.agents.run_context import read_context
 from services.agents.run_lifecycle import execute
-from services.agents.run_work import RunWork
+from services.agents.run_work import RunWork, run_context
 from services.agents.service_agents import load_agent
 from services.agents.service_conversations import (
+    NewConversation,
     check_member,
+    conversation_thing,
     embed_later,
+    insert_conversation,
     load_conversation,
-    open_conversation,
     user_message,
 )
 from services.agents.state import of as state_of
-from services.agents.steps import to_step
+from services.agents.steps import StepLog, to_step
 from shared.contracts.agents import (
     AgentArchived,
     AgentRef,
@@ -59,6 +64,9 @@ from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
+Started = Callable[[WorkContext, RunRow], Awaitable[None]]
+"""What a caller stores with a run, in the transaction that starts it (the transaction, the run)."""
+
 
 def to_run(row: RunRow) -> Run:
     return Run.model_validate({
@@ -80,13 +88,24 @@ async def current_config(ctx: WorkContext, agent: AgentRow, environment: str) ->
     return config
 
 
-async def start_run(ctx: WorkContext, agent: AgentRow, config: ConfigRow, conversation_id: UUID,
-                    request: dict[str, Any], user: dict[str, Any] | None, parent: RunRow | None = None) -> RunRow:
-    """Store the person's message, the run and its lease, and `agent_executed`, in one transaction."""
-    auth = ctx.auth
-    state = state_of(ctx.runtime)
+async def start_run(ctx: WorkContext, agent: AgentRow, config: ConfigRow, conversation: UUID | NewConversation,
+                    request: dict[str, Any], user: dict[str, Any] | None, parent: RunRow | None = None,
+                    started: Started | None = None) -> RunWork:
+    """Store the conversation (when it is new), the person's message, the run and its lease, and `agent_executed`
+    (and what `started` stores with them), and read what the run's context needs from the database
+    (run_context.read_context), in one transaction: the run's work, ready to go on in a task (`run_in_task`)
+    without reading any of it again."""
+    auth, runtime = ctx.auth, ctx.runtime
+    state = state_of(runtime)
     async with ctx.transaction() as tx:
-        await conversations.add_participant(tx.session, auth.org_id, conversation_id, "agent", agent.id)
+        new = False
+        if isinstance(conversation, NewConversation):
+            conversation_id = (await insert_conversation(tx, conversation)).id
+            new = conversation_id == conversation.thing_id  # not the one a concurrent request opened first
+        else:
+            conversation_id = conversation
+        if not new:  # a new conversation has its agents already
+            await conversations.join(tx.session, auth.org_id, conversation_id, [("agent", agent.id)])
         added = await conversations.append_messages(tx.session, auth.org_id, conversation_id, [user]) if user else []
         run = await repo.insert_run(tx.session, {
             "id": uuid7(), "org_id": auth.org_id, "agent_id": agent.id,
@@ -102,13 +121,19 @@ async def start_run(ctx: WorkContext, agent: AgentRow, config: ConfigRow, conver
             "runId": str(run.id), "agentSlug": agent.slug, "model": run.model, "environment": run.environment,
             "conversationId": str(conversation_id), "depth": run.depth,
             **({"parentRunId": str(parent.id)} if parent else {})})
+        if started is not None:
+            await started(tx, run)
+        preread = await read_context(tx, run, agent, history=added if new else None)
     embed_later(ctx, added)
-    return run
+    return RunWork(runtime, run_context(runtime, run), run, agent, config.config, StepLog(runtime, run.org_id, run.id),
+                   preread=preread)
 
 
-def run_in_task(ctx: WorkContext, run: RunRow) -> "asyncio.Task[RunRow]":
-    state = state_of(ctx.runtime)
-    return state.spawn(execute(ctx.runtime, run.org_id, run.id), name=f"agents-run-{run.id}")
+def run_in_task(ctx: WorkContext, work: RunWork) -> "asyncio.Task[RunRow]":
+    """A run just started (`start_run`) in a task of this replica."""
+    run = work.run
+    return state_of(ctx.runtime).spawn(execute(ctx.runtime, run.org_id, run.id, fresh=work),
+                                       name=f"agents-run-{run.id}")
 
 
 @asynccontextmanager
@@ -138,29 +163,36 @@ async def _conversation_for(ctx: WorkContext, request: ChatRequest) -> Conversat
     return row
 
 
-async def chat(ctx: WorkContext, request: ChatRequest,
-               started: Callable[[RunRow], Awaitable[None]] | None = None) -> ChatReply:
-    """`started` is told of the run as soon as it is stored and running (the A2A task records itself then)."""
+async def chat(ctx: WorkContext, request: ChatRequest, started: Started | None = None, *,
+               extra: dict[str, Any] | None = None) -> ChatReply:
+    """`started` stores what goes with the run in the transaction that starts it (the A2A task records itself
+    then); `extra` entries are stored in the run's request (the A2A task it does)."""
+    run = await chat_run(ctx, request, started, extra=extra)
+    return ChatReply(run=to_run(run), conversation_id=run.conversation_id,
+                     step_subject=step_subject(run.org_id, run.id))
+
+
+async def chat_run(ctx: WorkContext, request: ChatRequest, started: Started | None = None, *,
+                   extra: dict[str, Any] | None = None) -> RunRow:
+    """`chat`'s run: as it started, or as it ended with `wait`."""
     require(ctx.auth, "agents", "run")
     async with ctx.transaction() as tx:
         agent = await load_agent(tx, request)
         config = await current_config(tx, agent, request.environment.value)
         conversation = await _conversation_for(tx, request)
     async with reservation(ctx, agent, config) as reserved:
-        if conversation is None:
+        if conversation is None:  # its thing now; its row with the run
             title = request.message[:80].strip() or "Conversation"
-            conversation = await open_conversation(ctx, ConversationCreate(
+            target: UUID | NewConversation = await conversation_thing(ctx, ConversationCreate(
                 title=title, external_thread_id=request.external_thread_id), [agent.id])
-        run = await start_run(ctx, agent, config, conversation.id, {
+        else:
+            target = conversation.id
+        work = await start_run(ctx, agent, config, target, {
             "message": request.message, "variables": request.variables,
-            "step": request.step.value if request.step else None, **reserved,
-        }, user_message(request, ctx.auth.actor_id))
-    task = run_in_task(ctx, run)
-    if started is not None:
-        await started(run)
-    if request.wait:
-        run = await _finished(ctx, task, run)
-    return ChatReply(run=to_run(run), conversation_id=conversation.id, step_subject=step_subject(run.org_id, run.id))
+            "step": request.step.value if request.step else None, **reserved, **(extra or {}),
+        }, user_message(request, ctx.auth.actor_id), started=started)
+    run, task = work.run, run_in_task(ctx, work)
+    return await _finished(ctx, task, run) if request.wait else run
 
 
 async def _finished(ctx: WorkContext, task: "asyncio.Task[RunRow]", run: RunRow) -> RunRow:
@@ -182,13 +214,13 @@ async def start_child(work: RunWork, agent: AgentRow, task: str) -> RunRow:
     async with ctx.transaction() as tx:
         config = await current_config(tx, agent, work.run.environment)
     async with reservation(ctx, agent, config) as reserved:
-        conversation = await open_conversation(ctx, ConversationCreate(
+        conversation = await conversation_thing(ctx, ConversationCreate(
             title=f"Delegated by {work.agent.slug}"[:200]), [agent.id, work.agent.id])
-        child = await start_run(ctx, agent, config, conversation.id,
+        child = await start_run(ctx, agent, config, conversation,
                                 {"message": task, "delegated_by": work.agent.slug, **reserved},
                                 {"role": "user", "author_kind": "agent", "author_id": work.agent.id, "content": task},
                                 parent=work.run)
-    return await _finished(ctx, run_in_task(ctx, child), child)
+    return await _finished(ctx, run_in_task(ctx, child), child.run)
 
 
 async def get_run(ctx: WorkContext, run_id: UUID) -> Run:

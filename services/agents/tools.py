@@ -2,16 +2,19 @@
 
 Built-in tools are bus requests (tools_builtin.py), `delegate` and an external agent's `a2a__<slug>` hand
 the task to another agent (delegation.py), `x402_fetch` pays for a priced URL from the org's wallet
-(tools_x402.py), HTTP and MCP tools are requests to other servers (tools_custom.py). Whatever the tool, what the
-model may not see is masked out of the result before it is stored or shown to the model.
+(tools_x402.py), `ap2_purchase` buys from a merchant agent with an AP2 mandate (tools_ap2.py), HTTP and MCP
+tools are requests to other servers (tools_custom.py). Whatever the tool, what the model may not see is masked
+out of the result before it is stored or shown to the model.
 """
 
 from typing import Any
 
+from services.agents.a2a_ontology import TASK_KEY
 from services.agents.providers.base import ToolCall
 from services.agents.run_context import retrieve
+from services.agents.run_waiting import ASK_USER, ask, auth_needed
 from services.agents.run_work import RunWork
-from services.agents.tools_access import Grant, authorize
+from services.agents.tools_access import Grant, ToolRefused, authorize
 from services.agents.tools_builtin import (
     TOOLS,
     BuiltinTool,
@@ -22,6 +25,7 @@ from services.agents.tools_builtin import (
 )
 from services.agents.tools_custom import call_http_tool
 from services.agents.tools_external import ExternalTaskArgs, is_external_tool, slug_of_tool
+from shared.kernel.errors import OneError
 from shared.runtime.context import WorkContext
 
 
@@ -30,7 +34,26 @@ def _action(work: RunWork, name: str) -> str:
 
 
 async def run_tool(work: RunWork, call: ToolCall) -> Any:
+    """The call's result; `Parked` when the run must wait for its caller (`ask_user`, or a refusal for want of
+    credentials the caller can give: run_waiting.py). Only an A2A task's caller can answer a waiting run: in any
+    other run `ask_user` is refused and such a refusal is the call's result, as any error."""
     grant = authorize(work.config, call.name, _action(work, call.name), work.ctx.auth, work.agent.id)
+    answerable = bool(work.run.request.get(TASK_KEY))
+    if call.name == ASK_USER:
+        question = checked_arguments(TOOLS[ASK_USER], call.arguments).question
+        if not answerable:
+            raise ToolRefused("no caller can answer in this run (only an A2A task's can): answer with what you know")
+        raise ask(call, question)
+    try:
+        return await _dispatch(work, call, grant)
+    except OneError as error:
+        parked = auth_needed(call, error) if answerable else None
+        if parked is None:
+            raise
+        raise parked from None
+
+
+async def _dispatch(work: RunWork, call: ToolCall, grant: Grant) -> Any:
     if call.name == "delegate" or is_external_tool(call.name):
         from services.agents.delegation import delegate  # delegation starts runs: it imports the run service
 
@@ -42,6 +65,11 @@ async def run_tool(work: RunWork, call: ToolCall) -> Any:
 
         grant.check_fields(call.arguments)
         return grant.mask(await pay_and_fetch(work, checked_arguments(TOOLS["x402_fetch"], call.arguments)))
+    if call.name == "ap2_purchase":
+        from services.agents.tools_ap2 import purchase  # the A2A client loads when an agent first buys
+
+        grant.check_fields(call.arguments)
+        return grant.mask(await purchase(work, checked_arguments(TOOLS["ap2_purchase"], call.arguments)))
     if call.name in TOOLS:
         return await call_builtin(work.ctx, TOOLS[call.name], grant, call.arguments, _scoped_search(work))
     http = next((t for t in work.config.get("http_tools") or [] if t["name"] == call.name), None)

@@ -3,7 +3,9 @@
 A tool's parameters are its contract payload's JSON schema, so what the model is told is what the
 service checks; the model's arguments are validated by the same model (extra fields refused, so an
 `org_id` in the arguments is an error, never a way into another org). `delegate` is not here: it runs
-another agent in this service (delegation.py); nor is `x402_fetch`: it pays over HTTP (tools_x402.py).
+another agent in this service (delegation.py); nor is `x402_fetch`: it pays over HTTP (tools_x402.py); nor
+`ap2_purchase`: it buys over A2A with an AP2 mandate (tools_ap2.py); nor `ask_user`: the run waits for its caller's
+answer (run_waiting.py).
 """
 
 from collections.abc import Awaitable, Callable
@@ -13,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from services.agents.providers.base import ToolSpec
+from services.agents.run_waiting import ASK_USER, AskUserArgs
 from services.agents.tools_access import Grant
 from shared.contracts import eventlog, graph, jobs
 from shared.kernel.envelope import MessageSpec, Payload
@@ -35,6 +38,20 @@ class X402FetchArgs(Payload):
     url: str = Field(pattern=r"^https?://", max_length=2000, description="The x402-priced URL to fetch and pay for.")
     method: Literal["GET", "POST"] = "GET"
     body: dict[str, Any] | None = Field(None, description="A JSON body to send (POST).")
+
+
+class Ap2Item(Payload):
+    product_id: str = Field(min_length=1, max_length=100, description="The merchant's product id (its catalog's).")
+    quantity: int = Field(1, ge=1, le=1000)
+
+
+class Ap2PurchaseArgs(Payload):
+    merchant: str = Field(min_length=1, max_length=120,
+                          description="The merchant agent: the slug (or id) of an external A2A agent of the org "
+                                      "selling over AP2.")
+    items: list[Ap2Item] = Field(min_length=1, max_length=50, description="What to buy.")
+    mandate_id: str = Field(min_length=1, max_length=100, description="The open payment mandate granted to this "
+                                                                      "agent to pay with.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,11 @@ TOOLS: dict[str, BuiltinTool] = {t.name: t for t in (
     _tool("delegate", "Hand a task to another agent and get its answer.", None, "execute", DelegateArgs),
     _tool("x402_fetch", "Fetch an x402-priced URL, paying its price from the organization's wallet within this "
           "agent's budget.", None, "execute", X402FetchArgs),
+    _tool("ap2_purchase", "Buy products from a merchant agent over A2A, paying with an AP2 payment mandate granted to "
+          "this agent (refused, before anything is paid, when the mandate's constraints forbid the price).", None,
+          "execute", Ap2PurchaseArgs),
+    _tool(ASK_USER, "Ask whoever started this run a question you cannot answer without them; the run waits for "
+          "their answer, which comes back as this call's result.", None, "read", AskUserArgs),
 )}
 
 

@@ -1,16 +1,19 @@
 """Subscribers for AP2 v2 (`one.proto.ap2.*`): payload -> service call -> result."""
 
-from services.commerce import service_ap2, service_ap2_agent, service_ap2_issuer
+from services.commerce import service_ap2, service_ap2_agent, service_ap2_issuer, service_ap2_present, service_ap2_v1
 from shared.contracts.commerce.ap2 import (
     AP2_CHECKOUT_CREATE,
     AP2_CLOSE,
     AP2_GRANT,
     AP2_JWKS,
+    AP2_MANDATE_LIST,
     AP2_PRESENT,
     AP2_RECEIPT_GET,
+    AP2_RECEIPT_LIST,
     AP2_REVOKE,
     AP2_TRUST_ADD,
     AP2_TRUST_LIST,
+    AP2_V1_ACCEPT,
     Ap2Checkout,
     CheckoutCreate,
     ClosedMandate,
@@ -19,15 +22,21 @@ from shared.contracts.commerce.ap2 import (
     JwksGet,
     MandateClose,
     MandateGrant,
+    MandateList,
     MandatePresent,
     MandateRevoke,
+    Mandates,
     Receipt,
     ReceiptGet,
+    ReceiptList,
+    Receipts,
     RevokedMandate,
     TrustAdd,
     TrustedIssuer,
     TrustedIssuers,
     TrustList,
+    V1Mandate,
+    V1MandateAccept,
 )
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
@@ -57,7 +66,7 @@ async def create_checkout(ctx: WorkContext, payload: CheckoutCreate) -> Ap2Check
 
 @ap2_router.handler(AP2_PRESENT, transactional=False)
 async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
-    return await service_ap2.present(ctx, payload)
+    return await service_ap2_present.present(ctx, payload)
 
 
 @ap2_router.handler(AP2_RECEIPT_GET)
@@ -78,3 +87,18 @@ async def close(ctx: WorkContext, payload: MandateClose) -> ClosedMandate:
 @ap2_router.handler(AP2_REVOKE)
 async def revoke(ctx: WorkContext, payload: MandateRevoke) -> RevokedMandate:
     return await service_ap2_issuer.revoke(ctx, payload)
+
+
+@ap2_router.handler(AP2_V1_ACCEPT, transactional=False)
+async def accept_v1(ctx: WorkContext, payload: V1MandateAccept) -> V1Mandate:
+    return await service_ap2_v1.accept(ctx, payload)
+
+
+@ap2_router.handler(AP2_MANDATE_LIST)
+async def list_mandates(ctx: WorkContext, payload: MandateList) -> Mandates:
+    return await service_ap2.list_mandates(ctx, payload)
+
+
+@ap2_router.handler(AP2_RECEIPT_LIST)
+async def list_receipts(ctx: WorkContext, payload: ReceiptList) -> Receipts:
+    return await service_ap2.list_receipts(ctx, payload)

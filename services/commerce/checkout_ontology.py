@@ -1,17 +1,17 @@
 """What an ACP checkout leaves in the ontology (seed 003, "ACP Protocol"), with `metadata.protocol = "acp"`.
 
-- events, in the checkout's own transactions (so the event log and revenue never miss a sale):
-  `commerce_event`s for each step (`purchase_initiated`, `checkout_updated`, `payment_declined`,
-  `purchase_completed`, `purchase_pending_approval`, `purchase_on_terms`, `checkout_canceled`) and a
-  `payment_event` (`status: processed` for a charge, `requested` for a purchase order) whose `amount` is
-  money (minor units / 10^exponent, `amountMinor` keeps the integer) in the session's `currency`;
-- things and connections, written by commerce itself (its own grants) before and after the charge: the
-  agent platform as an `external_agent` (one per API key actor, the graph's idempotency key), a `payment`
-  thing per session (`protocol: acp`, amount, currency, status `pending` -> `processed` / `failed`), and a
-  `transacted` connection from the buyer to each product sold (the merchant's side of the sale: tenancy
-  keeps no graph thing for an org, so what it sold stands for it, as x402's payments do), its metadata the
-  line's amount, quantity, the payment and the order; after a sale, each counted product's stock goes down
-  (`take_stock`). A graph failure is logged and never undoes a charge.
+- `commerce_event`s for each step, in the checkout's own transactions (`purchase_initiated`,
+  `checkout_updated`, `payment_declined`, `purchase_completed`, `purchase_pending_approval`,
+  `purchase_on_terms`, `checkout_canceled`, `checkout_expired`);
+- after a sale, off the request path (checkout_settlement.py: queued in the pay transaction, so never lost,
+  retried until done): the agent platform as an `external_agent` (one per API key actor, the graph's
+  idempotency key, remembered per replica), the session's `payment` thing with its outcome (`protocol: acp`,
+  amount, currency, status `processed` for a charge, `requested` for a purchase order), a `transacted`
+  connection from the buyer to each product sold (the merchant's side of the sale: tenancy keeps no graph
+  thing for an org, so what it sold stands for it, as x402's payments do), each counted product's stock
+  taken down (`take_stock`), and then, once, the `payment_event` (its `amount` money: minor units /
+  10^exponent, `amountMinor` keeps the integer) whose target is the payment thing, so revenue counts the sale.
+A graph failure never undoes a charge: the settlement is tried again.
 """
 
 import logging
@@ -53,7 +53,7 @@ async def commerce_event(ctx: WorkContext, row: SessionRow, event: str, **extra:
 async def payment_event(ctx: WorkContext, row: SessionRow, status: str, payment_id: UUID | None,
                         **extra: Any) -> None:
     await ctx.emit(EventType.PAYMENT_EVENT, target_id=payment_id, target_type="payment" if payment_id else None,
-                   metadata={"protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id, **money(row),
+                   protocol=Protocol.ACP, metadata={"protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id, **money(row),
                              **({"paymentId": str(payment_id)} if payment_id else {}), **extra})
 
 
@@ -63,52 +63,65 @@ async def _graph(ctx: WorkContext, spec: Any, payload: dict[str, Any]) -> Any:
     return await ctx.call(spec, payload, auth=auth, protocol=Protocol.NATIVE)
 
 
-async def prepare_payment(ctx: WorkContext, row: SessionRow) -> tuple[UUID | None, UUID | None]:
-    """(buyer, payment) things before the charge: the agent platform, and the session's `pending` payment."""
-    try:
-        buyer = await _graph(ctx, THING_CREATE, {
-            "type": ThingType.EXTERNAL_AGENT, "name": f"ACP agent platform {ctx.auth.actor_id}", "status": "active",
-            "idempotency_key": f"acp.buyer:{ctx.auth.actor_id}",
-            "properties": {"platform": "custom", "agentId": f"acp:{ctx.auth.actor_id}", "name": "ACP agent platform",
-                           "capabilities": ["acp"], "protocol": PROTOCOL},
-        })
-        payment = await _graph(ctx, THING_CREATE, {
-            "type": ThingType.PAYMENT, "name": f"ACP payment for {row.id}", "status": "active",
-            "idempotency_key": f"acp.payment:{row.id}",
-            "properties": {**money(row), "protocol": PROTOCOL, "status": "pending", "checkoutSessionId": row.id,
-                           "buyerId": str(buyer.id)},
-        })
-        return buyer.id, payment.id
-    except OneError:
-        log.exception("acp: no payment thing for checkout %s of org %s", row.id, ctx.auth.org_id)
-        return None, None
+_BUYERS: dict[tuple[UUID, UUID], UUID] = {}
+"""The agent platform's `external_agent` per (org, API key actor): created once (the graph's idempotency key makes
+the create idempotent), remembered by each replica so a sale does not ask again."""
 
 
-async def settle_payment(ctx: WorkContext, row: SessionRow, buyer_id: UUID | None, payment_id: UUID | None,
-                         status: str, **properties: Any) -> None:
-    """After the charge's commit: the payment thing's outcome and, for a sale, its connections."""
+async def buyer(ctx: WorkContext) -> UUID:
+    """The agent platform that buys, as an `external_agent` thing (one per API key actor)."""
+    known = (ctx.auth.org_id, ctx.auth.actor_id)
+    if (found := _BUYERS.get(known)) is not None:
+        return found
+    thing = await _graph(ctx, THING_CREATE, {
+        "type": ThingType.EXTERNAL_AGENT, "name": f"ACP agent platform {ctx.auth.actor_id}", "status": "active",
+        "idempotency_key": f"acp.buyer:{ctx.auth.actor_id}",
+        "properties": {"platform": "custom", "agentId": f"acp:{ctx.auth.actor_id}", "name": "ACP agent platform",
+                       "capabilities": ["acp"], "protocol": PROTOCOL},
+    })
+    if len(_BUYERS) > 10_000:
+        _BUYERS.clear()
+    _BUYERS[known] = thing.id
+    return thing.id
+
+
+async def payment(ctx: WorkContext, row: SessionRow, buyer_id: UUID, status: str, **properties: Any) -> UUID:
+    """The session's `payment` thing with its outcome (one per session: the graph's idempotency key)."""
+    thing = await _graph(ctx, THING_CREATE, {
+        "type": ThingType.PAYMENT, "name": f"ACP payment for {row.id}", "status": "active",
+        "idempotency_key": f"acp.payment:{row.id}",
+        "properties": {**money(row), "protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id,
+                       "orderId": row.order_id, "buyerId": str(buyer_id), **properties},
+    })
+    return thing.id
+
+
+async def record_sale(ctx: WorkContext, row: SessionRow, buyer_id: UUID, payment_id: UUID) -> None:
+    """The merchant's side of the sale: a `transacted` connection from the buyer to each product sold."""
+    meta = {"protocol": PROTOCOL, "transactionType": "payment", "paymentId": str(payment_id),
+            "checkoutSessionId": row.id, "orderId": row.order_id, "currency": row.currency}
+    for line in row.body["line_items"]:
+        amount = next(t["amount"] for t in line["totals"] if t["type"] == "total")
+        await _graph(ctx, CONNECTION_CREATE, {"from_id": str(buyer_id), "to_id": line["product_id"],
+                                              "type": ConnectionType.TRANSACTED, "metadata": {
+                                                  **meta, **money(row, amount), "quantity": line["quantity"]}})
+
+
+async def settle_payment(ctx: WorkContext, row: SessionRow, payment_id: UUID | None, status: str) -> None:
+    """A payment thing's later outcome (a deferred payment canceled: `failed`); a graph failure is logged."""
     if payment_id is None:
         return
     try:
-        await _graph(ctx, THING_UPDATE, {"id": str(payment_id), "properties": {"status": status, **properties}})
-        if status not in ("processed", "requested"):
-            return
-        meta = {"protocol": PROTOCOL, "transactionType": "payment", "paymentId": str(payment_id),
-                "checkoutSessionId": row.id, "orderId": row.order_id, "currency": row.currency}
-        if buyer_id is None:
-            return
-        for line in row.body["line_items"]:  # the merchant's side of the sale: what it sold
-            amount = next(t["amount"] for t in line["totals"] if t["type"] == "total")
-            await _graph(ctx, CONNECTION_CREATE, {"from_id": str(buyer_id), "to_id": line["product_id"],
-                                                  "type": ConnectionType.TRANSACTED, "metadata": {
-                                                      **meta, **money(row, amount), "quantity": line["quantity"]}})
+        await _graph(ctx, THING_UPDATE, {"id": str(payment_id), "properties": {"status": status}})
     except OneError:
         log.exception("acp: payment %s of checkout %s not settled in the graph", payment_id, row.id)
 
 
-async def take_stock(ctx: WorkContext, row: SessionRow) -> None:
+async def take_stock(ctx: WorkContext, row: SessionRow) -> list[UUID]:
     """After a sale: each counted product's `availability.quantity` goes down by what was sold (`out_of_stock` at
-    zero), a compare-and-set on the thing's version, retried when another sale moved it first."""
+    zero), a compare-and-set on the thing's version, retried when another sale moved it first; the products
+    whose stock was taken (a graph failure is logged: that product's sold reservation keeps counting)."""
+    taken: list[UUID] = []
     for line in row.body["line_items"]:
         if line.get("available_quantity") is None:
             continue
@@ -123,9 +136,11 @@ async def take_stock(ctx: WorkContext, row: SessionRow) -> None:
                     "status", "in_stock"))
                 await _graph(ctx, THING_UPDATE, {"id": line["product_id"], "expected_version": thing.version,
                                                  "properties": {"availability": availability}})
+                taken.append(UUID(line["product_id"]))
                 break
             except Conflict:
                 continue
             except OneError:
                 log.exception("acp: the stock of product %s was not taken for checkout %s", line["product_id"], row.id)
                 break
+    return taken

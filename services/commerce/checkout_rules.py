@@ -22,10 +22,12 @@ The other statuses (`complete_in_progress`, `completed`, `pending_approval`, `in
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from services.commerce import totals as money
+from services.commerce.checkout_discounts import Priced, apply_codes, submitted_codes
 from shared.contracts.commerce.acp_schema import API_VERSION
 from shared.contracts.commerce.products import SELLABLE, FulfillmentOption, Product
 
@@ -51,6 +53,10 @@ class Evaluation:
     status: str
     body: dict[str, Any]
     total: int
+    discount_id: UUID | None = None
+    """The applied discount code's discount, redeemed at complete."""
+    held: dict[UUID, int] = field(default_factory=dict)
+    """What the session holds of each counted product once it is ready for payment (product -> quantity)."""
 
 
 def aggregate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,12 +80,14 @@ def _message(code: str, content: str, param: str, resolution: str = "recoverable
             "content": content}
 
 
-def _line_item(item: dict[str, Any], product: Product, rate_bps: int) -> tuple[dict[str, Any], money.LineAmounts]:
-    amounts = money.line_amounts(product.price, item["quantity"], rate_bps)
+def _line_item(item: dict[str, Any], product: Product, rate_bps: int, discount: int,
+               available: int | None) -> tuple[dict[str, Any], money.LineAmounts]:
+    amounts = money.line_amounts(product.price, item["quantity"], rate_bps, discount)
     line: dict[str, Any] = {
         "id": item["id"], "item": {"id": item["id"], "name": product.name, "unit_amount": product.price},
         "quantity": item["quantity"], "name": product.name, "unit_amount": product.price, "product_id": item["id"],
-        "availability_status": product.availability.status, "totals": money.line_totals(amounts),
+        "availability_status": "out_of_stock" if available == 0 else product.availability.status,
+        "totals": money.line_totals(amounts),
     }
     if product.sku:
         line["sku"] = product.sku
@@ -87,18 +95,18 @@ def _line_item(item: dict[str, Any], product: Product, rate_bps: int) -> tuple[d
         line["description"] = product.description
     if product.images:
         line["images"] = product.images
-    if product.availability.quantity is not None:
-        line["available_quantity"] = product.availability.quantity
+    if available is not None:
+        line["available_quantity"] = available
     if product.max_quantity_per_order is not None:
         line["max_quantity_per_order"] = product.max_quantity_per_order
     return line, amounts
 
 
-def _stock_problem(item: dict[str, Any], product: Product, param: str) -> dict[str, Any] | None:
-    if product.availability.status not in SELLABLE or product.availability.quantity == 0:
+def _stock_problem(item: dict[str, Any], product: Product, param: str, available: int | None) -> dict[str, Any] | None:
+    if product.availability.status not in SELLABLE or available == 0:
         return _message("out_of_stock", f"{product.name} is out of stock", param)
-    if product.availability.quantity is not None and item["quantity"] > product.availability.quantity:
-        return _message("quantity_exceeded", f"only {product.availability.quantity} of {product.name} in stock", param)
+    if available is not None and item["quantity"] > available:
+        return _message("quantity_exceeded", f"only {available} of {product.name} in stock", param)
     if product.max_quantity_per_order is not None and item["quantity"] > product.max_quantity_per_order:
         return _message("quantity_exceeded", f"at most {product.max_quantity_per_order} of {product.name} per order",
                         param)
@@ -153,12 +161,16 @@ def _selected_option(inputs: Inputs, options: list[FulfillmentOption], item_ids:
 
 
 def evaluate(inputs: Inputs, catalog: Mapping[UUID, Product | None], tax_rates: Mapping[str, int],
-             links_base: str) -> Evaluation:
-    """The priced session and its status (the open ones only; see the module's docstring)."""
+             links_base: str, *, discounts: Mapping[str, Mapping[str, Any]] | None = None,
+             held_elsewhere: Mapping[UUID, int] | None = None, now: datetime | None = None) -> Evaluation:
+    """The priced session and its status (the open ones only; see the module's docstring). `discounts`: the org's
+    discounts among the submitted codes (by lower-case code); `held_elsewhere`: what other open sessions hold of
+    each counted product (taken off its stock here)."""
     messages: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
     amounts: list[money.LineAmounts] = []
     products: list[Product] = []
+    priced: list[tuple[int, dict[str, Any], Product, int | None]] = []
     for index, item in enumerate(inputs.items):
         param = f"$.line_items[{index}]"
         found = product_id(item["id"])
@@ -168,13 +180,23 @@ def evaluate(inputs: Inputs, catalog: Mapping[UUID, Product | None], tax_rates: 
             continue
         if product.currency != inputs.currency:
             messages.append(_message("unsupported", f"{product.name} is sold in {product.currency}", param))
-        if problem := _stock_problem(item, product, param):
+        stock = product.availability.quantity
+        available = None if stock is None else max(0, stock - (held_elsewhere or {}).get(product.id, 0))
+        if problem := _stock_problem(item, product, param, available):
             messages.append(problem)
+        priced.append((index, item, product, available))
+    discounting = apply_codes(submitted_codes(inputs.extras), discounts or {},
+                              [Priced(p.id, p.price * item["quantity"]) for _, item, p, _ in priced], inputs.currency,
+                              now or datetime.now(UTC))
+    held: dict[UUID, int] = {}
+    for (_, item, product, available), discount in zip(priced, discounting.per_line, strict=True):
         rate = tax_rates.get(product.tax_category, tax_rates.get("standard", 0))
-        line, line_amount = _line_item(item, product, rate)
+        line, line_amount = _line_item(item, product, rate, discount, available)
         lines.append(line)
         amounts.append(line_amount)
         products.append(product)
+        if available is not None:
+            held[product.id] = held.get(product.id, 0) + item["quantity"]
     if not inputs.items:
         messages.append(_message("missing", "add at least one item", "$.line_items"))
     options = _shared_options(products)
@@ -200,9 +222,12 @@ def evaluate(inputs: Inputs, catalog: Mapping[UUID, Product | None], tax_rates: 
     }
     if selected:
         body["selected_fulfillment_options"] = selected
+    if discounting.response is not None:
+        body["discounts"] = discounting.response
     status = _status(inputs, products, messages, body, links_base)
     body["messages"] = messages
-    return Evaluation(status=status, body=body, total=session.total)
+    return Evaluation(status=status, body=body, total=session.total, discount_id=discounting.discount_id,
+                      held=held if status == "ready_for_payment" else {})
 
 
 def _status(inputs: Inputs, products: list[Product], messages: list[dict[str, Any]], body: dict[str, Any],

@@ -1,6 +1,7 @@
 """The payment-provider interface checkout's `complete` charges through, and the configured provider.
 
-`PaymentProvider.charge(...)` is called inside commerce's work for one checkout session: it either
+`PaymentProvider.charge(...)` is called inside commerce's work for one checkout session (and
+`charge_mandate(...)` for an AP2 checkout paid by a verified payment mandate): it either
 returns a `Charge` or raises `PaymentDeclined(reason)` — it never returns a failed charge, and a
 given token pays at most once (the provider's own guarantee: the test PSP consumes its vault token
 with one conditional UPDATE in the caller's transaction, so a rolled-back complete un-spends it).
@@ -12,7 +13,7 @@ org's deployment picks it with `ONE_COMMERCE_PSP=<name>`. Checkout code never na
 """
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.commerce.settings import CommerceSettings
 from shared.contracts.commerce.payments import Charge, PaymentDeclined
@@ -34,6 +35,16 @@ class PaymentProvider(Protocol):
         `ctx` has the org's open transaction (`ctx.session`). Raises `PaymentDeclined` with a reason
         (`over_allowance`, `expired`, `reused`, `wrong_session`, `wrong_currency`, `unknown_token`, ...).
         `idempotency_key` names this attempt: the same key charges at most once.
+        """
+        ...
+
+    async def charge_mandate(self, ctx: WorkContext, *, instrument: dict[str, Any], amount: int, currency: str,
+                             checkout_id: str, idempotency_key: str) -> Charge:
+        """Charge an AP2 payment mandate's `payment_instrument` (types/payment_instrument.json) for a checkout.
+
+        Called by the merchant after the mandate chain verified and before the receipt is signed, in the
+        checkout's transaction. Raises `PaymentDeclined` (`card_declined`, `insufficient_funds`, `expired`,
+        ...); the same `idempotency_key` charges at most once.
         """
         ...
 

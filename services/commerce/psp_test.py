@@ -6,7 +6,9 @@ for its own checkout session only, in its currency, up to its allowance, before 
 A repeated charge with the same idempotency key (a retried complete) returns the first charge.
 """
 
+import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 from services.commerce import repository_payments as vault
 from shared.contracts.commerce.payments import Charge, PaymentDeclined
@@ -14,6 +16,10 @@ from shared.kernel.ids import uuid7
 from shared.runtime.context import WorkContext
 
 TEST_PROVIDER = "test"
+DECLINING_INSTRUMENTS = {"pm_card_chargeDeclined": "card_declined",
+                         "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+                         "pm_card_chargeDeclinedExpiredCard": "expired"}
+"""AP2 payment instruments the test PSP declines, by id (Stripe's test payment methods' names); others pay."""
 
 
 def _charge_of(row: vault.VaultTokenRow) -> Charge:
@@ -62,3 +68,17 @@ class TestModeProvider:
                 and row.checkout_session_id == checkout_session_id and row.charged_amount == amount):
             return _charge_of(row)
         raise _refusal(row, amount=amount, currency=currency, checkout_session_id=checkout_session_id)
+
+    async def charge_mandate(self, ctx: WorkContext, *, instrument: dict[str, Any], amount: int, currency: str,
+                             checkout_id: str, idempotency_key: str) -> Charge:
+        """Test mode: the instruments of `DECLINING_INSTRUMENTS` are declined, any other is charged (nothing moves).
+
+        The charge id is derived from `idempotency_key`, so a retried attempt names the same charge.
+        """
+        instrument_id = str(instrument.get("id", ""))
+        if instrument_id in DECLINING_INSTRUMENTS:
+            raise PaymentDeclined(DECLINING_INSTRUMENTS[instrument_id], f"the test PSP declines {instrument_id}",
+                                  {"provider": TEST_PROVIDER, "instrument": instrument_id})
+        charge_id = "ch_test_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        return Charge(id=charge_id, provider=TEST_PROVIDER, amount=amount, currency=currency.lower(),
+                      token=instrument_id, checkout_session_id=checkout_id, live=False)

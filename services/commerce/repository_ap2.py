@@ -1,10 +1,6 @@
-"""Every SQL statement of AP2 (RLS by org; every statement names the org too).
-
-A presentation holds two row locks until it commits: the checkout's (`get_checkout(lock=True)`: two
-presentations for one checkout queue, the second finds it `paid`) and the open mandate's
-(`lock_open_mandate`: two purchases under one mandate queue, and the second's `usage_of` — a new
-statement, a new snapshot under READ COMMITTED — counts the first's receipt). So a budget or a
-recurrence limit holds however many purchases race.
+"""Every SQL statement of AP2's keys, trust list, checkouts, mandates and receipts (RLS by org; every statement
+names the org too). A presentation's own statements, and how concurrent ones are kept apart, are in
+repository_ap2_payments.py.
 """
 
 import json
@@ -37,6 +33,7 @@ class CheckoutRow:
     currency: str
     status: str
     expires_at: datetime
+    checked_out: bool = False
 
 
 @dataclass(slots=True)
@@ -47,6 +44,8 @@ class ReceiptRow:
     receipt_jwt: str
     receipt: dict[str, Any]
     created_at: datetime
+    kind: str = "payment"
+    charge_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -57,8 +56,8 @@ class UsageRow:
 
 
 _KEY = "role, owner_id, kid, public_jwk, key_sealed"
-_CHECKOUT = "id, merchant_id, checkout_jwt, checkout_hash, nonce, amount, currency, status, expires_at"
-_RECEIPT = "id, checkout_id, mandate_id, receipt_jwt, receipt, created_at"
+_CHECKOUT = "id, merchant_id, checkout_jwt, checkout_hash, nonce, amount, currency, status, expires_at, checked_out"
+_RECEIPT = "id, checkout_id, mandate_id, receipt_jwt, receipt, created_at, kind, charge_id"
 
 
 def _key(row: Any) -> KeyRow:
@@ -123,61 +122,28 @@ async def get_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID, *
     return CheckoutRow(*row) if row else None
 
 
-async def mark_paid(session: AsyncSession, org_id: UUID, checkout_id: UUID) -> None:
-    await session.execute(sa.text("""
-        UPDATE commerce.ap2_checkouts SET status = 'paid', paid_at = clock_timestamp()
-        WHERE org_id = :org_id AND id = :id
-    """), {"org_id": org_id, "id": checkout_id})
-
-
-async def lock_open_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> None:
-    """Hold the open mandate's row until the transaction ends (made on its first use)."""
-    params = {"org_id": org_id, "open_hash": open_hash}
-    await session.execute(sa.text("""
-        INSERT INTO commerce.ap2_open_mandates (org_id, open_hash) VALUES (:org_id, :open_hash)
-        ON CONFLICT DO NOTHING
-    """), params)
-    await session.execute(sa.text("""
-        SELECT 1 FROM commerce.ap2_open_mandates WHERE org_id = :org_id AND open_hash = :open_hash FOR UPDATE
-    """), params)
-
-
 def _usage(rows: Any) -> UsageRow:
     """Rows of (currency, count, sum, last use) as one usage."""
     last = max((row[3] for row in rows), default=None)
     return UsageRow(sum(int(row[1]) for row in rows), {row[0]: int(row[2]) for row in rows}, last)
 
 
-async def usage_of(session: AsyncSession, org_id: UUID, open_hash: str) -> UsageRow:
-    rows = (await session.execute(sa.text("""
-        SELECT currency, count(*), sum(amount), max(created_at) FROM commerce.ap2_receipts
-        WHERE org_id = :org_id AND open_hash = :open_hash GROUP BY currency
-    """), {"org_id": org_id, "open_hash": open_hash})).all()
-    return _usage(rows)
+MANDATE_DEFAULTS: dict[str, Any] = {"agent_id": None, "credential": None, "fulfills": None, "expires_at": None,
+                                     "version": 2, "signed": True, "graph_pending": False, "actor_id": None,
+                                     "issuer": None}
 
 
 async def insert_mandate(session: AsyncSession, values: dict[str, Any]) -> UUID:
     """The mandate's id (an existing row's when this org recorded the same credential before)."""
     return (await session.execute(sa.text("""
         INSERT INTO commerce.ap2_mandates (id, org_id, kind, mandate_type, direction, agent_id, credential_hash,
-                                           claims, credential, status, fulfills, expires_at)
+                                           claims, credential, status, fulfills, expires_at, version, signed,
+                                           graph_pending, actor_id, issuer)
         VALUES (:id, :org_id, :kind, :mandate_type, :direction, :agent_id, :credential_hash, CAST(:claims AS jsonb),
-                :credential, :status, :fulfills, :expires_at)
+                :credential, :status, :fulfills, :expires_at, :version, :signed, :graph_pending, :actor_id, :issuer)
         ON CONFLICT (org_id, direction, credential_hash) DO UPDATE SET status = commerce.ap2_mandates.status
         RETURNING id
-    """), {"agent_id": None, "credential": None, "fulfills": None, "expires_at": None, **values,
-           "claims": json.dumps(values["claims"])})).scalar_one()
-
-
-async def insert_receipt(session: AsyncSession, values: dict[str, Any]) -> ReceiptRow:
-    row = (await session.execute(sa.text(f"""
-        INSERT INTO commerce.ap2_receipts (id, org_id, checkout_id, mandate_id, open_hash, amount, currency,
-                                           receipt_jwt, receipt)
-        VALUES (:id, :org_id, :checkout_id, :mandate_id, :open_hash, :amount, :currency, :receipt_jwt,
-                CAST(:receipt AS jsonb))
-        RETURNING {_RECEIPT}
-    """), {**values, "receipt": json.dumps(values["receipt"])})).one()
-    return ReceiptRow(*row)
+    """), {**MANDATE_DEFAULTS, **values, "claims": json.dumps(values["claims"])})).scalar_one()
 
 
 async def get_receipt(session: AsyncSession, org_id: UUID, receipt_id: UUID) -> ReceiptRow | None:

@@ -3,7 +3,8 @@
 `claim` is one INSERT ... ON CONFLICT: of two requests racing with one key, the second waits for
 the first's (short) transaction and then sees its row, so exactly one proceeds. The same statement
 takes over a record that expired, or an in-flight one whose lease passed with the same body (its
-gateway died mid-request). Every later write names the `lock_id` it was given, so a request that
+gateway died mid-request), or one this very request claimed before (the same `lock_id`: a checkout
+that claimed its key in an earlier transaction). Every later write names the `lock_id` it was given, so a request that
 lost its record to a takeover changes nothing.
 """
 
@@ -53,7 +54,8 @@ _CLAIM = sa.text("""
            locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
            created_at = clock_timestamp(), expires_at = excluded.expires_at
      WHERE k.expires_at <= clock_timestamp()
-        OR (k.state = 'in_flight' AND k.locked_until <= clock_timestamp() AND k.request_hash = excluded.request_hash)
+        OR (k.state = 'in_flight' AND k.request_hash = excluded.request_hash
+            AND (k.locked_until <= clock_timestamp() OR k.lock_id = excluded.lock_id))
     RETURNING lock_id
 """)
 

@@ -11,8 +11,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_COLUMNS = ("org_id, resource, amount, asset, network, pay_to, asset_name, asset_version, max_timeout_seconds, "
-            "description, updated_at")
+_COLUMNS = ("org_id, resource, method, amount, asset, network, pay_to, asset_name, asset_version, max_timeout_seconds, "
+            "description, mime_type, updated_at")
 
 
 PriceRow = dict[str, Any]
@@ -24,12 +24,13 @@ def _rows(result: Any) -> list[PriceRow]:
 
 
 _UPSERT = sa.text(f"""
-    INSERT INTO commerce.x402_prices (org_id, resource, amount, asset, network, pay_to, asset_name, asset_version,
-                                      max_timeout_seconds, description, updated_by)
-    VALUES (:org_id, :resource, :amount, :asset, :network, :pay_to, :asset_name, :asset_version,
-            :max_timeout_seconds, :description, :updated_by)
+    INSERT INTO commerce.x402_prices (org_id, resource, method, amount, asset, network, pay_to, asset_name,
+                                      asset_version, max_timeout_seconds, description, mime_type, updated_by)
+    VALUES (:org_id, :resource, :method, :amount, :asset, :network, :pay_to, :asset_name, :asset_version,
+            :max_timeout_seconds, :description, :mime_type, :updated_by)
     ON CONFLICT (org_id, resource) DO UPDATE SET
-        amount = excluded.amount, asset = excluded.asset, network = excluded.network, pay_to = excluded.pay_to,
+        method = excluded.method, amount = excluded.amount, mime_type = excluded.mime_type, asset = excluded.asset,
+        network = excluded.network, pay_to = excluded.pay_to,
         asset_name = excluded.asset_name, asset_version = excluded.asset_version,
         max_timeout_seconds = excluded.max_timeout_seconds, description = excluded.description,
         updated_by = excluded.updated_by, updated_at = clock_timestamp()
@@ -41,10 +42,12 @@ async def upsert(session: AsyncSession, values: dict[str, Any]) -> PriceRow:
     return _rows(await session.execute(_UPSERT, values))[0]
 
 
-async def get(session: AsyncSession, org_id: UUID, resource: str) -> PriceRow | None:
+async def matching(session: AsyncSession, org_id: UUID, resource: str, route: str | None) -> PriceRow | None:
+    """The price of a concrete path, else of the route template it matched (the path's own price wins)."""
     found = _rows(await session.execute(sa.text(
-        f"SELECT {_COLUMNS} FROM commerce.x402_prices WHERE org_id = :org_id AND resource = :resource"),
-        {"org_id": org_id, "resource": resource}))
+        f"SELECT {_COLUMNS} FROM commerce.x402_prices WHERE org_id = :org_id AND resource IN (:resource, :route) "
+        "ORDER BY resource = :resource DESC LIMIT 1"),
+        {"org_id": org_id, "resource": resource, "route": route or resource}))
     return found[0] if found else None
 
 

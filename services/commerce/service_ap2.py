@@ -15,19 +15,22 @@ from uuid import UUID
 
 from jwcrypto.jwk import JWK
 
-from services.commerce import ap2_ontology as onto, repository_ap2 as repo, wallet
-from services.commerce.ap2 import constraints, credentials, schemas
-from services.commerce.ap2.verify import Expected, VerifiedChain, verify_chain
+from services.commerce import repository_ap2 as repo, repository_ap2_payments as pay, wallet
+from services.commerce.ap2 import credentials, schemas
+from services.commerce.ap2_replica import replica
 from services.commerce.repository_ap2 import CheckoutRow, KeyRow, ReceiptRow
 from shared.contracts.commerce.ap2 import (
     Ap2Checkout,
     CheckoutCreate,
     Jwks,
     JwksGet,
-    MandatePresent,
-    MandateRefused,
+    MandateList,
+    Mandates,
+    MandateSummary,
     Receipt,
     ReceiptGet,
+    ReceiptList,
+    Receipts,
     TrustAdd,
     TrustedIssuer,
     TrustedIssuers,
@@ -50,16 +53,33 @@ def merchant_id(org_id: UUID) -> str:
 async def signing_key(ctx: WorkContext, role: str, owner_id: UUID) -> tuple[KeyRow, JWK]:
     """The org's key for `role` (made and sealed on first use), opened."""
     org_id, secret = ctx.auth.org_id, wallet.wallet_secret(ctx.runtime.settings)
+    kept = replica(ctx.runtime).keys
+    if (org_id, role, owner_id) in kept:
+        return kept[(org_id, role, owner_id)]
     row = await repo.get_key(ctx.session, org_id, role, owner_id)
+    stored = row is not None  # a key made now is kept only once read back committed
     if row is None:
         key = credentials.new_key(f"{role}-{uuid7().hex}")
         sealed = sealing.seal(secret, credentials.private_bytes(key), org_id.bytes, _PURPOSE)
         row = await repo.insert_key(ctx.session, org_id, role, owner_id, key["kid"], credentials.public_jwk(key),
                                     sealed) or await repo.get_key(ctx.session, org_id, role, owner_id)
     try:
-        return row, credentials.key_from_private(sealing.unseal(secret, row.key_sealed, org_id.bytes, _PURPOSE))
+        opened = row, credentials.key_from_private(sealing.unseal(secret, row.key_sealed, org_id.bytes, _PURPOSE))
     except ValueError:
         raise Conflict("the org's AP2 key cannot be opened (was the commerce wallet secret changed?)") from None
+    if stored:
+        kept[(org_id, role, owner_id)] = opened
+    return opened
+
+
+async def trusted_keys(ctx: WorkContext, *, fresh: bool = False) -> list[tuple[dict[str, Any], JWK]]:
+    """The org's trusted credential-provider keys, parsed (kept in memory a while unless `fresh`)."""
+    state = replica(ctx.runtime)
+    kept = None if fresh else state.trusted_keys(ctx.auth.org_id)
+    if kept is None:
+        rows = await repo.trusted(ctx.session, ctx.auth.org_id)
+        kept = state.keep_trusted(ctx.auth.org_id, [key for _, _, jwks_, _ in rows for key in jwks_["keys"]])
+    return kept
 
 
 async def jwks(ctx: WorkContext, payload: JwksGet) -> Jwks:
@@ -95,6 +115,7 @@ async def trust_add(ctx: WorkContext, payload: TrustAdd) -> TrustedIssuer:
     values = {"id": uuid7(), "org_id": ctx.auth.org_id, "issuer": payload.issuer, "jwks": {"keys": keys},
               "created_by": ctx.auth.actor_id}
     created_at = await repo.insert_trusted(ctx.session, values)
+    replica(ctx.runtime).trusted.pop(ctx.auth.org_id, None)
     kids = [key["kid"] for key in keys]
     await ctx.emit(EventType.SETTINGS_UPDATED, metadata={"setting": "ap2.trust", "action": "added", "protocol": "ap2",
                                                  "issuer": payload.issuer, "kids": kids})
@@ -138,81 +159,9 @@ async def create_checkout(ctx: WorkContext, payload: CheckoutCreate) -> Ap2Check
     return _checkout(CheckoutRow(**{k: v for k, v in values.items() if k != "org_id"}, status="open"))
 
 
-def _receipt(row: ReceiptRow) -> Receipt:
+def receipt_of(row: ReceiptRow) -> Receipt:
     return Receipt(id=row.id, checkout_id=row.checkout_id, mandate_id=row.mandate_id, receipt_jwt=row.receipt_jwt,
-                   receipt=row.receipt, created_at=row.created_at)
-
-
-async def _trusted_keys(ctx: WorkContext) -> list[dict[str, Any]]:
-    return [key for _, _, jwks_, _ in await repo.trusted(ctx.session, ctx.auth.org_id) for key in jwks_["keys"]]
-
-
-async def _accept(tx: WorkContext, payload: MandatePresent) -> tuple[ReceiptRow, VerifiedChain, UUID, UUID]:
-    org_id, now = tx.auth.org_id, time.time()
-    checkout = await repo.get_checkout(tx.session, org_id, payload.checkout_id, lock=True)
-    if checkout is None:
-        raise NotFound("no such AP2 checkout", {"checkout_id": str(payload.checkout_id)})
-    if checkout.status == "paid":
-        raise constraints.refuse("nonce_reused", "this checkout's nonce was used: it is paid")
-    if checkout.expires_at.timestamp() < now:
-        raise constraints.refuse("expired", "the checkout has expired")
-    settings = tx.runtime.settings
-    expected = Expected(checkout.merchant_id, checkout.nonce, checkout.checkout_hash, checkout.amount,
-                        checkout.currency, now, settings.commerce_ap2_max_age, settings.commerce_ap2_clock_skew)
-    chain = verify_chain(payload.mandate, await _trusted_keys(tx), expected)
-    await repo.lock_open_mandate(tx.session, org_id, chain.open_hash)
-    used = await repo.usage_of(tx.session, org_id, chain.open_hash)
-    usage = constraints.Usage(used.uses, used.spent, used.last_used_at.timestamp() if used.last_used_at else None)
-    constraints.check(chain.open_mandate, chain.closed_mandate, usage, now)
-    open_id = await repo.insert_mandate(tx.session, {
-        "id": uuid7(), "org_id": org_id, "kind": "open", "mandate_type": "payment", "direction": "accepted",
-        "credential_hash": chain.open_hash, "claims": chain.open_mandate, "status": "active",
-        "expires_at": datetime.fromtimestamp(chain.open_exp, UTC) if chain.open_exp else None})
-    closed_id = await repo.insert_mandate(tx.session, {
-        "id": uuid7(), "org_id": org_id, "kind": "closed", "mandate_type": "payment", "direction": "accepted",
-        "credential_hash": chain.closed_hash, "claims": chain.closed_mandate, "status": "used", "fulfills": open_id})
-    receipt_id = uuid7()
-    claims = {"status": "Success", "iss": checkout.merchant_id, "iat": int(now), "reference": chain.closed_hash,
-              "payment_id": str(receipt_id), "psp_confirmation_id": f"one-ap2:{receipt_id}",
-              "network_confirmation_id": checkout.checkout_hash}
-    if problems := schemas.errors(schemas.PAYMENT_RECEIPT, claims):  # our own output: a bug if it fails
-        raise RuntimeError(f"the AP2 receipt breaks its schema: {problems}")
-    _, key = await signing_key(tx, "merchant", org_id)
-    row = await repo.insert_receipt(tx.session, {
-        "id": receipt_id, "org_id": org_id, "checkout_id": checkout.id, "mandate_id": closed_id,
-        "open_hash": chain.open_hash, "amount": checkout.amount, "currency": checkout.currency,
-        "receipt_jwt": credentials.sign_jwt(key, claims, credentials.RECEIPT_TYP), "receipt": claims})
-    await repo.mark_paid(tx.session, org_id, checkout.id)
-    ids = {"checkoutId": str(checkout.id), "receiptId": str(receipt_id), "mandateId": str(closed_id),
-           "openMandateId": str(open_id), "credentialHash": chain.closed_hash, "issuer": chain.issuer}
-    await onto.mandate_event(tx, "presented", "closed", **ids)
-    await onto.mandate_event(tx, "verified", "closed", **ids)
-    await onto.payment_event(tx, checkout.amount, checkout.currency, **ids)
-    return row, chain, open_id, closed_id
-
-
-async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
-    """Verify the presented chain for this checkout; a signed receipt if it pays it, `MandateRefused` if not."""
-    require(ctx.auth, "mandates", "present")
-    try:
-        async with ctx.transaction() as tx:
-            row, chain, open_id, closed_id = await _accept(tx, payload)
-    except MandateRefused as refused:
-        async with ctx.transaction() as tx:
-            await onto.mandate_event(tx, "presented", "closed", checkoutId=str(payload.checkout_id))
-            await onto.mandate_event(tx, "rejected", "closed", checkoutId=str(payload.checkout_id),
-                                     reason=refused.details.get("reason"), credentialHash=credentials.digest(
-                                         payload.mandate) if payload.mandate.isascii() else None)
-        raise
-    open_thing = await onto.mandate_thing(ctx, f"AP2 open payment mandate {chain.open_hash[:12]}",
-                                          onto.mandate_properties(open_id, "open", chain.open_mandate,
-                                                                  chain.open_hash, "active", issuer=chain.issuer))
-    closed_thing = await onto.mandate_thing(ctx, f"AP2 payment mandate for checkout {payload.checkout_id}",
-                                            onto.mandate_properties(closed_id, "closed", chain.closed_mandate,
-                                                                    chain.closed_hash, "used",
-                                                                    checkoutId=str(payload.checkout_id)))
-    await onto.fulfilled(ctx, closed_thing, open_thing, receiptId=str(row.id))
-    return _receipt(row)
+                   receipt=row.receipt, created_at=row.created_at, kind=row.kind, charge_id=row.charge_id)
 
 
 async def get_receipt(ctx: WorkContext, payload: ReceiptGet) -> Receipt:
@@ -220,4 +169,18 @@ async def get_receipt(ctx: WorkContext, payload: ReceiptGet) -> Receipt:
     row = await repo.get_receipt(ctx.session, ctx.auth.org_id, payload.id)
     if row is None:
         raise NotFound("no such AP2 receipt", {"id": str(payload.id)})
-    return _receipt(row)
+    return receipt_of(row)
+
+
+async def list_mandates(ctx: WorkContext, payload: MandateList) -> Mandates:
+    """The org's mandates, newest first: granted to its agents, or accepted as a merchant (claims, no credential)."""
+    require(ctx.auth, "mandates", "read")
+    rows = await pay.mandates(ctx.session, ctx.auth.org_id, direction=payload.direction, agent_id=payload.agent_id,
+                              limit=payload.limit, before=payload.before)
+    return Mandates(items=[MandateSummary(**row) for row in rows])
+
+
+async def list_receipts(ctx: WorkContext, payload: ReceiptList) -> Receipts:
+    require(ctx.auth, "mandates", "read")
+    rows = await pay.receipts(ctx.session, ctx.auth.org_id, limit=payload.limit, before=payload.before)
+    return Receipts(items=[receipt_of(row) for row in rows])

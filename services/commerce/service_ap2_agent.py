@@ -16,7 +16,8 @@ from typing import Any
 
 from services.commerce import ap2_ontology as onto, repository_ap2 as repo
 from services.commerce.ap2 import constraints, credentials, schemas
-from services.commerce.ap2.verify import PAYMENT_VCT
+from services.commerce.ap2.narrowing import check_checkout
+from services.commerce.ap2.verify import CHECKOUT_VCT, OPEN_CHECKOUT_VCT, PAYMENT_VCT
 from services.commerce.service_ap2 import signing_key
 from shared.contracts.commerce.ap2 import ClosedMandate, MandateClose, MandateRefused
 from shared.kernel.errors import Forbidden, InvalidRequest, NotFound
@@ -56,6 +57,8 @@ async def close(ctx: WorkContext, payload: MandateClose) -> ClosedMandate:
             if granted.expires_at is not None and granted.expires_at.timestamp() < now:
                 raise constraints.refuse("expired", "the mandate has expired")
             open_mandate = granted.claims
+            if open_mandate.get("vct") == OPEN_CHECKOUT_VCT:
+                return await _close_checkout(tx, granted, payload, payee, amount, now)
             closed = {"vct": PAYMENT_VCT, "transaction_id": credentials.digest(payload.checkout_jwt),
                       "payee": payee, "payment_amount": amount,
                       "payment_instrument": payload.payment_instrument or open_mandate.get("payment_instrument")
@@ -88,3 +91,24 @@ async def _checked(ctx: WorkContext, mandate_id: Any, amount: dict[str, Any], wi
     await ctx.emit(EventType.PRICE_EVENT, metadata={
         "protocol": "ap2", "action": "checked", "mandateId": str(mandate_id), "currentPrice": amount["amount"],
         "currency": amount["currency"], "withinBudget": within, **extra})
+
+
+async def _close_checkout(tx: WorkContext, granted: Any, payload: MandateClose, payee: dict[str, Any],
+                          amount: dict[str, Any], now: int) -> ClosedMandate:
+    """A closed checkout mandate: exactly this merchant-signed checkout, if the open one allows its contents."""
+    checkout = credentials.unverified_claims(payload.checkout_jwt)
+    check_checkout(granted.claims, checkout)
+    closed = {"vct": CHECKOUT_VCT, "checkout_jwt": payload.checkout_jwt,
+              "checkout_hash": credentials.digest(payload.checkout_jwt), "iat": now,
+              "exp": now + tx.runtime.settings.commerce_ap2_closed_ttl}
+    if problems := schemas.errors(schemas.CHECKOUT, closed):
+        raise InvalidRequest("the checkout makes no valid checkout mandate", {"errors": problems[:5]})
+    _, agent_key = await signing_key(tx, "agent", granted.agent_id)
+    chain = credentials.close(granted.credential, agent_key, closed, payee["id"], payload.nonce, iat=now)
+    closed_id = await repo.insert_mandate(tx.session, {
+        "id": uuid7(), "org_id": tx.auth.org_id, "kind": "closed", "mandate_type": "checkout", "direction": "granted",
+        "agent_id": granted.agent_id, "credential_hash": credentials.digest(chain), "claims": closed,
+        "status": "signed", "fulfills": granted.id, "expires_at": datetime.fromtimestamp(closed["exp"], UTC)})
+    await onto.mandate_event(tx, "created", "closed", "checkout", mandateId=str(closed_id),
+                             fulfills=str(granted.id), payee=payee["id"], amountMinor=amount["amount"])
+    return ClosedMandate(id=closed_id, mandate=chain, closed=closed)

@@ -1,10 +1,12 @@
-"""AP2 v2, the credential provider's side: a person of an org grants one of its agents an open payment mandate.
+"""AP2 v2, the credential provider's side: a person of an org grants one of its agents an open payment (or checkout)
+mandate.
 
 The platform signs as the org's credential provider (its `issuer` key, published in the org's JWKS so a
 merchant org can put it on its trust list); the mandate's `cnf` is the agent's own key, made and sealed
 in commerce on the first grant, never handed out. Only a person (or the org's key acting for one) may
 grant: a service or an agent cannot give an agent a mandate. The root SD-JWT is kept for the agent to
-close for each purchase (the shopping-agent tool, next).
+close for each purchase (the shopping-agent tool). Its `mandate` thing is written after the reply
+(ap2_replica.GraphSync).
 
 The schema makes an open payment mandate name a `payment.reference` (the open checkout mandate it
 pays for); until checkout mandates are granted with it, a grant without one gets a reference to
@@ -16,7 +18,8 @@ from datetime import UTC, datetime
 
 from services.commerce import ap2_ontology as onto, repository_ap2 as repo
 from services.commerce.ap2 import credentials, schemas
-from services.commerce.ap2.verify import OPEN_PAYMENT_VCT
+from services.commerce.ap2.verify import OPEN_CHECKOUT_VCT, OPEN_PAYMENT_VCT
+from services.commerce.ap2_replica import replica
 from services.commerce.service_ap2 import merchant_id, signing_key
 from shared.contracts.agents import AGENT_GET
 from shared.contracts.commerce.ap2 import GrantedMandate, MandateGrant, MandateRevoke, RevokedMandate
@@ -32,34 +35,35 @@ async def grant(ctx: WorkContext, payload: MandateGrant) -> GrantedMandate:
     if (ctx.auth.role or "").startswith("service:"):
         raise Forbidden("a mandate is granted by a person of the org, not by a service or an agent")
     await ctx.call(AGENT_GET, {"id": str(payload.agent_id)}, protocol=Protocol.NATIVE)  # NotFound: not the org's
-    now = int(time.time())
+    now, checkout = int(time.time()), payload.kind == "checkout"
     rules = list(payload.constraints)
-    if not any(isinstance(rule, dict) and rule.get("type") == "payment.reference" for rule in rules):
+    if not checkout and not any(isinstance(rule, dict) and rule.get("type") == "payment.reference"
+                                for rule in rules):
         rules.append({"type": "payment.reference", "conditional_transaction_id": f"one:{uuid7()}"})
     org_id = ctx.auth.org_id
     async with ctx.transaction() as tx:
         agent_row, _ = await signing_key(tx, "agent", payload.agent_id)
-        mandate = {"vct": OPEN_PAYMENT_VCT, "constraints": rules, "cnf": {"jwk": agent_row.public_jwk},
-                   "iat": now, "exp": now + payload.ttl_seconds}
+        mandate = {"vct": OPEN_CHECKOUT_VCT if checkout else OPEN_PAYMENT_VCT, "constraints": rules,
+                   "cnf": {"jwk": agent_row.public_jwk}, "iat": now, "exp": now + payload.ttl_seconds}
         for name in ("payee", "payment_amount", "payment_instrument"):
             if getattr(payload, name) is not None:
                 mandate[name] = getattr(payload, name)
-        if problems := schemas.errors(schemas.OPEN_PAYMENT, mandate):
-            raise InvalidRequest("not a valid AP2 open payment mandate", {"errors": problems[:10]})
+        schema = schemas.OPEN_CHECKOUT if checkout else schemas.OPEN_PAYMENT
+        if problems := schemas.errors(schema, mandate):
+            raise InvalidRequest(f"not a valid AP2 open {payload.kind} mandate", {"errors": problems[:10]})
         _, issuer_key = await signing_key(tx, "issuer", org_id)
         issuer = merchant_id(org_id)
         credential = credentials.issue_open(issuer_key, mandate, issuer)
         credential_hash = credentials.digest(credentials.parse_chain(credential)[0].sd_jwt)
         expires_at = datetime.fromtimestamp(mandate["exp"], UTC)
         mandate_id = await repo.insert_mandate(tx.session, {
-            "id": uuid7(), "org_id": org_id, "kind": "open", "mandate_type": "payment", "direction": "granted",
+            "id": uuid7(), "org_id": org_id, "kind": "open", "mandate_type": payload.kind, "direction": "granted",
             "agent_id": payload.agent_id, "credential_hash": credential_hash, "claims": mandate,
-            "credential": credential, "status": "active", "expires_at": expires_at})
-        await onto.mandate_event(tx, "created", "open", mandateId=str(mandate_id), agentId=str(payload.agent_id),
-                                 credentialHash=credential_hash, constraints=rules)
-    await onto.mandate_thing(ctx, f"AP2 open payment mandate for agent {payload.agent_id}",
-                             onto.mandate_properties(mandate_id, "open", mandate, credential_hash, "active",
-                                                     agentId=str(payload.agent_id)))
+            "credential": credential, "status": "active", "expires_at": expires_at, "graph_pending": True,
+            "actor_id": ctx.auth.actor_id, "issuer": issuer})
+        await onto.mandate_event(tx, "created", "open", payload.kind, mandateId=str(mandate_id),
+                                 agentId=str(payload.agent_id), credentialHash=credential_hash, constraints=rules)
+    replica(ctx.runtime).graph.poke()
     return GrantedMandate(id=mandate_id, agent_id=payload.agent_id, credential=credential,
                           credential_hash=credential_hash, mandate=mandate, issuer=issuer, expires_at=expires_at)
 

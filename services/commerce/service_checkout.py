@@ -22,11 +22,23 @@ spent). Events and the graph: checkout_ontology.py.
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from services.commerce import checkout_ontology as ontology, psp, repository_checkout as repo, webhooks
+from services.commerce import (
+    checkout_ontology as ontology,
+    checkout_settlement as settlement,
+    psp,
+    repository_checkout as repo,
+    repository_discounts as discounts,
+    repository_stock as stock,
+    service_idempotency as idempotency,
+    webhooks,
+)
+from services.commerce.checkout_discounts import submitted_codes
+from services.commerce.checkout_payment import pay
 from services.commerce.checkout_rules import Evaluation, Inputs, aggregate_items, evaluate, product_id
 from services.commerce.models_checkout import SessionRow
-from services.commerce.service_products import load_products
+from services.commerce.service_products import Catalog, load_products
 from services.commerce.settings import CommerceSettings
 from shared.contracts.commerce.acp import (
     OPEN_STATUSES,
@@ -45,7 +57,7 @@ from shared.contracts.commerce.acp import (
     CheckoutUpdate,
 )
 from shared.contracts.commerce.acp_schema import API_VERSION, check
-from shared.contracts.commerce.payments import PaymentDeclined
+from shared.contracts.commerce.idempotency import IdempotencyClaim
 from shared.kernel.errors import Conflict, InvalidRequest
 from shared.kernel.ids import uuid7
 from shared.kernel.rbac import require
@@ -83,15 +95,6 @@ def _capabilities(ctx: WorkContext) -> dict[str, Any]:
     }]}}
 
 
-def _discounts(extras: dict[str, Any]) -> dict[str, Any] | None:
-    codes = (extras.get("discounts") or {}).get("codes") or extras.get("coupons") or []
-    if not codes:
-        return None
-    return {"codes": codes, "applied": [], "rejected": [
-        {"code": code, "reason": "discount_code_invalid", "message": "this merchant has no such discount code"}
-        for code in codes]}
-
-
 def render(ctx: WorkContext, row: SessionRow) -> dict[str, Any]:
     """The ACP `CheckoutSession` (with `order` once there is one) as it stands now."""
     body = {**row.body, "id": row.id, "status": status_now(row), "capabilities": _capabilities(ctx),
@@ -102,8 +105,6 @@ def render(ctx: WorkContext, row: SessionRow) -> dict[str, Any]:
     if row.fulfillment_details:
         body["fulfillment_details"] = row.fulfillment_details
     body.update({key: row.extras[key] for key in _ECHOED if key in row.extras})
-    if discounts := _discounts(row.extras):
-        body["discounts"] = discounts
     return body
 
 
@@ -113,12 +114,33 @@ def _inputs(row: SessionRow) -> Inputs:
                   extras=dict(row.extras))
 
 
-async def _evaluate(ctx: WorkContext, inputs: Inputs) -> Evaluation:
-    settings = _settings(ctx)
+async def _catalog(ctx: WorkContext, inputs: Inputs, *, fresh: bool = False) -> Catalog:
+    """The session's products, read from the graph before any transaction opens (`fresh`: never a quote's copy)."""
     ids = [found for item in inputs.items if (found := product_id(item["id"])) is not None]
     reader = service_identity(ctx.runtime.name, ctx.auth.org_id, ("things:read",), on_behalf_of=ctx.auth.actor_id)
-    catalog = await load_products(ctx, ids, reader)
-    return evaluate(inputs, catalog, settings.commerce_tax_rates, settings.commerce_acp_links_base)
+    return await load_products(ctx, ids, reader, fresh=fresh)
+
+
+async def _evaluate(tx: WorkContext, session_id: str, inputs: Inputs, catalog: Catalog) -> Evaluation:
+    """The session priced in `tx`, the transaction that writes it: the submitted discount codes read, and what other
+    sessions hold of its counted products taken off their stock, under those products' locks (held until `tx`
+    ends, so a session racing for the last unit waits and then sees this one's hold)."""
+    settings, org_id = _settings(tx), tx.auth.org_id
+    counted = [p.id for p in catalog.values() if p is not None and p.availability.quantity is not None]
+    held: dict[UUID, int] = {}
+    if counted:
+        await stock.lock(tx.session, org_id, counted)
+        held = await stock.held_elsewhere(tx.session, org_id, session_id, counted)
+    codes = submitted_codes(inputs.extras)
+    found = await discounts.by_codes(tx.session, org_id, codes) if codes else {}
+    return evaluate(inputs, catalog, settings.commerce_tax_rates, settings.commerce_acp_links_base,
+                    discounts=found, held_elsewhere=held)
+
+
+async def _hold(tx: WorkContext, row: SessionRow, evaluation: Evaluation) -> None:
+    """The session holds its counted items while it is ready for payment, until it expires; nothing otherwise."""
+    if evaluation.held or any(line.get("available_quantity") is not None for line in row.body["line_items"]):
+        await stock.hold(tx.session, row.org_id, row.id, evaluation.held, row.expires_at)
 
 
 def _apply(row: SessionRow, inputs: Inputs, evaluation: Evaluation) -> None:
@@ -146,6 +168,7 @@ async def _expire(ctx: WorkContext, row: SessionRow, verb: str) -> CheckoutNotAl
         if locked is not None and locked.status in OPEN_STATUSES:
             version, locked.status, locked.updated_at = locked.version, "expired", _now()
             await repo.save_session(tx.session, locked, expected_version=version)
+            await stock.release(tx.session, locked.org_id, locked.id)
             await ontology.commerce_event(tx, locked, "checkout_expired")
     return _not_allowed(row, verb, "expired")
 
@@ -161,50 +184,90 @@ async def create(ctx: WorkContext, payload: CheckoutCreate) -> CheckoutSession:
     inputs = Inputs(currency=currency, items=aggregate_items(request["line_items"]),
                     buyer=request.get("buyer"), fulfillment_details=request.get("fulfillment_details"),
                     extras={key: request[key] for key in _EXTRAS if key in request})
-    evaluation = await _evaluate(ctx, inputs)
+    catalog = await _catalog(ctx, inputs)
     now, uid = _now(), uuid7()
-    row = SessionRow(id=f"cs_{uid.hex}", uid=uid, org_id=ctx.auth.org_id, status=evaluation.status,
-                     currency=inputs.currency, items=inputs.items, buyer=inputs.buyer,
-                     fulfillment_details=inputs.fulfillment_details, selected_fulfillment_options=[],
-                     extras=inputs.extras, body=evaluation.body, total=evaluation.total, order_id=None, version=1,
-                     created_by=ctx.auth.actor_id, created_at=now, updated_at=now,
-                     expires_at=now + timedelta(seconds=_settings(ctx).commerce_acp_session_ttl))
     async with ctx.transaction() as tx:
+        if replay := await idempotency.claim(tx, payload.idempotency):
+            return CheckoutSession(session={}, replay=replay)
+        evaluation = await _evaluate(tx, f"cs_{uid.hex}", inputs, catalog)
+        row = SessionRow(id=f"cs_{uid.hex}", uid=uid, org_id=ctx.auth.org_id, status=evaluation.status,
+                         currency=inputs.currency, items=inputs.items, buyer=inputs.buyer,
+                         fulfillment_details=inputs.fulfillment_details, selected_fulfillment_options=[],
+                         extras=inputs.extras, body=evaluation.body, total=evaluation.total, order_id=None, version=1,
+                         created_by=ctx.auth.actor_id, created_at=now, updated_at=now,
+                         expires_at=now + timedelta(seconds=_settings(ctx).commerce_acp_session_ttl))
         await repo.insert_session(tx.session, row)
+        await _hold(tx, row, evaluation)
         await ontology.commerce_event(tx, row, "purchase_initiated")
-    return CheckoutSession(session=render(ctx, row))
+        return await _answer(tx, payload.idempotency, row)
+
+
+async def _answer(tx: WorkContext, claim: IdempotencyClaim | None, row: SessionRow) -> CheckoutSession:
+    """The session as answered, stored under the request's idempotency claim in `tx` (the work's transaction)."""
+    session = render(tx, row)
+    return CheckoutSession(session=session, stored=await idempotency.store(tx, claim, session))
+
+
+def _updatable(row: SessionRow) -> str:
+    """The status now of a session about to be updated; CheckoutBusy / CheckoutNotAllowed when it cannot be
+    ("expired" while not stored so: the caller stores it, `_expire`)."""
+    status = status_now(row)
+    if status == "complete_in_progress":
+        raise CheckoutBusy("the checkout session is being completed", {"id": row.id})
+    if status not in (*OPEN_STATUSES, "expired") or row.status == "expired":
+        raise _not_allowed(row, "updated", status)
+    return status
+
+
+def _updated_inputs(row: SessionRow, request: dict[str, Any]) -> Inputs:
+    inputs = _inputs(row)
+    if "line_items" in request:
+        inputs.items = aggregate_items(request["line_items"])
+    if "buyer" in request:
+        inputs.buyer = request["buyer"]
+    if "fulfillment_details" in request:
+        inputs.fulfillment_details = request["fulfillment_details"]
+    if "selected_fulfillment_options" in request:
+        inputs.selected = request["selected_fulfillment_options"]
+    inputs.extras.update({key: request[key] for key in _EXTRAS if key in request})
+    return inputs
 
 
 async def update(ctx: WorkContext, payload: CheckoutUpdate) -> CheckoutSession:
+    """New items are priced first and the session read and written in one transaction (locked); other changes
+    read the session first (its items are priced), then write it if nobody changed it meanwhile."""
     require(ctx.auth, "acp", "checkout_update")
     request = payload.request
     check("CheckoutSessionUpdateRequest", request)
+    new_items = "line_items" in request
+    known = await _catalog(ctx, Inputs("", aggregate_items(request["line_items"]))) if new_items else None
     for _ in range(3):  # a concurrent update moved the version: evaluate again on what it wrote
-        row = await _read(ctx, payload.id)
-        status = status_now(row)
-        if status == "expired" and row.status != "expired":
-            raise await _expire(ctx, row, "updated")
-        if status == "complete_in_progress":
-            raise CheckoutBusy("the checkout session is being completed", {"id": row.id})
-        if status not in OPEN_STATUSES:
-            raise _not_allowed(row, "updated", status)
-        inputs = _inputs(row)
-        if "line_items" in request:
-            inputs.items = aggregate_items(request["line_items"])
-        if "buyer" in request:
-            inputs.buyer = request["buyer"]
-        if "fulfillment_details" in request:
-            inputs.fulfillment_details = request["fulfillment_details"]
-        if "selected_fulfillment_options" in request:
-            inputs.selected = request["selected_fulfillment_options"]
-        inputs.extras.update({key: request[key] for key in _EXTRAS if key in request})
-        evaluation = await _evaluate(ctx, inputs)
+        row: SessionRow | None = None
+        if known is None:
+            row = await _read(ctx, payload.id)
+            if _updatable(row) == "expired":
+                raise await _expire(ctx, row, "updated")
+        catalog = known if known is not None else await _catalog(ctx, _updated_inputs(row, request))  # type: ignore[arg-type]
         async with ctx.transaction() as tx:
+            if replay := await idempotency.claim(tx, payload.idempotency):
+                return CheckoutSession(session={}, replay=replay)
+            if known is not None:
+                row = await repo.get_session(tx.session, ctx.auth.org_id, payload.id, lock=True)
+                if row is None:
+                    raise CheckoutSessionNotFound(f"no checkout session {payload.id!r}", {"id": payload.id})
+                if _updatable(row) == "expired":
+                    break
+            assert row is not None
+            inputs = _updated_inputs(row, request)
+            evaluation = await _evaluate(tx, row.id, inputs, catalog)
             version = row.version
             _apply(row, inputs, evaluation)
             if await repo.save_session(tx.session, row, expected_version=version):
+                await _hold(tx, row, evaluation)
                 await ontology.commerce_event(tx, row, "checkout_updated")
-                return CheckoutSession(session=render(ctx, row))
+                return await _answer(tx, payload.idempotency, row)
+    if row is not None and status_now(row) == "expired":
+        raise await _expire(ctx, row, "updated")
     raise Conflict("the checkout session keeps changing: retry", {"id": payload.id})
 
 
@@ -236,98 +299,45 @@ async def complete(ctx: WorkContext, payload: CheckoutComplete) -> CheckoutSessi
         inputs.buyer = request["buyer"]
     if "order_notes" in request:
         inputs.extras["order_notes"] = request["order_notes"]
-    evaluation = await _evaluate(ctx, inputs)
-    if evaluation.status != "ready_for_payment":
-        raise CheckoutNotReady(f"the checkout session is {evaluation.status}, not ready_for_payment",
-                               {"id": row.id, "status": evaluation.status, "param": "$.status",
-                                "messages": evaluation.body["messages"]})
-    _apply(row, inputs, evaluation)
-    buyer_id, payment_id = await ontology.prepare_payment(ctx, row)
+    catalog = await _catalog(ctx, inputs, fresh=True)  # what is charged is the catalog's now
     async with ctx.transaction() as tx:  # claim: visible to every replica before the PSP is asked
+        if replay := await idempotency.claim(tx, payload.idempotency):
+            return CheckoutSession(session={}, replay=replay)
+        evaluation = await _evaluate(tx, row.id, inputs, catalog)
+        if evaluation.status != "ready_for_payment":
+            raise CheckoutNotReady(f"the checkout session is {evaluation.status}, not ready_for_payment",
+                                   {"id": row.id, "status": evaluation.status, "param": "$.status",
+                                    "messages": evaluation.body["messages"]})
+        _apply(row, inputs, evaluation)
         version, row.status = row.version, "complete_in_progress"
         if not await repo.save_session(tx.session, row, expected_version=version):
             raise CheckoutBusy("the checkout session changed while it was being completed", {"id": row.id})
+        await _hold(tx, row, evaluation)
     claimed_version, claimed_body = row.version, row.body
     try:
         async with ctx.transaction() as tx:
-            outcome = await _pay(tx, row, mode, token, payload.idempotency_key, payment_id)
+            if evaluation.discount_id is not None and not await discounts.redeem(tx.session, row.org_id,
+                                                                                 evaluation.discount_id):
+                raise CheckoutNotReady("the discount code can no longer be redeemed: update the session",
+                                       {"id": row.id, "param": "$.discounts", "acp_code": "invalid"})
+            queued = await pay(tx, row, mode, token, payload.idempotency_key)
+            answer = await _answer(tx, payload.idempotency, row)
     except Exception:
         async with ctx.transaction() as tx:  # nothing was charged (the charge's transaction rolled back)
             row.status, row.body, row.order_id = "ready_for_payment", claimed_body, None
             await repo.save_session(tx.session, row, expected_version=claimed_version)
         raise
-    await ontology.settle_payment(ctx, row, buyer_id, payment_id, outcome, processedAt=int(_now().timestamp() * 1000))
-    if row.order_id is not None:
-        await ontology.take_stock(ctx, row)
-    return CheckoutSession(session=render(ctx, row))
-
-
-async def _pay(tx: WorkContext, row: SessionRow, mode: str, token: str | None, key: str | None,
-               payment_id: Any) -> str:
-    """Charge (or defer) and write the outcome in `tx`; the payment thing's new status."""
-    version, org_id = row.version, row.org_id
-    provider = psp.provider(_settings(tx))
-    charge_id = None
-    if mode == "charge":
-        try:
-            async with tx.session.begin_nested():
-                charge = await provider.charge(tx, token=token or "", amount=row.total, currency=row.currency,
-                                               checkout_session_id=row.id,
-                                               idempotency_key=key or f"{row.id}:complete:{version}")
-        except PaymentDeclined as declined:
-            await repo.record_attempt(tx.session, attempt_id=uuid7(), org_id=org_id, checkout_session_id=row.id,
-                                      provider=provider.name, outcome="declined", reason=declined.reason,
-                                      amount=row.total, currency=row.currency, charge_id=None)
-            row.status, row.updated_at = "ready_for_payment", _now()
-            row.body = {**row.body, "messages": [*row.body["messages"], {
-                "type": "error", "code": "payment_declined", "param": "$.payment_data", "resolution": "recoverable",
-                "content_type": "plain", "content": f"the payment was declined: {declined.reason}"}]}
-            await repo.save_session(tx.session, row, expected_version=version)
-            await ontology.commerce_event(tx, row, "payment_declined", reason=declined.reason)
-            return "failed"
-        charge_id = charge.id
-    order_status = "manual_review" if mode == "approval" else "confirmed"
-    order_id = f"ord_{uuid7().hex}"
-    await repo.record_attempt(tx.session, attempt_id=uuid7(), org_id=org_id, checkout_session_id=row.id,
-                              provider=provider.name, outcome="succeeded" if charge_id else "deferred", reason=None,
-                              amount=row.total, currency=row.currency, charge_id=charge_id)
-    number = await repo.insert_order(tx.session, order_id=order_id, org_id=org_id, checkout_session_id=row.id,
-                                     status=order_status, currency=row.currency, total=row.total,
-                                     provider=provider.name if charge_id else None, charge_id=charge_id,
-                                     payment_thing_id=payment_id, created_by=tx.auth.actor_id)
-    order = _order_body(tx, row, order_id, number, order_status)
-    await repo.set_order_body(tx.session, org_id, order_id, order)
-    await webhooks.queue_order_event(tx, "order_create", order)  # announced to the agent platform after commit
-    row.status = {"charge": "completed", "approval": "pending_approval", "terms": "in_progress"}[mode]
-    row.order_id, row.updated_at, row.body = order_id, _now(), {**row.body, "order": order}
-    await repo.save_session(tx.session, row, expected_version=version)
-    event = {"charge": "purchase_completed", "approval": "purchase_pending_approval", "terms": "purchase_on_terms"}
-    await ontology.commerce_event(tx, row, event[mode], orderId=order_id)
-    payment_status = "processed" if charge_id else "requested"
-    await ontology.payment_event(tx, row, payment_status, payment_id, orderId=order_id, provider=provider.name,
-                                 chargeId=charge_id, live=provider.live if charge_id else False)
-    return payment_status
-
-
-def _order_body(ctx: WorkContext, row: SessionRow, order_id: str, number: int, status: str) -> dict[str, Any]:
-    base = _settings(ctx).commerce_acp_links_base
-    lines = [{"id": line["id"], "title": line["name"], "product_id": line["product_id"],
-              "quantity": {"ordered": line["quantity"], "current": line["quantity"], "fulfilled": 0},
-              "unit_price": line["unit_amount"],
-              "subtotal": next(t["amount"] for t in line["totals"] if t["type"] == "subtotal"), "status": "processing"}
-             for line in row.body["line_items"]]
-    confirmation: dict[str, Any] = {"confirmation_number": str(number)}
-    if row.extras.get("order_notes"):
-        confirmation["order_notes"] = row.extras["order_notes"]
-    return {"type": "order", "id": order_id, "checkout_session_id": row.id, "order_number": str(number),
-            "permalink_url": f"{base}/orders/{order_id}", "status": status, "line_items": lines,
-            "totals": row.body["totals"], "confirmation": confirmation}
+    if queued is not None:
+        settlement.soon(ctx, row, queued)
+    return answer
 
 
 async def cancel(ctx: WorkContext, payload: CheckoutCancel) -> CheckoutSession:
     require(ctx.auth, "acp", "checkout_cancel")
     check("CancelSessionRequest", payload.request)
     async with ctx.transaction() as tx:
+        if replay := await idempotency.claim(tx, payload.idempotency):
+            return CheckoutSession(session={}, replay=replay)
         row = await repo.get_session(tx.session, ctx.auth.org_id, payload.id, lock=True)
         if row is None:
             raise CheckoutSessionNotFound(f"no checkout session {payload.id!r}", {"id": payload.id})
@@ -343,10 +353,12 @@ async def cancel(ctx: WorkContext, payload: CheckoutCancel) -> CheckoutSession:
             await repo.set_order_body(tx.session, row.org_id, row.order_id, row.body["order"], status="canceled")
             await webhooks.queue_order_event(tx, "order_update", row.body["order"])
         await repo.save_session(tx.session, row, expected_version=version)
+        await stock.release(tx.session, row.org_id, row.id)
         reason = (payload.request.get("intent_trace") or {}).get("reason_code")
         await ontology.commerce_event(tx, row, "checkout_canceled", **({"reason": reason} if reason else {}))
-    await ontology.settle_payment(ctx, row, None, payment_id, "failed")  # a deferred payment that will not come
-    return CheckoutSession(session=render(ctx, row))
+        answer = await _answer(tx, payload.idempotency, row)
+    await ontology.settle_payment(ctx, row, payment_id, "failed")  # a deferred payment that will not come
+    return answer
 
 
 async def get(ctx: WorkContext, payload: CheckoutTarget) -> CheckoutSession:

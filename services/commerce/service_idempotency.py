@@ -6,18 +6,24 @@ domain changes (no event): they are the edge's memory of its own answers.
 """
 
 import math
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.commerce import repository_idempotency as repo
 from services.commerce.settings import CommerceSettings
 from shared.contracts.commerce.idempotency import (
+    JSON_HEADERS,
     IdempotencyBegin,
+    IdempotencyClaim,
     IdempotencyConflict,
     IdempotencyFinish,
     IdempotencyFinished,
     IdempotencyInFlight,
     IdempotencyStarted,
+    StoredAnswer,
+    answer_text,
 )
 from shared.kernel.ids import uuid7
 from shared.runtime.context import WorkContext
@@ -32,18 +38,25 @@ def _scope(ctx: WorkContext, endpoint: str, key: str) -> repo.KeyScope:
 
 
 async def begin(ctx: WorkContext, payload: IdempotencyBegin) -> IdempotencyStarted:
+    assert ctx.session is not None
+    return await _claim(ctx, payload.endpoint, payload.key, payload.request_hash, payload.lock_id)
+
+
+async def _claim(ctx: WorkContext, endpoint: str, key: str, request_hash: str, lock_id: UUID | None
+                 ) -> IdempotencyStarted:
+    """Claim the key in `ctx`'s transaction: `proceed`, `replay`, or IdempotencyConflict / IdempotencyInFlight."""
     settings: CommerceSettings = ctx.runtime.settings
-    scope = _scope(ctx, payload.endpoint, payload.key)
+    scope = _scope(ctx, endpoint, key)
     assert ctx.session is not None
     for _ in range(_CLAIM_TRIES):
-        lock_id = uuid7()
-        if await repo.claim(ctx.session, scope, request_hash=payload.request_hash, lock_id=lock_id,
+        lock_id = lock_id or uuid7()
+        if await repo.claim(ctx.session, scope, request_hash=request_hash, lock_id=lock_id,
                             lease=settings.commerce_idempotency_lease, ttl=settings.commerce_idempotency_ttl):
             return IdempotencyStarted(outcome="proceed", lock_id=lock_id)
         row = await repo.get(ctx.session, scope)
         if row is None:
             continue
-        if row.request_hash != payload.request_hash:
+        if row.request_hash != request_hash:
             raise IdempotencyConflict("Idempotency-Key has already been used with a different request body")
         if row.state == "completed":
             return IdempotencyStarted(outcome="replay", status=row.status, headers=row.headers or {}, body=row.body)
@@ -51,6 +64,28 @@ async def begin(ctx: WorkContext, payload: IdempotencyBegin) -> IdempotencyStart
         raise IdempotencyInFlight("A request with this Idempotency-Key is currently being processed",
                                   {"retry_after": retry_after})
     raise IdempotencyInFlight("A request with this Idempotency-Key is currently being processed", {"retry_after": 1})
+
+
+async def claim(ctx: WorkContext, claim: IdempotencyClaim | None) -> StoredAnswer | None:
+    """The request's own key claimed in `ctx`'s open transaction: None to proceed (or no key), the stored answer
+    for a replay; IdempotencyConflict / IdempotencyInFlight as `begin`. The caller stores its answer (`store`) in
+    the transaction that does the work, so the key is never seen in flight by a request that waits for it."""
+    if claim is None:
+        return None
+    started = await _claim(ctx, claim.endpoint, claim.key, claim.request_hash, claim.lock_id)
+    if started.outcome == "proceed":
+        return None
+    return StoredAnswer(status=started.status or 200, headers=started.headers, body=started.body or "")
+
+
+async def store(ctx: WorkContext, claim: IdempotencyClaim | None, body: Any) -> bool:
+    """Store a success answer (`claim.status`, `body` as the edge renders it) under the claim, in `ctx`'s open
+    transaction; False without a claim (or when the key was lost to a takeover)."""
+    if claim is None:
+        return False
+    assert ctx.session is not None
+    return await repo.complete(ctx.session, _scope(ctx, claim.endpoint, claim.key), claim.lock_id,
+                               status=claim.status, headers=JSON_HEADERS, body=answer_text(body))
 
 
 async def finish(ctx: WorkContext, payload: IdempotencyFinish) -> IdempotencyFinished:

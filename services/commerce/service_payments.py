@@ -8,6 +8,7 @@ accepted (the token simply can never pay), as a real vault would; the charge ref
 from datetime import UTC, datetime
 
 from services.commerce import repository_payments as vault
+from services.commerce import service_idempotency as idempotency
 from services.commerce.psp_test import TEST_PROVIDER
 from shared.contracts.commerce.payments import (
     DelegatedCard,
@@ -67,6 +68,8 @@ async def delegate(ctx: WorkContext, payload: DelegatePaymentCreate) -> Delegate
     check_card(payload.payment_method, now)
     allowance = payload.allowance
     assert ctx.session is not None
+    if replay := await idempotency.claim(ctx, payload.idempotency):
+        return DelegatePaymentCreated(response={}, replay=replay)
     row = await vault.insert(ctx.session, vault.NewVaultToken(
         id=f"vt_{uuid7().hex}", org_id=auth.org_id, provider=TEST_PROVIDER, reason=allowance.reason,
         max_amount=allowance.max_amount, currency=allowance.currency,
@@ -79,7 +82,8 @@ async def delegate(ctx: WorkContext, payload: DelegatePaymentCreate) -> Delegate
     })
     metadata = {**payload.metadata, "merchant_id": row.merchant_id, "psp": TEST_PROVIDER, "test_mode": "true"}
     created = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return DelegatePaymentCreated(response={"id": row.id, "created": created, "metadata": metadata})
+    response = {"id": row.id, "created": created, "metadata": metadata}
+    return DelegatePaymentCreated(response=response, stored=await idempotency.store(ctx, payload.idempotency, response))
 
 
 async def vault_token(ctx: WorkContext, payload: VaultTokenQuery) -> VaultToken:

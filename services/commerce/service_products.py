@@ -5,6 +5,7 @@ Writes go to the graph as the caller (its `things:*` rights apply there too, and
 reads the same things through `load_products`, so a line item's price is always the catalog's.
 """
 
+import time
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,9 @@ _PROPERTY_NAMES = {
     "description": "description", "images": "images",
 }
 """Payload field -> the thing's property key (the ontology's camelCase)."""
+
+Catalog = dict[UUID, Product | None]
+"""Products by id, as a checkout reads them (None: unknown, or not a product)."""
 
 
 def _properties(fields: ProductFields) -> dict[str, Any]:
@@ -93,6 +97,7 @@ async def update_product(ctx: WorkContext, payload: ProductUpdate) -> Product:
         change["name"] = payload.name
     if payload.status is not None:
         change["status"] = payload.status
+    _QUOTED.pop((ctx.auth.org_id, payload.id), None)
     return product_from_thing(await ctx.call(THING_UPDATE, change))
 
 
@@ -111,15 +116,34 @@ async def list_products(ctx: WorkContext, payload: ProductQuery) -> Products:
     return Products(products=products, next_cursor=page.next_cursor)
 
 
-async def load_products(ctx: WorkContext, ids: list[UUID], auth: AuthContext) -> dict[UUID, Product | None]:
+QUOTE_TTL = 1.0
+"""Seconds a replica may quote (create, update) a product it read before; `complete` always reads it fresh."""
+_QUOTED: dict[tuple[UUID, UUID], tuple[float, Product]] = {}
+
+
+async def load_products(ctx: WorkContext, ids: list[UUID], auth: AuthContext, *, fresh: bool = True) -> Catalog:
     """The catalog's products of the caller's org by id, read with `auth` (commerce's own identity in that org: an
-    agent platform's key need not read things); None for an unknown one or a thing that is not a product."""
-    found: dict[UUID, Product | None] = {}
+    agent platform's key need not read things); None for an unknown one or a thing that is not a product.
+
+    `fresh=False` (a quote: create, update) may answer a product this replica read within `QUOTE_TTL` seconds,
+    unless its stock is counted (stock is always read fresh: reservations count against it) or it changed
+    through this replica since. What a `complete` charges is always read fresh."""
+    found: Catalog = {}
+    now = time.monotonic()
     for product_id in dict.fromkeys(ids):
+        known = (ctx.auth.org_id, product_id)
+        if not fresh and (cached := _QUOTED.get(known)) is not None and cached[0] > now:
+            found[product_id] = cached[1]
+            continue
         try:
-            found[product_id] = product_from_thing(await _thing(ctx, product_id, auth))
+            product = found[product_id] = product_from_thing(await _thing(ctx, product_id, auth))
         except (ProductNotFound, InvalidProduct):
             found[product_id] = None
+            continue
+        if product.availability.quantity is None:
+            if len(_QUOTED) > 10_000:
+                _QUOTED.clear()
+            _QUOTED[known] = (now + QUOTE_TTL, product)
     return found
 
 

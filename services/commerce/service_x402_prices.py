@@ -25,6 +25,7 @@ from shared.contracts.commerce.x402 import (
     PriceSet,
     PriceTarget,
     Recorded,
+    priceable_route,
 )
 from shared.contracts.tenancy import ORG_GET
 from shared.kernel.envelope import Protocol
@@ -74,14 +75,18 @@ async def set_price(ctx: WorkContext, payload: PriceSet) -> Price:
     require(ctx.auth, "prices", "update")
     chain = await _defaults(ctx, payload)
     slug = await _slug(ctx)
+    route = priceable_route(payload.resource)
+    if route is None:  # the payload's validator refused it already
+        raise InvalidRequest(f"{payload.resource!r} is no priceable route", {"resource": payload.resource})
     values = {**payload.model_dump(exclude={"network", "asset", "asset_name", "asset_version"}), **chain,
-              "org_id": ctx.auth.org_id, "updated_by": ctx.auth.actor_id}
+              "method": route.method, "org_id": ctx.auth.org_id, "updated_by": ctx.auth.actor_id}
     async with ctx.transaction() as tx:
         session = tx.session
         await repository.remember_seller(session, ctx.auth.org_id, slug)  # type: ignore[arg-type]
         row = await repository.upsert(session, values)  # type: ignore[arg-type]
         await tx.emit(EventType.PRICE_EVENT, metadata={
-            "action": "changed", "protocol": X402, "resource": row["resource"], "amount": row["amount"],
+            "action": "changed", "protocol": X402, "resource": row["resource"], "method": row["method"],
+            "amount": row["amount"],
             "asset": row["asset"], "network": row["network"], "payTo": row["pay_to"]})
     return _price(row, slug)
 
@@ -105,14 +110,15 @@ async def delete_price(ctx: WorkContext, payload: PriceTarget) -> PriceRemoved:
 
 
 async def resolve_price(ctx: WorkContext, payload: PriceResolve) -> Price:
-    """The price a paid URL names, for anyone: a seller's prices are public (they are in every 402 it answers)."""
+    """The price a paid URL names, for anyone: a seller's prices are public (they are in every 402 it answers).
+    The path's own price, else its route's (`route`, the allow-listed template the gateway matched)."""
     db = ctx.runtime.db
     async with db.transaction() as session:
         seller = await repository.seller_org(session, payload.org)
     row = None
     if seller is not None:
         async with db.transaction(seller[0]) as session:
-            row = await repository.get(session, seller[0], payload.resource)
+            row = await repository.matching(session, seller[0], payload.resource, payload.route)
     if seller is None or row is None:
         raise PriceNotFound(f"{payload.org!r} sells no {payload.resource!r}",
                             {"org": payload.org, "resource": payload.resource})

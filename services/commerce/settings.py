@@ -68,3 +68,7 @@ class CommerceSettings(Settings):
                                            "mandate's `iat` and `exp`.")
     commerce_ap2_closed_ttl: int = Field(300, gt=0, le=86400, description="Seconds a closed mandate commerce signs "
                                          "for an agent's purchase is valid (its `exp`).")
+    commerce_ap2_trust_ttl: float = Field(30.0, ge=0, description="Seconds a replica keeps an org's AP2 trust list "
+                                          "in memory (an issuer not in it is looked up again before a refusal).")
+    commerce_ap2_graph_poll: float = Field(2.0, gt=0, description="Seconds between two rounds of the AP2 graph sync "
+                                           "loop when nothing wakes it (mandate things written after the reply).")

@@ -9,8 +9,9 @@ writes them; nothing here uses floats. The rules, which always hold and the test
               total = subtotal - discount + fulfillment + tax      (tax = sum(line tax))
 
 Tax is charged per line on its subtotal at the rate of the product's tax category (basis points,
-rounded half up per line); fulfillment is not taxed. Discounts are zero until discount codes are
-supported (every submitted code is rejected: see service_checkout).
+rounded half up per line); fulfillment is not taxed. A discount code's amount is allocated to the lines it
+covers (checkout_discounts.py), so it is each line's `discount` (the session's `items_discount`), taxed
+after; the session-level `discount` stays zero.
 """
 
 from dataclasses import dataclass

@@ -22,6 +22,7 @@ from services.commerce.webhooks import open_secret
 from shared.contracts.commerce.webhooks import SIGNATURE_HEADER, sign
 from shared.kernel.envelope import Protocol
 from shared.kernel.ontology.types import EventType
+from shared.runtime.rounds import Rounds
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -35,35 +36,22 @@ def backoff(settings: CommerceSettings, failed_attempts: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
-class DeliveryLoop:
+class DeliveryLoop(Rounds):
     def __init__(self, runtime: ServiceRuntime) -> None:
+        super().__init__("commerce-webhooks", batch=_BATCH, poll=runtime.settings.commerce_webhook_poll)
         self.runtime = runtime
         self.settings: CommerceSettings = runtime.settings
         self.http = httpx.AsyncClient(timeout=self.settings.commerce_webhook_timeout, follow_redirects=False)
-        self.task: asyncio.Task[None] | None = None
         self.next_sweep = 0.0
 
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self.run(), name="commerce-webhooks")
-
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        await super().stop()
         await self.http.aclose()
 
-    async def run(self) -> None:
-        while True:
-            sent = 0
-            try:
-                sent = await self.deliver_due()
-                await self.sweep_when_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("commerce webhooks: delivery round failed")
-            if sent < _BATCH:
-                await asyncio.sleep(self.settings.commerce_webhook_poll)
+    async def round(self) -> int:
+        sent = await self.deliver_due()
+        await self.sweep_when_due()
+        return sent
 
     async def deliver_due(self) -> int:
         lease = self.settings.commerce_webhook_timeout + 5.0

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from services.eventlog.dead_letters import DeadLetterStore
 from services.eventlog.ingest import EventIngest
 from services.eventlog.tail import CommitNotifier
 from shared.runtime.service import ServiceRuntime
@@ -13,12 +14,14 @@ class EventlogReplica:
 
     notifier: CommitNotifier
     ingest: EventIngest
+    dead_letters: DeadLetterStore
 
 
 async def start_replica(runtime: ServiceRuntime) -> None:
     nc = runtime.broker.connection
-    replica = EventlogReplica(CommitNotifier(), EventIngest(runtime.settings))
+    replica = EventlogReplica(CommitNotifier(), EventIngest(runtime.settings), DeadLetterStore(runtime.settings))
     await replica.notifier.start(nc)
+    await replica.dead_letters.start(nc)  # first: it creates the stream the ingest's dead letters go into
     await replica.ingest.start(nc)
     runtime.state = replica
 
@@ -28,6 +31,7 @@ async def stop_replica(runtime: ServiceRuntime) -> None:
     if not isinstance(replica, EventlogReplica):  # it never started
         return
     await replica.ingest.stop()
+    await replica.dead_letters.stop()
     await replica.notifier.stop()
 
 

@@ -19,6 +19,7 @@ from services.gateway import (
     routes_agents,
     routes_agui,
     routes_ap2,
+    routes_discounts,
     routes_docs,
     routes_events,
     routes_external,
@@ -35,6 +36,7 @@ from services.gateway.acp.idempotency import AcpIdempotency
 from services.gateway.auth import KeyVerifier
 from services.gateway.edge import EdgeBus
 from services.gateway.limits import RateLimiter
+from services.gateway.mcp.mount import mount as mount_mcp
 from services.gateway.middleware import EdgeMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.x402 import routes as x402_routes
@@ -78,11 +80,13 @@ def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     app.include_router(routes_agents.router)
     app.include_router(routes_agui.router)
     app.include_router(routes_whoami.router)
-    mount_a2a(app)  # every published agent's A2A server: /a2a/{org id}/{agent slug}
+    mount_a2a(app)  # every published agent's A2A server: /a2a/{org slug or id}/{agent slug}
     app.include_router(delegate_payment.router)
     app.include_router(acp_routes.router)  # ACP checkout: /acp/checkout_sessions
     x402_routes.install(app, settings)
     app.include_router(routes_ap2.router)  # AP2 v2 mandates: /v1/ap2/...
+    app.include_router(routes_discounts.router)  # discount codes ACP checkout applies: /v1/discounts
+    mount_mcp(app)  # the platform as an MCP server: /mcp (Streamable HTTP)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

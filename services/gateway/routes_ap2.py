@@ -6,9 +6,11 @@ receipt with them, another org puts them on its trust list. Reading them makes n
 exist once it created a checkout, granted a mandate, or asked for its own keys (`GET /v1/ap2/jwks`).
 """
 
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from services.gateway.auth import Caller
@@ -17,21 +19,28 @@ from shared.contracts.commerce.ap2 import (
     AP2_CHECKOUT_CREATE,
     AP2_GRANT,
     AP2_JWKS,
+    AP2_MANDATE_LIST,
     AP2_PRESENT,
     AP2_RECEIPT_GET,
+    AP2_RECEIPT_LIST,
     AP2_REVOKE,
     AP2_TRUST_ADD,
     AP2_TRUST_LIST,
+    AP2_V1_ACCEPT,
     Ap2Checkout,
     CheckoutCreate,
     GrantedMandate,
     Jwks,
     MandateGrant,
+    Mandates,
     Receipt,
+    Receipts,
     RevokedMandate,
     TrustAdd,
     TrustedIssuer,
     TrustedIssuers,
+    V1Mandate,
+    V1MandateAccept,
 )
 from shared.kernel.envelope import Payload, Protocol
 from shared.runtime.context import service_identity
@@ -42,7 +51,10 @@ PUBLIC_IDENTITY = "ap2-jwks"
 
 
 class Presentation(Payload):
-    mandate: str = Field(min_length=1, max_length=200_000, description="The dSD-JWT chain: open mandate ~~ closed.")
+    mandate: str = Field(min_length=1, max_length=200_000, description="The dSD-JWT chain: open mandate "
+                         "(~~ delegations) ~~ closed.")
+    kind: Literal["payment", "checkout"] = Field("payment", description="A payment mandate (pays the checkout) or a "
+                                                 "checkout mandate (authorizes its contents).")
 
 
 @router.get("/{org_id}/jwks.json", responses=READ)
@@ -78,8 +90,15 @@ async def create_checkout(body: CheckoutCreate, caller: Caller, bus: Bus) -> Ap2
 @router.post("/checkouts/{checkout_id}/mandate", status_code=201, responses=WRITE)
 async def present(checkout_id: UUID, body: Presentation, caller: Caller, bus: Bus) -> Receipt:
     """Pay the checkout with a mandate chain: a signed receipt, or 403 `mandate_refused` naming the reason."""
-    return await bus.request(AP2_PRESENT, {"checkout_id": checkout_id, "mandate": body.mandate}, caller,
-                             protocol=Protocol.AP2)
+    return await bus.request(AP2_PRESENT, {"checkout_id": checkout_id, "mandate": body.mandate, "kind": body.kind},
+                             caller, protocol=Protocol.AP2)
+
+
+@router.get("/receipts", responses=READ)
+async def list_receipts(caller: Caller, bus: Bus, limit: int = Query(50, ge=1, le=500),
+                        before: datetime | None = None) -> Receipts:
+    """The org's receipts, newest first."""
+    return await bus.request(AP2_RECEIPT_LIST, {"limit": limit, "before": before}, caller, protocol=Protocol.AP2)
 
 
 @router.get("/receipts/{receipt_id}", responses=READ)
@@ -97,3 +116,18 @@ async def grant(body: MandateGrant, caller: Caller, bus: Bus) -> GrantedMandate:
 async def revoke(mandate_id: UUID, caller: Caller, bus: Bus) -> RevokedMandate:
     """Revoke a mandate the org granted: its agent can close it no more."""
     return await bus.request(AP2_REVOKE, {"id": mandate_id}, caller, protocol=Protocol.AP2)
+
+
+@router.get("/mandates", responses=READ)
+async def list_mandates(caller: Caller, bus: Bus, direction: Literal["granted", "accepted"] | None = None,
+                        agent_id: UUID | None = None, limit: int = Query(50, ge=1, le=500),
+                        before: datetime | None = None) -> Mandates:
+    """The org's mandates, newest first: granted to its agents, or accepted as a merchant."""
+    return await bus.request(AP2_MANDATE_LIST, {"direction": direction, "agent_id": agent_id, "limit": limit,
+                                                "before": before}, caller, protocol=Protocol.AP2)
+
+
+@router.post("/v1/mandates", status_code=201, responses=WRITE)
+async def accept_v1(body: V1MandateAccept, caller: Caller, bus: Bus) -> V1Mandate:
+    """An AP2 V1 IntentMandate / CartMandate / PaymentMandate, recorded and mapped (`signed: false` unless verified)."""
+    return await bus.request(AP2_V1_ACCEPT, body, caller, protocol=Protocol.AP2)

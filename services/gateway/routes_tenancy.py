@@ -17,7 +17,7 @@ caller who could release its own usage would have no quota).
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.gateway.auth import Caller, OptionalCaller
 from services.gateway.problems import error_responses
@@ -36,6 +36,7 @@ from shared.contracts.tenancy import (
     ORG_CREATE,
     ORG_GET,
     ORG_LIST,
+    ORG_RESOLVE_PUBLIC,
     ORG_UPDATE,
     PERSON_ME,
     PERSON_UPDATE,
@@ -78,6 +79,7 @@ from shared.contracts.tenancy import (
     PolicyInfo,
     PolicyRemoved,
     ProfileUpdate,
+    PublicOrg,
     Quota,
     Quotas,
     QuotaSet,
@@ -137,6 +139,13 @@ async def list_orgs(query: Annotated[OrganizationList, Query()], caller: Caller,
 @router.get("/orgs/{org_id}", responses=READ, tags=["organizations"])
 async def get_org(org_id: UUID, caller: Caller, bus: Bus) -> Organization:
     return await bus.request(ORG_GET, {"org_id": org_id}, caller)
+
+
+@router.get("/public/orgs/{ref}", responses=OPEN, tags=["organizations"])
+async def public_org(ref: Annotated[str, Path(min_length=1, max_length=63)], bus: Bus) -> PublicOrg:
+    """Deliberately unauthenticated: what an org's public URLs (its agents' A2A URLs, by slug or id) say of it:
+    its id, slug and name, nothing more; a suspended or cancelled org is not found."""
+    return await bus.request(ORG_RESOLVE_PUBLIC, {"ref": ref})
 
 
 @router.patch("/orgs/{org_id}", responses=WRITE, tags=["organizations"])

@@ -18,6 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from services.gateway.api import create_app
+from services.gateway.mcp.mount import close as close_mcp
 from services.gateway.settings import GatewaySettings
 from shared.runtime.service import ServiceRuntime
 
@@ -87,3 +88,4 @@ async def stop_http(runtime: ServiceRuntime) -> None:
         return
     state.server.should_exit = True
     await state.task
+    await close_mcp(state.server.config.app)

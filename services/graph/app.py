@@ -1,11 +1,11 @@
 """The graph service's subscribers: each one hands its payload to the service layer.
 
 Most run in the transaction the router opens. The handlers that add or remove live things do not:
-they count them against tenancy's quota over the bus, and that call is made before their late
-transaction opens (or after it commits), never while it holds a connection and row locks.
+they count them against tenancy's quota over the bus (`quota`: a reservation before their late
+transaction opens, settled after it commits), never while it holds a connection and row locks.
 """
 
-from services.graph import quota, service, service_connections, service_create
+from services.graph import identity, quota, replica, service, service_connections, service_create
 from services.graph.settings import GraphSettings
 from shared import __version__
 from shared.contracts.graph import (
@@ -14,6 +14,7 @@ from shared.contracts.graph import (
     CONNECTION_END,
     CONNECTION_QUERY,
     CONNECTION_UPDATE,
+    IDENTITY_BACKFILL,
     NEIGHBORS,
     THING_ARCHIVE,
     THING_CREATE,
@@ -31,6 +32,8 @@ from shared.contracts.graph import (
     ConnectionTarget,
     ConnectionUpdate,
     Deleted,
+    IdentityBackfill,
+    IdentitySynced,
     NeighborQuery,
     Neighbors,
     Thing,
@@ -43,6 +46,7 @@ from shared.contracts.graph import (
     ThingUpdate,
     ThingWithRelated,
 )
+from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition
@@ -61,18 +65,23 @@ async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Things:
 
 
 async def _create(ctx: WorkContext, requests: list[ThingCreate]) -> list[Thing]:
-    """Take a quota unit per new thing, then insert them; the units go back if the insert fails,
-    and for the things a concurrent request with the same idempotency key created first."""
+    """Reserve a quota unit per new thing, insert them, then settle the units really used (`quota`):
+    none if the insert fails, fewer when a concurrent request with the same idempotency key created first."""
     creation = service_create.plan_creation(ctx, requests)
     if creation.keys:
         async with ctx.transaction() as tx:
             creation = await service_create.answer_repeats(tx, creation)
     if not creation.new:
         return creation.replies({})
-    async with quota.consumed(ctx, len(creation.new)):
+    hold = await quota.reserve(ctx, len(creation.new))
+    try:
         async with ctx.transaction() as tx:
             created = await service_create.insert_things(tx, creation)
-    await quota.give_back(ctx, created.lost)
+            await quota.hold_in(tx, hold, len(creation.new) - created.lost)
+    except BaseException:
+        await quota.settle(ctx, hold, 0, committed=False)
+        raise
+    await quota.settle(ctx, hold, len(creation.new) - created.lost)
     return created.things
 
 
@@ -102,17 +111,21 @@ async def delete_thing(ctx: WorkContext, payload: ThingTarget) -> Thing:
 
 @router.handler(THING_RESTORE, transactional=False)
 async def restore_thing(ctx: WorkContext, payload: ThingTarget) -> Thing:
-    """A restored thing takes a quota unit again: before the restore's transaction, given back if it
-    fails or if a concurrent restore brought the thing back first."""
+    """A restored thing takes a quota unit again: reserved before the restore's transaction, settled as
+    unused if it fails or if a concurrent restore brought the thing back first."""
     async with ctx.transaction() as tx:
         found = await service.thing_to_restore(tx, payload.id)
     if found.deleted_at is None:
         return found
-    async with quota.consumed(ctx, 1):
+    hold = await quota.reserve(ctx, 1)
+    try:
         async with ctx.transaction() as tx:
             restoration = await service.restore_thing(tx, payload.id)
-    if not restoration.restored:
-        await quota.give_back(ctx, 1)
+            await quota.hold_in(tx, hold, int(restoration.restored))
+    except BaseException:
+        await quota.settle(ctx, hold, 0, committed=False)
+        raise
+    await quota.settle(ctx, hold, int(restoration.restored))
     return restoration.thing
 
 
@@ -151,4 +164,18 @@ async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Neighbors:
     return await service_connections.neighbors(ctx, payload)
 
 
-definition = ServiceDefinition(name="graph", version=__version__, router=router, settings=GraphSettings)
+@router.handler(IDENTITY_BACKFILL, transactional=False)
+async def backfill_identity(ctx: WorkContext, payload: IdentityBackfill) -> IdentitySynced:
+    """Mirror tenancy's existing orgs, people and memberships (the consumer keeps them current from then on)."""
+    require(ctx.auth, "things", "update")
+    require(ctx.auth, "connections", "update")
+    return await identity.backfill(ctx, payload.all_organizations)
+
+
+definition = ServiceDefinition(
+    name="graph", version=__version__, router=router, settings=GraphSettings,
+    grants=("identity:read", "things:update", "connections:update", "quotas:consume"),
+    on_start=[replica.start], on_stop=[replica.stop],
+)
+"""`grants`: the identity mirror reads tenancy's snapshot and writes its things and connections; the quota
+settler settles reservations a dead replica left behind."""

@@ -28,3 +28,9 @@ connections = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
+
+quota_pending = sa.Table(
+    "quota_pending", metadata,
+    sa.Column("reservation_id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid),
+    sa.Column("actor_id", sa.Uuid), sa.Column("used", sa.Integer), sa.Column("created_at", sa.DateTime(timezone=True)),
+)

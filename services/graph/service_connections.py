@@ -103,11 +103,11 @@ async def create_connection(ctx: WorkContext, request: ConnectionCreate) -> Conn
     if request.valid_from is not None:
         values["valid_from"] = request.valid_from
     row = await repo.insert_connection(ctx.session, values)
-    await _emit(ctx, EventType.ENTITY_CREATED, row, {"fromId": str(from_id), "toId": str(to_id)})
+    await emit_connection_event(ctx, EventType.ENTITY_CREATED, row, {"fromId": str(from_id), "toId": str(to_id)})
     return to_connection(row)
 
 
-async def _emit(ctx: WorkContext, event: EventType, row: ConnectionRow, extra: dict[str, Any]) -> None:
+async def emit_connection_event(ctx: WorkContext, event: EventType, row: ConnectionRow, extra: dict[str, Any]) -> None:
     await ctx.emit(event, target_id=row.id, target_type="connection",
                    metadata={"entityType": "connection", "connectionType": row.type, **extra})
 
@@ -132,7 +132,7 @@ async def update_connection(ctx: WorkContext, request: ConnectionUpdate) -> Conn
     if not values:
         return to_connection(row)
     updated = await repo.update_connection(ctx.session, ctx.auth.org_id, row.id, values)
-    await _emit(ctx, EventType.ENTITY_UPDATED, updated, {"changes": sorted(values)})
+    await emit_connection_event(ctx, EventType.ENTITY_UPDATED, updated, {"changes": sorted(values)})
     return to_connection(updated)
 
 
@@ -145,7 +145,7 @@ async def end_connection(ctx: WorkContext, request: ConnectionEnd) -> Connection
     valid_to = request.valid_to or datetime.now(UTC)
     _check_validity(row.valid_from, valid_to)
     updated = await repo.update_connection(ctx.session, ctx.auth.org_id, row.id, {"valid_to": valid_to})
-    await _emit(ctx, EventType.ENTITY_UPDATED, updated, {"changes": ["valid_to"], "validTo": valid_to.isoformat()})
+    await emit_connection_event(ctx, EventType.ENTITY_UPDATED, updated, {"changes": ["valid_to"], "validTo": valid_to.isoformat()})
     return to_connection(updated)
 
 
@@ -155,7 +155,7 @@ async def delete_connection(ctx: WorkContext, connection_id: UUID) -> UUID:
     row = await repo.delete_connection(ctx.session, ctx.auth.org_id, connection_id)
     if row is None:
         raise ConnectionNotFound(f"no connection {connection_id} in this organization", {"id": str(connection_id)})
-    await _emit(ctx, EventType.ENTITY_DELETED, row, {"fromId": str(row.from_id), "toId": str(row.to_id)})
+    await emit_connection_event(ctx, EventType.ENTITY_DELETED, row, {"fromId": str(row.from_id), "toId": str(row.to_id)})
     return row.id
 
 

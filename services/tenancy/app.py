@@ -9,8 +9,10 @@ from typing import Any
 from services.tenancy import (
     service,
     service_access,
+    service_identity,
     service_keys,
     service_members,
+    service_quota,
     service_two_factor,
     service_two_factor_reset,
     service_verification,
@@ -23,6 +25,7 @@ from shared.contracts.tenancy import (
     ACT_IN_ORG,
     EMAIL_VERIFICATION_REQUEST,
     EMAIL_VERIFY,
+    IDENTITY_SNAPSHOT,
     KEY_CREATE,
     KEY_LIST,
     KEY_REVOKE,
@@ -34,6 +37,7 @@ from shared.contracts.tenancy import (
     ORG_CREATE,
     ORG_GET,
     ORG_LIST,
+    ORG_RESOLVE_PUBLIC,
     ORG_UPDATE,
     PERSON_ME,
     PERSON_UPDATE,
@@ -41,7 +45,9 @@ from shared.contracts.tenancy import (
     POLICY_REMOVE,
     QUOTA_CONSUME,
     QUOTA_RELEASE,
+    QUOTA_RESERVE,
     QUOTA_SET,
+    QUOTA_SETTLE,
     QUOTA_USAGE,
     RATE_HIT,
     RATE_LIST,
@@ -60,6 +66,8 @@ from shared.contracts.tenancy import (
     CheckResult,
     EmailVerified,
     EmailVerify,
+    IdentityQuery,
+    IdentitySnapshot,
     InviteAccept,
     InviteCreate,
     InviteIssued,
@@ -84,10 +92,15 @@ from shared.contracts.tenancy import (
     PolicyRemove,
     PolicyRemoved,
     ProfileUpdate,
+    PublicOrg,
+    PublicOrgRef,
     Quota,
     QuotaChange,
+    QuotaReservation,
+    QuotaReserve,
     Quotas,
     QuotaSet,
+    QuotaSettle,
     RateAllowed,
     RateHit,
     RateRules,
@@ -160,6 +173,11 @@ async def get_organization(ctx: WorkContext, payload: OrgTarget) -> Organization
 @router.handler(ORG_UPDATE)
 async def update_organization(ctx: WorkContext, payload: OrganizationUpdate) -> Organization:
     return await service.update_organization(ctx, state_of(ctx.runtime), payload)
+
+
+@router.handler(ORG_RESOLVE_PUBLIC)
+async def resolve_public_organization(ctx: WorkContext, payload: PublicOrgRef) -> PublicOrg:
+    return await service.resolve_public(ctx, payload.ref)
 
 
 @router.handler(ORG_LIST)
@@ -269,6 +287,21 @@ async def consume_quota(ctx: WorkContext, payload: QuotaChange) -> Quota:
 @router.handler(QUOTA_RELEASE)
 async def release_quota(ctx: WorkContext, payload: QuotaChange) -> Quota:
     return await service_access.release(ctx, payload)
+
+
+@router.handler(IDENTITY_SNAPSHOT)
+async def identity_snapshot(ctx: WorkContext, payload: IdentityQuery) -> IdentitySnapshot:
+    return await service_identity.snapshot(ctx, payload)
+
+
+@router.handler(QUOTA_RESERVE)
+async def reserve_quota(ctx: WorkContext, payload: QuotaReserve) -> QuotaReservation:
+    return await service_quota.reserve(ctx, payload)
+
+
+@router.handler(QUOTA_SETTLE)
+async def settle_quota(ctx: WorkContext, payload: QuotaSettle) -> Quota:
+    return await service_quota.settle(ctx, payload)
 
 
 @router.handler(QUOTA_SET)

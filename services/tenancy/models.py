@@ -84,6 +84,15 @@ quotas = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
+quota_reservations = sa.Table(
+    "quota_reservations", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("metric", sa.Text),
+    sa.Column("amount", sa.BigInteger), sa.Column("used", sa.BigInteger),
+    sa.Column("expires_at", sa.DateTime(timezone=True)), sa.Column("settled_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+"""Units held for a caller's pending work (v0005): counted while unsettled and unexpired."""
+
 email_verifications = sa.Table(
     "email_verifications", metadata,
     sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("person_id", sa.Uuid),

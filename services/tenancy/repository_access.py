@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy.models import api_keys, policies, quotas, rate_limit_rules, roles
+from services.tenancy.models import api_keys, policies, quota_reservations, quotas, rate_limit_rules, roles
 from services.tenancy.repository import Row, insert_unique
 
 
@@ -104,9 +104,18 @@ _USED = sa.case((_ROLLED_OVER, 0), else_=quotas.c.used)
 """A quota's `used` as of now: a monthly metric whose period began before this month counts from zero.
 Consume, release and every read go through this (and `_PERIOD_START`), so none of them sees a stale month."""
 _PERIOD_START = sa.case((_ROLLED_OVER, _MONTH), else_=quotas.c.period_start)
-_CURRENT = (quotas.c.metric, quotas.c.quota_limit, _USED.label("used"), quotas.c.resets_monthly,
-            _PERIOD_START.label("period_start"))
-_CHANGED = (quotas.c.metric, quotas.c.quota_limit, quotas.c.used, quotas.c.resets_monthly, quotas.c.period_start)
+_RESERVED = (
+    sa.select(sa.cast(sa.func.coalesce(sa.func.sum(quota_reservations.c.amount), 0), sa.BigInteger))
+    .where(quota_reservations.c.org_id == quotas.c.org_id, quota_reservations.c.metric == quotas.c.metric,
+           quota_reservations.c.settled_at.is_(None), quota_reservations.c.expires_at > sa.func.clock_timestamp())
+    .correlate(quotas)
+    .scalar_subquery()
+)
+"""Units held by live reservations (unsettled, unexpired): they count as used until settled or expired."""
+_CURRENT = (quotas.c.metric, quotas.c.quota_limit, (_USED + _RESERVED).label("used"), quotas.c.resets_monthly,
+            _PERIOD_START.label("period_start"), _RESERVED.label("reserved"))
+_CHANGED = (quotas.c.metric, quotas.c.quota_limit, (quotas.c.used + _RESERVED).label("used"), quotas.c.resets_monthly,
+            quotas.c.period_start, _RESERVED.label("reserved"))
 
 
 def _change_quota(org_id: UUID, metric: str) -> sa.Update:
@@ -119,13 +128,23 @@ def _change_quota(org_id: UUID, metric: str) -> sa.Update:
     )
 
 
-async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
-    """Add `amount` if it fits under the limit, atomically; None when it does not (or no such metric).
+async def lock_quota(session: AsyncSession, org_id: UUID, metric: str) -> bool:
+    """Lock the quota row for the transaction; False when there is no such quota.
 
-    The fit is re-evaluated on the row as locked, so racing consumers cannot overshoot.
+    Every change of `used` and every reservation is made holding this lock, and a statement run
+    after it takes a fresh snapshot (READ COMMITTED): it sees every reservation committed before.
     """
-    statement = _change_quota(org_id, metric).where(_USED + amount <= quotas.c.quota_limit).values(used=_USED + amount)
-    return (await session.execute(statement)).first()
+    statement = sa.select(quotas.c.metric).where(quotas.c.org_id == org_id, quotas.c.metric == metric).with_for_update()
+    return (await session.execute(statement)).first() is not None
+
+
+async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
+    """Add `amount` if it fits under the limit with the live reservations, atomically; None when it does not
+    (or no such metric). The row is locked first, so the reservations counted are all those committed."""
+    if not await lock_quota(session, org_id, metric):
+        return None
+    statement = _change_quota(org_id, metric).where(_USED + _RESERVED + amount <= quotas.c.quota_limit)
+    return (await session.execute(statement.values(used=_USED + amount))).first()
 
 
 async def release_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:

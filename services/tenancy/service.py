@@ -32,6 +32,7 @@ from shared.contracts.tenancy import (
     PersonIn,
     PersonNotFound,
     ProfileUpdate,
+    PublicOrg,
     SettingsPatch,
     SignupClosed,
 )
@@ -248,6 +249,20 @@ async def get_organization(ctx: WorkContext, target: UUID | None) -> Organizatio
     actor = await resolve_actor(ctx)
     actor.require("organization", "read")
     return await load_org(ctx, await enter_org(ctx, actor, target, "organization.get", write=False))
+
+
+async def resolve_public(ctx: WorkContext, ref: str) -> PublicOrg:
+    """An org as a public URL names it (slug, or id), for the gateway's A2A URLs: its id, slug and name only; a
+    suspended or cancelled org is not found (its agents answer no one)."""
+    try:
+        org_id: UUID | None = UUID(ref)
+    except ValueError:
+        org_id = None
+    async with repo.platform_access(ctx.session):
+        org = await (repo.get_org(ctx.session, org_id) if org_id else repo.find_org_by_slug(ctx.session, ref))
+    if org is None or org.status not in (OrgStatus.ACTIVE, OrgStatus.TRIAL):
+        raise OrganizationNotFound(f"no organization {ref!r}")
+    return PublicOrg(id=org.id, slug=org.slug, name=org.name)
 
 
 async def list_organizations(ctx: WorkContext, limit: int, offset: int) -> list[Organization]:

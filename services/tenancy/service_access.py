@@ -141,7 +141,7 @@ async def check(ctx: WorkContext, payload: Check) -> CheckResult:
 
 def quota_model(row: Any) -> Quota:
     return Quota(metric=row.metric, limit=row.quota_limit, used=row.used, resets_monthly=row.resets_monthly,
-                 period_start=row.period_start)
+                 period_start=row.period_start, reserved=row.reserved)
 
 
 async def usage(ctx: WorkContext, target: Any) -> list[Quota]:
@@ -163,9 +163,10 @@ def is_service_identity(ctx: WorkContext) -> bool:
     return (ctx.auth.role or "").startswith("service:")
 
 
-async def quota_caller(ctx: WorkContext) -> tuple[Actor | None, Any]:
-    """The member asking and its org, writable; a service identity that is no member (the agents service on behalf
-    of an agent, or as itself) gets None and is checked against its grants, in the envelope's org only."""
+async def quota_caller(ctx: WorkContext, *, writable: bool = True) -> tuple[Actor | None, Any]:
+    """The member asking and its org, writable (unless `writable` is False: settling work that committed already);
+    a service identity that is no member (the agents service on behalf of an agent, or as itself) gets None and is
+    checked against its grants, in the envelope's org only."""
     try:
         actor: Actor | None = await resolve_actor(ctx)
     except Forbidden:
@@ -175,7 +176,8 @@ async def quota_caller(ctx: WorkContext) -> tuple[Actor | None, Any]:
     org = await repo.get_org(ctx.session, ctx.auth.org_id)
     if org is None:
         raise OrganizationNotFound(f"organization {ctx.auth.org_id} not found")
-    require_writable(org)
+    if writable:
+        require_writable(org)
     return actor, org
 
 

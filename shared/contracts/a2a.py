@@ -4,7 +4,9 @@ Every published (deployed) agent of an org is an A2A server at the gateway; the 
 wire (a2a-sdk: JSON-RPC, HTTP+JSON, SSE, 0.3 names) and keeps no task state. Each A2A operation is
 one request on `one.proto.a2a.<verb>` (envelopes tagged `a2a`) to the agents service, where a task
 is a run of the agent (`agents.chat`), its `contextId` the run's conversation, its state read from
-the run (`working`, `completed`, `failed`) or set by a cancel (`canceled`).
+the run (`working`, `input-required` / `auth-required` while the run waits for its caller, `completed`,
+`failed`) or the task's own (`canceled`; `rejected`: refused before any run). A message naming a waiting task
+answers it and its run goes on (docs/a2a.md).
 
 Tasks, messages and push configs travel as A2A's own JSON (the protobuf JSON mapping the SDK reads
 and writes: camelCase keys, `TASK_STATE_*` and `ROLE_*` enum names), so nothing is translated twice.
@@ -17,7 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from shared.contracts.agents import RunSteps
+from shared.contracts.agents import RunSteps, Slug
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, Protocol, register_message
 from shared.kernel.errors import Conflict, NotFound
@@ -28,7 +30,7 @@ PUSH_SIGNATURE_HEADER = "X-One-Signature"
 """`t=<unix seconds>,v1=<hex HMAC-SHA256(token, "<t>.<body>")>`: the body signed with the client's token (sent only
 when the client set a token), so a webhook checks the body was not changed, not only who sent it."""
 
-AgentSlug = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+AgentSlug = Slug  # the agents' own slug rule: a name that cannot be a slug is refused here, not deep in a handler
 TaskId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 HistoryLength = Annotated[int, Field(ge=0, le=1000)]
 
@@ -46,7 +48,8 @@ class A2aTaskNotCancelable(Conflict):
 
 
 class A2aTaskTerminal(Conflict):
-    """A message names a task that has ended, or a subscription asks to follow one: A2A `UnsupportedOperationError`."""
+    """A message names a task that is not waiting for a reply (it works or has ended), or a subscription asks to
+    follow an ended one: A2A `UnsupportedOperationError`."""
 
     code = "a2a_task_terminal"
 
@@ -124,7 +127,8 @@ class A2aCardQuery(Payload):
 
 class A2aTask(BaseModel):
     task: dict[str, Any] = Field(description="A2A `Task` JSON.")
-    run_id: UUID
+    run_id: UUID | None = Field(description="The run doing the task; none for an AP2 request the merchant answered "
+                                            "at once (shared/contracts/agents/ap2.py).")
     org_id: UUID
     final: bool = Field(description="The task has ended (completed, failed, canceled, rejected).")
 

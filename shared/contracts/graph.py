@@ -224,6 +224,25 @@ class Deleted(BaseModel):
     id: UUID
 
 
+class IdentityBackfill(Payload):
+    all_organizations: bool = Field(False, description="Every organization, not just the caller's: platform owners only.")
+
+
+class IdentitySynced(BaseModel):
+    """What mirroring tenancy's identity (organizations, people, memberships) into the graph changed."""
+
+    organizations: int = 0
+    things_created: int = 0
+    things_updated: int = 0
+    connections_created: int = 0
+    connections_updated: int = 0
+    connections_ended: int = 0
+
+    def add(self, other: "IdentitySynced") -> None:
+        for name in IdentitySynced.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
 def _message(type_: str, verb: str, payload: type[Payload], result: type[BaseModel], permission: str) -> Any:
     return register_message(type_, subjects.command("graph", verb), payload, result, permission=permission)
 
@@ -254,3 +273,6 @@ CONNECTION_QUERY = _message(
     "graph.connection.query", "connections.query", ConnectionQuery, Connections, permission="connections:read"
 )
 NEIGHBORS = _message("graph.neighbors", "neighbors", NeighborQuery, Neighbors, permission="things:read")
+IDENTITY_BACKFILL = _message(
+    "graph.identity.backfill", "identity.backfill", IdentityBackfill, IdentitySynced, permission="things:update"
+)

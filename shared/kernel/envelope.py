@@ -178,6 +178,27 @@ def check_request(envelope: Envelope, specs: Mapping[str, MessageSpec[Any, Any]]
     return payload, spec
 
 
+def refuse_nul_characters(raw: bytes, payload: Any) -> None:
+    """No text anywhere in the platform may hold U+0000: Postgres stores none (text nor jsonb), so a payload
+    with one is refused here, by path, rather than failing deep in a query. JSON can only carry it escaped:
+    the byte scan is the fast path, the walk runs only when the escape is there."""
+    if b"\\u0000" not in raw:
+        return
+    stack: list[tuple[str, Any]] = [("payload", payload)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidRequest("text may not contain the NUL character (U+0000)", {"path": path})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise InvalidRequest("a key may not contain the NUL character (U+0000)", {"path": path})
+                stack.append((f"{path}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Encoded(Generic[R]):
     """A result whose JSON is already made, embedded in the reply as it is.

@@ -54,12 +54,18 @@ class Settings(BaseSettings):
 
     request_timeout: float = Field(10.0, description="Seconds a bus request waits for its reply.")
     handler_concurrency: int = Field(32, description="Messages one subscriber handles at once.")
+    handler_queue_limit: int = Field(1000, ge=0, description=(
+        "Requests one subscriber lets wait for a free slot; past it the oldest waiting one is answered"
+        " `unavailable` (reason `overloaded`, with `retry_after`) at once instead of timing out later."))
 
     events_stream: str = "ONE_EVENTS"
     events_stream_replicas: int = 1
     events_duplicate_window: float = Field(
         600.0, description="Seconds JetStream remembers a Nats-Msg-Id; covers a relay restart."
     )
+    dead_letters_stream: str = Field("ONE_DEADLETTERS", description=(
+        "The stream every consumer's dead letters go through (`one.deadletter.>`), so none is lost before the"
+        " event log stores it; created by the event log."))
 
     outbox_poll_interval: float = 0.5
     outbox_batch_size: int = 200

@@ -13,6 +13,7 @@ SERVICES = ("tenancy", "graph", "eventlog", "knowledge", "agents", "commerce", "
 EVENTS_ROOT = f"{PREFIX}.events"
 ALL_EVENTS = f"{EVENTS_ROOT}.>"
 DEAD_LETTER_ROOT = f"{PREFIX}.deadletter"
+ALL_DEAD_LETTERS = f"{DEAD_LETTER_ROOT}.>"
 
 
 def command(service: str, verb: str) -> str:

@@ -63,9 +63,27 @@ def events_stream_config(settings: Settings) -> StreamConfig:
     )
 
 
+def dead_letters_stream_config(settings: Settings) -> StreamConfig:
+    """Dead letters wait here until the event log has stored them (a month at most)."""
+    return StreamConfig(
+        name=settings.dead_letters_stream,
+        subjects=[subjects.ALL_DEAD_LETTERS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        num_replicas=settings.events_stream_replicas,
+        duplicate_window=settings.events_duplicate_window,
+        max_age=30 * 24 * 3600.0,
+    )
+
+
 async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None:
     """Declare `ONE_EVENTS` (idempotent); Postgres is the record, the stream the transport."""
-    config = events_stream_config(settings)
+    await ensure_stream(js, events_stream_config(settings))
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or bring an older one's subjects and duplicate window up to date."""
     try:
         info = await js.stream_info(config.name)
     except NotFoundError:

@@ -7,7 +7,9 @@ ingestion trigger, ...) runs a `DurableConsumer`, so they all fail the same way:
   acked. A crash before the ack redelivers it, so handlers are idempotent;
 - a message the handler refuses for good (`Poison`) is dead-lettered with its
   reason on `one.deadletter.<service>` and acked: it is never redelivered, never
-  dropped silently, and counted in `one_consumer_dead_letters`;
+  dropped silently, and counted in `one_consumer_dead_letters`. The dead letter
+  goes into the `ONE_DEADLETTERS` stream and is acked by it before the message is,
+  so it survives until the event log stores it (`one events deadletters`);
 - a handler that raises (database down, a service unavailable) has the whole
   batch NAKed with a delay that doubles per delivery (JetStream's `BackOff` only
   applies to ack timeouts: a bare NAK would come back at once, a hot loop); on its
@@ -41,6 +43,7 @@ _REDELIVERED = PromCounter("one_consumer_redelivered", "Messages a consumer rece
 _RETRIES = PromCounter("one_consumer_transient_failures", "Batches a consumer NAKed to retry later", ["consumer"])
 
 P = TypeVar("P")
+DEAD_LETTER_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,8 @@ class ConsumerPolicy:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver,
+            # Spare deliveries past ours: a message whose dead letter could not be sent comes back to try again.
+            max_deliver=self.max_deliver + DEAD_LETTER_RETRIES if self.max_deliver > 0 else -1,
             max_ack_pending=self.max_ack_pending,
             filter_subject=self.subjects[0] if one else None,
             filter_subjects=None if one else list(self.subjects),
@@ -239,15 +243,18 @@ class DurableConsumer(Generic[P]):
             await p.msg.ack()
 
     async def dead_letter(self, poison: Poison) -> None:
-        """Announce a refused message on `one.deadletter.<service>`, with its reason, and count it."""
+        """Send a refused message, with its reason, into the dead-letter stream (`one.deadletter.<service>`), and
+        count it. If the stream does not take it this raises, so the message is not acked and comes back."""
         letter = dead_letter_record(self.policy.stream, poison)
+        body = {k: letter[k] for k in ("subject", "stream_seq", "reason_code", "reason", "raw", "deliveries")}
+        body |= {"event_id": str(letter["event_id"] or ""), "org_id": str(letter["org_id"] or ""),
+                 "consumer": self.policy.durable, "dedup_key": f"{self.policy.durable}/{letter['dedup_key']}"}
+        await self._nc.jetstream().publish(subjects.dead_letter(self.service), json.dumps(body).encode(),
+                                           headers={"Nats-Msg-Id": body["dedup_key"]})
         counters = self.counters.dead_lettered
         counters[poison.reason_code] = counters.get(poison.reason_code, 0) + 1
         _DEAD_LETTERS.labels(self.policy.durable, poison.reason_code).inc()
-        body = {k: letter[k] for k in ("subject", "stream_seq", "reason_code", "reason", "raw", "deliveries")}
-        body |= {"event_id": str(letter["event_id"] or ""), "org_id": str(letter["org_id"] or ""), "consumer": self.policy.durable}
         log.warning("%s dead-lettered %s: %s", self.policy.durable, poison.msg.subject, poison.reason)
-        await self._nc.publish(subjects.dead_letter(self.service), json.dumps(body).encode())
 
     async def _retry_later(self, msgs: list[Msg], error: Exception) -> None:
         """Transient failure: NAK with a growing delay; the last allowed delivery is dead-lettered instead."""

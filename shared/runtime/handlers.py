@@ -11,6 +11,7 @@ never an exception escaping into the broker.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,16 @@ from nats.aio.subscription import Subscription
 from pydantic import BaseModel
 
 from shared.kernel import subjects
-from shared.kernel.envelope import Encoded, Envelope, MessageSpec, check_request, decode_envelope, encode_reply
-from shared.kernel.errors import Internal, OneError, PayloadTooLarge
+from shared.kernel.envelope import (
+    Encoded,
+    Envelope,
+    MessageSpec,
+    check_request,
+    decode_envelope,
+    encode_reply,
+    refuse_nul_characters,
+)
+from shared.kernel.errors import Internal, OneError, PayloadTooLarge, Unavailable
 from shared.kernel.ids import uuid7
 from shared.runtime import metrics
 from shared.runtime.context import WorkContext
@@ -98,10 +107,13 @@ class ServiceRouter:
         for subject, specs in other.specs_by_subject.items():
             self.specs_by_subject.setdefault(subject, {}).update(specs)
 
-    async def serve(self, runtime: "ServiceRuntime", nc: NatsClient, concurrency: int) -> "Serving":
-        """Subscribe this replica's handlers: one queue-group subscription per subject, at most `concurrency` at once."""
+    async def serve(
+        self, runtime: "ServiceRuntime", nc: NatsClient, concurrency: int, queue_limit: int
+    ) -> "Serving":
+        """Subscribe this replica's handlers: one queue-group subscription per subject, at most `concurrency` at
+        once, at most `queue_limit` waiting per subscription before the oldest is refused as overloaded."""
         serving = Serving(self, runtime, nc)
-        await serving.subscribe(concurrency)
+        await serving.subscribe(concurrency, queue_limit)
         return serving
 
 
@@ -115,9 +127,10 @@ class Serving:
         self._nc = nc
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._refusals: set[asyncio.Task[None]] = set()
 
-    async def subscribe(self, concurrency: int) -> None:
-        slots = Slots(concurrency)
+    async def subscribe(self, concurrency: int, queue_limit: int) -> None:
+        self._slots = slots = Slots(concurrency, queue_limit)
         nc, group = self._nc, subjects.queue_group(self.service)
         for subject, specs in self.router.specs_by_subject.items():
             eager = self.router.eager.issuperset(specs)
@@ -126,6 +139,8 @@ class Serving:
     def _receiver(
         self, specs: dict[str, MessageSpec[Any, Any]], slots: Slots, eager: bool
     ) -> Callable[[Msg], Awaitable[None]]:
+        """The subscription's callback: start the request now if a slot is free, else line it up (never block
+        the subscription: a blocked callback would leave the line unbounded in the client's buffer)."""
         loop = asyncio.get_running_loop()
 
         def track(task: asyncio.Task[None]) -> None:
@@ -133,37 +148,56 @@ class Serving:
             self._in_flight.add(task)
             task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.give()))
 
-        async def receive(msg: Msg) -> None:
-            if slots.free <= 0:
-                await slots.wait_for_one()
+        def start(msg: Msg) -> None:
             track(loop.create_task(self._respond(msg, specs)))  # the loop's own method: no running-loop lookup
 
-        async def receive_eagerly(msg: Msg) -> None:
-            if slots.free <= 0:
-                await slots.wait_for_one()
+        def start_eager(msg: Msg) -> None:
             task = start_eagerly(self._respond(msg, specs))
             if task is not None:  # it has to wait: now it takes a slot
                 track(task)
 
-        return receive_eagerly if eager else receive
+        begin = start_eager if eager else start
+
+        async def receive(msg: Msg) -> None:
+            if slots.has_room():
+                begin(msg)
+            else:  # one that waited starts in a task of its own (from a finished request's callback)
+                slots.wait(partial(start, msg), partial(self._refuse, msg))
+
+        return receive
+
+    def _refuse(self, msg: Msg) -> None:
+        """Answer one waiting request `unavailable` undone: the service is up but has more waiting than it can
+        answer in time (`handler_queue_limit`); the caller may retry after `retry_after` seconds."""
+        metrics.observe(self.service, metrics.UNKNOWN_TYPE, "overloaded", 0.0)
+        if not msg.reply:
+            return
+        error = Unavailable(f"{self.service} is overloaded: more than {self._slots.queue_limit} requests wait for "
+                            "a turn; retry shortly", {"reason": "overloaded", "service": self.service, "retry_after": 1})
+        task = asyncio.get_running_loop().create_task(self._reply(msg, encode_reply(None, error)))
+        self._refusals.add(task)
+        task.add_done_callback(self._refusals.discard)
 
     async def _respond(self, msg: Msg, specs: dict[str, MessageSpec[Any, Any]]) -> None:
         with consume_span(msg.subject, msg.headers):
             reply = await self.dispatch(msg.data, specs)
         if msg.reply:
-            try:
-                # Not `msg.respond()`: it would echo the request's headers back with the reply.
-                await self._nc.publish(msg.reply, reply)
-            except Exception as error:  # the caller's connection is gone; nothing else to tell
-                log.warning("%s: could not reply on %s: %r", self.service, msg.subject, error)
+            await self._reply(msg, reply)
+
+    async def _reply(self, msg: Msg, reply: bytes) -> None:
+        try:
+            # Not `msg.respond()`: it would echo the request's headers back with the reply.
+            await self._nc.publish(msg.reply, reply)
+        except Exception as error:  # the caller's connection is gone; nothing else to tell
+            log.warning("%s: could not reply on %s: %r", self.service, msg.subject, error)
 
     async def stop(self) -> None:
         """Stop taking requests, then let the ones received or in progress finish and reply."""
         for subscription in self._subscriptions:
             await subscription.drain()
         self._subscriptions.clear()
-        if self._in_flight:
-            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        while self._in_flight or self._refusals:  # those in line start as the ones in progress end
+            await asyncio.gather(*self._in_flight, *self._refusals, return_exceptions=True)
 
     async def dispatch(self, raw: bytes, specs: dict[str, MessageSpec[Any, Any]]) -> bytes:
         started = perf_counter()
@@ -173,6 +207,7 @@ class Serving:
             envelope = decode_envelope(raw)
             if envelope.type in specs:
                 message_type = envelope.type
+            refuse_nul_characters(raw, envelope.payload)
             payload, spec = check_request(envelope, specs)
             reply = encode_reply(envelope, await self._call(envelope, payload, spec))
             if len(reply) > self._nc.max_payload:  # it could not be sent: the caller would only time out

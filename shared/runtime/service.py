@@ -159,7 +159,8 @@ class ServiceRuntime:
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         for hook in self.definition.on_start:  # before the router: a service answers once it is ready
             await hook(self)
-        self._serving = await self.definition.router.serve(self, self.broker.connection, self.settings.handler_concurrency)
+        self._serving = await self.definition.router.serve(
+            self, self.broker.connection, self.settings.handler_concurrency, self.settings.handler_queue_limit)
         await server_has_everything_sent(self.broker.connection)  # "started" means reachable
         self._started_at = time.monotonic()
         gc.freeze()  # start-up objects live forever: keep them out of every later GC pass

@@ -1,32 +1,38 @@
-"""A bound on the messages a subscriber has in progress, checked without a coroutine call.
+"""A bound on the messages a subscriber has in progress, and on those waiting for a turn.
 
-When every slot is taken the subscription stops taking messages and NATS buffers
-them: back-pressure, not an unbounded number of tasks. Unlike `asyncio.Semaphore`
-the check is a plain comparison, and a message can take its slot after it
-started: an eagerly started handler (`shared.runtime.eager`) that answered at once never
-needs one.
+At most `limit` requests run at once; the rest wait in line, in arrival order. The line is
+bounded too: past `queue_limit` the oldest waiting request (whose caller is nearest its
+timeout) is refused at once, so an overloaded service sheds load with a quick, typed answer
+instead of letting callers' timeouts pile up (issue 23). The check on the hot path is a plain
+comparison, and a message can take its slot after it started: an eagerly started handler
+(`shared.runtime.eager`) that answered at once never needs one.
 """
 
-import asyncio
+from collections import deque
+from collections.abc import Callable
+
+Start = Callable[[], None]
 
 
 class Slots:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, queue_limit: int) -> None:
         self.free = limit
-        self._freed: asyncio.Future[None] | None = None
+        self.queue_limit = queue_limit
+        self.waiting: deque[tuple[Start, Start]] = deque()
 
-    async def wait_for_one(self) -> None:
-        """Return once a slot is free (without taking it)."""
-        while self.free <= 0:
-            if self._freed is None:
-                self._freed = asyncio.get_running_loop().create_future()
-            await self._freed
+    def has_room(self) -> bool:
+        return self.free > 0 and not self.waiting
+
+    def wait(self, start: Start, refuse: Start) -> None:
+        """Line up `start` for the next free slot; if the line is then too long, its oldest is `refuse`d."""
+        self.waiting.append((start, refuse))
+        if len(self.waiting) > self.queue_limit:
+            self.waiting.popleft()[1]()
 
     def take(self) -> None:
         self.free -= 1
 
     def give(self) -> None:
         self.free += 1
-        freed, self._freed = self._freed, None
-        if freed is not None and not freed.done():
-            freed.set_result(None)
+        while self.free > 0 and self.waiting:
+            self.waiting.popleft()[0]()

@@ -34,6 +34,7 @@ LAZY_COMMANDS = {
     "publish": "shared.tools.cli_events:publish",
     "things": "shared.tools.cli_graph:things_app",
     "connections": "shared.tools.cli_graph:connections_app",
+    "graph": "shared.tools.cli_graph:graph_app",
     "orgs": "shared.tools.cli_tenancy:orgs_app",
     "members": "shared.tools.cli_tenancy:members_app",
     "invites": "shared.tools.cli_tenancy:invites_app",
@@ -45,8 +46,11 @@ LAZY_COMMANDS = {
     "jobs": "shared.tools.cli_jobs:jobs_app",
     "agents": "shared.tools.cli_agents:agents_app",
     "x402": "shared.tools.cli_x402:x402_app",
+    "ap2": "shared.tools.cli_ap2:ap2_app",
     "products": "shared.tools.cli_commerce:products_app",
     "checkout": "shared.tools.cli_commerce:checkout_app",
+    "discounts": "shared.tools.cli_discounts:discounts_app",
+    "backup": "shared.tools.cli_backup:backup", "restore": "shared.tools.cli_backup:restore",
 }
 """Commands defined in other modules, imported only when run (`shared/tools/cli_lazy.py`)."""
 
@@ -306,11 +310,19 @@ def _run_stack(base: "Settings", wait: float) -> None:
     import signal
 
     from shared.tools.credentials import credentials_path
-    from shared.tools.stack import Supervisor, bring_up, fetch_health, remove_runtime, settings_of, write_runtime
+    from shared.tools.stack import (
+        Supervisor,
+        bring_up,
+        fetch_health,
+        redacted,
+        remove_runtime,
+        settings_of,
+        write_runtime,
+    )
 
     settings, servers, new_key = asyncio.run(bring_up(base))
     write_runtime(settings, servers)
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, nats_passwords=servers.nats_passwords())  # each child logs in as itself
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -332,7 +344,7 @@ def _run_stack(base: "Settings", wait: float) -> None:
                 break
             time.sleep(0.5)
         _print_health(reports)
-        console.print(f"Postgres  {settings.database_url}")
+        console.print(f"Postgres  {redacted(settings.database_url)}")
         console.print(f"NATS      {settings.nats_url}")
         if servers.nats and servers.nats.http_port:
             console.print(f"NATS monitoring  http://127.0.0.1:{servers.nats.http_port}  (/varz, /connz, /jsz)")

@@ -116,14 +116,17 @@ def card(slug: str = typer.Argument(..., help="A deployed agent."), as_json: boo
     """The URL of the agent's public A2A card; its A2A server (JSON-RPC and HTTP+JSON) is the URL without the
     `/.well-known/...` part. The gateway is `ONE_URL`, else this machine's (`ONE_GATEWAY_HOST`/`_PORT`)."""
     async def work(one: Any) -> tuple[Any, Any]:
-        return await one.agents.get(slug), await one.whoami()
+        from shared.contracts.tenancy import ORG_RESOLVE_PUBLIC  # the org's slug, as its A2A URLs name it
 
-    agent, verified = act(work)
+        agent, verified = await one.agents.get(slug), await one.whoami()
+        return agent, await one.request(ORG_RESOLVE_PUBLIC, {"ref": str(verified.org_id)})
+
+    agent, org = act(work)
     if agent.production is None:
         fail(f"agent {slug} is not deployed: only deployed agents have an A2A card", f"one agents deploy {slug}")
     gateway = (os.environ.get("ONE_URL") or f"http://{os.environ.get('ONE_GATEWAY_HOST', '127.0.0.1')}:"
                f"{os.environ.get('ONE_GATEWAY_PORT', '8080')}").rstrip("/")
-    base = f"{gateway}/a2a/{verified.org_id}/{agent.slug}"
+    base = f"{gateway}/a2a/{org.slug}/{agent.slug}"
     if as_json:
         print_json({"card_url": f"{base}/.well-known/agent-card.json", "a2a_url": base})
     else:

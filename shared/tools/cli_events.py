@@ -1,4 +1,4 @@
-"""`one publish` and `one events tail|query|history|revenue|archive|import|replay`.
+"""`one publish` and `one events tail|query|history|revenue|archive|import|replay|deadletters`.
 
 Commands act through the SDK as the owner of the API key (`ONE_API_KEY`, or the
 credentials file `one up` wrote), verified by tenancy, over the running stack's bus or,
@@ -255,3 +255,24 @@ def replay(
                                                    types=types or [],
                                                    progress=lambda d, t: bar.update(task, completed=d, total=t or None)))
     console.print(f"replayed {sent} events to {subject}")
+
+
+@app.command("deadletters")
+def dead_letters(
+    org: UUID | None = OrgOption,
+    after: int = typer.Option(0, help="Cursor: letters after this id."),
+    limit: int = typer.Option(100),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+) -> None:
+    """Messages a consumer gave up on (the event log's ingest, or any service's), each with its reason."""
+    page = _run(org, lambda c: c.dead_letters(after_id=after, limit=limit))
+    if as_json:
+        for letter in page.dead_letters:
+            print(letter.model_dump_json())
+        return
+    print_table([Column("id"), Column("recorded"), Column("reason code"), Column("reason", "text"),
+                 Column("subject", "text")],
+                [[str(d.id), d.recorded_at.isoformat(timespec="seconds"), d.reason_code, d.reason, d.subject]
+                 for d in page.dead_letters], out=console, empty="no dead letters")
+    if page.dead_letters and len(page.dead_letters) == limit:
+        console.print(f"next page: --after {page.dead_letters[-1].id}")

@@ -18,6 +18,8 @@ things_app = typer.Typer(help="Things: create, get, query, update, archive, dele
                          no_args_is_help=True)
 connections_app = typer.Typer(help="Connections between things: create, list, update, end, delete.",
                               no_args_is_help=True)
+graph_app = typer.Typer(help="The graph's own upkeep: mirror tenancy's identity (orgs, people, memberships).",
+                        no_args_is_help=True)
 
 JsonOption = typer.Option(False, "--json", help="The reply as JSON (the contract's model).")
 BodyOption = typer.Option(None, "--json-body", help="The request's fields as JSON (or @file.json); flags win.")
@@ -278,3 +280,23 @@ def connection_delete(id: UUID, as_json: bool = JsonOption) -> None:
     """Delete a connection."""
     deleted = act(lambda one: one.connections.delete(id))
     print_json(deleted) if as_json else print(f"deleted connection {deleted.id}")
+
+
+@graph_app.callback()
+def graph_group() -> None:
+    """The graph's own upkeep (a group, so its one command keeps its name)."""
+
+
+@graph_app.command("backfill-identity")
+def backfill_identity(
+    all_organizations: bool = typer.Option(False, "--all", help="Every organization (platform owners only)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Mirror existing orgs, people and memberships as things and `member_of` connections (idempotent)."""
+    from shared.contracts.graph import IDENTITY_BACKFILL
+
+    synced = act(lambda one: one.request(IDENTITY_BACKFILL, {"all_organizations": all_organizations}, timeout=300))
+    if as_json:
+        print_json(synced)
+        return
+    print_record({name: str(value) for name, value in synced.model_dump().items()})

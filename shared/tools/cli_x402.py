@@ -153,14 +153,16 @@ def budget_show(slug: str = typer.Argument(..., help="The agent's slug."), as_js
 price_app = typer.Typer(help="What the org charges per request for a resource sold over the gateway's `/x402/{org}/...`"
                         " (paid with x402, no API key).", no_args_is_help=True)
 x402_app.add_typer(price_app, name="price")
-ResourceArgument = typer.Argument(..., help="`knowledge/search`, `agents/<slug>/chat` or `products/<id>/content`.")
+ResourceArgument = typer.Argument(..., help="What is sold under /x402/<org>/: a route of the allow-list (`one x402 "
+                                  "price routes`), e.g. `v1/things/{id}` (every thing), or one path of it "
+                                  "(`v1/things/<id>`, `agents/<slug>/chat`, `knowledge/search`).")
 
 
 def show_prices(prices: list[Any]) -> None:
     from shared.tools.cli_output import print_table
 
-    print_table(["resource", "amount", "units", "pay_to", "network", "asset", "url"],
-                [[p.resource, tokens(p.amount), p.amount, p.pay_to, p.network, p.asset,
+    print_table(["method", "resource", "amount", "units", "pay_to", "network", "asset", "mime_type", "url"],
+                [[p.method, p.resource, tokens(p.amount), p.amount, p.pay_to, p.network, p.asset, p.mime_type,
                   f"/x402/{p.org_slug}/{p.resource}"] for p in prices], empty="no prices")
 
 
@@ -175,6 +177,9 @@ def price_set(resource: str = ResourceArgument,
               asset_version: str = typer.Option(None, "--asset-version", help="Its EIP-712 version; default: ditto."),
               timeout: int = typer.Option(300, "--timeout", help="Seconds a signed payment stays valid."),
               description: str = typer.Option("", "--description", help="What the payer buys (shown in the 402)."),
+              method: str = typer.Option(None, "--method", help="GET or POST; default (and the only one allowed): "
+                                         "the route's."),
+              mime_type: str = typer.Option("application/json", "--mime-type", help="What the resource answers."),
               as_json: bool = JsonOption) -> None:
     """Price a resource (replacing its price); the gateway sells at the new price within seconds."""
     from shared.contracts.commerce.x402 import X402_PRICE_SET
@@ -183,9 +188,19 @@ def price_set(resource: str = ResourceArgument,
         fail(f"{amount!r} is not a whole number of units", "e.g. 10000", EXIT_USAGE)
     body = {"resource": resource, "amount": int(amount) if units else atomic(amount), "pay_to": pay_to,
             "network": network, "asset": asset, "asset_name": asset_name, "asset_version": asset_version,
-            "max_timeout_seconds": timeout, "description": description}
+            "max_timeout_seconds": timeout, "description": description, "method": method and method.upper(),
+            "mime_type": mime_type}
     reply = act(lambda one: one.request(X402_PRICE_SET, body))
     print_json(reply) if as_json else show_prices([reply])
+
+
+@price_app.command("routes")
+def price_routes() -> None:
+    """The routes an org may price (the allow-list): reads only, and a paid chat."""
+    from shared.contracts.commerce.x402 import PRICEABLE_ROUTES
+    from shared.tools.cli_output import print_table
+
+    print_table(["method", "route", "serves"], [[r.method, r.template, r.serves] for r in PRICEABLE_ROUTES])
 
 
 @price_app.command("list")

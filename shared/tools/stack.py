@@ -12,14 +12,13 @@ import importlib
 import json
 import logging
 import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import SecretStr
 
 from shared.kernel import subjects
 from shared.kernel.settings import Settings, get_settings
@@ -30,12 +29,17 @@ if TYPE_CHECKING:  # imported where used: the CLI imports this module for `effec
 
 from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.tools.sdk.connect import with_running_stack
+from shared.tools.stack_secrets import StackSecrets
+from shared.tools.stack_supervisor import ADAPTERS, Supervisor
+
+__all__ = ["ADAPTERS", "Supervisor"]  # where `one up`'s callers have always found them
 
 log = logging.getLogger(__name__)
 
 
-ADAPTERS = {"mailer": ["mailer"]}
-"""Processes `one up` runs beside the services (name -> `one` arguments): they deliver, they serve no requests."""
+NATS_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "nats-server.conf"
+"""Who may do what on the bus: the file compose and Kubernetes deploy, run as it is by the embedded nats-server."""
+NATS_USERS = (*subjects.SERVICES, *ADAPTERS, "cli")
 
 
 def service_module(name: str, module: str) -> ModuleType:
@@ -61,27 +65,68 @@ def all_migrations() -> dict[str, str]:
 
 
 def effective_settings(settings: Settings | None = None) -> Settings:
-    """Settings with the URLs of the running embedded stack filled in where unset (as the SDK finds them)."""
-    return with_running_stack(settings or get_settings())
+    """Settings with the URLs of the running embedded stack filled in where unset (as the SDK finds them), and
+    its app role's password when its database is the one used (`one bootstrap` beside a running `one up`)."""
+    given = settings or get_settings()
+    found = with_running_stack(given)
+    if given.database_url or not found.database_url or given.db_app_password:
+        return found
+    secrets = StackSecrets.existing(given.data_dir)
+    return found if secrets is None else found.model_copy(update={"db_app_password": SecretStr(secrets.postgres_app)})
+
+
+def redacted(url: str | None) -> str | None:
+    """`url` with its password (if any) shown as `***`: what may be printed."""
+    parts = urlsplit(url or "")
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def with_login(url: str, user: str | None, password: SecretStr | None) -> str:
+    """`nats://user:password@host:port`: a URL that carries its login, as `runtime.json` gives it to the CLI."""
+    if not user or not password:
+        return url
+    parts = urlsplit(url)
+    login = f"{quote(user, safe='')}:{quote(password.get_secret_value(), safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}:{parts.port}"))
 
 
 @dataclass
 class EmbeddedServers:
-    """Starts whichever of Postgres / NATS the settings don't point at."""
+    """Starts whichever of Postgres / NATS the settings don't point at, secure by default.
+
+    Postgres: the superuser and the app role have passwords, pg_hba.conf wants SCRAM for every connection.
+    NATS: deploy/nats/nats-server.conf itself (one user per service, the mailer and the CLI, each allowed its
+    own subjects only). The passwords are generated on the first start into `<data_dir>/secrets.json` (0600)
+    and reused. Both listen on 127.0.0.1 only. The returned settings log in as the superuser and the `cli`
+    user: what `one up` itself needs (migrations, bootstrap, health); each child gets its own login.
+    """
 
     settings: Settings
     postgres: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
+    secrets: StackSecrets | None = None
 
     def start(self) -> Settings:
-        update = {}
+        update: dict[str, object] = {}
+        data_dir = self.settings.data_dir.resolve()
+        if not (self.settings.database_url and self.settings.nats_url):
+            self.secrets = StackSecrets.ensure(data_dir, NATS_USERS)
         if not self.settings.database_url:
-            self.postgres = EmbeddedPostgres(self.settings.data_dir.resolve() / "postgres")
+            self.postgres = EmbeddedPostgres(data_dir / "postgres", password=self.secrets.postgres_superuser)
             update["database_url"] = self.postgres.start()
+            update["db_app_password"] = SecretStr(self.secrets.postgres_app)
         if not self.settings.nats_url:
-            self.nats = EmbeddedNats(self.settings.data_dir.resolve() / "nats", http_port=0)
+            self.nats = EmbeddedNats(data_dir / "nats", http_port=0, config_file=NATS_CONFIG,
+                                     env=self.secrets.nats_environment())
             update["nats_url"] = self.nats.start()
+            update["nats_user"], update["nats_password"] = "cli", SecretStr(self.secrets.nats["cli"])
         return self.settings.model_copy(update=update)
+
+    def nats_passwords(self) -> dict[str, str]:
+        """Each child's NATS password, when the NATS is ours; empty when the settings named another server."""
+        return dict(self.secrets.nats) if self.nats and self.secrets else {}
 
     def stop(self) -> None:
         """Stop what this process started; a server that was already running stays up."""
@@ -111,81 +156,20 @@ async def fetch_health(
     return dict(zip(services, results, strict=True))
 
 
-@dataclass
-class Supervisor:
-    """Runs one child process per service (and per adapter, e.g. the mailer) and restarts a child that dies."""
-
-    settings: Settings
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    restarts: dict[str, list[float]] = field(default_factory=dict)
-
-    def metrics_ports(self) -> dict[str, int]:
-        """Each child's metrics port: ONE_METRICS_PORT and the ports after it, in order; none when it is 0."""
-        base = self.settings.metrics_port
-        return {name: base + n for n, name in enumerate((*subjects.SERVICES, *ADAPTERS))} if base else {}
-
-    def _env(self, name: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env["ONE_DATABASE_URL"] = self.settings.database_url or ""
-        env["ONE_NATS_URL"] = self.settings.nats_url or ""
-        env["ONE_DATA_DIR"] = str(self.settings.data_dir.resolve())
-        env["ONE_METRICS_PORT"] = str(self.metrics_ports().get(name, 0))
-        return env
-
-    def spawn(self, name: str) -> None:
-        log_file = open(self.settings.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (child owns it)
-        arguments = ADAPTERS.get(name, ["serve", name])
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "shared.tools.cli", *arguments],
-            env=self._env(name),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
-        )
-
-    def start_all(self) -> None:
-        (self.settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        for name in (*subjects.SERVICES, *ADAPTERS):
-            self.spawn(name)
-
-    def restart_dead(self) -> list[str]:
-        """Restart children that exited, at most 5 times a minute each."""
-        restarted = []
-        now = time.monotonic()
-        for name, process in list(self.processes.items()):
-            if process.poll() is None:
-                continue
-            recent = [t for t in self.restarts.get(name, []) if now - t < 60]
-            if len(recent) >= 5:
-                continue
-            log.warning("%s exited with %s; restarting", name, process.returncode)
-            self.restarts[name] = [*recent, now]
-            self.spawn(name)
-            restarted.append(name)
-        return restarted
-
-    def stop_all(self, timeout: float = 20.0) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 def write_runtime(settings: Settings, servers: EmbeddedServers) -> None:
     """Where this `one up` listens, for `one status` and the SDK; only the data directory's lock holder writes it."""
     runtime = {
         "database_url": settings.database_url,
-        "nats_url": settings.nats_url,
+        "nats_url": with_login(settings.nats_url, settings.nats_user, settings.nats_password) if servers.nats
+        else settings.nats_url,
         "nats_monitor": f"http://127.0.0.1:{servers.nats.http_port}" if servers.nats else None,
         "pid": os.getpid(),
     }
-    settings.runtime_file.write_text(json.dumps(runtime, indent=2))
+    # Mode 0600 like the credentials file: its URLs carry the superuser's and the CLI's passwords.
+    descriptor = os.open(settings.runtime_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(runtime, file, indent=2)
 
 
 def remove_runtime(settings: Settings) -> bool:
@@ -260,8 +244,12 @@ async def bring_up(settings: Settings) -> tuple[Settings, EmbeddedServers, str |
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     servers = EmbeddedServers(settings)
     settings = servers.start()
-    await migrate_services(settings, all_migrations())
-    return settings, servers, await ensure_platform_credentials(settings)
+    try:
+        await migrate_services(settings, all_migrations())
+        return settings, servers, await ensure_platform_credentials(settings)
+    except BaseException:
+        servers.stop()  # what this start began is not left running behind an error
+        raise
 
 
 async def bootstrap(settings: Settings, *, email: str | None = None, new_key: bool = False) -> Any:

@@ -1,5 +1,6 @@
 """Fixtures of the A2A tests (server and client halves): the session's gateway on a real port, and a published agent
-of a fresh org on the scripted model (answers at once) with its org's API key, its A2A base URL and card URL,
+of a fresh org on the scripted model (answers at once) with its org's API key, its A2A base URL (naming the org by
+its slug, as the card does) and card URL,
 and official a2a-sdk clients for it on either binding."""
 
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.client.card_resolver import A2ACardResolver
 from a2a.types.a2a_pb2 import AgentCard
 
+from shared.contracts.tenancy import ORG_RESOLVE_PUBLIC
 from shared.runtime.client import BusClient
 from tests.agents.agent_fixtures import make_agent, model_server, owner, platform, stranger  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import Script, ScriptedModel
@@ -44,7 +46,8 @@ async def publish(bus: BusClient, gateway_url: str, account: Account, server: Sc
                   *replies: Any, **config: Any) -> Published:
     model, script = server.script(*(replies or ({"text": ANSWER},)))
     agent = await make_agent(bus, account, model, **config)
-    return Published(account, agent.slug, f"{gateway_url}/a2a/{account.org_id}/{agent.slug}", script)
+    org = await bus.request(ORG_RESOLVE_PUBLIC, {"ref": str(account.org_id)})
+    return Published(account, agent.slug, f"{gateway_url}/a2a/{org.slug}/{agent.slug}", script)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 KB-SD-JWT hop (`kb+sd-jwt`, `aud`, `nonce`, `sd_hash`) carries the closed one; hops are joined by `~~`.
 """
 
+import asyncio
 import base64
 import hashlib
 import time
@@ -37,14 +38,43 @@ def _issue(claims: dict[str, Any], signer: JWK, typ: str) -> str:
                        extra_header_parameters={"typ": typ, "kid": signer["kid"]}).sd_jwt_issuance
 
 
+REFERENCE = {"type": "payment.reference", "conditional_transaction_id": "test-checkout-mandate"}
+
+
+def open_payment(agent: JWK, constraints: list[dict[str, Any]], *, exp: int | None = None,
+                 **fields: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"vct": "mandate.payment.open.1", "constraints": [*constraints, REFERENCE], "cnf": {"jwk": public(agent)},
+            "iat": now, "exp": now + 3600 if exp is None else exp, **fields}
+
+
 def open_mandate(issuer: JWK, agent: JWK, constraints: list[dict[str, Any]], *, exp: int | None = None,
                  **fields: Any) -> str:
     """The root SD-JWT: the open payment mandate, signed by the credential provider, bound to `agent`."""
-    now = int(time.time())
-    rules = [*constraints, {"type": "payment.reference", "conditional_transaction_id": "test-checkout-mandate"}]
-    mandate = {"vct": "mandate.payment.open.1", "constraints": rules, "cnf": {"jwk": public(agent)}, "iat": now,
-               "exp": now + 3600 if exp is None else exp, **fields}
+    mandate = open_payment(agent, constraints, exp=exp, **fields)
     return _issue({"iss": "https://cp.test", "delegate_payload": [SDObj(mandate)]}, issuer, "dc+sd-jwt")
+
+
+def open_checkout_mandate(issuer: JWK, agent: JWK, constraints: list[dict[str, Any]]) -> str:
+    """The root SD-JWT of an open checkout mandate (checkout.line_items, checkout.allowed_merchants)."""
+    now = int(time.time())
+    mandate = {"vct": "mandate.checkout.open.1", "constraints": constraints, "cnf": {"jwk": public(agent)},
+               "iat": now, "exp": now + 3600}
+    return _issue({"iss": "https://cp.test", "delegate_payload": [SDObj(mandate)]}, issuer, "dc+sd-jwt")
+
+
+def last_token(chain: str) -> str:
+    """The last hop of a chain, as the next hop's `sd_hash` covers it."""
+    return chain.rstrip("~").split("~~")[-1] + "~"
+
+
+def delegate(chain: str, holder: JWK, mandate: dict[str, Any], signer: JWK | None = None,
+             sd_hash: str | None = None) -> str:
+    """chain ~ an intermediate hop (`kb+sd-jwt+kb`): `holder` (the last mandate's cnf) hands `mandate` (an open one
+    naming the sub-agent's `cnf`) on; `signer` / `sd_hash` break it on purpose."""
+    claims = {"delegate_payload": [SDObj(mandate)], "iat": int(time.time()), "aud": "https://sub-agent.test",
+              "nonce": "delegation", "sd_hash": sd_hash or b64hash(last_token(chain))}
+    return chain + "~" + _issue(claims, signer or holder, "kb+sd-jwt+kb")
 
 
 @dataclass
@@ -68,5 +98,23 @@ def close(root: str, agent: JWK, purchase: Purchase, **changes: Any) -> str:
                "payment_instrument": INSTRUMENT, "iat": int(time.time())}
     mandate.update(mandate_changes)
     claims = {"delegate_payload": [SDObj(mandate)], "iat": int(time.time()), "aud": purchase.merchant_id,
-              "nonce": purchase.nonce, "sd_hash": b64hash(root), **changes}
+              "nonce": purchase.nonce, "sd_hash": b64hash(last_token(root)), **changes}
     return root + "~" + _issue(claims, signer, "kb+sd-jwt")
+
+
+def close_checkout(root: str, agent: JWK, purchase: "Purchase", checkout_jwt: str) -> str:
+    """root ~ the closed checkout mandate for exactly this merchant-signed checkout."""
+    mandate = {"vct": "mandate.checkout.1", "checkout_jwt": checkout_jwt, "checkout_hash": b64hash(checkout_jwt),
+               "iat": int(time.time())}
+    claims = {"delegate_payload": [SDObj(mandate)], "iat": int(time.time()), "aud": purchase.merchant_id,
+              "nonce": purchase.nonce, "sd_hash": b64hash(last_token(root))}
+    return root + "~" + _issue(claims, agent, "kb+sd-jwt")
+
+
+async def graph_synced(admin: Any, org_id: Any, timeout: float = 60.0) -> None:
+    """Wait until commerce wrote the org's mandate things and connections (after the reply, ap2_replica.GraphSync)."""
+    deadline = time.monotonic() + timeout
+    while await admin.fetchval("SELECT count(*) FROM commerce.ap2_mandates WHERE org_id = $1 AND graph_pending",
+                               org_id):
+        assert time.monotonic() < deadline, "the AP2 graph sync did not catch up"
+        await asyncio.sleep(0.1)

@@ -26,7 +26,7 @@ from shared.contracts.commerce.ap2 import (
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import InvalidRequest
 from shared.runtime.client import BusClient
-from tests.ap2.chains import Purchase, close, jwks, key, open_mandate
+from tests.ap2.chains import Purchase, close, graph_synced, jwks, key, open_mandate
 from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.graph.conftest import owner  # noqa: F401 (fixture)
 from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
@@ -101,6 +101,7 @@ async def test_a_valid_chain_pays_with_a_receipt_the_published_jwks_verifies(
                                          merchant.account.org_id)
     assert schemas.errors(schemas.PAYMENT_RECEIPT, json.loads(stored_receipt["receipt"])) == []
 
+    await graph_synced(admin, merchant.account.org_id)  # written after the reply
     things = await admin.fetch("SELECT id, properties FROM graph.things WHERE org_id = $1 AND type = 'mandate'",
                                merchant.account.org_id)
     by_type = {json.loads(t["properties"])["mandateType"]: t for t in things}

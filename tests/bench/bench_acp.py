@@ -8,8 +8,9 @@ A flow is what an agent platform sends for one purchase of a digital product: `P
 (create), `POST .../{id}` (update: a second unit), then `POST .../{id}/complete` paying with a Delegate
 Payment vault token. Through the gateway each request carries an `Idempotency-Key` and `API-Version`, is
 checked against the ACP JSON Schema, its answer too, and commerce prices it from the catalog, keeps the
-idempotency record, charges the token once, writes the order, the payment thing, the connection and the
-events. The vault token itself (`POST /acp/agentic_commerce/delegate_payment`, the PSP's API, not
+idempotency record (claimed and answered in the work's own transaction), charges the token once, writes the
+order and the events; the payment thing, the connection and the payment event are written right after the
+answer (a settlement queued with the order), so they are part of the load while the flows run. The vault token itself (`POST /acp/agentic_commerce/delegate_payment`, the PSP's API, not
 checkout's) is made for the session by the client between update and complete and is counted in our time.
 The bare app answers the same three requests: it validates each request and answer against the same
 schema bundle and keeps the session in one Postgres row (INSERT, then UPDATEs), answering with the bodies

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from services.gateway.api import create_app
+from services.gateway.mcp.mount import close as close_mcp
 from services.gateway.server import GatewayState, serve
 from services.gateway.settings import GatewaySettings
 from shared.kernel.settings import Settings
@@ -30,6 +31,7 @@ async def gateway(services: dict[str, ServiceRuntime], bus: BusClient, settings:
     yield state.url
     state.server.should_exit = True
     await state.task
+    await close_mcp(state.server.config.app)
 
 
 @dataclass

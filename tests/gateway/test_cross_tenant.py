@@ -191,11 +191,26 @@ ATTACKS = [
     Attack("GET", "/a2a/{victim_org}/{agent}/tasks/{run}/pushNotificationConfigs", refused=(403,)),
     Attack("POST", "/a2a/{victim_org}/{agent}/tasks/{run}/pushNotificationConfigs", {"url": "http://127.0.0.1:9/"},
            refused=(403,)),
+    Attack("POST", "/a2a/{victim_org_slug}/{agent}", A2A_SEND, refused=(403,)),  # the URL by the org's slug
+    Attack("POST", "/a2a/{victim_org_slug}/{agent}/message:send", A2A_SEND["params"], refused=(403,)),
+    Attack("GET", "/a2a/{victim_org_slug}/{agent}/tasks/{run}", refused=(403,)),
+    Attack("POST", "/a2a/{victim_org_slug}/{agent}/tasks/{run}:cancel", refused=(403,)),
     Attack("POST", "/a2a/{own_org}/{agent}", A2A_SEND, refused=(404,)),
     Attack("GET", "/a2a/{own_org}/{agent}/tasks", refused=(404,)),
     Attack("POST", "/x402/{own_org}/agents/{agent}/chat", {"message": "What do you know?"}, refused=(404,)),
     Attack("GET", "/x402/{victim_org}/products/{thing}/content", refused=(404,)),
     Attack("GET", "/x402/{own_org}/products/{thing}/content", refused=(404,)),
+    # x402 `/v1` reads sold per request: B priced none (404); under A's org A priced none either (404)
+    Attack("GET", "/x402/{victim_org}/v1/things", query={"type": "report"}, refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/v1/things/{thing}", refused=(404,)),
+    Attack("GET", "/x402/{own_org}/v1/things/{thing}", refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/v1/things/{thing}/neighbors", refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/v1/things/{thing}/knowledge", refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/v1/knowledge/items", refused=(404,)),
+    Attack("GET", "/x402/{victim_org}/v1/knowledge/items/{item}", refused=(404,)),
+    Attack("GET", "/x402/{own_org}/v1/knowledge/items/{item}", refused=(404,)),
+    Attack("POST", "/x402/{victim_org}/v1/knowledge/search", {"query": VICTIM_TEXT}, refused=(404,)),
+    Attack("POST", "/x402/{victim_org}/v1/knowledge/search/hybrid", {"query": VICTIM_TEXT}, refused=(404,)),
     Attack("GET", "/v1/x402/prices", refused=()),
     Attack("PUT", "/v1/x402/prices", {"resource": "knowledge/search", "amount": 1, "pay_to": "0x" + "ab" * 20,
                                       "org_id": "{victim_org}"}, refused=FORGED),
@@ -214,6 +229,16 @@ ATTACKS = [
     Attack("GET", "/v1/ap2/{victim_org}/jwks.json", refused=()),
     Attack("POST", "/v1/ap2/trust", {"issuer": "x", "jwks": {"keys": []}, "org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/ap2/checkouts", {"amount": 1, "currency": "USD", "org_id": "{victim_org}"}, refused=FORGED),
+    # discount codes ACP checkout applies: B's code is not found under A's key, nor listed, nor made for B
+    Attack("GET", "/v1/discounts/{discount}", refused=(404,)),
+    Attack("PATCH", "/v1/discounts/{discount}", {"active": False}, refused=(404,)),
+    Attack("GET", "/v1/discounts", refused=()),
+    Attack("POST", "/v1/discounts", {"code": "FORGED", "name": "x", "kind": "percentage", "percent_off": 100,
+                                     "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/ap2/receipts", refused=()),
+    Attack("GET", "/v1/ap2/mandates", query={"agent_id": "{agent_thing}"}, refused=()),
+    Attack("POST", "/v1/ap2/v1/mandates", {"type": "IntentMandate", "org_id": "{victim_org}", "mandate": {
+        "natural_language_description": "x", "intent_expiry": "2100-01-01T00:00:00Z"}}, refused=FORGED),
     # forged org ids in bodies and query strings
     Attack("POST", "/v1/things", {"type": "blog_post", "name": "Victim forged", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/things/batch", {"things": [{"type": "blog_post", "name": "Forged", "org_id": "{victim_org}"}]},
@@ -311,7 +336,7 @@ async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedMod
     return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json(), **await _victim_knowledge(bob, thing),
             "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
             "policy": policy.json(), "job": await _victim_job(bob), **agents,
-            **await _victim_ap2(bob, agents["agent_thing"]["id"])}
+            **await _victim_ap2(bob, agents["agent_thing"]["id"]), **await _victim_discount(bob)}
 
 
 async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any],
@@ -401,6 +426,14 @@ async def _victim_job(bob: Caller) -> dict[str, Any]:
     return job.json()
 
 
+async def _victim_discount(bob: Caller) -> dict[str, Any]:
+    """Org B's discount code (its code is its id on the routes)."""
+    made = await bob.call("POST", "/v1/discounts", {"code": "VICTIM50", "name": "Victim", "kind": "percentage",
+                                                    "percent_off": 50})
+    assert made.status_code == 201, made.text
+    return {"discount": {"id": made.json()["code"]}}
+
+
 async def _victim_ap2(bob: Caller, agent_id: str) -> dict[str, Any]:
     """Org B's AP2 checkout (its merchant-signed JWT and nonce) and a mandate it granted its agent."""
     made = await bob.call("POST", "/v1/ap2/checkouts", {"amount": 1500, "currency": "USD"})
@@ -421,13 +454,15 @@ async def _victim_agents(bob: Caller, model_server: ScriptedModel) -> dict[str, 
     chat = await bob.call("POST", f"/v1/agents/{agent['slug']}/chat", {"message": "Secret?",
                                                                        "threadId": conversation.json()["id"]})
     assert attached.status_code == chat.status_code == 200, (attached.text, chat.text)
+    org = await bob.call("GET", f"/v1/orgs/{bob.account.org_id}")
     remote = await bob.call("POST", "/v1/external-agents", {  # B's own agent, as an external A2A agent of B
         "card_url": f"{str(bob.http.base_url).rstrip('/')}/a2a/{bob.account.org_id}/{agent['slug']}", "slug": "victim-remote",
         "api_key": bob.account.key})
     assert remote.status_code == 201, remote.text
     return {"agent": {"id": agent["slug"]}, "agent_thing": {"id": agent["id"]}, "prompt": prompt.json(),
             "conversation": conversation.json(), "external": {"id": external}, "run": {"id": chat.json()["run_id"]},
-            "external_agent": {"id": "victim-remote"}, "external_agent_thing": {"id": remote.json()["id"]}}
+            "external_agent": {"id": "victim-remote"}, "external_agent_thing": {"id": remote.json()["id"]},
+            "victim_org_slug": {"id": org.json()["slug"]}}
 
 
 async def _agents_of(bob: Caller, victim: dict[str, Any]) -> dict[str, Any]:
@@ -478,6 +513,7 @@ SELF_ONLY = {
     ("POST", "/v1/me/two-factor/disable"): "the caller's own second factor",
     ("POST", "/v1/orgs"): "creates a new org; it names no existing one",
     ("POST", "/v1/signup"): "no key: a new person and org",
+    ("GET", "/v1/public/orgs/{ref}"): "no key: an org's public facts (id, slug, name), what its agents' cards name",
     ("POST", "/v1/email-verification/confirm"): "no key: the mailed token is the credential",
     ("POST", "/v1/invites/accept"): "the invite token is the credential",
     ("GET", "/v1/status"): "the services' health reports: no org's data, no id",
@@ -489,6 +525,9 @@ SELF_ONLY = {
     ("POST", "/v1/x402/wallet"): "the caller's own org's wallet: it takes no id",
     ("GET", "/v1/x402/wallet"): "the caller's own org's wallet: it takes no id",
     ("GET", "/v1/ap2/jwks"): "the caller's own org's keys: it takes no id",
+    **{(method, "/mcp"): "the MCP tunnel: each tool is a bus request of a route attacked above, as the caller; "
+       "tests/gateway/test_mcp.py sends org B's thing id through the official MCP client" for method in
+       ("GET", "POST", "DELETE")},
 }
 """Routes that reach no other org's ids by construction; every other route needs a row in ATTACKS."""
 

@@ -8,14 +8,16 @@ from jsonschema import Draft202012Validator
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from services.gateway.api import create_app
+from shared.contracts.commerce.x402 import PRICEABLE_ROUTES
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from tests.gateway.test_asyncapi import refs, resolve
 
 OPEN = {("post", "/v1/signup"), ("post", "/v1/email-verification/confirm")}
-OPEN |= {("post", "/x402/{org}/knowledge/search"), ("post", "/x402/{org}/agents/{slug}/chat"),
-         ("get", "/x402/{org}/products/{id}/content")}  # x402: the payer is a wallet (services/gateway/README.md)
+OPEN |= {(route.method.lower(), f"/x402/{{org}}/{route.template}")  # x402: the payer is a wallet (docs/x402.md)
+         for route in PRICEABLE_ROUTES}
 OPEN |= {("get", "/v1/ap2/{org_id}/jwks.json")}  # AP2: an org's public keys, for other parties' verifiers
+OPEN |= {("get", "/v1/public/orgs/{ref}")}  # an org's public facts (id, slug, name), as its agents' A2A URLs name it
 """The routes that take no key: every other one is secured, and answers a missing key with a 401 problem."""
 
 

@@ -11,8 +11,10 @@ from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
 from shared.kernel import subjects
-from shared.runtime.consumer import ConsumerPolicy, DurableConsumer, Poison, delivery_info
+from shared.runtime.consumer import DEAD_LETTER_RETRIES, ConsumerPolicy, DurableConsumer, Poison, delivery_info
 from tests.polling import until
+
+pytestmark = pytest.mark.usefixtures("services")  # the event log has made the dead-letter stream
 
 
 @pytest.fixture
@@ -129,6 +131,6 @@ async def test_a_changed_policy_updates_the_existing_consumer(nc: NatsClient, st
     await second.start(nc)
     try:
         info = await nc.jetstream().consumer_info(stream[0], second.policy.durable)
-        assert info.config.max_deliver == 7
+        assert info.config.max_deliver == 7 + DEAD_LETTER_RETRIES  # deliveries kept for a dead letter's retry
     finally:
         await second.stop()

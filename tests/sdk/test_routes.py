@@ -6,6 +6,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from services.gateway.api import create_app
+from shared.contracts.commerce.x402 import PRICEABLE_ROUTES
 from shared.contracts.tenancy import VERIFY_KEY
 from shared.kernel.envelope import MessageSpec, message_spec
 from shared.kernel.settings import Settings
@@ -17,8 +18,7 @@ CALLED_BY_NAME = {("GET", http.WHOAMI): VERIFY_KEY.type, ("GET", "/v1/runs/{id}/
 a run's AG-UI stream reads `agents.run.steps` and the run's live step subject)."""
 NO_SPEC = {("GET", http.STATUS), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 """Routes that send no contract message: health, readiness, metrics (the SDK's `status` reads /v1/status)."""
-NO_SPEC |= {("POST", "/x402/{org}/knowledge/search"), ("POST", "/x402/{org}/agents/{slug}/chat"),
-            ("GET", "/x402/{org}/products/{id}/content")}
+NO_SPEC |= {(route.method, f"/x402/{{org}}/{route.template}") for route in PRICEABLE_ROUTES}
 """x402's paid routes: the payer is a wallet with x402's own client, not the SDK (services/gateway/x402)."""
 PUBLISHED = {("GET", "/v1/ap2/{org_id}/jwks.json"): "ap2.jwks"}
 """An org's AP2 keys published for other parties' verifiers (no key); the SDK reads its own at `/v1/ap2/jwks`."""

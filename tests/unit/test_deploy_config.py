@@ -464,8 +464,10 @@ def test_nats_conf_permissions_parse() -> None:
         assert others in ([], ["one.proto.a2a.>"], payments, ["one.agents.steps.>"]), f"{name} listens to {others}"
         assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
     consumers = {n: {s for s in p["publish"].get("allow", []) if ".CONSUMER." in s} for n, p in permissions.items()}
-    assert {n for n, c in consumers.items() if c} == {"eventlog", "knowledge"}  # the ingest, the ingestion trigger
+    # the ingest, the ingestion trigger, the graph's identity mirror
+    assert {n for n, c in consumers.items() if c} == {"eventlog", "knowledge", "graph"}
     assert all(s.endswith((".knowledge-ingest", ".knowledge-ingest.>")) for s in consumers["knowledge"])
+    assert all(s.endswith((".graph-identity", ".graph-identity.>")) for s in consumers["graph"])
     assert permissions["cli"]["subscribe"]["allow"] == ["_INBOX.>"]
     mailer = permissions["mailer"]  # reads the mail drop, says nothing
     assert mailer == {"publish": {"deny": [">"]}, "subscribe": {"allow": [subjects.notify("email")]}, "allow_responses": False}

@@ -5,7 +5,8 @@ is a `MandateRefused` whose `details.reason` is the constraint's name without it
 (`amount_range`, `allowed_payees`, `budget`, `recurrence`, ...). Uses of the mandate (`Usage`) are
 counted by the merchant that verifies (commerce, atomically in Postgres): without a
 `payment.agent_recurrence` constraint an open payment mandate pays once. `payment.reference` (the link
-to an open checkout mandate) is not checked yet: no checkout-mandate chain is presented with it.
+to an open checkout mandate) is not checked: a checkout mandate and the payment mandate are bound to the
+same checkout by its hash instead, and grants made without a checkout mandate reference themselves.
 """
 
 from collections.abc import Callable
@@ -95,7 +96,7 @@ def _allowed_pisps(rule: dict[str, Any], closed: dict[str, Any], usage: Usage, n
 
 
 def _reference(rule: dict[str, Any], closed: dict[str, Any], usage: Usage, now: float) -> None:
-    """Binds the payment to an open checkout mandate: checked once checkout mandates are presented with it."""
+    """Binds the payment to an open checkout mandate: not checked (see the module's docstring)."""
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], Usage, float], None]] = {

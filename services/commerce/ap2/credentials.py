@@ -3,8 +3,8 @@
 A chain is what AP2's SDK (`ap2.sdk.sdjwt.chain`) calls a dSD-JWT: the root SD-JWT, signed by the
 credential provider (header `kid`), carries the open mandate (with the agent's key in `cnf.jwk`) as the
 one selectively-disclosed item of `delegate_payload`; each next hop is a KB-SD-JWT (`typ: kb+sd-jwt`)
-signed with the previous hop's `cnf.jwk`, carrying `iat`, `aud`, `nonce`, `sd_hash` (sha-256 of the
-previous token, disclosures included) and its own mandate the same way. Tokens end with `~` and are
+signed with the previous hop's `cnf.jwk` (`kb+sd-jwt+kb` for a delegation to a sub-agent's key),
+carrying `iat`, `aud`, `nonce`, `sd_hash` (sha-256 of the previous token, disclosures included) and its own mandate the same way. Tokens end with `~` and are
 joined by `~`, so hops are separated by `~~`. Built on `sd-jwt` (issuer and verifier) and `jwcrypto`.
 """
 
@@ -24,6 +24,7 @@ from sd_jwt.verifier import SDJWTVerifier
 ALG = "ES256"
 ROOT_TYP = "dc+sd-jwt"
 HOP_TYP = "kb+sd-jwt"
+DELEGATION_TYP = "kb+sd-jwt+kb"
 CHECKOUT_TYP = "checkout+jwt"
 RECEIPT_TYP = "receipt+jwt"
 HOP_SEPARATOR = "~~"
@@ -147,12 +148,13 @@ def issue_open(issuer_key: JWK, mandate: dict[str, Any], iss: str) -> str:
 
 
 def close(chain: str, holder_key: JWK, mandate: dict[str, Any], aud: str, nonce: str,
-          iat: int | None = None) -> str:
-    """The chain with one more hop: `mandate` signed by the holder of the last hop's `cnf` key for `aud`/`nonce`."""
+          iat: int | None = None, typ: str = HOP_TYP) -> str:
+    """The chain with one more hop: `mandate` signed by the holder of the last hop's `cnf` key for `aud`/`nonce`
+    (`typ` DELEGATION_TYP: an open mandate handed on to the key in its own `cnf`, not the closed one)."""
     previous = parse_chain(chain)[-1]
     claims = {"delegate_payload": [SDObj(mandate)], "iat": int(time.time()) if iat is None else iat, "aud": aud,
               "nonce": nonce, "sd_hash": digest(previous.sd_jwt)}
-    hop = SDJWTIssuer(claims, holder_key, sign_alg=ALG, extra_header_parameters=_header(holder_key, HOP_TYP))
+    hop = SDJWTIssuer(claims, holder_key, sign_alg=ALG, extra_header_parameters=_header(holder_key, typ))
     return serialize([chain, hop.sd_jwt_issuance])
 
 

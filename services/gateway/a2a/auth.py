@@ -2,9 +2,13 @@
 
 The key is read and verified as on every other route (services/gateway/auth.py: `Authorization: Bearer`
 or `X-API-Key`, the key cache, the rate windows). No key, or a bad one: 401 with `WWW-Authenticate`
-(A2A leaves authentication to HTTP); a key of another org: 403; an agent not published there: 404. The
-card alone is public. What the
-guard found travels to the request handler in the SDK's `ServerCallContext.state["one"]`.
+(A2A leaves authentication to HTTP); a key of another org: 403; an org or agent unknown there: 404. The
+card alone is public. What the guard found travels to the request handler in the SDK's
+`ServerCallContext.state["one"]`.
+
+The URL names the org by its slug (`/a2a/{org slug}/{agent slug}`, what the card says) or by its id: either is
+resolved by tenancy's public lookup (`tenancy.organization.resolve_public`: id, slug and name only) and remembered
+`ttl` seconds, found or not, so neither the card nor a call costs tenancy a request each (`PublicOrgs`).
 """
 
 import time
@@ -21,8 +25,9 @@ from services.gateway.auth import api_key_header, authenticated, bearer
 from services.gateway.edge import current
 from services.gateway.problems import one_error_response
 from shared.contracts.a2a import A2A_CARD
+from shared.contracts.tenancy import ORG_RESOLVE_PUBLIC, PublicOrg
 from shared.kernel.envelope import AuthContext, Protocol
-from shared.kernel.errors import Forbidden, NotFound, OneError
+from shared.kernel.errors import Forbidden, InvalidRequest, NotFound, OneError
 from shared.runtime.client import BusClient
 
 SCOPE_KEY = "one.a2a"
@@ -38,11 +43,31 @@ class A2aCall:
     key_id: str | None
 
 
-def org_of(request: Request) -> UUID:
-    try:
-        return UUID(request.path_params["org_id"])
-    except ValueError:
-        raise NotFound("no such organization") from None
+class PublicOrgs:
+    """The orgs A2A URLs name, by slug or id, as tenancy's public lookup says, remembered `ttl` seconds."""
+
+    def __init__(self, bus: BusClient, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.bus, self.ttl, self.size = bus, ttl, size
+        self._known: dict[str, tuple[float, PublicOrg | None]] = {}
+
+    async def resolve(self, ref: str) -> PublicOrg:
+        known = self._known.get(ref)
+        if known is None or known[0] < time.monotonic():
+            try:
+                found: PublicOrg | None = await self.bus.request(ORG_RESOLVE_PUBLIC, {"ref": ref})
+            except (NotFound, InvalidRequest):
+                found = None
+            if len(self._known) >= self.size:
+                self._known.clear()
+            known = self._known[ref] = (time.monotonic() + self.ttl, found)
+        if known[1] is None:
+            raise NotFound("no such organization")
+        return known[1]
+
+
+async def org_of(request: Request) -> PublicOrg:
+    """The org the URL names (`{org}`: its slug or id)."""
+    return await request.app.state.a2a_orgs.resolve(request.path_params["org"])
 
 
 class PublishedAgents:
@@ -74,7 +99,7 @@ def guarded(endpoint: Endpoint, published: PublishedAgents) -> Endpoint:
     async def guard(request: Request) -> Response:
         try:
             auth = await authenticated(request, await bearer(request), await api_key_header(request))
-            if org_of(request) != auth.org_id:
+            if (await org_of(request)).id != auth.org_id:
                 raise Forbidden("this API key's organization does not own this agent")
             await published.check(auth.org_id, request.path_params["agent"])
         except OneError as error:

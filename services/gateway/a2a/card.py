@@ -4,8 +4,9 @@ Name, description and version (the deployed config's) and skills (its tools and 
 agents service (`a2a.card`: only an active, deployed agent has a card, else 404); this gateway adds the
 interfaces (JSON-RPC and HTTP+JSON at the agent's base URL, protocol 1.0), the capabilities (streaming,
 push notifications), the security schemes it enforces (an API key as `Authorization: Bearer` or
-`X-API-Key`) and the platform as provider. Served with the SDK's serializer (`agent_card_to_dict`, which
-adds the 0.3 fields older clients read) and an ETag.
+`X-API-Key`) and the platform as provider; a merchant agent's card declares the AP2 extension
+(ap2_extension.py). Served with the SDK's serializer (`agent_card_to_dict`, which adds the 0.3 fields older
+clients read) and an ETag.
 """
 
 import hashlib
@@ -28,6 +29,7 @@ from a2a.utils.constants import PROTOCOL_VERSION_1_0, TransportProtocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.gateway.a2a.ap2_extension import declare
 from services.gateway.a2a.auth import org_of
 from services.gateway.problems import one_error_response
 from shared.contracts.a2a import A2A_CARD, A2aAgentFacts
@@ -38,9 +40,9 @@ PROVIDER = "ONE on a bus"
 MODES = ["text/plain", "application/json"]
 
 
-def base_url(request: Request) -> str:
-    """The agent's A2A base URL as this request reached it."""
-    return f"{str(request.base_url).rstrip('/')}/a2a/{request.path_params['org_id']}/{request.path_params['agent']}"
+def base_url(request: Request, org_slug: str) -> str:
+    """The agent's A2A base URL, naming its org by slug (whether this request named it so or by id)."""
+    return f"{str(request.base_url).rstrip('/')}/a2a/{org_slug}/{request.path_params['agent']}"
 
 
 def build_card(facts: A2aAgentFacts, base: str, platform: str) -> AgentCard:
@@ -71,11 +73,13 @@ def build_card(facts: A2aAgentFacts, base: str, platform: str) -> AgentCard:
 
 async def agent_card(request: Request) -> Response:
     try:
+        org = await org_of(request)
         facts: A2aAgentFacts = await request.app.state.bus.request(
-            A2A_CARD, {"org_id": str(org_of(request)), "agent": request.path_params["agent"]}, protocol=Protocol.A2A)
+            A2A_CARD, {"org_id": str(org.id), "agent": request.path_params["agent"]}, protocol=Protocol.A2A)
     except OneError as error:
         return one_error_response(request, error)
-    body = agent_card_to_dict(build_card(facts, base_url(request), str(request.base_url).rstrip("/")))
+    platform = str(request.base_url).rstrip("/")
+    body = agent_card_to_dict(declare(build_card(facts, base_url(request, org.slug), platform), facts, platform))
     etag = f'W/"{hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})

@@ -6,16 +6,18 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount, Route
 
-from services.gateway.a2a.auth import CallContextBuilder, PublishedAgents, guarded
+from services.gateway.a2a.auth import CallContextBuilder, PublicOrgs, PublishedAgents, guarded
 from services.gateway.a2a.card import agent_card
 from services.gateway.a2a.handler import BusRequestHandler
 
-BASE = "/a2a/{org_id}/{agent}"
+BASE = "/a2a/{org}/{agent}"
+"""`{org}`: the org's slug (what its cards name) or its id."""
 
 
 def mount(app: FastAPI) -> None:
     handler, builder = BusRequestHandler(app.state.bus), CallContextBuilder()
     published = PublishedAgents(app.state.bus)
+    app.state.a2a_orgs = PublicOrgs(app.state.bus)
     jsonrpc = guarded(JsonRpcDispatcher(handler, context_builder=builder, enable_v0_3_compat=True).handle_requests,
                       published)
     rest: list[BaseRoute] = [

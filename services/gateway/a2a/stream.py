@@ -3,13 +3,16 @@
 The run's steps are followed with the AG-UI stream's follower (routes_agui.follow: stored, then live,
 no gap, no repeat), reading stored steps through `a2a.task.steps` (a partner's key reads no runs). Text
 deltas become chunks of the `answer` artifact (`append` after the first); when the run ends the task is
-read once more: its whole artifact (replacing the chunks, `lastChunk`), then its final status.
+read once more: its whole artifact (replacing the chunks, `lastChunk`), then its final status. A run that stops to
+wait for its caller ends its steps too (`run_finished`, status `waiting`): the stream ends with the task's
+input-required or auth-required status, unless the task is working again by then (the caller answered): then
+the stream follows it on, after that step.
 """
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-from a2a.types.a2a_pb2 import Artifact, Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
+from a2a.types.a2a_pb2 import Artifact, Part, Task, TaskArtifactUpdateEvent, TaskState, TaskStatusUpdateEvent
 from google.protobuf.json_format import ParseDict
 
 from services.gateway.a2a.auth import A2aCall
@@ -39,20 +42,27 @@ async def task_events(bus: BusClient, call: A2aCall, start: A2aTask, feed: StepF
                                                  "limit": limit}, call.auth, protocol=Protocol.A2A)
 
         first = await read(0, PAGE)
-        streamed = False
-        async for item in follow(bus, call.auth, first.run, feed, after=0, stored=first.steps, read=read):
-            if item is None:
+        streamed, after, stored = False, 0, first.steps
+        while True:
+            ended: Any = None
+            async for item in follow(bus, call.auth, first.run, feed, after=after, stored=stored, read=read):
+                if item is None:
+                    continue
+                if isinstance(item, Run) or item.kind in TERMINAL:
+                    ended = item
+                    break
+                if item.kind == StepKind.TEXT_DELTA and item.text:
+                    chunk = Artifact(artifact_id=f"{first.run.id}-answer", name="answer", parts=[Part(text=item.text)])
+                    yield TaskArtifactUpdateEvent(**ids, artifact=chunk, append=streamed, last_chunk=False)
+                    streamed = True
+            final = task_of(await bus.request(A2A_GET, {"agent": call.agent, "id": task.id}, call.auth,
+                                                 protocol=Protocol.A2A))
+            if final.status.state == TaskState.TASK_STATE_WORKING and ended is not None and not isinstance(ended, Run):
+                after, stored = ended.seq, None  # it waited, and its caller answered meanwhile: follow on
                 continue
-            if isinstance(item, Run) or item.kind in TERMINAL:
-                final = task_of(await bus.request(A2A_GET, {"agent": call.agent, "id": task.id}, call.auth,
-                                                     protocol=Protocol.A2A))
-                for artifact in final.artifacts:
-                    yield TaskArtifactUpdateEvent(**ids, artifact=artifact, append=False, last_chunk=True)
-                yield TaskStatusUpdateEvent(**ids, status=final.status)
-                return
-            if item.kind == StepKind.TEXT_DELTA and item.text:
-                chunk = Artifact(artifact_id=f"{first.run.id}-answer", name="answer", parts=[Part(text=item.text)])
-                yield TaskArtifactUpdateEvent(**ids, artifact=chunk, append=streamed, last_chunk=False)
-                streamed = True
+            for artifact in final.artifacts:
+                yield TaskArtifactUpdateEvent(**ids, artifact=artifact, append=False, last_chunk=True)
+            yield TaskStatusUpdateEvent(**ids, status=final.status)
+            return
     finally:
         await feed.close()

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 from referencing import Registry, Resource
 
 from services.gateway.acp.errors import error_body, error_response, from_error
+from services.gateway.acp.idempotency import Replayed, key_refused, pending, raw_response, replayed, settled
 from services.gateway.auth import api_key_header, authenticated, bearer
 from shared.contracts.commerce.acp_schema import SUPPORTED_VERSIONS
+from shared.contracts.commerce.idempotency import answer_text
 from shared.contracts.commerce.payments import DELEGATE_PAYMENT, DelegatePaymentCreate
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import InvalidRequest, OneError
@@ -47,7 +49,7 @@ def _refused(status: int, message: str, parts: Any = (), **extra: Any) -> JSONRe
     return error_response(status, error_body("invalid_request", "invalid_card", message, param, **extra))
 
 
-async def delegate_payment(request: Request) -> JSONResponse:
+async def delegate_payment(request: Request) -> Response:
     try:
         caller = await authenticated(request, await bearer(request), await api_key_header(request))
     except OneError as error:
@@ -67,14 +69,21 @@ async def delegate_payment(request: Request) -> JSONResponse:
     except ValidationError as invalid:
         first = invalid.errors(include_url=False, include_input=False)[0]
         return _refused(400, first["msg"], first["loc"])
+    if (held := pending(request.scope)) is not None:
+        payload.idempotency = held.claim(201)
     try:
-        created = await request.app.state.bus.request(DELEGATE_PAYMENT, payload, caller, protocol=Protocol.ACP)
-    except InvalidRequest as refused:  # the card cannot be vaulted: `details.param` names the field
-        param = str(refused.details.get("param", "$"))
-        return error_response(422, error_body("invalid_request", "invalid_card", refused.message, param))
+        created = await settled(held, request.app.state.bus.request(DELEGATE_PAYMENT, payload, caller,
+                                                                    protocol=Protocol.ACP))
+    except Replayed as replay:
+        return raw_response(replayed(replay.answer))
     except OneError as error:
+        if held is not None and (early := key_refused(error, held.key)) is not None:
+            return raw_response(early)
+        if isinstance(error, InvalidRequest):  # the card cannot be vaulted: `details.param` names the field
+            param = str(error.details.get("param", "$"))
+            return error_response(422, error_body("invalid_request", "invalid_card", error.message, param))
         return from_error(error)
-    return JSONResponse(created.response, status_code=201)
+    return Response(answer_text(created.response), status_code=201, media_type="application/json")
 
 
 router.add_route(PATH, delegate_payment, methods=["POST"], include_in_schema=False)  # ACP's contract, not our OpenAPI

@@ -15,9 +15,13 @@ Replays are answered here without the route, so they are not counted in the key'
 
 import hashlib
 import json
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.acp.errors import error_body
@@ -25,18 +29,25 @@ from shared.contracts.commerce.idempotency import (
     IDEMPOTENCY_BEGIN,
     IDEMPOTENCY_FINISH,
     IdempotencyBegin,
+    IdempotencyClaim,
     IdempotencyConflict,
     IdempotencyFinish,
     IdempotencyInFlight,
     IdempotencyStarted,
+    StoredAnswer,
 )
 from shared.kernel.envelope import AuthContext, Protocol
 from shared.kernel.errors import OneError, Unavailable
+from shared.kernel.ids import uuid7
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 _NOT_STORED = frozenset({"content-length", "date", "server", "transfer-encoding", "connection", "request-id"})
 """Headers of an answer that are not replayed: the transport's, and `Request-Id` (a replay echoes its own)."""
+PENDING = "acp.idempotency"
+"""The scope key under which a request's `Pending` key waits for its route."""
+INLINE = ("/acp/checkout_sessions", "/acp/agentic_commerce/delegate_payment")
+"""Paths whose routes hand the key to commerce with the work (one round trip, no begin/finish)."""
 
 
 def request_hash(body: bytes) -> str:
@@ -71,10 +82,84 @@ def _api_key(headers: Headers) -> str | None:
     return headers.get("x-api-key") or None
 
 
+@dataclass(slots=True)
+class Pending:
+    """A request's key, handed by the route to the commerce message that does the work (`IdempotencyClaim`).
+
+    `settled` once commerce claimed it and stored the answer, sent back a replay, or refused the key: the
+    middleware then has nothing left to do but send the answer."""
+
+    endpoint: str
+    key: str
+    request_hash: str
+    lock_id: UUID = field(default_factory=uuid7)
+    settled: bool = False
+
+    def claim(self, status: int) -> IdempotencyClaim:
+        return IdempotencyClaim(endpoint=self.endpoint, key=self.key, request_hash=self.request_hash,
+                                lock_id=self.lock_id, status=status)
+
+
+def pending(scope: Scope) -> Pending | None:
+    """The request's key for a route that hands it on (None: no key, or a route the middleware guards itself)."""
+    return scope.get(PENDING)
+
+
+def key_refused(error: OneError, key: str) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """The ACP answer to a key refused by commerce (422 another body, 409 in flight + Retry-After); None otherwise."""
+    if isinstance(error, IdempotencyConflict):
+        return acp_error(422, "idempotency_conflict", error.message, headers={IDEMPOTENCY_KEY: key})
+    if isinstance(error, IdempotencyInFlight):
+        retry = {"Retry-After": str(int(error.details.get("retry_after", 1))), IDEMPOTENCY_KEY: key}
+        return acp_error(409, "idempotency_in_flight", error.message, headers=retry)
+    return None
+
+
+class Replayed(Exception):
+    """Commerce answered the request's key before: `answer` is sent back instead of the route's."""
+
+    def __init__(self, answer: StoredAnswer) -> None:
+        super().__init__("replayed")
+        self.answer = answer
+
+
+async def settled(held: Pending | None, asked: Awaitable[Any]) -> Any:
+    """Commerce's result to a request that carried `held`: marks the key settled when commerce stored the answer,
+    raises `Replayed` for a stored one; a refused key (conflict, in flight) settles it too."""
+    try:
+        result = await asked
+    except (IdempotencyConflict, IdempotencyInFlight):
+        if held is not None:
+            held.settled = True
+        raise
+    if held is not None and result.replay is not None:
+        held.settled = True
+        raise Replayed(result.replay)
+    if held is not None:
+        held.settled = result.stored
+    return result
+
+
+def raw_response(answer: tuple[int, list[tuple[bytes, bytes]], bytes]) -> Response:
+    """A raw (status, headers, body) answer as a Starlette response."""
+    status, headers, body = answer
+    response = Response(body, status_code=status)
+    response.raw_headers = [*[(n, v) for n, v in headers if n.lower() != b"content-length"],
+                            (b"content-length", str(len(body)).encode())]
+    return response
+
+
+def replayed(stored: StoredAnswer | IdempotencyStarted) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """A stored answer as sent again: its status, headers and body, marked `Idempotent-Replayed: true`."""
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in stored.headers.items()]
+    return stored.status or 200, [*headers, (b"idempotent-replayed", b"true")], (stored.body or "").encode()
+
+
 class AcpIdempotency:
-    def __init__(self, app: ASGIApp, *, prefix: str = "/acp/") -> None:
+    def __init__(self, app: ASGIApp, *, prefix: str = "/acp/", inline: tuple[str, ...] = INLINE) -> None:
         self.app = app
         self.prefix = prefix
+        self.inline = inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.prefix):
@@ -96,36 +181,50 @@ class AcpIdempotency:
         if body is None:  # the client left, or the edge cut the body off (its 413 replaces this): nothing ran or is kept
             await _send(send, *acp_error(400, "invalid_request", "the request body was not received whole"))
             return
-        endpoint = f"POST {scope['path']}"
         echo = [(b"idempotency-key", key.encode("latin-1"))]
         if request_id := headers.get("request-id"):
             echo.append((b"request-id", request_id.encode("latin-1")))
-        try:
-            started = await self._begin(scope, auth, IdempotencyBegin(endpoint=endpoint, key=key,
-                                                                      request_hash=request_hash(body)))
-        except IdempotencyConflict as error:
-            await _send(send, *acp_error(422, "idempotency_conflict", error.message, headers={IDEMPOTENCY_KEY: key}))
-            return
-        except IdempotencyInFlight as error:
-            retry = {"Retry-After": str(int(error.details.get("retry_after", 1))), IDEMPOTENCY_KEY: key}
-            await _send(send, *acp_error(409, "idempotency_in_flight", error.message, headers=retry))
-            return
-        except Unavailable as error:  # commerce unreachable: nothing ran, nothing is kept
-            await _send(send, *acp_error(503, "service_unavailable", error.message, type_="service_unavailable"))
-            return
-        except OneError:
-            await _send(send, *acp_error(500, "processing_error", "internal error", type_="processing_error"))
-            return
-        if started.outcome == "replay":
-            stored = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in started.headers.items()]
-            await _send(send, started.status or 200, [*stored, *echo, (b"idempotent-replayed", b"true")],
-                        (started.body or "").encode())
-            return
-        await self._proceed(scope, send, auth, body, more, endpoint, key, started)
+        held = Pending(f"POST {scope['path']}", key, request_hash(body))
+        if scope["path"].startswith(self.inline):  # the route hands the key to commerce with the work
+            scope[PENDING] = held
+            answer = await self._run(scope, auth, body, more, held)
+            if held.settled:
+                await _send(send, *_echoed(answer, echo))
+                return
+            # not claimed (refused at the edge) or claimed and rolled back with an error: keep it the old way
+            if (early := await self._begin(scope, auth, held, echo)) is not None:
+                await _send(send, *early)
+                return
+        else:
+            if (early := await self._begin(scope, auth, held, echo)) is not None:
+                await _send(send, *early)
+                return
+            answer = await self._run(scope, auth, body, more, held)
+        await self._finish(scope, auth, held, answer)
+        await _send(send, *_echoed(answer, echo))
 
-    async def _proceed(self, scope: Scope, send: Send, auth: AuthContext, body: bytes, more: Receive, endpoint: str,
-                       key: str, started: IdempotencyStarted) -> None:
-        """Run the app on the buffered body, keep its answer, store it (or release the key on a 5xx), then send it."""
+    async def _begin(self, scope: Scope, auth: AuthContext, held: Pending, echo: list[tuple[bytes, bytes]]
+                     ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """Claim the key (taking back the request's own claim): None to proceed, else the answer to send."""
+        begin = IdempotencyBegin(endpoint=held.endpoint, key=held.key, request_hash=held.request_hash,
+                                 lock_id=held.lock_id)
+        try:
+            started = await self._ask(scope, auth, IDEMPOTENCY_BEGIN, begin)
+        except Unavailable as error:  # commerce unreachable: nothing ran, nothing is kept
+            return acp_error(503, "service_unavailable", error.message, type_="service_unavailable")
+        except OneError as error:
+            return key_refused(error, held.key) or acp_error(500, "processing_error", "internal error",
+                                                         type_="processing_error")
+        if started.outcome == "replay":
+            status, headers, body = replayed(started)
+            return status, [*headers, *echo], body
+        held.lock_id = started.lock_id or held.lock_id
+        return None
+
+    async def _run(self, scope: Scope, auth: AuthContext, body: bytes, more: Receive, held: Pending
+                   ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The app's answer to the buffered body (status, headers, body), kept to be stored before it is sent; if
+        the app crashes, the key is released."""
         answer: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
         delivered = False
 
@@ -142,23 +241,25 @@ class AcpIdempotency:
             elif message["type"] == "http.response.body":
                 answer["body"] += message.get("body", b"")
 
-        assert started.lock_id is not None
         try:
             await self.app(scope, replay_body, keep)
         except BaseException:
-            await self._finish(scope, auth, IdempotencyFinish(endpoint=endpoint, key=key, lock_id=started.lock_id,
-                                                              status=500, body=""))
+            await self._finish(scope, auth, held, (500, [], b""))
             raise
-        status, raw_headers, raw_body = answer["status"], answer["headers"], answer["body"]
+        return answer["status"], answer["headers"], answer["body"]
+
+    async def _finish(self, scope: Scope, auth: AuthContext, held: Pending,
+                      answer: tuple[int, list[tuple[bytes, bytes]], bytes]) -> None:
+        """Store (or, for a 5xx, release) the answer; if commerce cannot be told, the key's lease runs out instead."""
+        status, raw_headers, raw_body = answer
         kept = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers
                 if name.decode("latin-1").lower() not in _NOT_STORED}
-        await self._finish(scope, auth, IdempotencyFinish(
-            endpoint=endpoint, key=key, lock_id=started.lock_id, status=status, headers=kept,
-            body=raw_body.decode("utf-8", errors="replace")))
-        out = [(name, value) for name, value in raw_headers if name.lower() != b"content-length"]
-        if not any(name.lower() == b"idempotency-key" for name, _ in out):
-            out.append((b"idempotency-key", key.encode("latin-1")))
-        await _send(send, status, out, raw_body)
+        finish = IdempotencyFinish(endpoint=held.endpoint, key=held.key, lock_id=held.lock_id, status=status,
+                                   headers=kept, body=raw_body.decode("utf-8", errors="replace"))
+        try:
+            await self._ask(scope, auth, IDEMPOTENCY_FINISH, finish)
+        except OneError:
+            pass
 
     async def _caller(self, scope: Scope, headers: Headers) -> AuthContext | None:
         key = _api_key(headers)
@@ -170,17 +271,18 @@ class AcpIdempotency:
             return None
         return auth
 
-    async def _begin(self, scope: Scope, auth: AuthContext, begin: IdempotencyBegin) -> IdempotencyStarted:
+    async def _ask(self, scope: Scope, auth: AuthContext, spec: Any, payload: Any) -> Any:
         bus, timeout = _bus(scope)
-        return await bus.request(IDEMPOTENCY_BEGIN, begin, auth, protocol=Protocol.ACP, timeout=timeout)
+        return await bus.request(spec, payload, auth, protocol=Protocol.ACP, timeout=timeout)
 
-    async def _finish(self, scope: Scope, auth: AuthContext, finish: IdempotencyFinish) -> None:
-        """Store (or release) the answer; if commerce cannot be told, the key's lease runs out instead."""
-        bus, timeout = _bus(scope)
-        try:
-            await bus.request(IDEMPOTENCY_FINISH, finish, auth, protocol=Protocol.ACP, timeout=timeout)
-        except OneError:
-            pass
+
+def _echoed(answer: tuple[int, list[tuple[bytes, bytes]], bytes], echo: list[tuple[bytes, bytes]]
+            ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The answer as sent: its own length, and the key (and request id) echoed unless the route already did."""
+    status, headers, body = answer
+    out = [(name, value) for name, value in headers if name.lower() != b"content-length"]
+    present = {name.lower() for name, _ in out}
+    return status, [*out, *((name, value) for name, value in echo if name not in present)], body
 
 
 def _bus(scope: Scope) -> tuple[Any, float]:

@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from services.gateway.acp.errors import error_body, error_response, from_error
+from services.gateway.acp.idempotency import Replayed, key_refused, pending, raw_response, replayed, settled
 from services.gateway.auth import api_key_header, authenticated, bearer
 from shared.contracts.commerce.acp import (
     CHECKOUT_CANCEL,
@@ -33,6 +34,7 @@ from shared.contracts.commerce.acp import (
     CHECKOUT_UPDATE,
 )
 from shared.contracts.commerce.acp_schema import SUPPORTED_VERSIONS, check, errors
+from shared.contracts.commerce.idempotency import answer_text
 from shared.kernel.envelope import AuthContext, MessageSpec, Protocol
 from shared.kernel.errors import InvalidRequest, OneError
 
@@ -52,13 +54,18 @@ def caller(request: Request) -> AuthContext:
     return request.state.acp_caller
 
 
-async def _ask(request: Request, spec: MessageSpec[Any, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    answer = await request.app.state.bus.request(spec, payload, caller(request), protocol=Protocol.ACP)
+async def _ask(request: Request, spec: MessageSpec[Any, Any], payload: dict[str, Any], status: int = 200
+               ) -> dict[str, Any]:
+    """Commerce's answer; the request's idempotency key goes along (`status`: what a success is answered with)."""
+    held = pending(request.scope)
+    if held is not None:
+        payload = {**payload, "idempotency": held.claim(status)}
+    answer = await settled(held, request.app.state.bus.request(spec, payload, caller(request), protocol=Protocol.ACP))
     return answer.session
 
 
 async def create_session(request: Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    return 201, await _ask(request, CHECKOUT_CREATE, {"request": body})
+    return 201, await _ask(request, CHECKOUT_CREATE, {"request": body}, 201)
 
 
 async def update_session(request: Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -103,7 +110,7 @@ async def _json(request: Request, optional: bool) -> dict[str, Any]:
     return body
 
 
-def _answer(status: int, body: dict[str, Any], request: Request) -> JSONResponse:
+def _answer(status: int, body: dict[str, Any], request: Request) -> Response:
     definition = "CheckoutSessionWithOrder" if "order" in body and body.get("status") == "completed" \
         else "CheckoutSession"
     if problems := errors(definition, body):
@@ -111,11 +118,11 @@ def _answer(status: int, body: dict[str, Any], request: Request) -> JSONResponse
                   problems[:3])
         return error_response(500, error_body("processing_error", "processing_error", "internal error"))
     headers = {"Request-Id": request.headers["Request-Id"]} if "Request-Id" in request.headers else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return Response(answer_text(body), status_code=status, headers=headers, media_type="application/json")
 
 
 def _endpoint(handler: Handler, request_schema: str | None, *, optional_body: bool = False) -> Callable[..., Any]:
-    async def endpoint(request: Request) -> JSONResponse:
+    async def endpoint(request: Request) -> Response:
         try:
             request.state.acp_caller = await _authenticate(request)
             _check_version(request)
@@ -124,11 +131,14 @@ def _endpoint(handler: Handler, request_schema: str | None, *, optional_body: bo
                 body = await _json(request, optional_body)
                 check(request_schema, body)
             status, answer = await handler(request, body)
+        except Replayed as replay:
+            return raw_response(replayed(replay.answer))
         except _VersionRefused as refused:
             return error_response(400, error_body("invalid_request", refused.code, refused.message, "API-Version",
                                                   supported_versions=list(SUPPORTED_VERSIONS)))
         except OneError as error:
-            return from_error(error)
+            held = pending(request.scope)
+            return raw_response(early) if held and (early := key_refused(error, held.key)) else from_error(error)
         return _answer(status, answer, request)
 
     endpoint.__name__ = handler.__name__

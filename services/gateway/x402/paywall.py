@@ -6,9 +6,10 @@ are cached). The package does the protocol: it reads `PAYMENT-SIGNATURE`, builds
 base64 `PAYMENT-REQUIRED`, matches the payload to them, verifies, settles, and writes `PAYMENT-RESPONSE`.
 
 **Money before goods.** x402 verifies (`process_http_request`), then we settle (`process_settlement`) and
-only then serve: a request is served once the transfer is on the chain. Verify → serve → settle (x402's
-middleware order) would hand out the goods and then settle a payment that a racing replica, a moved
-balance or an expiring authorization can still fail. What is sold is checked first (`Sold.precheck`), so
+only then serve: a request is served once the transfer is on the chain (a pure read is read before and
+held: nothing of it leaves before the settlement; a stream's first byte comes after it). Verify → serve →
+settle (x402's middleware order) would hand out the goods and then settle a payment that a racing replica,
+a moved balance or an expiring authorization can still fail. What is sold is checked first (`Sold.precheck`), so
 a payer is not charged for a 404; if serving still fails after the settlement, the error goes back with
 the `PAYMENT-RESPONSE` receipt (the transaction) so the payer can ask the seller for a refund.
 
@@ -127,12 +128,13 @@ class Paywall:
 
     def _route(self) -> RouteConfig:
         price = self.price
-        return RouteConfig(accepts=option_of(price), resource=str(self.request.url), mime_type="application/json",
+        return RouteConfig(accepts=option_of(price), resource=str(self.request.url), mime_type=price.mime_type,
                            description=price.description or price.resource)
 
     async def _server(self, info: ResourceInfo) -> tuple[x402HTTPResourceServer, x402ResourceServer, BusFacilitator]:
         supported = await self.edge.supported.get(self.auth)
-        facilitator = BusFacilitator(self.bus, self.auth, supported, info, self.args.get("id"))
+        product = self.args.get(self.sold.product_arg) if self.sold.product_arg else None
+        facilitator = BusFacilitator(self.bus, self.auth, supported, info, product)
         core = x402ResourceServer(facilitator).register(self.price.network, ExactEvmServerScheme())
         http = x402HTTPResourceServer(core, {"*": self._route()})
         http.initialize()
@@ -151,10 +153,13 @@ class Paywall:
 
     async def sell(self) -> Response:
         info = ResourceInfo(url=str(self.request.url), description=self.price.description or self.price.resource,
-                            mime_type="application/json")
+                            mime_type=self.price.mime_type)
         http, core, facilitator = await self._server(info)
         signature = self._signature(core)
-        if signature is not None and self.sold.precheck is not None:
+        held: list[Any] = []  # a pure read, read before the payer is charged and sent once paid
+        if signature is not None and self.sold.read_only:
+            held.append(await self._serve())
+        elif signature is not None and self.sold.precheck is not None:
             await self.sold.precheck(self.bus, self.sold.auth(self.price.org_id), self.args)
         context = HTTPRequestContext(adapter=PaidRequestAdapter(self.request, signature), path=self.request.url.path,
                                      method=self.request.method, payment_header=signature)
@@ -172,12 +177,18 @@ class Paywall:
             return await self._refused(settled.response.headers if settled.response else settled.headers, 402, True)
         receipt = self._receipt(settled.headers)
         try:
-            body = await self.sold.serve(self.bus, self.sold.auth(self.price.org_id), self.args)
+            body = held[0] if held else await self._serve()
         except OneError as error:
             failed = one_error_response(self.request, error)
             failed.headers.update(receipt)
             return failed
+        if isinstance(body, Response):  # a stream: paid before its first byte, the receipt on its headers
+            body.headers.update(receipt)
+            return body
         return JSONResponse(body, headers={**receipt, "Cache-Control": "private, no-store"})
+
+    async def _serve(self) -> Any:
+        return await self.sold.serve(self.bus, self.sold.auth(self.price.org_id), self.args)
 
     def _receipt(self, headers: dict[str, str]) -> dict[str, str]:
         receipt = {k: v for k, v in headers.items() if k == PAYMENT_RESPONSE_HEADER}

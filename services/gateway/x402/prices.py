@@ -1,5 +1,7 @@
 """The price of a paid URL, from commerce (`commerce.x402.prices.resolve`), kept `ttl` seconds per replica.
 
+Kept by the concrete path: the price commerce found for it (its own, or its route template's).
+
 A price changed with `one x402 price set` is sold at the new price within `ONE_GATEWAY_X402_PRICE_TTL`
 seconds (default 5) at every replica; an unpriced resource (404 `price_not_found`) is remembered as long,
 so unknown URLs cost commerce one lookup per TTL. Only answers are kept, not outages.
@@ -22,15 +24,16 @@ class PriceCache:
         self.ttl = ttl
         self._kept: OrderedDict[tuple[str, str], tuple[float, Price | PriceNotFound]] = OrderedDict()
 
-    async def get(self, org: str, resource: str) -> Price:
+    async def get(self, org: str, resource: str, route: str | None = None) -> Price:
+        """The price of `resource` (a concrete path), else of `route` (the template it matched)."""
         key = (org, resource)
         kept = self._kept.get(key)
         if kept is not None and kept[0] > time.monotonic():
             answer = kept[1]
         else:
             try:
-                answer = await self.bus.request(X402_PRICE_RESOLVE, {"org": org, "resource": resource},
-                                                protocol=Protocol.X402)
+                asked = {"org": org, "resource": resource, "route": route if route != resource else None}
+                answer = await self.bus.request(X402_PRICE_RESOLVE, asked, protocol=Protocol.X402)
             except PriceNotFound as missing:
                 answer = missing
             self._remember(key, answer)

@@ -9,21 +9,30 @@ the context is made for that one request and dropped: it cannot list, change or 
 Payments go with `PAYMENT_GRANTS` only (record a 402, verify, settle, read the facilitator's kinds).
 
 Before a paid request is charged, `precheck` asks (with the same narrow context) whether the thing sold
-is there (the agent, the product and its content), so a payer is not charged for a 404.
+is there (the agent, the product and its content), so a payer is not charged for a 404. A pure read
+(`forward`: an allow-listed `/v1` read route, one bus message) is its own precheck: it is read first,
+held, and sent only once the payment is settled. Its grant is the message's own permission, which must
+be a read (`:read`/`:list`): the allow-list sells no write, whatever an org prices.
+
+A paid chat asked as `text/event-stream` is served by `streamed_chat`: the same grants and precheck, and
+the run streamed as AG-UI events (`routes_agui.chat_stream`) once the payment is settled.
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
+from fastapi import Request
 from pydantic import BaseModel
 
+from services.gateway.routes_agui import chat_stream
 from shared.contracts.agents import AGENT_GET, CHAT, Run
 from shared.contracts.commerce.products import ProductNotFound
 from shared.contracts.graph import THING_GET
 from shared.contracts.knowledge import SEARCH
-from shared.kernel.envelope import AuthContext
+from shared.kernel.envelope import AuthContext, MessageSpec
 from shared.runtime.context import service_identity
 
 IDENTITY = "x402"
@@ -55,11 +64,17 @@ class ProductContent(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Sold:
-    """One kind of priced resource: its grants, its check before charging, and its one bus request."""
+    """One kind of priced resource: its grants, its check before charging, and its one bus request.
+
+    `serve` answers JSON-able data, or a response of its own (a stream); `read_only` serves before charging
+    (and holds the answer); `product_arg` names the argument that is the thing sold (else commerce keeps a
+    `product` thing for the URL)."""
 
     grants: tuple[str, ...]
     serve: Callable[[Any, AuthContext, dict[str, Any]], Awaitable[Any]]
     precheck: Callable[[Any, AuthContext, dict[str, Any]], Awaitable[None]] | None = None
+    read_only: bool = False
+    product_arg: str | None = None
 
     def auth(self, org_id: UUID) -> AuthContext:
         return service_identity(IDENTITY, org_id, self.grants)
@@ -91,7 +106,29 @@ async def _product_exists(bus: Any, auth: AuthContext, args: dict[str, Any]) -> 
     await _product(bus, auth, args)
 
 
+def forward(spec: MessageSpec[Any, Any], product_arg: str | None = None, also: tuple[str, ...] = ()) -> Sold:
+    """An allow-listed read route: its one message with `args["payload"]`, answered as the `/v1` route answers;
+    `also`: the reads the message makes besides its own (a thing's `include`d connections)."""
+    grants = (spec.permission or "", *also)
+    if not all(grant.endswith((":read", ":list")) for grant in grants):
+        raise ValueError(f"{spec.type} is no read ({grants}): it cannot be sold")
+
+    async def serve(bus: Any, auth: AuthContext, args: dict[str, Any]) -> Any:
+        return (await bus.request(spec, args["payload"], auth)).model_dump(mode="json", by_alias=True)
+
+    return Sold(grants, serve, read_only=True, product_arg=product_arg)
+
+
+async def _chat_stream(request: Request, bus: Any, auth: AuthContext, args: dict[str, Any]) -> Any:
+    return await chat_stream(request, bus, auth, {"slug": args["slug"], **args["body"]})
+
+
+def streamed_chat(request: Request) -> Sold:
+    """A paid chat answered as an AG-UI event stream for this request."""
+    return replace(AGENT_CHAT, serve=partial(_chat_stream, request))
+
+
 KNOWLEDGE_SEARCH = Sold(("knowledge:read",), _search)
 AGENT_CHAT = Sold(("agents:read", "agents:run", "things:create", "things:read", "knowledge:read", "knowledge:create"),
                   _chat, _agent_exists)
-PRODUCT_CONTENT = Sold(("things:read",), _product, _product_exists)
+PRODUCT_CONTENT = Sold(("things:read",), _product, _product_exists, product_arg="id")

@@ -1,7 +1,8 @@
 """The org's x402 prices over HTTP, with its API key: `/v1/x402/prices` (what `one x402 price` sends over `ONE_URL`).
 
-A price is keyed by its resource, so `PUT` sets (or replaces) one; the resource may hold `/`
-(`agents/{slug}/chat`), so it is the path's tail on `DELETE`.
+A price is keyed by its resource, so `PUT` sets (or replaces) one; the resource may hold `/` and a
+template's braces (`v1/things/{id}`, `agents/helper/chat`), so it is the path's tail on `DELETE`. Which
+resources may be priced: `shared.contracts.commerce.x402.PRICEABLE_ROUTES` (docs/x402.md).
 """
 
 from typing import Annotated
@@ -26,7 +27,8 @@ router = APIRouter(prefix="/v1/x402", tags=["x402"])
 
 @router.put("/prices", responses=WRITE)
 async def set_price(body: PriceSet, caller: Caller, bus: Bus) -> Price:
-    """Price a resource the org sells at `/x402/{slug}/{resource}` (replacing its price)."""
+    """Price a route the org sells at `/x402/{slug}/{resource}` (replacing its price): a route template of the
+    allow-list (every path of it) or one concrete path (winning over its template's price)."""
     return await bus.request(X402_PRICE_SET, body, caller)
 
 

@@ -43,6 +43,7 @@ class IdentityMode(StrEnum):
 
 class RunStatus(StrEnum):
     RUNNING = "running"
+    WAITING = "waiting"  # asked its caller (`ask_user`) or needs credentials: the caller's next message wakes it
     COMPLETED = "completed"
     FAILED = "failed"
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.commerce.idempotency import IdempotencyClaim, StoredAnswer
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, Protocol, register_message
 from shared.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -53,11 +54,13 @@ class CheckoutBusy(Conflict):
 
 class CheckoutCreate(Payload):
     request: dict[str, Any] = Field(description="ACP `CheckoutSessionCreateRequest`.")
+    idempotency: IdempotencyClaim | None = None
 
 
 class CheckoutUpdate(Payload):
     id: str = Field(min_length=1, max_length=100)
     request: dict[str, Any] = Field(description="ACP `CheckoutSessionUpdateRequest`.")
+    idempotency: IdempotencyClaim | None = None
 
 
 class CheckoutComplete(Payload):
@@ -65,11 +68,13 @@ class CheckoutComplete(Payload):
     request: dict[str, Any] = Field(description="ACP `CheckoutSessionCompleteRequest`.")
     idempotency_key: str | None = Field(None, max_length=255, description="The caller's Idempotency-Key, handed "
                                         "to the PSP so one attempt charges at most once.")
+    idempotency: IdempotencyClaim | None = None
 
 
 class CheckoutCancel(Payload):
     id: str = Field(min_length=1, max_length=100)
     request: dict[str, Any] = Field(default_factory=dict, description="ACP `CancelSessionRequest` (may be empty).")
+    idempotency: IdempotencyClaim | None = None
 
 
 class CheckoutTarget(Payload):
@@ -86,6 +91,8 @@ class CheckoutSession(BaseModel):
     """ACP `CheckoutSession` (or `CheckoutSessionWithOrder` once completed), exactly as the protocol writes it."""
 
     session: dict[str, Any]
+    stored: bool = Field(False, description="The answer was stored under the request's `IdempotencyClaim`.")
+    replay: StoredAnswer | None = Field(None, description="The claim's key was answered before: send this back.")
 
 
 class CheckoutSummary(BaseModel):

@@ -18,12 +18,14 @@ from shared.kernel.errors import Forbidden
 
 REASONS = ("malformed", "untrusted_issuer", "invalid_mandate", "key_binding", "aud", "nonce", "nonce_reused",
            "expired", "checkout_hash", "payment_amount", "amount_range", "allowed_payees", "budget", "recurrence",
-           "execution_date", "allowed_payment_instruments", "allowed_pisps", "payee", "revoked")
+           "execution_date", "allowed_payment_instruments", "allowed_pisps", "payee", "revoked", "widened",
+           "allowed_merchants", "line_items", "checked_out")
 """Every `details.reason` a `MandateRefused` may carry."""
 
 
 class MandateRefused(Forbidden):
-    """The presented mandate chain does not authorize this payment: `details.reason` (one of `REASONS`) says why."""
+    """The presented mandate chain does not authorize this payment: `details.reason` (one of `REASONS`) says why,
+    `details.hop` which hop of the chain (0 the root) when the reason concerns one."""
 
     code = "mandate_refused"
 
@@ -81,7 +83,11 @@ class Ap2Checkout(BaseModel):
 
 class MandatePresent(Payload):
     checkout_id: UUID
-    mandate: str = Field(min_length=1, max_length=200_000, description="The dSD-JWT chain: open mandate ~~ closed.")
+    mandate: str = Field(min_length=1, max_length=200_000, description="The dSD-JWT chain: open mandate "
+                         "(~~ delegations to sub-agents) ~~ closed.")
+    kind: Literal["payment", "checkout"] = Field("payment", description="`payment`: a payment mandate pays the "
+                                                 "checkout (after the PSP charged it); `checkout`: a checkout "
+                                                 "mandate authorizes its contents (a checkout receipt).")
 
 
 class ReceiptGet(Payload):
@@ -93,15 +99,19 @@ class Receipt(BaseModel):
     checkout_id: UUID
     mandate_id: UUID = Field(description="The closed mandate's `mandate` thing.")
     receipt_jwt: str = Field(description="The receipt signed with the merchant key (ES256).")
-    receipt: dict[str, Any] = Field(description="Its claims (payment_receipt.json).")
+    receipt: dict[str, Any] = Field(description="Its claims (payment_receipt.json, or checkout_receipt.json for a "
+                                                "checkout mandate's).")
     created_at: datetime
+    kind: Literal["payment", "checkout"] = "payment"
+    charge_id: str | None = Field(None, description="The PSP's charge, made before the receipt was signed.")
 
 
 class MandateGrant(Payload):
     agent_id: UUID = Field(description="The org's agent that will hold the mandate (its key stays in commerce).")
-    kind: Literal["payment"] = "payment"
+    kind: Literal["payment", "checkout"] = "payment"
     constraints: list[dict[str, Any]] = Field(min_length=1, max_length=50, description="AP2 constraints "
-                                              "(open_payment_mandate.json: payment.amount_range, ...).")
+                                              "(open_payment_mandate.json: payment.amount_range, ...; "
+                                              "open_checkout_mandate.json: checkout.line_items, ...).")
     payee: dict[str, Any] | None = None
     payment_amount: dict[str, Any] | None = None
     payment_instrument: dict[str, Any] | None = None
@@ -143,6 +153,64 @@ class RevokedMandate(BaseModel):
     status: str
 
 
+class V1MandateAccept(Payload):
+    """An AP2 V1 (`ap2` 0.1.x) mandate, recorded and mapped; it authorizes nothing by itself."""
+
+    mandate: dict[str, Any] = Field(description="The V1 message, or `{\"ap2.mandates.<Type>\": message}` as A2A "
+                                                "data parts carry it.")
+    type: Literal["IntentMandate", "CartMandate", "PaymentMandate"] | None = Field(
+        None, description="Its V1 type; unset: read from the A2A data key.")
+
+
+class V1Mandate(BaseModel):
+    id: UUID = Field(description="The `mandate` thing's mandate id.")
+    v1_type: str
+    mandate_type: Literal["intent", "cart"] = Field(description="IntentMandate: intent; CartMandate and "
+                                                                "PaymentMandate: cart.")
+    signed: bool = Field(description="False unless the platform verified a signature (V1 carries none it can "
+                                     "verify, but a CartMandate this merchant signed).")
+    signature_present: bool
+    credential_hash: str
+    mapped: dict[str, Any] = Field(description="What it says, in the platform's terms (amounts, merchants, expiry).")
+
+
+class MandateList(Payload):
+    direction: Literal["granted", "accepted"] | None = None
+    agent_id: UUID | None = None
+    limit: int = Field(50, ge=1, le=500)
+    before: datetime | None = Field(None, description="Only mandates created before this (the previous page's last).")
+
+
+class MandateSummary(BaseModel):
+    id: UUID
+    kind: str = Field(description="open or closed.")
+    mandate_type: str = Field(description="payment, checkout (V2); intent, cart, payment (V1).")
+    direction: str
+    agent_id: UUID | None
+    credential_hash: str
+    status: str
+    fulfills: UUID | None
+    expires_at: datetime | None
+    version: int
+    signed: bool
+    issuer: str | None
+    created_at: datetime
+    claims: dict[str, Any]
+
+
+class Mandates(BaseModel):
+    items: list[MandateSummary]
+
+
+class ReceiptList(Payload):
+    limit: int = Field(50, ge=1, le=500)
+    before: datetime | None = None
+
+
+class Receipts(BaseModel):
+    items: list[Receipt]
+
+
 _AP2 = (Protocol.NATIVE, Protocol.AP2)
 AP2_TRUST_ADD = register_message("ap2.trust.add", subjects.proto("ap2", "trust.add"), TrustAdd, TrustedIssuer,
                                  protocols=_AP2, permission="mandates:update")
@@ -162,3 +230,9 @@ AP2_CLOSE = register_message("ap2.mandate.close", subjects.proto("ap2", "mandate
                              ClosedMandate, protocols=_AP2, permission="mandates:sign")
 AP2_REVOKE = register_message("ap2.mandate.revoke", subjects.proto("ap2", "mandate.revoke"), MandateRevoke,
                               RevokedMandate, protocols=_AP2, permission="mandates:update")
+AP2_V1_ACCEPT = register_message("ap2.v1.accept", subjects.proto("ap2", "v1.accept"), V1MandateAccept, V1Mandate,
+                                 protocols=_AP2, permission="mandates:present")
+AP2_MANDATE_LIST = register_message("ap2.mandate.list", subjects.proto("ap2", "mandate.list"), MandateList, Mandates,
+                                    protocols=_AP2, permission="mandates:read")
+AP2_RECEIPT_LIST = register_message("ap2.receipt.list", subjects.proto("ap2", "receipt.list"), ReceiptList, Receipts,
+                                    protocols=_AP2, permission="mandates:read")

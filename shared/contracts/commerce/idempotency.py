@@ -7,9 +7,17 @@ first is still working; one with another body gets `IdempotencyConflict` (422). 
 answer under the `lock_id` (a 5xx answer releases the key instead: it is never replayed). The
 caller is the envelope's actor, never a field a client could set, so keys are scoped to who sent
 them. Records live in commerce's Postgres schema, so every gateway replica and a restart agree.
+
+The fast path: a request answered by one commerce message (checkout create / update / complete / cancel,
+Delegate Payment) carries its key with it (`IdempotencyClaim`): commerce claims it in the work's own
+transaction and stores the answer there (`answer_text`, byte for byte what the edge sends), so a
+request costs no extra round trip; a replay comes back as `StoredAnswer`. Only when that request ends in
+an error (its transaction rolled back, or never reached commerce) does the edge `begin` (with the
+claim's `lock_id`: its own claim is taken back, not refused) and `finish` after the answer.
 """
 
-from typing import Literal
+import json
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -35,6 +43,34 @@ class IdempotencyBegin(Payload):
     endpoint: str = Field(min_length=1, max_length=512, description="Method and path, e.g. `POST /acp/checkout_sessions`.")
     key: str = Field(min_length=1, max_length=255, description="The `Idempotency-Key` header.")
     request_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the request body (canonical JSON).")
+    lock_id: UUID | None = Field(None, description="A claim this request already made (`IdempotencyClaim`): "
+                                 "taken back while still in flight, not refused.")
+
+
+class IdempotencyClaim(Payload):
+    """A key carried by the request it guards: claimed, and its answer stored, in the work's own transaction."""
+
+    endpoint: str = Field(min_length=1, max_length=512)
+    key: str = Field(min_length=1, max_length=255)
+    request_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    lock_id: UUID
+    status: int = Field(ge=200, le=299, description="The HTTP status the edge answers a success with.")
+
+
+class StoredAnswer(BaseModel):
+    """An answer as stored for replay: status, the headers worth replaying, the body as sent."""
+
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def answer_text(body: Any) -> str:
+    """A JSON answer exactly as the edge sends it (Starlette's `JSONResponse` rendering), for byte-equal replays."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 class IdempotencyStarted(BaseModel):

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.commerce.idempotency import IdempotencyClaim, StoredAnswer
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, Protocol, register_message
 from shared.kernel.errors import InvalidRequest
 
 DeclineReason = Literal["over_allowance", "expired", "reused", "wrong_session", "wrong_currency", "unknown_token",
-                        "revoked", "provider_error"]
+                        "revoked", "provider_error", "card_declined", "insufficient_funds"]
 
 
 class PaymentDeclined(InvalidRequest):
@@ -82,6 +83,7 @@ class DelegatePaymentCreate(Payload):
     billing_address: dict[str, Any] | None = None
     risk_signals: list[dict[str, Any]] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
+    idempotency: IdempotencyClaim | None = Field(None, description="The edge's key (never part of ACP's body).")
 
 
 class DelegationRefused(InvalidRequest):
@@ -95,6 +97,8 @@ class DelegatePaymentCreated(BaseModel):
     """ACP `DelegatePaymentResponse`: `id` (`vt_...`), `created`, `metadata`."""
 
     response: dict[str, Any]
+    stored: bool = False
+    replay: StoredAnswer | None = None
 
 
 class VaultTokenQuery(Payload):

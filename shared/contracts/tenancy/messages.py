@@ -103,6 +103,19 @@ class OrganizationUpdate(OrgTarget, SecondFactor):
     trial_ends_at: datetime | None = Field(None, description="Platform owners only.")
 
 
+class PublicOrgRef(Payload):
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="The org's slug (or its id) as a public URL names it.")
+
+
+class PublicOrg(BaseModel):
+    """What anyone may know of an org a public URL names (an agent's A2A URL): nothing more."""
+
+    id: UUID
+    slug: str
+    name: str
+
+
 class OrganizationList(Payload):
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0)
@@ -257,6 +270,27 @@ class QuotaChange(Payload):
     amount: int = Field(1, ge=1)
 
 
+class QuotaReserve(Payload):
+    metric: Pattern
+    amount: int = Field(1, ge=1)
+    ttl_seconds: float = Field(30.0, gt=0, le=3600, description="Held this long unless settled first.")
+
+
+class QuotaReservation(BaseModel):
+    """Units held for the caller's pending work: settle them (`tenancy.quota.settle`) once it committed."""
+
+    id: UUID | None = Field(description="None when the org has no such quota (unlimited): nothing to settle.")
+    metric: str
+    amount: int
+    expires_at: datetime | None = None
+    quota: Quota | None = None
+
+
+class QuotaSettle(Payload):
+    reservation_id: UUID
+    used: int = Field(ge=0, description="Units the work really used (at most the amount reserved); 0 cancels.")
+
+
 class QuotaSet(OrgTarget):
     metric: Pattern
     limit: int = Field(ge=0)
@@ -342,6 +376,8 @@ ORG_GET = _message(
 )
 ORG_UPDATE = _message("tenancy.organization.update", "organizations.update", OrganizationUpdate, Organization)
 ORG_LIST = _message("tenancy.organization.list", "organizations.list", OrganizationList, Organizations)
+ORG_RESOLVE_PUBLIC = _message("tenancy.organization.resolve_public", "organizations.resolve_public", PublicOrgRef,
+                              PublicOrg, requires_auth=False)
 SIGNUP = _message("tenancy.signup", "signup", Signup, Joined, requires_auth=False)
 PERSON_ME = _message("tenancy.person.me", "people.me", Empty, Person)
 PERSON_UPDATE = _message("tenancy.person.update", "people.update", ProfileUpdate, Person)
@@ -367,6 +403,10 @@ RBAC_CHECK = _message("tenancy.rbac.check", "rbac.check", Check, CheckResult)
 QUOTA_USAGE = _message("tenancy.quota.usage", "quotas.usage", OrgTarget, Quotas, permission="quotas:read")
 QUOTA_CONSUME = _message("tenancy.quota.consume", "quotas.consume", QuotaChange, Quota, permission="quotas:consume")
 QUOTA_RELEASE = _message("tenancy.quota.release", "quotas.release", QuotaChange, Quota)
+QUOTA_RESERVE = _message(
+    "tenancy.quota.reserve", "quotas.reserve", QuotaReserve, QuotaReservation, permission="quotas:consume"
+)
+QUOTA_SETTLE = _message("tenancy.quota.settle", "quotas.settle", QuotaSettle, Quota, permission="quotas:consume")
 QUOTA_SET = _message("tenancy.quota.set_limit", "quotas.set_limit", QuotaSet, Quota, permission="quotas:update")
 RATE_HIT = _message("tenancy.rate_limit.hit", "rate_limits.hit", RateHit, RateAllowed)
 RATE_SET = _message(

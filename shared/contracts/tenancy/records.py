@@ -136,6 +136,7 @@ class RoleInfo(BaseModel):
 class Quota(BaseModel):
     metric: str
     limit: int
-    used: int
+    used: int = Field(description="Settled units plus those held by live reservations.")
+    reserved: int = Field(0, description="Of `used`, the units held by live (unsettled, unexpired) reservations.")
     resets_monthly: bool
     period_start: datetime

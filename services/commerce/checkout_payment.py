@@ -1,0 +1,96 @@
+"""A `complete`'s charge and its order, in one transaction (`pay`): what service_checkout.py runs once the session
+is claimed (`complete_in_progress`).
+
+The charge runs through the configured PSP (`psp.provider`) in the transaction that writes the order, so an
+order exists exactly when the provider charged (a token spent in a rolled-back transaction is not spent). A
+decline puts the session back to `ready_for_payment` with a `payment_declined` message. A sale's stock
+reservations are sold and its graph side queued (checkout_settlement.py) in the same transaction.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.commerce import (
+    checkout_ontology as ontology,
+    checkout_settlement as settlement,
+    psp,
+    repository_checkout as repo,
+    repository_stock as stock,
+    webhooks,
+)
+from services.commerce.models_checkout import SessionRow
+from services.commerce.settings import CommerceSettings
+from shared.contracts.commerce.payments import PaymentDeclined
+from shared.kernel.ids import uuid7
+from shared.runtime.context import WorkContext
+
+
+def _settings(ctx: WorkContext) -> CommerceSettings:
+    return ctx.runtime.settings  # type: ignore[return-value]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def pay(tx: WorkContext, row: SessionRow, mode: str, token: str | None, key: str | None
+              ) -> settlement.Settlement | None:
+    """Charge (or defer) and write the outcome in `tx`: the order, its stock sold, its settlement queued (returned;
+    None when the PSP declined)."""
+    version, org_id = row.version, row.org_id
+    provider = psp.provider(_settings(tx))
+    charge_id = None
+    if mode == "charge":
+        try:
+            async with tx.session.begin_nested():
+                charge = await provider.charge(tx, token=token or "", amount=row.total, currency=row.currency,
+                                               checkout_session_id=row.id,
+                                               idempotency_key=key or f"{row.id}:complete:{version}")
+        except PaymentDeclined as declined:
+            await repo.record_attempt(tx.session, attempt_id=uuid7(), org_id=org_id, checkout_session_id=row.id,
+                                      provider=provider.name, outcome="declined", reason=declined.reason,
+                                      amount=row.total, currency=row.currency, charge_id=None)
+            row.status, row.updated_at = "ready_for_payment", _now()
+            row.body = {**row.body, "messages": [*row.body["messages"], {
+                "type": "error", "code": "payment_declined", "param": "$.payment_data", "resolution": "recoverable",
+                "content_type": "plain", "content": f"the payment was declined: {declined.reason}"}]}
+            await repo.save_session(tx.session, row, expected_version=version)
+            await ontology.commerce_event(tx, row, "payment_declined", reason=declined.reason)
+            return None
+        charge_id = charge.id
+    order_status = "manual_review" if mode == "approval" else "confirmed"
+    order_id = f"ord_{uuid7().hex}"
+    await repo.record_attempt(tx.session, attempt_id=uuid7(), org_id=org_id, checkout_session_id=row.id,
+                              provider=provider.name, outcome="succeeded" if charge_id else "deferred", reason=None,
+                              amount=row.total, currency=row.currency, charge_id=charge_id)
+    number = await repo.insert_order(tx.session, order_id=order_id, org_id=org_id, checkout_session_id=row.id,
+                                     status=order_status, currency=row.currency, total=row.total,
+                                     provider=provider.name if charge_id else None, charge_id=charge_id,
+                                     payment_thing_id=None, created_by=tx.auth.actor_id)
+    order = _order_body(tx, row, order_id, number, order_status)
+    await repo.set_order_body(tx.session, org_id, order_id, order)
+    await webhooks.queue_order_event(tx, "order_create", order)  # announced to the agent platform after commit
+    row.status = {"charge": "completed", "approval": "pending_approval", "terms": "in_progress"}[mode]
+    row.order_id, row.updated_at, row.body = order_id, _now(), {**row.body, "order": order}
+    await repo.save_session(tx.session, row, expected_version=version)
+    event = {"charge": "purchase_completed", "approval": "purchase_pending_approval", "terms": "purchase_on_terms"}
+    await ontology.commerce_event(tx, row, event[mode], orderId=order_id)
+    if any(line.get("available_quantity") is not None for line in row.body["line_items"]):
+        await stock.sell(tx.session, org_id, row.id)
+    return await settlement.queue(tx, row, order_id, "processed" if charge_id else "requested",
+                                  provider=provider.name, chargeId=charge_id, live=provider.live if charge_id else False)
+
+
+def _order_body(ctx: WorkContext, row: SessionRow, order_id: str, number: int, status: str) -> dict[str, Any]:
+    base = _settings(ctx).commerce_acp_links_base
+    lines = [{"id": line["id"], "title": line["name"], "product_id": line["product_id"],
+              "quantity": {"ordered": line["quantity"], "current": line["quantity"], "fulfilled": 0},
+              "unit_price": line["unit_amount"],
+              "subtotal": next(t["amount"] for t in line["totals"] if t["type"] == "subtotal"), "status": "processing"}
+             for line in row.body["line_items"]]
+    confirmation: dict[str, Any] = {"confirmation_number": str(number)}
+    if row.extras.get("order_notes"):
+        confirmation["order_notes"] = row.extras["order_notes"]
+    return {"type": "order", "id": order_id, "checkout_session_id": row.id, "order_number": str(number),
+            "permalink_url": f"{base}/orders/{order_id}", "status": status, "line_items": lines,
+            "totals": row.body["totals"], "confirmation": confirmation}

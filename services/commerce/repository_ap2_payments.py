@@ -1,0 +1,130 @@
+"""The SQL of a paid AP2 checkout, in as few statements as it takes, and the org's mandates and receipts listed.
+
+A presentation's transaction (service_ap2.py) runs: the checkout locked (repository_ap2.get_checkout),
+`use_open_mandate` — one upsert that locks the open mandate's row and returns its uses so far (ON
+CONFLICT DO UPDATE reads the latest committed row, so a purchase that waited for the lock sees the one
+before it) — then `record_payment`, one statement storing both mandates, the receipt, the checkout paid
+and the open mandate's uses counted. So a budget or a recurrence limit holds however many purchases race.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.commerce.repository_ap2 import _RECEIPT, MANDATE_DEFAULTS, ReceiptRow, UsageRow
+
+_USE = sa.text("""
+    INSERT INTO commerce.ap2_open_mandates AS m (org_id, open_hash) VALUES (:org_id, :open_hash)
+    ON CONFLICT (org_id, open_hash) DO UPDATE SET open_hash = m.open_hash
+    RETURNING uses, spent, last_used_at
+""")
+
+
+async def use_open_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> UsageRow:
+    """Lock the open mandate's row until the transaction ends (made on first use) and read its uses so far."""
+    uses, spent, last = (await session.execute(_USE, {"org_id": org_id, "open_hash": open_hash})).one()
+    return UsageRow(uses, {currency: int(amount) for currency, amount in (spent or {}).items()}, last)
+
+
+_COUNT = sa.text("""
+    UPDATE commerce.ap2_open_mandates SET uses = uses + 1, last_used_at = clock_timestamp(),
+           spent = jsonb_set(spent, ARRAY[CAST(:currency AS text)],
+                             to_jsonb(coalesce((spent ->> CAST(:currency AS text))::bigint, 0) + :amount))
+    WHERE org_id = :org_id AND open_hash = ANY(:hashes)
+""")
+
+
+async def count_uses(session: AsyncSession, org_id: UUID, hashes: list[str], amount: int, currency: str) -> None:
+    """One more use of each of these open mandates (a delegated chain's upper hops; `record_payment` counts
+    the last)."""
+    await session.execute(_COUNT, {"org_id": org_id, "hashes": hashes, "amount": amount, "currency": currency})
+
+
+_MANDATE_COLUMNS = ("id, org_id, kind, mandate_type, direction, agent_id, credential_hash, claims, credential, "
+                    "status, fulfills, expires_at, version, signed, graph_pending, actor_id, issuer")
+
+
+def _mandate_values(prefix: str) -> str:
+    return ", ".join(f"CAST(:{prefix}_claims AS jsonb)" if name == "claims" else f":{prefix}_{name}"
+                     for name in _MANDATE_COLUMNS.split(", "))
+
+
+_RECORD = sa.text(f"""
+    WITH open_m AS (
+        INSERT INTO commerce.ap2_mandates ({_MANDATE_COLUMNS}) VALUES ({_mandate_values("o")})
+        ON CONFLICT (org_id, direction, credential_hash) DO UPDATE SET status = commerce.ap2_mandates.status
+        RETURNING id),
+    closed_m AS (
+        INSERT INTO commerce.ap2_mandates ({_MANDATE_COLUMNS})
+        SELECT {_mandate_values("c").replace(":c_fulfills", "open_m.id")} FROM open_m
+        ON CONFLICT (org_id, direction, credential_hash) DO UPDATE SET status = commerce.ap2_mandates.status
+        RETURNING id),
+    receipt AS (
+        INSERT INTO commerce.ap2_receipts (id, org_id, checkout_id, mandate_id, open_hash, amount, currency,
+                                           receipt_jwt, receipt, kind, charge_id)
+        SELECT :r_id, :org_id, :checkout_id, closed_m.id, :open_hash, :amount, :currency, :receipt_jwt,
+               CAST(:receipt AS jsonb), :kind, :charge_id FROM closed_m
+        RETURNING {_RECEIPT}),
+    paid AS (
+        UPDATE commerce.ap2_checkouts SET status = CASE WHEN :kind = 'payment' THEN 'paid' ELSE status END,
+               checked_out = checked_out OR :kind = 'checkout',
+               paid_at = CASE WHEN :kind = 'payment' THEN clock_timestamp() ELSE paid_at END
+        WHERE org_id = :org_id AND id = :checkout_id RETURNING id),
+    used AS (
+        UPDATE commerce.ap2_open_mandates SET uses = uses + 1, last_used_at = clock_timestamp(),
+               spent = jsonb_set(spent, ARRAY[CAST(:currency AS text)],
+                                 to_jsonb(coalesce((spent ->> CAST(:currency AS text))::bigint, 0) + :amount))
+        WHERE org_id = :org_id AND open_hash = :open_hash AND :kind = 'payment' RETURNING open_hash)
+    SELECT open_m.id, receipt.*, (SELECT count(*) FROM paid), (SELECT count(*) FROM used) FROM open_m, receipt
+""")
+
+
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    merged = {**MANDATE_DEFAULTS, **values, "claims": json.dumps(values["claims"])}
+    return {f"{prefix}_{name}": merged.get(name) for name in _MANDATE_COLUMNS.split(", ")}
+
+
+async def record_payment(session: AsyncSession, org_id: UUID, *, open_mandate: dict[str, Any],
+                         closed_mandate: dict[str, Any], receipt: dict[str, Any]) -> tuple[UUID, ReceiptRow]:
+    """(the open mandate's id, the receipt): both mandates, the receipt (`kind` payment or checkout), the checkout
+    paid (a payment) or checked out (a checkout mandate), the open mandate's use counted (a payment)."""
+    params = {**_prefixed("o", {**open_mandate, "org_id": org_id}),
+              **_prefixed("c", {**closed_mandate, "org_id": org_id}), "org_id": org_id,
+              **{k: receipt.get(k) for k in ("checkout_id", "open_hash", "amount", "currency", "receipt_jwt",
+                                             "charge_id")},
+              "r_id": receipt["id"], "receipt": json.dumps(receipt["receipt"]), "kind": receipt.get("kind", "payment")}
+    row = (await session.execute(_RECORD, params)).one()
+    return row[0], ReceiptRow(*row[1:9])
+
+
+_RECEIPTS = sa.text(f"""
+    SELECT {_RECEIPT} FROM commerce.ap2_receipts WHERE org_id = :org_id
+    AND (CAST(:before AS timestamptz) IS NULL OR created_at < :before) ORDER BY created_at DESC LIMIT :limit
+""")
+
+
+async def receipts(session: AsyncSession, org_id: UUID, *, limit: int, before: datetime | None) -> list[ReceiptRow]:
+    rows = await session.execute(_RECEIPTS, {"org_id": org_id, "limit": limit, "before": before})
+    return [ReceiptRow(*row) for row in rows]
+
+
+_MANDATES = sa.text("""
+    SELECT id, kind, mandate_type, direction, agent_id, credential_hash, claims, status, fulfills, expires_at,
+           version, signed, issuer, created_at
+    FROM commerce.ap2_mandates WHERE org_id = :org_id
+    AND (CAST(:direction AS text) IS NULL OR direction = :direction)
+    AND (CAST(:agent_id AS uuid) IS NULL OR agent_id = :agent_id)
+    AND (CAST(:before AS timestamptz) IS NULL OR created_at < :before)
+    ORDER BY created_at DESC LIMIT :limit
+""")
+
+
+async def mandates(session: AsyncSession, org_id: UUID, *, direction: str | None, agent_id: UUID | None,
+                   limit: int, before: datetime | None) -> list[dict[str, Any]]:
+    rows = await session.execute(_MANDATES, {"org_id": org_id, "direction": direction, "agent_id": agent_id,
+                                             "limit": limit, "before": before})
+    return [dict(row._mapping) for row in rows]

@@ -1,0 +1,155 @@
+"""AP2 v2, the merchant accepting a presented mandate chain: a payment mandate pays a checkout, a checkout mandate
+authorizes its contents; either way a signed receipt comes back, or a `MandateRefused` naming the reason.
+
+A presentation is one transaction, and its reply waits for nothing else: the checkout is locked (two
+presentations for one checkout queue; the second finds it paid), the chain verified (ap2/verify.py:
+hop by hop, with the trust list kept in memory), then for a payment each open mandate of the chain
+(the root and every delegation) is locked with its uses read in the same statement and its constraints
+checked; the PSP charges the closed mandate's instrument (a decline: no receipt, `PaymentDeclined`, a
+`payment_event` `failed`); the receipt is signed (the merchant key kept in memory) and everything is
+stored in one statement. The `mandate` things and the `fulfilled` connection are written after the
+reply (ap2_replica.GraphSync). A refused chain rolls back and is then logged in its own transaction.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from services.commerce import ap2_ontology as onto, psp, repository_ap2 as repo, repository_ap2_payments as pay
+from services.commerce.ap2 import constraints, credentials
+from services.commerce.ap2.narrowing import check_checkout
+from services.commerce.ap2.verify import CHECKOUT, PAYMENT, Expected, VerifiedChain, verify_chain
+from services.commerce.ap2_replica import replica
+from services.commerce.repository_ap2 import CheckoutRow, ReceiptRow
+from services.commerce.service_ap2 import receipt_of, signing_key, trusted_keys
+from shared.contracts.commerce.ap2 import MandatePresent, MandateRefused, Receipt
+from shared.contracts.commerce.payments import Charge, PaymentDeclined
+from shared.kernel.errors import NotFound
+from shared.kernel.ids import uuid7
+from shared.kernel.rbac import require
+from shared.runtime.context import WorkContext
+
+
+@dataclass(slots=True)
+class Accepted:
+    row: ReceiptRow
+    chain: VerifiedChain
+    events: list[onto.Event]
+
+
+async def _verified(tx: WorkContext, payload: MandatePresent, expected: Expected) -> VerifiedChain:
+    kind = CHECKOUT if payload.kind == "checkout" else PAYMENT
+    try:
+        return verify_chain(payload.mandate, await trusted_keys(tx), expected, kind)
+    except MandateRefused as refused:  # an issuer trusted since the list was kept: look again before refusing
+        if refused.details.get("reason") != "untrusted_issuer":
+            raise
+        return verify_chain(payload.mandate, await trusted_keys(tx, fresh=True), expected, kind)
+
+
+async def _pay(tx: WorkContext, checkout: CheckoutRow, chain: VerifiedChain, now: float) -> Charge:
+    """Each open mandate's constraints against its uses (locked, root first), then the PSP's charge."""
+    org_id, closed = tx.auth.org_id, chain.closed_mandate
+    for level in chain.opens:
+        used = await pay.use_open_mandate(tx.session, org_id, level.hash)
+        usage = constraints.Usage(used.uses, used.spent, used.last_used_at.timestamp() if used.last_used_at else None)
+        constraints.check(level.mandate, closed, usage, now)
+    if len(chain.opens) > 1:
+        await pay.count_uses(tx.session, org_id, [level.hash for level in chain.opens[:-1]], checkout.amount,
+                             checkout.currency)
+    provider = psp.provider(tx.runtime.settings)
+    return await provider.charge_mandate(tx, instrument=closed["payment_instrument"], amount=checkout.amount,
+                                         currency=checkout.currency, checkout_id=str(checkout.id),
+                                         idempotency_key=f"ap2:{checkout.id}:{chain.closed_hash}")
+
+
+def _receipt_claims(kind: str, checkout: CheckoutRow, chain: VerifiedChain, receipt_id: UUID, now: float,
+                    charge: Charge | None) -> dict[str, Any]:
+    claims: dict[str, Any] = {"status": "Success", "iss": checkout.merchant_id, "iat": int(now),
+                              "reference": chain.closed_hash}
+    if kind == "payment":
+        assert charge is not None
+        claims |= {"payment_id": str(receipt_id), "psp_confirmation_id": charge.id,
+                   "network_confirmation_id": checkout.checkout_hash}
+    else:
+        claims["order_id"] = str(checkout.id)
+    return claims
+
+
+async def _accept(tx: WorkContext, payload: MandatePresent) -> Accepted:
+    org_id, now, kind = tx.auth.org_id, time.time(), payload.kind
+    checkout = await repo.get_checkout(tx.session, org_id, payload.checkout_id, lock=True)
+    if checkout is None:
+        raise NotFound("no such AP2 checkout", {"checkout_id": str(payload.checkout_id)})
+    if checkout.status == "paid":
+        raise constraints.refuse("nonce_reused", "this checkout's nonce was used: it is paid")
+    if kind == "checkout" and checkout.checked_out:
+        raise constraints.refuse("checked_out", "a checkout mandate already authorized this checkout")
+    if checkout.expires_at.timestamp() < now:
+        raise constraints.refuse("expired", "the checkout has expired")
+    settings = tx.runtime.settings
+    expected = Expected(checkout.merchant_id, checkout.nonce, checkout.checkout_hash, checkout.amount,
+                        checkout.currency, now, settings.commerce_ap2_max_age, settings.commerce_ap2_clock_skew)
+    chain = await _verified(tx, payload, expected)
+    charge = None
+    if kind == "payment":
+        charge = await _pay(tx, checkout, chain, now)
+    else:
+        check_checkout(chain.open_mandate, credentials.unverified_claims(checkout.checkout_jwt))  # our own JWT
+    receipt_id = uuid7()
+    claims = _receipt_claims(kind, checkout, chain, receipt_id, now, charge)
+    _, key = await signing_key(tx, "merchant", org_id)
+    common = {"org_id": org_id, "mandate_type": kind, "direction": "accepted", "graph_pending": True,
+              "actor_id": tx.auth.actor_id, "issuer": chain.issuer}
+    open_id, row = await pay.record_payment(tx.session, org_id, open_mandate={
+        **common, "id": uuid7(), "kind": "open", "credential_hash": chain.open_hash, "claims": chain.open_mandate,
+        "status": "active", "expires_at": datetime.fromtimestamp(chain.open_exp, UTC) if chain.open_exp else None,
+    }, closed_mandate={
+        **common, "id": uuid7(), "kind": "closed", "credential_hash": chain.closed_hash,
+        "claims": chain.closed_mandate, "status": "used",
+    }, receipt={"id": receipt_id, "checkout_id": checkout.id, "open_hash": chain.open_hash, "kind": kind,
+                "amount": checkout.amount, "currency": checkout.currency, "charge_id": charge.id if charge else None,
+                "receipt_jwt": credentials.sign_jwt(key, claims, credentials.RECEIPT_TYP), "receipt": claims})
+    ids = {"checkoutId": str(checkout.id), "receiptId": str(receipt_id), "mandateId": str(row.mandate_id),
+           "openMandateId": str(open_id), "credentialHash": chain.closed_hash, "issuer": chain.issuer,
+           "hops": len(chain.opens)}
+    events = [onto.mandate("presented", "closed", kind, **ids), onto.mandate("verified", "closed", kind, **ids)]
+    if charge is not None:
+        events.append(onto.payment(checkout.amount, checkout.currency, chargeId=charge.id, **ids))
+    return Accepted(row, chain, events)
+
+
+async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
+    """Verify the presented chain for this checkout; a signed receipt if it is accepted, `MandateRefused` if not."""
+    require(ctx.auth, "mandates", "present")
+    try:
+        async with ctx.transaction() as tx:
+            accepted = await _accept(tx, payload)
+            await onto.emit(tx, *accepted.events)
+    except (MandateRefused, PaymentDeclined) as refused:
+        await _refused(ctx, payload, refused)
+        raise
+    replica(ctx.runtime).graph.poke()
+    return receipt_of(accepted.row)
+
+
+async def _refused(ctx: WorkContext, payload: MandatePresent, refused: MandateRefused | PaymentDeclined) -> None:
+    ids: dict[str, Any] = {"checkoutId": str(payload.checkout_id), "reason": refused.details.get("reason"),
+                           "credentialHash": credentials.digest(payload.mandate) if payload.mandate.isascii() else None}
+    if "hop" in refused.details:
+        ids["hop"] = refused.details["hop"]
+    events = [onto.mandate("presented", "closed", payload.kind, checkoutId=ids["checkoutId"])]
+    if isinstance(refused, PaymentDeclined):  # the mandate was good, the instrument was not
+        async with ctx.transaction() as tx:
+            checkout = await repo.get_checkout(tx.session, ctx.auth.org_id, payload.checkout_id)
+            events.append(onto.mandate("verified", "closed", payload.kind, **ids))
+            if checkout is not None:
+                events.append(onto.payment(checkout.amount, checkout.currency, status="failed",
+                                           declineReason=refused.reason, **ids))
+            await onto.emit(tx, *events)
+        return
+    async with ctx.transaction() as tx:
+        await onto.emit(tx, *events, onto.mandate("rejected", "closed", payload.kind, **ids))
+

@@ -1,0 +1,105 @@
+"""AP2's pure parts without a stack: the schemas' fast path says what the full validation says, delegation only
+narrows, checkout constraints match line items like the official SDK, V1 messages are read and mapped."""
+
+import copy
+import time
+from typing import Any
+
+import pytest
+
+from services.commerce.ap2 import schemas, v1
+from services.commerce.ap2.narrowing import check_checkout, narrows
+from shared.contracts.commerce.ap2 import MandateRefused
+from tests.ap2.chains import key, open_payment
+from tests.ap2.test_checkout_mandates import INTENT, PAYMENT, cart
+
+RANGE = {"type": "payment.amount_range", "currency": "USD", "min": 100, "max": 5000}
+BUDGET = {"type": "payment.budget", "currency": "USD", "max": 9000}
+EVERY = {"type": "payment.agent_recurrence", "frequency": "WEEKLY", "max_occurrences": 4}
+PAYEES = {"type": "payment.allowed_payees", "allowed": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]}
+
+
+def variants(base: dict[str, Any]) -> list[dict[str, Any]]:
+    def changed(change: Any) -> dict[str, Any]:
+        copied = copy.deepcopy(base)
+        change(copied)
+        return copied
+
+    return [base, changed(lambda m: m["constraints"].append({"type": "payment.budget"})),
+            changed(lambda m: m["constraints"].append({"type": "unknown"})), changed(lambda m: m.pop("cnf")),
+            changed(lambda m: m["constraints"].append("text")), changed(lambda m: m.update(constraints=[RANGE])),
+            changed(lambda m: m["constraints"][0].update(max="5000")), changed(lambda m: m.update(payee={"id": "x"})),
+            changed(lambda m: m["constraints"].append({**RANGE, "min": "1"})), changed(lambda m: m.update(iat="now"))]
+
+
+def test_the_open_mandate_fast_path_agrees_with_the_full_schema() -> None:
+    for mandate in variants(open_payment(key("a"), [RANGE, BUDGET, EVERY, PAYEES])):
+        assert schemas.valid(schemas.OPEN_PAYMENT, mandate) == (not schemas.errors(schemas.OPEN_PAYMENT, mandate))
+    line_items = {"type": "checkout.line_items", "items": [{"id": "r", "acceptable_items": [{"id": "x", "title": "X"}],
+                                                            "quantity": 1}]}
+    base = {"vct": "mandate.checkout.open.1", "cnf": {}, "constraints": [line_items]}
+    for mandate in (base, {**base, "constraints": []}, {**base, "constraints": [{**line_items, "items": []}]},
+                    {**base, "constraints": [line_items, {"type": "checkout.allowed_merchants", "allowed": [{}]}]}):
+        assert schemas.valid(schemas.OPEN_CHECKOUT, mandate) == (not schemas.errors(schemas.OPEN_CHECKOUT, mandate))
+    assert schemas.valid(schemas.OPEN_PAYMENT, variants(open_payment(key("a"), [RANGE]))[0])
+
+
+def refused(call: Any, *args: Any) -> dict[str, Any]:
+    with pytest.raises(MandateRefused) as raised:
+        call(*args)
+    return raised.value.details
+
+
+def test_a_delegation_may_only_narrow() -> None:
+    agent, sub = key("a"), key("s")
+    parent = open_payment(agent, [RANGE, BUDGET, EVERY, PAYEES], exp=int(time.time()) + 600)
+    narrower = [{**RANGE, "min": 200, "max": 4000}, {**BUDGET, "max": 100}, {**EVERY, "max_occurrences": 2,
+                "frequency": "MONTHLY"}, {**PAYEES, "allowed": PAYEES["allowed"][:1]}]
+    narrows(parent, open_payment(sub, narrower, exp=parent["exp"]), 1)
+    widenings = {"payment.amount_range": {**RANGE, "max": 5001}, "payment.budget": {**BUDGET, "currency": "EUR"},
+                 "payment.agent_recurrence": {**EVERY, "frequency": "DAILY"},
+                 "payment.allowed_payees": {**PAYEES, "allowed": [*PAYEES["allowed"], {"id": "c", "name": "C"}]}}
+    for name, wider in widenings.items():
+        rules = [wider if rule["type"] == name else rule for rule in narrower]
+        assert refused(narrows, parent, open_payment(sub, rules, exp=parent["exp"]), 3) == {
+            "reason": "widened", "hop": 3, "constraint": name}
+        dropped = [rule for rule in narrower if rule["type"] != name]
+        assert refused(narrows, parent, open_payment(sub, dropped, exp=parent["exp"]), 1)["constraint"] == name
+    assert refused(narrows, parent, open_payment(sub, narrower, exp=parent["exp"] + 1), 1)["constraint"] == "exp"
+    fixed = {**parent, "payment_amount": {"amount": 100, "currency": "USD"}}
+    assert refused(narrows, fixed, open_payment(sub, narrower, exp=parent["exp"]), 2)["constraint"] == "payment_amount"
+
+
+def test_checkout_constraints_match_items_to_requirements() -> None:
+    def mandate(*requirements: tuple[list[str], int]) -> dict[str, Any]:
+        return {"constraints": [{"type": "checkout.line_items", "items": [
+            {"id": f"r{i}", "acceptable_items": [{"id": sku, "title": sku} for sku in skus], "quantity": quantity}
+            for i, (skus, quantity) in enumerate(requirements)]}]}
+
+    def checkout(*skus: str, merchant: str = "m") -> dict[str, Any]:
+        return {"merchant": {"id": merchant, "name": "M"}, "line_items": [{"id": sku, "title": sku} for sku in skus]}
+
+    check_checkout(mandate((["a", "b"], 1), (["a"], 1)), checkout("b", "a"))  # b must take r0 so a fits r1
+    check_checkout(mandate((["a"], 2)), {"line_items": [{"item": {"id": "a"}, "quantity": 2}]})  # official shape
+    for requirements, items in (([(["a"], 1)], ("a", "a")), ([(["a"], 1)], ("c",)), ([(["a"], 1)], ()),
+                                ([(["a", "b"], 1), (["a"], 1)], ("b", "b"))):
+        assert refused(check_checkout, mandate(*requirements), checkout(*items))["reason"] == "line_items"
+    merchants = {"constraints": [{"type": "checkout.allowed_merchants", "allowed": [{"id": "m", "name": "M"}]}]}
+    check_checkout(merchants, checkout("a"))
+    assert refused(check_checkout, merchants, checkout("a", merchant="n"))["reason"] == "allowed_merchants"
+
+
+def test_v1_messages_are_read_and_mapped() -> None:
+    now = time.time()
+    kind, message = v1.unwrap({"ap2.mandates.CartMandate": cart()}, None)
+    parsed, mapped = v1.read(kind, message, now)
+    assert (kind, mapped["mandateType"], mapped["total"], mapped["currency"]) == ("CartMandate", "cart", 120.0, "USD")
+    assert not v1.signature_present(parsed) and not v1.merchant_signed(parsed, {"keys": []}, "m")
+    parsed, mapped = v1.read("PaymentMandate", PAYMENT, now)
+    assert v1.signature_present(parsed) and "user_authorization" not in v1.stored_claims(parsed)
+    assert (mapped["mandateType"], mapped["cartId"]) == ("cart", "order-1")
+    assert v1.read("IntentMandate", INTENT, now)[1]["intent"]["merchants"] == ["Shoe Shop"]
+    assert v1.credential_hash({"b": 1, "a": 2}) == v1.credential_hash({"a": 2, "b": 1})
+    assert refused(v1.unwrap, {"ap2.mandates.Other": {}}, None)["reason"] == "malformed"
+    assert refused(v1.read, "IntentMandate", {**INTENT, "intent_expiry": "soon"}, now)["reason"] == "invalid_mandate"
+    assert refused(v1.read, "CartMandate", {"contents": []}, now)["reason"] == "invalid_mandate"

@@ -1,0 +1,123 @@
+"""A `one up` in the test process: the same servers (secure by default), migrations, bootstrap and supervised
+children as the command, with the parts a test needs to reach (the supervisor, the secrets, the settings)."""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from shared.kernel import subjects
+from shared.kernel.settings import Settings
+from shared.tools.embedded import free_port, port_is_free
+from shared.tools.stack import (
+    DataDirLock,
+    EmbeddedServers,
+    Supervisor,
+    bring_up,
+    fetch_health,
+    remove_runtime,
+    write_runtime,
+)
+from shared.tools.stack_secrets import StackSecrets
+from shared.tools.stack_supervisor import ADAPTERS, RestartPolicy
+
+CHILDREN = (*subjects.SERVICES, *ADAPTERS)
+CLEARED = ("DATABASE_URL", "NATS_URL", "ONE_DATABASE_URL", "ONE_NATS_URL", "ONE_NATS_USER", "ONE_NATS_PASSWORD",
+           "ONE_DB_APP_PASSWORD", "ONE_APP_DATABASE_URL", "ONE_METRICS_HOST")
+
+
+def free_ports(n: int) -> int:
+    """The first of `n` consecutive ports free right now (`one up` gives one metrics port to each child)."""
+    while True:
+        first = free_port()
+        if first + n <= 65535 and all(port_is_free(first + i) for i in range(n)):
+            return first
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    gateway_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=lambda: free_ports(len(CHILDREN)))
+    settings: Settings | None = None
+    servers: EmbeddedServers | None = None
+    supervisor: Supervisor | None = None
+    platform_key: str | None = None
+    _supervising: asyncio.Task | None = None
+    _lock: DataDirLock | None = None
+    _environment: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
+
+    @property
+    def secrets(self) -> StackSecrets:
+        return self.servers.secrets
+
+    async def start(self, timeout: float = 240) -> "Stack":
+        for name in CLEARED:  # what the children inherit: nothing of the session's own servers
+            self._environment.delenv(name, raising=False)
+        self._environment.setenv("ONE_GATEWAY_PORT", str(self.gateway_port))
+        self._environment.setenv("ONE_TRACE_SAMPLE_RATIO", "0")
+        base = Settings(data_dir=self.data_dir, database_url=None, nats_url=None, metrics_port=self.metrics_port,
+                        log_level="WARNING")
+        self._lock = DataDirLock.acquire(self.data_dir)  # as `one up` holds it
+        self.settings, self.servers, self.platform_key = await bring_up(base)
+        write_runtime(self.settings, self.servers)
+        self.supervisor = Supervisor(self.settings, nats_passwords=self.servers.nats_passwords(),
+                                     policy=RestartPolicy(first_delay=0.2, max_delay=5.0, stable_after=30.0))
+        self.supervisor.start_all()
+        self._supervising = asyncio.create_task(self._supervise())
+        await self.wait_healthy(timeout)
+        return self
+
+    async def _supervise(self) -> None:
+        while True:  # what `one up` does between its health checks
+            self.supervisor.restart_dead()
+            await asyncio.sleep(0.2)
+
+    async def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            reports = await fetch_health(self.settings, timeout=1.0)
+            unhealthy = {n: r for n, r in reports.items() if not getattr(r, "healthy", False)}
+            if not unhealthy:
+                return
+            if time.monotonic() > deadline:
+                logs = {n: self.log(n)[-1500:] for n in unhealthy}
+                raise AssertionError(f"not healthy after {timeout}s: {unhealthy}\n{logs}")
+            await asyncio.sleep(0.5)
+
+    def log(self, name: str) -> str:
+        return (self.data_dir / "logs" / f"{name}.log").read_text(errors="replace")
+
+    async def stop(self) -> None:
+        """Stop as `one up` does on Ctrl-C: children, then servers, then runtime.json."""
+        if self._supervising:
+            self._supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervising
+            self._supervising = None
+        if self.supervisor:
+            self.supervisor.stop_all()
+        if self.servers:
+            self.servers.stop()
+        if self.settings:
+            remove_runtime(self.settings)
+        if self._lock:
+            self._lock.release()
+        self._environment.undo()
+
+
+def mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def run_one(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`one <args>` as a user runs it beside the stack: only ONE_DATA_DIR set, the rest found in the data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONE_") and k not in ("DATABASE_URL", "NATS_URL")}
+    return subprocess.run([sys.executable, "-m", "shared.tools.cli", *args], env={**env, "ONE_DATA_DIR": str(data_dir)},
+                          capture_output=True, text=True, timeout=timeout, check=False)
