@@ -37,6 +37,10 @@ async def get_run(session: AsyncSession, org_id: UUID, run_id: UUID, *, for_upda
     return RunRow.of(row) if row else None
 
 
+UNFINISHED = ("running", "waiting")
+"""A waiting run (parked for its caller's answer, run_waiting.py) has not finished: it is not in totals or history."""
+
+
 async def list_runs(
     session: AsyncSession, org_id: UUID, *, agent_id: UUID | None, conversation_id: UUID | None, status: str | None,
     cursor: UUID | None, limit: int, finished_only: bool = False,
@@ -47,7 +51,7 @@ async def list_runs(
         if value is not None:
             statement = statement.where(column == value)
     if finished_only:
-        statement = statement.where(runs.c.status != "running")
+        statement = statement.where(runs.c.status.not_in(UNFINISHED))
     if cursor is not None:
         statement = statement.where(runs.c.id > cursor)
     return [RunRow.of(row) for row in await session.execute(statement)]
@@ -145,7 +149,7 @@ async def execution_totals(session: AsyncSession, org_id: UUID, since: datetime 
             sa.func.coalesce(sa.func.sum(runs.c.cost), 0).label("cost"),
             sa.func.coalesce(sa.func.avg(runs.c.latency_ms), 0).label("latency_ms_avg"),
         )
-        .where(runs.c.org_id == org_id, runs.c.status != "running")
+        .where(runs.c.org_id == org_id, runs.c.status.not_in(UNFINISHED))
         .group_by(key)
     )
     if since is not None:

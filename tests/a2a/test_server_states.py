@@ -22,7 +22,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 
-from shared.contracts.agents import CHAT, EXTERNAL_ADD, EXTERNAL_CREDENTIALS, RUN_GET
+from shared.contracts.agents import CHAT, EXECUTION_LIST, EXTERNAL_ADD, EXTERNAL_CREDENTIALS, RUN_GET
 from shared.contracts.tenancy import QUOTA_SET
 from shared.runtime.client import BusClient
 from tests.a2a.conftest import Published, a2a_client, publish
@@ -75,6 +75,8 @@ async def test_input_required_then_the_reply_resumes_the_same_run(bus: BusClient
         assert again.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
         waiting = await client.list_tasks(ListTasksRequest(status=TaskState.TASK_STATE_INPUT_REQUIRED))
         assert [t.id for t in waiting.tasks] == [task.id]
+        history = await bus.request(EXECUTION_LIST, {"agent": agent.slug}, owner.ctx)
+        assert run_id not in {str(e.run_id) for e in history.executions}  # waiting is not finished
 
         done = await send(client, ask("Lyon", task_id=task.id, context_id=task.context_id))
         assert done.id == task.id and done.context_id == task.context_id
@@ -85,6 +87,8 @@ async def test_input_required_then_the_reply_resumes_the_same_run(bus: BusClient
     assert agent.script.tool_results()[0]["content"] == json.dumps({"answer": "Lyon"})
     run = await bus.request(RUN_GET, {"id": run_id}, owner.ctx)
     assert run.status == "completed" and run.resumed == 0 and run.iterations == 2
+    history = await bus.request(EXECUTION_LIST, {"agent": agent.slug}, owner.ctx)
+    assert run_id in {str(e.run_id) for e in history.executions}
     assert await task_events(bus, owner, task.id, 4) == ["completed", "input_required", "received", "resumed"]
 
 
