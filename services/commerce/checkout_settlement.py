@@ -15,7 +15,6 @@ import logging
 import random
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from services.commerce import (
     checkout_ontology as ontology,
@@ -26,7 +25,7 @@ from services.commerce import (
 from services.commerce.models_checkout import SessionRow
 from shared.kernel.envelope import Envelope
 from shared.runtime.context import WorkContext
-from shared.runtime.rounds import Rounds
+from shared.runtime.rounds import PerReplica, Rounds
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -112,17 +111,10 @@ class SettlementLoop(Rounds):
         return len(due)
 
 
-LOOPS: "WeakKeyDictionary[ServiceRuntime, SettlementLoop]" = WeakKeyDictionary()
-
-
-async def start(runtime: ServiceRuntime) -> None:
-    loop = SettlementLoop(runtime)
-    loop.start()
-    LOOPS[runtime] = loop
+LOOPS = PerReplica(SettlementLoop)
+start = LOOPS.start
 
 
 async def stop(runtime: ServiceRuntime) -> None:
-    loop = LOOPS.pop(runtime, None)
-    if loop is not None:
-        await loop.stop()
+    await LOOPS.stop(runtime)
     await asyncio.gather(*list(_TASKS), return_exceptions=True)

@@ -12,7 +12,6 @@ import logging
 import random
 import time
 from datetime import UTC, datetime
-from weakref import WeakKeyDictionary
 
 import httpx
 
@@ -22,7 +21,7 @@ from services.commerce.webhooks import open_secret
 from shared.contracts.commerce.webhooks import SIGNATURE_HEADER, sign
 from shared.kernel.envelope import Protocol
 from shared.kernel.ontology.types import EventType
-from shared.runtime.rounds import Rounds
+from shared.runtime.rounds import PerReplica, Rounds
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -106,17 +105,5 @@ class DeliveryLoop(Rounds):
         return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
 
 
-LOOPS: "WeakKeyDictionary[ServiceRuntime, DeliveryLoop]" = WeakKeyDictionary()
-"""Each replica's loop (two replicas may share a process, e.g. in tests)."""
-
-
-async def start(runtime: ServiceRuntime) -> None:
-    loop = DeliveryLoop(runtime)
-    loop.start()
-    LOOPS[runtime] = loop
-
-
-async def stop(runtime: ServiceRuntime) -> None:
-    loop = LOOPS.pop(runtime, None)
-    if loop is not None:
-        await loop.stop()
+LOOPS = PerReplica(DeliveryLoop)
+start, stop = LOOPS.start, LOOPS.stop

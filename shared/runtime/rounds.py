@@ -10,6 +10,9 @@ replica always stops.
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +58,21 @@ class Rounds:
                     await asyncio.wait_for(self.wake.wait(), self.poll)
                 except TimeoutError:
                     pass
+
+
+class PerReplica:
+    """One loop per service replica (two may share a process, as in tests): `start` and `stop` are the service's
+    `on_start` / `on_stop` hooks."""
+
+    def __init__(self, make: Callable[[Any], Rounds]) -> None:
+        self.make = make
+        self.loops: WeakKeyDictionary[Any, Rounds] = WeakKeyDictionary()
+
+    async def start(self, runtime: Any) -> None:
+        loop = self.loops[runtime] = self.make(runtime)
+        loop.start()
+
+    async def stop(self, runtime: Any) -> None:
+        loop = self.loops.pop(runtime, None)
+        if loop is not None:
+            await loop.stop()
