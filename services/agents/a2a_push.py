@@ -9,15 +9,19 @@ token, `X-One-Signature: t=<unix>,v1=<hex HMAC-SHA256(token, "<t>.<body>")>` (th
 signature, tools_custom.sign); `authentication` becomes `Authorization: <scheme> <credentials>`. A
 refused or failed delivery fails the attempt: the jobs' backoff retries it, up to `MAX_ATTEMPTS`. The client's
 reply to an interrupted task schedules each of its configs once more (`again`), for the task's next stop.
+The token and `authentication` are sealed at rest (`keys.PUSH_SECRETS`, bound to the org, task and config) and
+opened to notify or to answer the client (`opened`).
 """
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 from uuid import UUID, uuid4
 
-from services.agents import repository_a2a as repo, repository_jobs as jobs_repo
+from services.agents import keys, repository_a2a as repo, repository_jobs as jobs_repo
 from services.agents.a2a_tasks import AUTH_REQUIRED, FINAL, INPUT_REQUIRED, state_of_task, to_config, to_task
+from services.agents.models_a2a import PushRow
 from services.agents.models_jobs import JobRow
 from services.agents.state import of as state_of
 from services.agents.tools_custom import sign
@@ -27,6 +31,7 @@ from shared.kernel.errors import Unavailable
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.runtime.context import WorkContext
+from shared.runtime.service import ServiceRuntime
 
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 0.25
@@ -36,11 +41,24 @@ _STOPS = FINAL | {INPUT_REQUIRED, AUTH_REQUIRED}
 
 async def put(ctx: WorkContext, task_id: UUID, config: A2aPushConfig) -> dict[str, Any]:
     """Store the config and schedule its notification (in the caller's transaction)."""
+    config_id = config.id or uuid4().hex
+    secrets = {k: v for k, v in (("token", config.token), ("authentication", config.authentication)) if v}
+    sealed = await keys.seal(ctx.runtime, keys.PUSH_SECRETS, ctx.auth.org_id, f"{task_id}/{config_id}",
+                             json.dumps(secrets).encode()) if secrets else None
     row = await repo.put_push(ctx.session, {
-        "org_id": ctx.auth.org_id, "task_id": task_id, "config_id": config.id or uuid4().hex, "url": config.url,
-        "token": config.token, "authentication": config.authentication})
+        "org_id": ctx.auth.org_id, "task_id": task_id, "config_id": config_id, "url": config.url,
+        "token": None, "authentication": None, "secrets_sealed": sealed})
     await _schedule(ctx, task_id, row.config_id, f"a2a-push-{task_id}-{row.config_id}")
-    return to_config(row)
+    return to_config(dataclasses.replace(row, **secrets))
+
+
+async def opened(runtime: ServiceRuntime, row: PushRow) -> PushRow:
+    """The config with its token and authentication in clear (in memory only)."""
+    if row.secrets_sealed is None:
+        return row
+    secrets = json.loads(await keys.open_sealed(runtime, keys.PUSH_SECRETS, row.org_id,
+                                                f"{row.task_id}/{row.config_id}", bytes(row.secrets_sealed)))
+    return dataclasses.replace(row, **secrets)
 
 
 async def again(ctx: WorkContext, task_id: UUID, turn: int) -> None:
@@ -73,7 +91,7 @@ async def deliver(ctx: WorkContext, job: JobRow, payload: A2aPushJobPayload) -> 
         if state_of_task(task, run) in _STOPS:
             break
         await asyncio.sleep(POLL_SECONDS)
-    config = configs[0]
+    config = await opened(ctx.runtime, configs[0])
     body = json.dumps({"task": to_task(task, run).task}, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json"}
     if config.token:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from services.agents import a2a_push, repository_jobs as repo
+from services.agents import a2a_push, reminders, repository_jobs as repo
 from services.agents.models_jobs import JobRow
 from shared.contracts.agents import CHAT
 from shared.contracts.jobs import (
@@ -26,6 +26,7 @@ from shared.contracts.jobs import (
     NotificationJobPayload,
 )
 from shared.contracts.knowledge import INGEST
+from shared.contracts.scheduling import ReminderJobPayload
 from shared.kernel.ontology import EventType
 from shared.runtime.context import WorkContext
 
@@ -87,6 +88,7 @@ KINDS: dict[str, Kind] = {
     JobKind.CLEANUP_EXPIRED: Kind(CleanupJobPayload, ("jobs", "delete"), clean_up),
     JobKind.AGENT_RUN: Kind(AgentRunJobPayload, ("agents", "run"), run_agent),
     JobKind.A2A_PUSH: Kind(A2aPushJobPayload, ("a2a", "send"), a2a_push.deliver),
+    JobKind.REMINDER_SEND: Kind(ReminderJobPayload, ("reminders", "create"), reminders.deliver),
 }
 
 HANDLERS: dict[str, JobHandler] = {kind: spec.handle for kind, spec in KINDS.items()}

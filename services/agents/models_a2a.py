@@ -24,7 +24,7 @@ a2a_push_configs = sa.Table(
     "a2a_push_configs", metadata,
     sa.Column("org_id", sa.Uuid), sa.Column("task_id", sa.Uuid, primary_key=True),
     sa.Column("config_id", sa.Text, primary_key=True), sa.Column("url", sa.Text), sa.Column("token", sa.Text),
-    sa.Column("authentication", JSONB), sa.Column("created_at", _ts),
+    sa.Column("authentication", JSONB), sa.Column("secrets_sealed", sa.LargeBinary), sa.Column("created_at", _ts),
 )
 a2a_callers = sa.Table(
     "a2a_callers", metadata,
@@ -61,8 +61,9 @@ class PushRow(_Row):
     task_id: UUID
     config_id: str
     url: str
-    token: str | None
+    token: str | None  # in clear only on rows stored before v0009, or once opened (`a2a_push.opened`)
     authentication: dict[str, Any] | None
+    secrets_sealed: bytes | None
     created_at: datetime
 
 

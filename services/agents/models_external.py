@@ -18,7 +18,8 @@ external_agents = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("slug", sa.Text),
     sa.Column("name", sa.Text), sa.Column("description", sa.Text), sa.Column("card_url", sa.Text),
     sa.Column("card", JSONB), sa.Column("provider", sa.Text), sa.Column("streaming", sa.Boolean),
-    sa.Column("credential", sa.Text), sa.Column("timeout", sa.Float), sa.Column("status", sa.Text),
+    sa.Column("credential", sa.Text), sa.Column("credential_sealed", sa.LargeBinary),
+    sa.Column("credential_hint", sa.Text), sa.Column("timeout", sa.Float), sa.Column("status", sa.Text),
     sa.Column("messages_sent", sa.Integer), sa.Column("messages_received", sa.Integer),
     sa.Column("last_used_at", _TS), sa.Column("resolved_at", _TS), sa.Column("created_by", sa.Uuid),
     sa.Column("created_at", _TS), sa.Column("updated_at", _TS), sa.Column("archived_at", _TS),
@@ -43,7 +44,9 @@ class ExternalAgentRow(_Row):
     card: dict[str, Any]
     provider: str
     streaming: bool
-    credential: str | None
+    credential: str | None  # only a credential stored before it was sealed (v0009): sealed at its next use
+    credential_sealed: bytes | None
+    credential_hint: str | None
     timeout: float
     status: str
     messages_sent: int

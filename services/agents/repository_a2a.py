@@ -101,7 +101,7 @@ async def put_push(session: AsyncSession, values: dict[str, Any]) -> PushRow:
     statement = pg_insert(a2a_push_configs).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[a2a_push_configs.c.task_id, a2a_push_configs.c.config_id],
-        set_={k: statement.excluded[k] for k in ("url", "token", "authentication")})
+        set_={k: statement.excluded[k] for k in ("url", "token", "authentication", "secrets_sealed")})
     return PushRow.of((await session.execute(statement.returning(a2a_push_configs))).one())
 
 

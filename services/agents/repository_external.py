@@ -56,6 +56,13 @@ async def update(session: AsyncSession, org_id: UUID, agent_id: UUID, values: di
     return ExternalAgentRow.of((await session.execute(statement)).one())
 
 
+async def reseal_credential(session: AsyncSession, org_id: UUID, agent_id: UUID, clear: str,
+                            columns: dict[str, Any]) -> None:
+    """Replace a credential stored in clear by its sealed columns, unless it was changed meanwhile."""
+    await session.execute(sa.update(external_agents).where(
+        _t.org_id == org_id, _t.id == agent_id, _t.credential == clear).values(**columns))
+
+
 async def count_messages(session: AsyncSession, org_id: UUID, agent_id: UUID, sent: int, received: int) -> None:
     """Add an exchange's messages to the counters (one statement: concurrent delegations add up)."""
     await session.execute(sa.update(external_agents).where(_t.org_id == org_id, _t.id == agent_id).values(

@@ -20,6 +20,7 @@ from uuid import UUID
 from services.agents import (
     a2a_ontology,
     inference,
+    keys,
     repository as agents_repo,
     repository_conversations as conversations,
     repository_runs as repo,
@@ -83,7 +84,8 @@ async def _load(runtime: ServiceRuntime, org_id: UUID, run_id: UUID) -> tuple[Ru
         config = await agents_repo.config_version(session, org_id, run.agent_id, run.environment, run.config_version)
         stored = await repo.steps_of(session, org_id, run_id)
     steps = StepLog(runtime, org_id, run_id, next_seq=(stored[-1].seq + 1) if stored else 1)
-    return RunWork(runtime, run_context(runtime, run), run, agent, config.config, steps), stored
+    opened = await keys.open_config(runtime, org_id, run.agent_id, config.config)
+    return RunWork(runtime, run_context(runtime, run), run, agent, opened, steps), stored
 
 
 async def _start(work: RunWork) -> tuple[Progress, list[Citation]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.agents import inference
+from services.agents.plugins_tools import tool_specs as plugin_tool_specs
 from services.agents.providers.base import ModelProvider, ToolSpec
 from services.agents.rows import AgentRow, RunRow
 from services.agents.state import AgentsState, of as state_of
@@ -66,7 +67,8 @@ class RunWork:
     async def tool_specs(self) -> list[ToolSpec]:
         offered = set(self.config.get("tools") or [])
         specs = [TOOLS[name].tool_spec() for name in TOOLS if name in offered]
-        return specs + http_tool_specs(self.config) + await external_tool_specs(self) + await self.mcp.specs()
+        return (specs + http_tool_specs(self.config) + await external_tool_specs(self) + await plugin_tool_specs(self)
+                + await self.mcp.specs())
 
     def funded(self, iteration: int) -> bool:
         """Whether completion `iteration` is paid for by the run's reservation (no call to tenancy)."""

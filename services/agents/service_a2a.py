@@ -272,13 +272,13 @@ async def get_push(ctx: WorkContext, target: A2aPushTarget) -> A2aPushRecord:
     found = await repo.push_configs(ctx.session, ctx.auth.org_id, task.id, target.id)
     if not found:
         raise A2aTaskNotFound(f"no push config {target.id} of task {task.id}", {"taskId": str(task.id)})
-    return A2aPushRecord(config=to_config(found[0]))
+    return A2aPushRecord(config=to_config(await a2a_push.opened(ctx.runtime, found[0])))
 
 
 async def list_push(ctx: WorkContext, query: A2aPushQuery) -> A2aPushConfigs:
     require(ctx.auth, "a2a", "list")
     task, _ = await _task(ctx, query.agent, query.task_id)
-    return A2aPushConfigs(configs=[to_config(r) for r in
+    return A2aPushConfigs(configs=[to_config(await a2a_push.opened(ctx.runtime, r)) for r in
                                    await repo.push_configs(ctx.session, ctx.auth.org_id, task.id)])
 
 

@@ -8,7 +8,7 @@ the current development config into the next production version and mirrors it o
 
 from typing import Any
 
-from services.agents import repository as repo
+from services.agents import keys, repository as repo
 from services.agents.providers import split_model
 from services.agents.rows import AgentRow, ConfigRow
 from shared.contracts.agents import (
@@ -31,6 +31,7 @@ from shared.contracts.agents import (
     InvalidAgentConfig,
     SlugTaken,
 )
+from shared.contracts.agents.plugins import PLUGIN_TOOL_PREFIX
 from shared.contracts.graph import THING_ARCHIVE, THING_CREATE, THING_UPDATE
 from shared.kernel.ontology import THING_CATEGORIES, EventType, ThingType
 from shared.kernel.rbac import require
@@ -48,30 +49,38 @@ def check_config(ctx: WorkContext, config: AgentConfigInput) -> None:
     if clashes:
         raise InvalidAgentConfig("an HTTP tool may not take a built-in tool's name", {"tools": sorted(clashes)})
     servers = {server.name for server in config.mcp_servers}
-    reserved = sorted({t for t in custom if t.startswith(EXTERNAL_TOOL_PREFIX)} | ({"a2a"} & servers))
-    if reserved:  # `a2a__<slug>` is an external agent's tool (tools_external.py)
-        raise InvalidAgentConfig("`a2a__` names external agents' tools: no HTTP tool or MCP server may take it",
-                                 {"names": reserved})
-    unknown = [t for t in config.tools if t not in BUILTIN_TOOLS and t not in custom and t.partition("__")[0] not in servers]
+    reserved = sorted({t for t in custom if t.startswith((EXTERNAL_TOOL_PREFIX, PLUGIN_TOOL_PREFIX))}
+                      | ({"a2a", "plugin"} & servers))
+    if reserved:  # `a2a__<slug>` is an external agent's tool (tools_external.py), `plugin__...` a plugin's
+        raise InvalidAgentConfig("`a2a__` and `plugin__` name external agents' and plugins' tools: no HTTP tool or "
+                                 "MCP server may take them", {"names": reserved})
+    unknown = [t for t in config.tools if t not in BUILTIN_TOOLS and t not in custom and t.partition("__")[0] not in servers
+               and not t.startswith(PLUGIN_TOOL_PREFIX)]  # a plugin's tool is offered while the org has it active
     if unknown:
         raise InvalidAgentConfig("the config names tools no built-in, HTTP tool or MCP server serves",
                                  {"unknown": unknown, "builtin": list(BUILTIN_TOOLS)})
 
 
 def stored_config(ctx: WorkContext, config: AgentConfigInput, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The config as stored: the model made explicit, HTTP tools' secrets kept (an update without one keeps the old)."""
+    """The config to store: the model made explicit, HTTP tools' secrets kept (an update without one keeps the old,
+    sealed or not); `keys.seal_config` seals what is given in clear."""
     data = config.model_dump(mode="json")
     data["model"] = config.model or ctx.runtime.settings.agents_default_model
-    old_secrets = {tool["name"]: tool.get("secret") for tool in (previous or {}).get("http_tools", [])}
+    old_tools = {tool["name"]: tool for tool in (previous or {}).get("http_tools", [])}
     for tool, given in zip(data["http_tools"], config.http_tools, strict=True):
-        tool["secret"] = given.secret.get_secret_value() if given.secret else old_secrets.get(given.name)
+        kept = {} if given.secret else old_tools.get(given.name, {})
+        tool["secret"] = given.secret.get_secret_value() if given.secret else kept.get("secret")
+        if kept.get("secret_sealed"):
+            tool["secret_sealed"] = kept["secret_sealed"]
     return data
 
 
 def to_config(row: ConfigRow) -> AgentConfig:
     data = dict(row.config)
-    data["http_tools"] = [{**t, "has_secret": bool(t.get("secret"))} for t in data.get("http_tools", [])]
-    data["mcp_servers"] = [{**s, "has_headers": bool(s.get("headers"))} for s in data.get("mcp_servers", [])]
+    data["http_tools"] = [{**t, "has_secret": bool(t.get("secret") or t.get("secret_sealed"))}
+                          for t in data.get("http_tools", [])]
+    data["mcp_servers"] = [{**s, "has_headers": bool(s.get("headers") or s.get("headers_sealed"))}
+                           for s in data.get("mcp_servers", [])]
     return AgentConfig.model_validate({**data, "id": row.id, "agent_id": row.agent_id, "environment": row.environment,
                                        "version": row.version, "created_at": row.created_at, "created_by": row.created_by})
 
@@ -123,6 +132,7 @@ async def create_agent(ctx: WorkContext, payload: AgentCreate) -> Agent:
         })
         if row is None:
             raise SlugTaken(f"the slug {payload.slug!r} is taken in this organization")
+        config = await keys.seal_config(ctx.runtime, ctx.auth.org_id, row.id, config)
         await repo.insert_config(tx.session, ctx.auth.org_id, row.id, DEV, 1, config, ctx.auth.actor_id)
         return (await to_agents(tx, [row]))[0]
 
@@ -161,7 +171,8 @@ async def configure_agent(ctx: WorkContext, payload: AgentConfigure) -> Agent:
     if payload.expected_version is not None and payload.expected_version != current.version:
         raise ConfigVersionConflict(f"the development config is at version {current.version}",
                                     {"version": current.version, "expected_version": payload.expected_version})
-    config = stored_config(ctx, payload.config, current.config)
+    config = await keys.seal_config(ctx.runtime, ctx.auth.org_id, row.id, stored_config(ctx, payload.config,
+                                                                                         current.config))
     added = await repo.insert_config(ctx.session, ctx.auth.org_id, row.id, DEV, current.version + 1, config,
                                      ctx.auth.actor_id)
     if added is None:

@@ -9,7 +9,7 @@ transaction waits on the network or the bus: the card is fetched first, the thin
 import re
 from typing import Any
 
-from services.agents import a2a_client, repository_external as repo
+from services.agents import a2a_client, keys, repository_external as repo
 from services.agents.models_external import ExternalAgentRow
 from shared.contracts.agents.external import (
     ExternalAgent,
@@ -47,7 +47,8 @@ def to_record(row: ExternalAgentRow) -> ExternalAgent:
                                       protocol_version=i.get("protocolVersion", ""))
                     for i in card.get("supportedInterfaces") or []],
         security_schemes=sorted((card.get("securitySchemes") or {}).keys()),
-        has_credentials=bool(row.credential), credentials_hint=f"...{row.credential[-4:]}" if row.credential else None,
+        has_credentials=bool(row.credential or row.credential_sealed),
+        credentials_hint=row.credential_hint or (f"...{row.credential[-4:]}" if row.credential else None),
         timeout=row.timeout, status=row.status, messages_sent=row.messages_sent,
         messages_received=row.messages_received, last_used_at=row.last_used_at, resolved_at=row.resolved_at,
         created_at=row.created_at, updated_at=row.updated_at, archived_at=row.archived_at, card=card,
@@ -96,7 +97,7 @@ async def add(ctx: WorkContext, payload: ExternalAgentAdd) -> ExternalAgent:
     async with ctx.transaction() as tx:
         row = await repo.insert(tx.session, {
             "id": thing.id, "org_id": ctx.auth.org_id, "slug": slug, "card_url": payload.card_url, **columns,
-            "credential": payload.api_key.get_secret_value() if payload.api_key else None,
+            **await keys.credential_columns(ctx.runtime, ctx.auth.org_id, thing.id, payload.api_key),
             "timeout": payload.timeout, "created_by": ctx.auth.actor_id,
         })
         if row is None:
@@ -121,10 +122,11 @@ async def set_credentials(ctx: WorkContext, payload: ExternalAgentCredentials) -
     """Replace (or, without `api_key`, remove) the credential; the event says which, never what."""
     require(ctx.auth, "agents", "update")
     row = await _load(ctx, payload, for_update=True)
-    credential = payload.api_key.get_secret_value() if payload.api_key else None
-    row = await repo.update(ctx.session, ctx.auth.org_id, row.id, {"credential": credential})
+    columns = await keys.credential_columns(ctx.runtime, ctx.auth.org_id, row.id, payload.api_key)
+    row = await repo.update(ctx.session, ctx.auth.org_id, row.id, columns)
     await ctx.emit(EventType.ENTITY_UPDATED, target_id=row.id, target_type=row.type, metadata={
-        "entityType": row.type, "change": "credentials", "hasCredentials": credential is not None, "protocol": "a2a"})
+        "entityType": row.type, "change": "credentials", "hasCredentials": payload.api_key is not None,
+        "protocol": "a2a"})
     return to_record(row)
 
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from services.agents import (
     inference,
+    keys,
     repository as agents_repo,
     repository_conversations as conversations,
     repository_runs as repo,
@@ -125,7 +126,8 @@ async def start_run(ctx: WorkContext, agent: AgentRow, config: ConfigRow, conver
             await started(tx, run)
         preread = await read_context(tx, run, agent, history=added if new else None)
     embed_later(ctx, added)
-    return RunWork(runtime, run_context(runtime, run), run, agent, config.config, StepLog(runtime, run.org_id, run.id),
+    opened = await keys.open_config(runtime, run.org_id, agent.id, config.config)
+    return RunWork(runtime, run_context(runtime, run), run, agent, opened, StepLog(runtime, run.org_id, run.id),
                    preread=preread)
 
 

@@ -42,6 +42,10 @@ class AgentsSettings(Settings):
         False, description="Let the `x402_fetch` tool reach loopback, private and link-local addresses. Off: the model "
         "picks the URL, and the answer goes back to it (other services, cloud metadata must stay out of reach).",
     )
+    sealing_keks: SecretStr | None = Field(
+        None, description="Key-encryption keys of the secrets sealed at rest (docs/sealing.md), as JSON "
+        '`{"current": id, "keys": {id: base64 of 32 bytes}}`. Unset = `<data_dir>/keys/agents.keks.json`.',
+    )
     agents_embed_messages: bool = Field(True, description="Embed conversation messages through the knowledge service.")
     # durable jobs (worker.py)
     agents_jobs_slots: int = Field(4, ge=0, le=256, description="Jobs one replica runs at once (0: it runs none).")

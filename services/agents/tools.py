@@ -3,7 +3,8 @@
 Built-in tools are bus requests (tools_builtin.py), `delegate` and an external agent's `a2a__<slug>` hand
 the task to another agent (delegation.py), `x402_fetch` pays for a priced URL from the org's wallet
 (tools_x402.py), `ap2_purchase` buys from a merchant agent with an AP2 mandate (tools_ap2.py), HTTP and MCP
-tools are requests to other servers (tools_custom.py). Whatever the tool, what the model may not see is masked
+tools are requests to other servers (tools_custom.py), as are an org's active plugins' actions (`plugin__...`:
+plugins_tools.py). Whatever the tool, what the model may not see is masked
 out of the result before it is stored or shown to the model.
 """
 
@@ -25,6 +26,7 @@ from services.agents.tools_builtin import (
 )
 from services.agents.tools_custom import call_http_tool
 from services.agents.tools_external import ExternalTaskArgs, is_external_tool, slug_of_tool
+from shared.contracts.agents.plugins import PLUGIN_TOOL_PREFIX
 from shared.kernel.errors import OneError
 from shared.runtime.context import WorkContext
 
@@ -72,6 +74,11 @@ async def _dispatch(work: RunWork, call: ToolCall, grant: Grant) -> Any:
         return grant.mask(await purchase(work, checked_arguments(TOOLS["ap2_purchase"], call.arguments)))
     if call.name in TOOLS:
         return await call_builtin(work.ctx, TOOLS[call.name], grant, call.arguments, _scoped_search(work))
+    if call.name.startswith(PLUGIN_TOOL_PREFIX):
+        from services.agents.plugins_tools import call_plugin_tool  # an org's active plugin's action
+
+        grant.check_fields(call.arguments)
+        return grant.mask(await call_plugin_tool(work, call.name, call.arguments))
     http = next((t for t in work.config.get("http_tools") or [] if t["name"] == call.name), None)
     grant.check_fields(call.arguments)
     if http is not None:

@@ -35,6 +35,7 @@ from jwcrypto.jwt import JWT
 
 from services.agents import a2a_client, tools_external
 from services.agents.a2a_client import _StoredCredential, _typed  # the delegation client's, the same for AP2
+from services.agents.keys import external_credential
 from services.agents.models_external import ExternalAgentRow
 from services.agents.run_work import RunWork
 from services.agents.tools_builtin import Ap2PurchaseArgs
@@ -101,7 +102,7 @@ def verified(token: Any, keys: JWKSet, what: str) -> dict[str, Any]:
                                 f"{type(error).__name__}") from None
 
 
-async def _ask(target: ExternalAgentRow, data: dict[str, Any]) -> dict[str, Any]:
+async def _ask(target: ExternalAgentRow, credential: str | None, data: dict[str, Any]) -> dict[str, Any]:
     """Send one AP2 message (each key a data part) to the merchant agent; the data of its ended task."""
     card = a2a_client.parse_card(target.card)
     message = Message(role=Role.ROLE_USER, message_id=str(uuid4()), extensions=[AP2_EXTENSION_URI],
@@ -111,7 +112,7 @@ async def _ask(target: ExternalAgentRow, data: dict[str, Any]) -> dict[str, Any]
         headers = {HTTP_EXTENSION_HEADER: AP2_EXTENSION_URI}  # the extension, requested as A2A asks
         async with httpx.AsyncClient(timeout=target.timeout, headers=headers) as http:
             config = ClientConfig(httpx_client=http, streaming=False, supported_protocol_bindings=a2a_client.BINDINGS)
-            client = ClientFactory(config).create(card, [AuthInterceptor(_StoredCredential(target.credential))])
+            client = ClientFactory(config).create(card, [AuthInterceptor(_StoredCredential(credential))])
             async for event in client.send_message(SendMessageRequest(message=message)):
                 task = event.task if event.HasField("task") else task
     except Exception as error:  # noqa: BLE001 - whatever the remote or the SDK raised, the model gets a typed error
@@ -155,13 +156,15 @@ async def purchase(work: RunWork, args: Ap2PurchaseArgs) -> dict[str, Any]:
         raise ExternalAgentNotFound(f"no active external agent {args.merchant!r} in this organization")
     uri = jwks_uri(target.card)
     items = [{"id": item.product_id, "quantity": item.quantity} for item in args.items]
-    offer = (await _ask(target, {CHECKOUT_REQUEST_KEY: {"items": items}})).get(CHECKOUT_KEY)
+    credential = await external_credential(work.runtime, target)
+    offer = (await _ask(target, credential, {CHECKOUT_REQUEST_KEY: {"items": items}})).get(CHECKOUT_KEY)
     keys = await _keys(uri)  # read once the merchant signed: it may have made its keys for this first checkout
     checkout = _checked_checkout(offer, keys)
     holding = service_identity("agents", work.run.org_id, ("mandates:sign",), on_behalf_of=work.agent.id)
     closed = await work.ctx.call(AP2_CLOSE, {"mandate_id": args.mandate_id, "checkout_jwt": offer["checkout_jwt"],
                                              "nonce": offer.get("nonce")}, auth=holding, protocol=Protocol.AP2)
-    paid = await _ask(target, {PAYMENT_MANDATE_KEY: closed.mandate, CHECKOUT_ID_KEY: offer.get("checkout_id")})
+    paid = await _ask(target, credential, {PAYMENT_MANDATE_KEY: closed.mandate,
+                                           CHECKOUT_ID_KEY: offer.get("checkout_id")})
     receipt = verified(paid.get("receipt_jwt"), keys, "receipt")
     if receipt.get("status") != "Success" or receipt.get("reference") != _digest(closed.mandate) \
             or receipt.get("iss") != checkout["merchant"]["id"]:

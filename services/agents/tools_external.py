@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from services.agents import a2a_client, repository_external as repo
+from services.agents import a2a_client, keys, repository_external as repo
 from services.agents.models_external import ExternalAgentRow
 from services.agents.providers.base import ToolSpec
 from shared.contracts.agents.external import EXTERNAL_TOOL_PREFIX
@@ -138,7 +138,8 @@ async def exchange(work: "RunWork", target: ExternalAgentRow, task: str,
     the `completed` task_event adds)."""
     await _record(work, target, [("outbound", task, {_camel(k): v for k, v in follow_up.items()})])
     try:
-        done = await a2a_client.send_task(target.card, target.credential, task, target.timeout, **follow_up)
+        credential = await keys.external_credential(work.runtime, target)
+        done = await a2a_client.send_task(target.card, credential, task, target.timeout, **follow_up)
     except OneError as error:
         answered = str(error.details.get("remote_message") or "")
         remote = {_camel(k): error.details[k] for k in ("state", "task_id", "context_id") if error.details.get(k)}

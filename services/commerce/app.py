@@ -13,6 +13,8 @@ from services.commerce.app_x402_facilitator import x402_facilitator_router
 from services.commerce.app_x402_prices import x402_prices_router
 from services.commerce.settings import CommerceSettings
 from shared import __version__
+from shared.contracts.keys import KeysRotated, keys_rotate_spec
+from shared.runtime import keyring
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition
 
@@ -27,8 +29,9 @@ router.include(discounts_router)
 router.include(webhooks_router)
 router.include(x402_facilitator_router)
 router.include(ap2_router)
+router.include(keyring.rotation_router("commerce", keys_rotate_spec("commerce"), KeysRotated))
 definition = ServiceDefinition(name="commerce", version=__version__, router=router, settings=CommerceSettings,
                                on_start=[webhook_delivery.start, checkout_settlement.start,
                                          service_x402_facilitator.start, ap2_replica.start],
                                on_stop=[webhook_delivery.stop, checkout_settlement.stop,
-                                        service_x402_facilitator.stop, ap2_replica.stop])
+                                        service_x402_facilitator.stop, ap2_replica.stop, keyring.close])

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from jwcrypto.jwk import JWK
 
-from services.commerce import repository_ap2 as repo, repository_ap2_payments as pay, wallet
+from services.commerce import keys, repository_ap2 as repo, repository_ap2_payments as pay
 from services.commerce.ap2 import credentials, schemas
 from services.commerce.ap2_replica import replica
 from services.commerce.repository_ap2 import CheckoutRow, KeyRow, ReceiptRow
@@ -35,14 +35,12 @@ from shared.contracts.commerce.ap2 import (
     TrustedIssuer,
     TrustedIssuers,
 )
-from shared.kernel import sealing
 from shared.kernel.errors import Conflict, InvalidRequest, NotFound
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
-_PURPOSE = b"one.commerce.ap2-key"
 PUBLISHED_ROLES = ("merchant", "issuer")
 
 
@@ -52,7 +50,7 @@ def merchant_id(org_id: UUID) -> str:
 
 async def signing_key(ctx: WorkContext, role: str, owner_id: UUID) -> tuple[KeyRow, JWK]:
     """The org's key for `role` (made and sealed on first use), opened."""
-    org_id, secret = ctx.auth.org_id, wallet.wallet_secret(ctx.runtime.settings)
+    org_id = ctx.auth.org_id
     kept = replica(ctx.runtime).keys
     if (org_id, role, owner_id) in kept:
         return kept[(org_id, role, owner_id)]
@@ -60,13 +58,15 @@ async def signing_key(ctx: WorkContext, role: str, owner_id: UUID) -> tuple[KeyR
     stored = row is not None  # a key made now is kept only once read back committed
     if row is None:
         key = credentials.new_key(f"{role}-{uuid7().hex}")
-        sealed = sealing.seal(secret, credentials.private_bytes(key), org_id.bytes, _PURPOSE)
+        sealed = await keys.seal(ctx.runtime, keys.AP2_KEY, org_id, credentials.private_bytes(key))
         row = await repo.insert_key(ctx.session, org_id, role, owner_id, key["kid"], credentials.public_jwk(key),
                                     sealed) or await repo.get_key(ctx.session, org_id, role, owner_id)
     try:
-        opened = row, credentials.key_from_private(sealing.unseal(secret, row.key_sealed, org_id.bytes, _PURPOSE))
-    except ValueError:
-        raise Conflict("the org's AP2 key cannot be opened (was the commerce wallet secret changed?)") from None
+        private = await keys.open_sealed(ctx.runtime, keys.AP2_KEY, org_id, row.key_sealed)
+        opened = row, credentials.key_from_private(private)
+    except (ValueError, LookupError):
+        raise Conflict("the org's AP2 key cannot be opened (was the commerce wallet secret or key file changed?)"
+                       ) from None
     if stored:
         kept[(org_id, role, owner_id)] = opened
     return opened

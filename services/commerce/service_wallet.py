@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from services.commerce import repository_wallet as repo, wallet
+from services.commerce import keys, repository_wallet as repo, wallet
 from services.commerce.repository_wallet import BudgetRow, SpendRow, WalletRow
 from services.commerce.service_x402_facilitator import facilitator_of
 from shared.contracts.agents import AGENT_GET
@@ -68,7 +68,7 @@ async def create_wallet(ctx: WorkContext) -> Wallet:
     if existing is not None:
         return _wallet(existing)
     address, key = wallet.new_key()
-    sealed = wallet.seal_key(wallet.wallet_secret(ctx.runtime.settings), key, org_id)
+    sealed = await keys.seal(ctx.runtime, keys.WALLET_KEY, org_id, key)
     row = await repo.insert_wallet(ctx.session, org_id, address, sealed, ctx.auth.actor_id)
     if row is None:  # a concurrent create committed first
         return _wallet(await repo.get_wallet(ctx.session, org_id))
@@ -141,9 +141,10 @@ async def sign(ctx: WorkContext, payload: WalletSign) -> Signature:
     if spend is None:
         raise SignatureRefused("this nonce was signed before", {"reason": "nonce_reused"})
     try:
-        key = wallet.open_key(wallet.wallet_secret(settings), row.key_sealed, org_id)
-    except ValueError:
-        raise Conflict("the wallet's key cannot be opened (was the commerce wallet secret changed?)") from None
+        key = await keys.open_sealed(ctx.runtime, keys.WALLET_KEY, org_id, row.key_sealed)
+    except (ValueError, LookupError):
+        raise Conflict("the wallet's key cannot be opened (was the commerce wallet secret or key file changed?)"
+                       ) from None
     signature = wallet.sign_transfer(key, transfer)
     await ctx.emit(EventType.PAYMENT_EVENT, metadata=_payment_metadata(ctx, spend, "requested"))
     return Signature(spend_id=spend.id, signature=signature, address=row.address)

@@ -13,6 +13,11 @@ class CommerceSettings(Settings):
         None, description="Server-side secret that seals the org wallets' private keys at rest. Unset = generated once "
         "into `<data_dir>/commerce/wallet-secret`; set it explicitly when replicas don't share a data dir.",
     )
+    sealing_keks: SecretStr | None = Field(
+        None, description="Key-encryption keys of the secrets sealed at rest (docs/sealing.md), as JSON "
+        '`{"current": id, "keys": {id: base64 of 32 bytes}}`. Unset = `<data_dir>/keys/<service>.keks.json`, generated '
+        "once and rotated by `one keys rotate`; set, they rotate by changing this setting.",
+    )
     commerce_wallet_max_validity: int = Field(
         3600, ge=1, description="Seconds ahead an authorization the wallet signs may stay valid (its validBefore).",
     )

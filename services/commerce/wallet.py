@@ -1,16 +1,15 @@
 """An org wallet's key and what it may sign: new accounts, the key sealed at rest, EIP-3009 transfers only.
 
-The key is sealed with `shared.kernel.sealing` under the commerce wallet secret and bound to the org's id,
-so a row copied to another org does not open. Commerce signs nothing but a `TransferWithAuthorization`
-(EIP-3009, the typed data x402's exact EVM scheme asks for) from the wallet's own address, with x402's
-own EIP-712 types (a caller cannot smuggle in other types), through x402's `EthAccountSigner`.
+The key is sealed with envelope encryption (`keys.py`: the org's data key, bound to the org's id), so a row
+copied to another org does not open (`wallet_secret`: what keys were sealed under before). Commerce signs nothing
+but a `TransferWithAuthorization` (EIP-3009, the typed data x402's exact EVM scheme asks for) from the wallet's own
+address, with x402's own EIP-712 types (a caller cannot smuggle in other types), through x402's `EthAccountSigner`.
 """
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from eth_account import Account
 from x402.mechanisms.evm.signers import EthAccountSigner
@@ -20,13 +19,13 @@ from services.commerce.settings import CommerceSettings
 from shared.contracts.commerce.wallet import SignatureRefused
 from shared.kernel import sealing
 
-_PURPOSE = b"one.commerce.wallet-key"
 PRIMARY_TYPE = "TransferWithAuthorization"
 _secrets: dict[tuple[str, str], bytes] = {}
 
 
 def wallet_secret(settings: CommerceSettings) -> bytes:
-    """The sealing secret from settings, else from `<data_dir>/commerce/wallet-secret` (generated 0600 once)."""
+    """The old sealing secret (what was sealed before envelope encryption) from settings, else from
+    `<data_dir>/commerce/wallet-secret` (generated 0600 once)."""
     if settings.commerce_wallet_secret is not None:
         return settings.commerce_wallet_secret.get_secret_value().encode()
     path = Path(settings.data_dir) / "commerce" / "wallet-secret"
@@ -40,14 +39,6 @@ def new_key() -> tuple[str, bytes]:
     """A fresh account: its checksummed address and 32-byte private key."""
     account = Account.create()
     return account.address, bytes(account.key)
-
-
-def seal_key(secret: bytes, key: bytes, org_id: UUID) -> bytes:
-    return sealing.seal(secret, key, org_id.bytes, _PURPOSE)
-
-
-def open_key(secret: bytes, sealed: bytes, org_id: UUID) -> bytes:
-    return sealing.unseal(secret, sealed, org_id.bytes, _PURPOSE)
 
 
 @dataclass(frozen=True, slots=True)

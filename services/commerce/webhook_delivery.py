@@ -95,7 +95,7 @@ class DeliveryLoop(Rounds):
         if delivery.url is None or delivery.secret_sealed is None:
             return None, "the organization has no webhook endpoint any more"
         body = delivery.body.encode()
-        secret = open_secret(self.settings, delivery.secret_sealed, delivery.org_id)
+        secret = await open_secret(self.runtime, delivery.secret_sealed, delivery.org_id)
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
                    "Request-Id": str(delivery.id), "Timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
         try:

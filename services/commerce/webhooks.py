@@ -3,16 +3,15 @@
 Checkout calls `queue_order_event(ctx, "order_create" | "order_update", order)` inside its own
 transaction, so an order and the promise to announce it commit together (or not at all); the
 delivery loop (`webhook_delivery.py`) sends it afterwards, signed and retried. The endpoint's secret
-is sealed at rest (commerce's sealing secret, bound to the org): it is shown once, when generated.
+is sealed at rest (envelope encryption, `keys.py`, bound to the org): it is shown once, when generated.
 """
 
 import json
 import secrets
 from typing import Any
+from uuid import UUID
 
-from services.commerce import repository_webhooks as repo
-from services.commerce.settings import CommerceSettings
-from services.commerce.wallet import wallet_secret
+from services.commerce import keys, repository_webhooks as repo
 from shared.contracts.commerce.webhooks import (
     DeliveriesQuery,
     OrderEventType,
@@ -23,23 +22,21 @@ from shared.contracts.commerce.webhooks import (
     WebhookQuery,
     WebhookSet,
 )
-from shared.kernel import sealing
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import NotFound
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology.types import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
-
-_PURPOSE = b"one.commerce.webhook-secret"
-
-
-def seal_secret(settings: CommerceSettings, secret: str, org_id: Any) -> bytes:
-    return sealing.seal(wallet_secret(settings), secret.encode(), org_id.bytes, _PURPOSE)
+from shared.runtime.service import ServiceRuntime
 
 
-def open_secret(settings: CommerceSettings, sealed: bytes, org_id: Any) -> str:
-    return sealing.unseal(wallet_secret(settings), sealed, org_id.bytes, _PURPOSE).decode()
+async def seal_secret(runtime: ServiceRuntime, secret: str, org_id: UUID) -> bytes:
+    return await keys.seal(runtime, keys.WEBHOOK_SECRET, org_id, secret.encode())
+
+
+async def open_secret(runtime: ServiceRuntime, sealed: bytes, org_id: UUID) -> str:
+    return (await keys.open_sealed(runtime, keys.WEBHOOK_SECRET, org_id, sealed)).decode()
 
 
 def _endpoint(row: repo.EndpointRow, secret: str, *, shown: bool) -> WebhookEndpoint:
@@ -54,7 +51,7 @@ async def set_endpoint(ctx: WorkContext, payload: WebhookSet) -> WebhookEndpoint
     generated = payload.secret is None
     secret = payload.secret or f"whsec_{secrets.token_urlsafe(32)}"
     row = await repo.upsert_endpoint(ctx.session, auth.org_id, payload.url,
-                                     seal_secret(ctx.runtime.settings, secret, auth.org_id), auth.actor_id)
+                                     await seal_secret(ctx.runtime, secret, auth.org_id), auth.actor_id)
     await ctx.emit(EventType.SETTINGS_UPDATED, protocol=Protocol.ACP, metadata={
         "protocol": "acp", "setting": "acp_webhook_endpoint", "url": row.url, "secretRotated": True})
     return _endpoint(row, secret, shown=generated)
@@ -66,7 +63,7 @@ async def get_endpoint(ctx: WorkContext, payload: WebhookQuery) -> WebhookEndpoi
     row = await repo.get_endpoint(ctx.session, ctx.auth.org_id)
     if row is None:
         raise NotFound("no webhook endpoint is set for this organization")
-    return _endpoint(row, open_secret(ctx.runtime.settings, row.secret_sealed, row.org_id), shown=False)
+    return _endpoint(row, await open_secret(ctx.runtime, row.secret_sealed, row.org_id), shown=False)
 
 
 async def queue_order_event(ctx: WorkContext, event_type: OrderEventType, order: dict[str, Any]) -> str | None:

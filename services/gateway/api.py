@@ -16,6 +16,7 @@ from services.gateway import (
     health,
     http_metrics,
     problems,
+    routes_access,
     routes_agents,
     routes_agui,
     routes_ap2,
@@ -26,8 +27,13 @@ from services.gateway import (
     routes_graph,
     routes_jobs,
     routes_knowledge,
+    routes_packs,
+    routes_plugins,
+    routes_scheduling,
+    routes_social,
     routes_stream,
     routes_tenancy,
+    routes_webhooks_in,
     routes_whoami,
 )
 from services.gateway.a2a.mount import mount as mount_a2a
@@ -76,10 +82,16 @@ def create_app(bus: BusClient, settings: Settings) -> FastAPI:
     app.include_router(routes_docs.router)
     app.include_router(routes_knowledge.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_social.router)
+    app.include_router(routes_scheduling.router)
     app.include_router(routes_external.router)
     app.include_router(routes_agents.router)
     app.include_router(routes_agui.router)
     app.include_router(routes_whoami.router)
+    app.include_router(routes_packs.router)  # packs: /v1/packs
+    app.include_router(routes_plugins.router)  # the plugin registry and the org's installs: /v1/plugins
+    app.include_router(routes_access.router)  # field masks and scope rules: /v1/access/...
+    app.include_router(routes_webhooks_in.router)  # signed inbound webhooks: /v1/webhooks/in/{source_id} (no key)
     mount_a2a(app)  # every published agent's A2A server: /a2a/{org slug or id}/{agent slug}
     app.include_router(delegate_payment.router)
     app.include_router(acp_routes.router)  # ACP checkout: /acp/checkout_sessions

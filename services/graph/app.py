@@ -5,7 +5,21 @@ they count them against tenancy's quota over the bus (`quota`: a reservation bef
 transaction opens, settled after it commits), never while it holds a connection and row locks.
 """
 
-from services.graph import identity, quota, replica, service, service_connections, service_create
+from collections.abc import Awaitable, Callable
+
+from services.graph import (
+    access,
+    identity,
+    keys_backlog,
+    quota,
+    replica,
+    service,
+    service_connections,
+    service_create,
+    service_type_schemas,
+)
+from services.graph.app_access import router as access_router
+from services.graph.app_social import router as social_router
 from services.graph.settings import GraphSettings
 from shared import __version__
 from shared.contracts.graph import (
@@ -46,12 +60,26 @@ from shared.contracts.graph import (
     ThingUpdate,
     ThingWithRelated,
 )
+from shared.contracts.graph.schemas import (
+    TYPE_SCHEMA_LIST,
+    TYPE_SCHEMA_REMOVE,
+    TYPE_SCHEMA_SET,
+    TypeSchemaRemoval,
+    TypeSchemaRemove,
+    TypeSchemas,
+    TypeSchemaSaved,
+    TypeSchemaSet,
+)
+from shared.contracts.keys import KeysRotated, keys_rotate_spec
+from shared.kernel.envelope import Empty
 from shared.kernel.rbac import require
+from shared.runtime import keyring
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition
 
 router = ServiceRouter("graph")
+Then = Callable[[WorkContext, list[Thing]], Awaitable[None]]
 
 
 @router.handler(THING_CREATE, transactional=False)
@@ -64,9 +92,10 @@ async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Things:
     return Things(things=await _create(ctx, payload.things))
 
 
-async def _create(ctx: WorkContext, requests: list[ThingCreate]) -> list[Thing]:
+async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | None = None) -> list[Thing]:
     """Reserve a quota unit per new thing, insert them, then settle the units really used (`quota`):
-    none if the insert fails, fewer when a concurrent request with the same idempotency key created first."""
+    none if the insert fails, fewer when a concurrent request with the same idempotency key created first.
+    `then` runs in the insert's transaction with the things (a comment links and counts its message)."""
     creation = service_create.plan_creation(ctx, requests)
     if creation.keys:
         async with ctx.transaction() as tx:
@@ -77,6 +106,8 @@ async def _create(ctx: WorkContext, requests: list[ThingCreate]) -> list[Thing]:
     try:
         async with ctx.transaction() as tx:
             created = await service_create.insert_things(tx, creation)
+            if then is not None:
+                await then(tx, created.things)
             await quota.hold_in(tx, hold, len(creation.new) - created.lost)
     except BaseException:
         await quota.settle(ctx, hold, 0, committed=False)
@@ -172,10 +203,29 @@ async def backfill_identity(ctx: WorkContext, payload: IdentityBackfill) -> Iden
     return await identity.backfill(ctx, payload.all_organizations)
 
 
+@router.handler(TYPE_SCHEMA_SET)
+async def set_type_schema(ctx: WorkContext, payload: TypeSchemaSet) -> TypeSchemaSaved:
+    return await service_type_schemas.set_type_schema(ctx, payload)
+
+
+@router.handler(TYPE_SCHEMA_REMOVE)
+async def remove_type_schema(ctx: WorkContext, payload: TypeSchemaRemove) -> TypeSchemaRemoval:
+    return await service_type_schemas.remove_type_schema(ctx, payload)
+
+
+@router.handler(TYPE_SCHEMA_LIST)
+async def list_type_schemas(ctx: WorkContext, payload: Empty) -> TypeSchemas:
+    return await service_type_schemas.list_type_schemas(ctx)
+
+
+router.include(social_router)
+router.include(keyring.rotation_router("graph", keys_rotate_spec("graph"), KeysRotated))
+router.include(access_router)
+
 definition = ServiceDefinition(
     name="graph", version=__version__, router=router, settings=GraphSettings,
     grants=("identity:read", "things:update", "connections:update", "quotas:consume"),
-    on_start=[replica.start], on_stop=[replica.stop],
+    on_start=[keys_backlog.start, replica.start, access.start], on_stop=[replica.stop, access.stop, keyring.close],
 )
 """`grants`: the identity mirror reads tenancy's snapshot and writes its things and connections; the quota
 settler settles reservations a dead replica left behind."""

@@ -14,10 +14,13 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.graph.models import connections, things
+from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
+from shared.kernel.errors import Conflict
 
 NOW = sa.func.clock_timestamp()
 """The statement's own clock, for timestamps set by an update."""
@@ -36,14 +39,16 @@ async def insert_things(session: AsyncSession, rows: Sequence[NewThing]) -> list
     return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS, columns)]
 
 
-_INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash")
+_INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash",
+                   "created_by")
 _INSERT_THINGS = sa.text("""
-    INSERT INTO graph.things (id, org_id, type, name, properties, status, version, idempotency_key, request_hash)
-    SELECT id, org_id, type, name, properties::jsonb, status, version, idempotency_key, request_hash
+    INSERT INTO graph.things (id, org_id, type, name, properties, status, version, idempotency_key, request_hash,
+                              created_by)
+    SELECT id, org_id, type, name, properties::jsonb, status, version, idempotency_key, request_hash, created_by
     FROM unnest(CAST(:id AS uuid[]), CAST(:org_id AS uuid[]), CAST(:type AS text[]), CAST(:name AS text[]),
                 CAST(:properties AS text[]), CAST(:status AS text[]), CAST(:version AS int[]),
-                CAST(:idempotency_key AS text[]), CAST(:request_hash AS text[]))
-        AS t(id, org_id, type, name, properties, status, version, idempotency_key, request_hash)
+                CAST(:idempotency_key AS text[]), CAST(:request_hash AS text[]), CAST(:created_by AS uuid[]))
+        AS t(id, org_id, type, name, properties, status, version, idempotency_key, request_hash, created_by)
     ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 """).columns(*things.columns)
@@ -126,9 +131,13 @@ async def query_things(
     include_deleted: bool,
     cursor: UUID | None,
     limit: int,
+    visible: ScopeSql | None = None,
 ) -> list[ThingRow]:
-    """One page (plus one row, to tell whether there is a next page), ordered by id."""
+    """One page (plus one row, to tell whether there is a next page), ordered by id; `visible` is the caller's
+    scope (repository_access.py), so a page is full of things it may see."""
     conditions: list[sa.ColumnElement[bool]] = [things.c.org_id == org_id]
+    if visible is not None:
+        conditions.append(visible.clause())
     if type_ is not None:
         conditions.append(things.c.type == type_)
     if status is not None:
@@ -150,7 +159,15 @@ async def query_things(
 
 
 async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> ConnectionRow:
-    return ConnectionRow(*(await session.execute(sa.insert(connections).values(**values).returning(connections))).one())
+    """`Conflict` for a second live link where only one may live (a follow, a reaction: migration v0006)."""
+    try:
+        statement = sa.insert(connections).values(**values).returning(connections)
+        return ConnectionRow(*(await session.execute(statement)).one())
+    except IntegrityError as error:
+        if getattr(error.orig, "sqlstate", None) != "23505":
+            raise
+        raise Conflict(f"a live {values['type']} link between these things exists already",
+                       {"from_id": str(values["from_id"]), "to_id": str(values["to_id"])}) from None
 
 
 async def get_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
@@ -195,8 +212,10 @@ async def query_connections(
     as_of: datetime | None,
     cursor: UUID | None,
     limit: int,
+    visible: ScopeSql | None = None,
 ) -> list[ConnectionRow]:
-    """A page of the thing's connections whose other end is live: a deleted thing shows up nowhere."""
+    """A page of the thing's connections whose other end is live (and within the caller's scope, `visible` on
+    the alias `live`): a deleted thing shows up nowhere."""
     ends = {
         "out": connections.c.from_id == thing_id,
         "in": connections.c.to_id == thing_id,
@@ -206,6 +225,7 @@ async def query_connections(
     other_end_live = sa.exists().where(
         live.c.org_id == org_id, live.c.deleted_at.is_(None),
         live.c.id == sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id),
+        *([visible.clause()] if visible is not None else []),
     )
     conditions = [connections.c.org_id == org_id, ends[direction], other_end_live]
     if types:
@@ -219,9 +239,10 @@ async def query_connections(
 
 
 async def related_things(
-    session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str]
+    session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str], visible: ScopeSql | None = None
 ) -> list[tuple[ConnectionRow, ThingRow]]:
-    """The thing's current connections of `types`, each with the (live) thing at the other end."""
+    """The thing's current connections of `types`, each with the (live) thing at the other end (within the
+    caller's scope, `visible` on the table `things`)."""
     other = sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id)
     statement = (
         sa.select(*[c.label(f"c_{c.name}") for c in connections.columns], *[c.label(f"t_{c.name}") for c in things.columns])
@@ -231,6 +252,7 @@ async def related_things(
             sa.or_(connections.c.from_id == thing_id, connections.c.to_id == thing_id),
             connections.c.type.in_(list(types)),
             connections.c.valid_to.is_(None) | (connections.c.valid_to > sa.func.now()),
+            *([visible.clause()] if visible is not None else []),
         )
         .order_by(connections.c.id)
     )
@@ -260,11 +282,14 @@ async def neighbors(
     types: Sequence[str],
     as_of: datetime | None,
     limit: int,
+    visible: ScopeSql | None = None,
 ) -> list[tuple[ThingRow, int]]:
-    """Things within `depth` hops, each at its shortest distance.
+    """The start thing (first, at depth 0, deleted or not; absent if there is no such thing) and the things within
+    `depth` hops, each at its shortest distance: one statement, so a traversal is one round trip.
 
     Each walk carries its path and never revisits a thing on it, so a cycle ends the walk
-    instead of looping; `depth` bounds the length. Deleted things are not walked through.
+    instead of looping; `depth` bounds the length. Deleted things are not walked through, nor
+    things outside the caller's scope (`visible`, on the alias `live`).
     """
     conditions, params = "", {"org": org_id, "start": start, "depth": depth, "limit": limit}
     if types:
@@ -273,6 +298,9 @@ async def neighbors(
     if as_of is not None:
         conditions += " AND c.valid_from <= :as_of AND (c.valid_to IS NULL OR c.valid_to > :as_of)"
         params["as_of"] = as_of
+    if visible is not None:
+        conditions += f" AND {visible.text}"
+        params.update(visible.params)
     statement = sa.text(f"""
         WITH RECURSIVE walk(id, depth, path) AS (
             SELECT CAST(:start AS uuid), 0, ARRAY[CAST(:start AS uuid)]
@@ -283,10 +311,10 @@ async def neighbors(
             WHERE w.depth < :depth AND step.next_id <> ALL(w.path)
         )
         SELECT t.*, reached.depth AS reached_depth
-        FROM (SELECT id, min(depth) AS depth FROM walk WHERE depth > 0 GROUP BY id) reached
+        FROM (SELECT id, min(depth) AS depth FROM walk GROUP BY id) reached
         JOIN graph.things t ON t.org_id = :org AND t.id = reached.id
         ORDER BY reached.depth, t.id
-        LIMIT :limit
+        LIMIT :limit + 1
     """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
     return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
 

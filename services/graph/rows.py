@@ -25,6 +25,7 @@ class NewThing:
     version: int
     idempotency_key: str | None
     request_hash: str | None
+    created_by: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class ThingRow:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    created_by: UUID | None = None
+    """The actor whose request created it (a person, an agent, a service); what a scope rule's `own` means."""
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from services.graph import repository as repo
+from services.graph import access, keys, repository as repo
 from services.graph.properties import (
     SECRET_KEYS,
     keep_masked_secrets,
@@ -22,6 +22,7 @@ from services.graph.properties import (
     properties_model,
 )
 from services.graph.rows import ThingRow
+from services.graph.service_type_schemas import check_properties
 from shared.contracts.graph import (
     InvalidProperties,
     InvalidTransition,
@@ -98,7 +99,7 @@ async def _live(ctx: WorkContext, thing_id: UUID, *, for_update: bool = True) ->
 
 async def get_thing(ctx: WorkContext, thing_id: UUID) -> Thing:
     require(ctx.auth, "things", "read")
-    return to_thing(await _live(ctx, thing_id, for_update=False))
+    return await access.visible_thing(ctx, to_thing(await _live(ctx, thing_id, for_update=False)))
 
 
 def _merge(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +115,7 @@ def _merge(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 async def update_thing(ctx: WorkContext, request: ThingUpdate) -> Thing:
     require(ctx.auth, "things", "update")
     row = await _live(ctx, request.id)
+    await access.visible_thing(ctx, to_thing(row))  # a thing out of the caller's scope is as missing
     if request.expected_version is not None and request.expected_version != row.version:
         raise VersionConflict(
             f"thing {row.id} is at version {row.version}, not {request.expected_version}",
@@ -128,19 +130,22 @@ async def update_thing(ctx: WorkContext, request: ThingUpdate) -> Thing:
         values["status"] = request.status.value
         changes["status"] = {"from": row.status, "to": request.status.value}
     if request.properties is not None:
-        properties = validate_properties(ThingType(row.type), _merge(row.properties, request.properties))
+        patch = await access.keep_masked(ctx, row.type, request.properties)  # "***" sent back changes nothing
+        properties = validate_properties(ThingType(row.type), _merge(row.properties, patch))
+        await check_properties(ctx, row.type, properties)
+        properties = await keys.seal_update(ctx, row, properties)
         if properties != row.properties:
             values["properties"] = properties
             changed = {k for k in properties.keys() | row.properties.keys() if properties.get(k) != row.properties.get(k)}
             changes["properties"] = sorted(changed)
     if not values:
-        return to_thing(row)
+        return await access.masked(ctx, to_thing(row))
     updated = await repo.update_thing(ctx.session, ctx.auth.org_id, row.id, values, row.version)
     event = EventType.ENTITY_ARCHIVED if values.get("status") == ThingStatus.ARCHIVED else _UPDATED_EVENTS.get(
         ThingType(row.type), EventType.ENTITY_UPDATED)
     await ctx.emit(event, target_id=row.id, target_type=row.type,
                    metadata={"entityType": row.type, "changes": changes, "version": updated.version})
-    return to_thing(updated)
+    return await access.masked(ctx, to_thing(updated))
 
 
 def _check_transition(row: ThingRow, new: ThingStatus) -> None:
@@ -159,10 +164,11 @@ async def delete_thing(ctx: WorkContext, thing_id: UUID) -> Thing:
     The handler gives the thing's quota unit back once this has committed."""
     require(ctx.auth, "things", "delete")
     row = await _live(ctx, thing_id)
+    await access.visible_thing(ctx, to_thing(row))
     updated = await repo.update_thing(ctx.session, ctx.auth.org_id, row.id, {"deleted_at": repo.NOW}, row.version)
     await ctx.emit(EventType.ENTITY_DELETED, target_id=row.id, target_type=row.type,
                    metadata={"entityType": row.type, "version": updated.version})
-    return to_thing(updated)
+    return await access.masked(ctx, to_thing(updated))
 
 
 async def _any(ctx: WorkContext, thing_id: UUID, *, for_update: bool) -> ThingRow:
@@ -204,10 +210,15 @@ async def query_things(ctx: WorkContext, query: ThingQuery) -> Things:
     for condition in query.where:
         if SECRET_KEYS & set(condition.path.split(".")):
             raise InvalidRequest("properties holding secrets cannot be filtered on", {"path": condition.path})
+    view = await access.view_of(ctx)
+    if view is not None:
+        access.check_filters(view, type_name, [c.path for c in query.where])
     rows = await repo.query_things(
         ctx.session, ctx.auth.org_id, type_=type_name, status=query.status.value if query.status else None,
         text=query.text, where=[(c.path, c.op, c.value) for c in query.where],
         include_deleted=query.include_deleted, cursor=query.cursor, limit=query.limit,
+        visible=view.scope("things") if view else None,
     )
     page = rows[: query.limit]
-    return Things(things=[to_thing(r) for r in page], next_cursor=page[-1].id if len(rows) > query.limit else None)
+    things = access.mask_all(view, [to_thing(r) for r in page])
+    return Things(things=things, next_cursor=page[-1].id if len(rows) > query.limit else None)

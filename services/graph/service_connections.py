@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.graph import repository as repo
+from services.graph import access, repository as repo
 from services.graph.rows import ConnectionRow
 from services.graph.service import get_thing, to_thing
 from shared.contracts.graph import (
@@ -165,9 +165,13 @@ def _type_names(names: list[str]) -> list[str]:
 
 async def query_connections(ctx: WorkContext, query: ConnectionQuery) -> Connections:
     require(ctx.auth, "connections", "read")
+    view = await access.view_of(ctx)
+    scope = view.scope("live") if view else None
+    if scope is not None:  # the thing itself first: out of scope looks like missing
+        await get_thing(ctx, query.thing_id)
     rows = await repo.query_connections(
         ctx.session, ctx.auth.org_id, query.thing_id, direction=query.direction, types=_type_names(query.types),
-        as_of=query.as_of, cursor=query.cursor, limit=query.limit,
+        as_of=query.as_of, cursor=query.cursor, limit=query.limit, visible=scope,
     )
     page = rows[: query.limit]
     return Connections(
@@ -181,10 +185,12 @@ async def get_with_related(ctx: WorkContext, thing_id: UUID, include: list[str])
     if not include:
         return ThingWithRelated(thing=thing)
     require(ctx.auth, "connections", "read")
-    pairs = await repo.related_things(ctx.session, ctx.auth.org_id, thing_id, _type_names(include))
-    return ThingWithRelated(
-        thing=thing, related=[Related(connection=to_connection(c), thing=to_thing(t)) for c, t in pairs]
-    )
+    view = await access.view_of(ctx)
+    pairs = await repo.related_things(ctx.session, ctx.auth.org_id, thing_id, _type_names(include),
+                                      visible=view.scope("things") if view else None)
+    return ThingWithRelated(thing=thing, related=[
+        Related(connection=to_connection(c), thing=access.mask_all(view, [to_thing(t)])[0]) for c, t in pairs
+    ])
 
 
 async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
@@ -192,10 +198,16 @@ async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
     max_depth = ctx.runtime.settings.graph_max_depth
     if query.depth > max_depth:
         raise InvalidRequest(f"depth is at most {max_depth}", {"depth": query.depth, "max": max_depth})
-    await get_thing(ctx, query.thing_id)
     await repo.set_statement_timeout(ctx.session, ctx.runtime.settings.graph_traversal_timeout_ms)
-    found = await repo.neighbors(
+    view = await access.view_of(ctx)  # out-of-scope things are neither shown nor walked through
+    rows = await repo.neighbors(
         ctx.session, ctx.auth.org_id, query.thing_id, depth=query.depth, direction=query.direction,
         types=_type_names(query.types), as_of=query.as_of, limit=query.limit,
+        visible=view.scope("live") if view else None,
     )
-    return Neighbors(neighbors=[Neighbor(thing=to_thing(row), depth=depth) for row, depth in found])
+    if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:  # the start thing comes first, at depth 0
+        raise ThingNotFound(f"no thing {query.thing_id} in this organization", {"id": str(query.thing_id)})
+    await access.visible_thing(ctx, to_thing(rows[0][0]))  # the start thing in the caller's scope, as a get checks
+    found = rows[1:]
+    shown = access.mask_all(view, [to_thing(row) for row, _ in found])
+    return Neighbors(neighbors=[Neighbor(thing=thing, depth=depth) for thing, (_, depth) in zip(shown, found, strict=True)])

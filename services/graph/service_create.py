@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from services.graph import repository as repo
+from services.graph import keys, repository as repo
+from services.graph.properties import mask_secrets
 from services.graph.rows import NewThing, ThingRow
 from services.graph.service import resolve_type, to_thing, validate_properties
+from services.graph.service_type_schemas import check_new_things
 from shared.contracts.graph import IdempotencyConflict, InvalidTransition, Thing, ThingCreate
 from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
@@ -33,7 +35,8 @@ _CREATED_EVENTS: dict[ThingType, EventType] = {
 
 
 def _request_hash(thing_type: ThingType, request: ThingCreate, properties: dict[str, Any]) -> str:
-    body = json.dumps([thing_type.value, request.name, properties, request.status.value], sort_keys=True)
+    # secrets masked: the stored hash must not let anyone test guesses of a secret
+    body = json.dumps([thing_type.value, request.name, mask_secrets(properties), request.status.value], sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -46,6 +49,7 @@ def _prepare(ctx: WorkContext, request: ThingCreate) -> NewThing:
         id=uuid7(), org_id=ctx.auth.org_id, type=thing_type.value, name=request.name, properties=properties,
         status=request.status.value, version=1, idempotency_key=request.idempotency_key,
         request_hash=_request_hash(thing_type, request, properties) if request.idempotency_key else None,
+        created_by=ctx.auth.actor_id,
     )
 
 
@@ -134,13 +138,15 @@ async def insert_things(ctx: WorkContext, creation: Creation) -> Created:
     request's thing (or is a conflict, when it was for a different thing); the handler gives
     back the units it counted for those.
     """
+    await check_new_things(ctx, creation.new)  # the org's own schema for the type (packs), read in this transaction
+    await keys.seal_new_things(ctx, creation.new)  # secret properties never stored in clear
     inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new)}
     created = dict(inserted)
     lost = [thing for thing in creation.new if thing.id not in inserted]
     if lost:
-        keys = [thing.idempotency_key or "" for thing in lost]  # only a keyed insert is ever skipped
-        winners = _by_key(await repo.things_by_keys(ctx.session, ctx.auth.org_id, keys))
-        for thing, key in zip(lost, keys, strict=True):
+        lost_keys = [thing.idempotency_key or "" for thing in lost]  # only a keyed insert is ever skipped
+        winners = _by_key(await repo.things_by_keys(ctx.session, ctx.auth.org_id, lost_keys))
+        for thing, key in zip(lost, lost_keys, strict=True):
             _check_same_request(winners[key], thing)
             created[thing.id] = winners[key]
     await _emit_created(ctx, list(inserted.values()))

@@ -48,7 +48,8 @@ class Mirror:
 
 def org_mirror(org: OrgIdentity) -> Mirror:
     status = ThingStatus.ACTIVE if org.status in ("active", "trial") else ThingStatus.INACTIVE
-    properties = {"slug": org.slug, "domain": org.domain, "status": org.status, "plan": org.plan}
+    properties = {"slug": org.slug, "domain": org.domain, "status": org.status, "plan": org.plan,
+                  "installedPacks": org.installed_packs or None}  # None: the key goes (no packs, or none left)
     return Mirror(org.id, ThingType.ORGANIZATION, org.name, properties, status)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from services.knowledge import labels, repository_search as sql, state
+from services.knowledge import graph, labels, repository_search as sql, state
 from services.knowledge.models import record_dict
 from services.knowledge.settings import KnowledgeSettings
 from shared.contracts.knowledge import HybridQuery, ModelMismatch, SearchQuery, SearchResult
@@ -98,7 +98,7 @@ async def semantic(ctx: WorkContext, q: SearchQuery) -> Encoded[SearchResult]:
         {"item": record_dict(row), "score": row["similarity"], "similarity": row["similarity"], "ranks": {"semantic": rank}}
         for rank, row in enumerate(rows, 1)
     ]
-    return _result(hits, model, exact)
+    return _result(await graph.visible_hits(ctx, hits), model, exact)
 
 
 def fuse(rankings: dict[str, Sequence[UUID]], weights: dict[str, float], rrf_k: int) -> list[tuple[UUID, float, dict[str, int]]]:
@@ -138,7 +138,7 @@ async def hybrid(ctx: WorkContext, q: HybridQuery) -> Encoded[SearchResult]:
         similarity = await sql.similarities(conn, ctx.auth.org_id, [i for i, _, _ in fused], vector)
     hits = [{"item": record_dict(rows[i]), "score": score, "similarity": similarity.get(i), "ranks": ranks}
             for i, score, ranks in fused]
-    return _result(hits, model, exact)
+    return _result(await graph.visible_hits(ctx, hits), model, exact)
 
 
 def _result(hits: list[dict[str, Any]], model: str, exact: bool) -> Encoded[SearchResult]:

@@ -7,11 +7,15 @@ when the runtime starts and lives on `runtime.state` (`services.tenancy.state`).
 from typing import Any
 
 from services.tenancy import (
+    app_webhooks,
+    keys as sealed_secrets,
+    notify_email,
     service,
     service_access,
     service_identity,
     service_keys,
     service_members,
+    service_packs,
     service_quota,
     service_two_factor,
     service_two_factor_reset,
@@ -21,6 +25,7 @@ from services.tenancy.service_keys import Credentials, load_pepper
 from services.tenancy.settings import TenancySettings
 from services.tenancy.state import TenancyState, state_of
 from shared import __version__
+from shared.contracts.keys import KeysRotated, keys_rotate_spec
 from shared.contracts.tenancy import (
     ACT_IN_ORG,
     EMAIL_VERIFICATION_REQUEST,
@@ -119,8 +124,19 @@ from shared.contracts.tenancy import (
     VerifiedKey,
     VerifyKey,
 )
+from shared.contracts.tenancy.packs import (
+    PACK_INSTALL,
+    PACK_LIST,
+    PACK_UNINSTALL,
+    PackInstall,
+    PackInstalled,
+    Packs,
+    PackUninstall,
+    PackUninstalled,
+)
 from shared.kernel.envelope import Empty, Encoded
 from shared.kernel.errors import OneError
+from shared.runtime import keyring
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
@@ -137,6 +153,7 @@ async def _start(runtime: ServiceRuntime) -> None:
     state = TenancyState(keys, runtime.broker.connection)
     await state.listen()
     runtime.state = state
+    await sealed_secrets.reseal_legacy(runtime, keys.pepper)  # two-factor secrets sealed before envelope encryption
 
 
 async def _stop(runtime: ServiceRuntime) -> None:
@@ -325,6 +342,22 @@ async def list_rate_limits(ctx: WorkContext, _: Empty) -> RateRules:
     return RateRules(rules=await service_access.list_rate_rules(ctx))
 
 
+
+@router.handler(PACK_INSTALL, transactional=False)
+async def install_pack(ctx: WorkContext, payload: PackInstall) -> PackInstalled:
+    """Not in one transaction: the graph and the agents service make their parts first (service_packs)."""
+    return await service_packs.install_pack(ctx, state_of(ctx.runtime), payload)
+
+
+@router.handler(PACK_UNINSTALL, transactional=False)
+async def uninstall_pack(ctx: WorkContext, payload: PackUninstall) -> PackUninstalled:
+    return await service_packs.uninstall_pack(ctx, state_of(ctx.runtime), payload)
+
+
+@router.handler(PACK_LIST)
+async def list_packs(ctx: WorkContext, _: Empty) -> Packs:
+    return await service_packs.list_packs(ctx)
+
 @router.handler(EMAIL_VERIFICATION_REQUEST)
 async def request_email_verification(ctx: WorkContext, _: Empty) -> VerificationSent:
     settings = ctx.runtime.settings
@@ -359,6 +392,10 @@ async def reset_two_factor(ctx: WorkContext, payload: TwoFactorReset) -> TwoFact
     return await service_two_factor_reset.reset(ctx, state_of(ctx.runtime), payload)
 
 
+router.include(app_webhooks.router)  # signed inbound webhooks: sources and the receiver
+router.include(keyring.rotation_router("tenancy", keys_rotate_spec("tenancy"), KeysRotated))
+
 definition = ServiceDefinition(
-    name="tenancy", version=__version__, router=router, settings=TenancySettings, on_start=[_start], on_stop=[_stop]
+    name="tenancy", version=__version__, router=router, settings=TenancySettings, on_start=[_start, notify_email.start],
+    on_stop=[notify_email.stop, _stop, keyring.close],
 )

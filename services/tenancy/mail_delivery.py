@@ -43,6 +43,7 @@ def parse_drop(data: bytes) -> MailDrop:
 
 
 def _verification_text(drop: MailDrop) -> tuple[str, str]:
+    assert drop.expires_at is not None  # MailDrop's validator: a token mail has its expiry
     expires = drop.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = f"""Hello,
 
@@ -65,6 +66,7 @@ token is used. Ask for a new token if this one has expired.
 
 
 def _invitation_text(drop: MailDrop) -> tuple[str, str]:
+    assert drop.expires_at is not None  # MailDrop's validator: a token mail has its expiry
     expires = drop.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     organization = " ".join((drop.organization or "an organization").split())  # one line: it goes in the subject
     role = f" as {drop.role}" if drop.role else ""
@@ -87,7 +89,19 @@ token is used. Ask for a new invitation if this one has expired.
     return f"You are invited to join {organization} on {PRODUCT}", body
 
 
-_TEMPLATES = {"email_verification": _verification_text, "invitation": _invitation_text}
+def _reminder_text(drop: MailDrop) -> tuple[str, str]:
+    """A reminder (services/tenancy/notify_email.py): its own subject and text; no token, nothing to do in ONE."""
+    subject = " ".join((drop.subject or "Reminder").split())  # one line: it goes in the subject
+    body = f"""Hello,
+
+{drop.message}
+
+This is a reminder {PRODUCT} sent to {drop.to} because it was set for you.
+"""
+    return subject, body
+
+
+_TEMPLATES = {"email_verification": _verification_text, "invitation": _invitation_text, "reminder": _reminder_text}
 
 
 def render(drop: MailDrop, sender: str) -> EmailMessage:

@@ -1,4 +1,5 @@
-"""The mailer adapter: delivers what tenancy drops on `one.notify.email` (email verification and invitation tokens).
+"""The mailer adapter: delivers what tenancy drops on `one.notify.email` (email verification and invitation tokens,
+and reminders tenancy resolved to a member's address: notify_email.py).
 
 Run it as `one mailer` (or `python -m services.tenancy.mailer`, which reads its
 settings from the environment alone); `one up` starts one. Replicas share the queue group `one.mailer`, so each drop is mailed once.

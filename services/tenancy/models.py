@@ -120,6 +120,36 @@ rate_limit_rules = sa.Table(
     sa.Column("max_calls", sa.Integer), sa.Column("window_seconds", sa.Integer),
 )
 
+webhook_sources = sa.Table(
+    "webhook_sources", metadata,
+    sa.Column("id", sa.Uuid, primary_key=True), sa.Column("org_id", sa.Uuid), sa.Column("name", sa.Text),
+    sa.Column("scheme", sa.Text), sa.Column("secret_sealed", BYTEA), sa.Column("secret_hint", sa.Text),
+    sa.Column("previous_secret_sealed", BYTEA), sa.Column("previous_valid_until", sa.DateTime(timezone=True)),
+    sa.Column("signature_header", sa.Text), sa.Column("signature_encoding", sa.Text),
+    sa.Column("signature_prefix", sa.Text), sa.Column("timestamp_header", sa.Text), sa.Column("id_header", sa.Text),
+    sa.Column("type_path", sa.Text), sa.Column("type_header", sa.Text), sa.Column("tolerance_seconds", sa.Integer),
+    sa.Column("max_per_minute", sa.Integer), sa.Column("mappings", JSONB), sa.Column("created_by", sa.Uuid),
+    sa.Column("rotated_at", sa.DateTime(timezone=True)), *_timestamps(),
+)
+"""Inbound webhook sources (v0006): the secret envelope-sealed, bound to the org and the source."""
+
+webhook_receipts = sa.Table(
+    "webhook_receipts", metadata,
+    sa.Column("source_id", sa.Uuid, primary_key=True), sa.Column("webhook_id", sa.Text, primary_key=True),
+    sa.Column("org_id", sa.Uuid), sa.Column("provider_type", sa.Text), sa.Column("outcome", sa.Text),
+    sa.Column("event_type", sa.Text), sa.Column("event_id", sa.Uuid), sa.Column("received_at", sa.DateTime(timezone=True)),
+)
+"""One row per (source, webhook id) received: the dedup record, written with the event it became."""
+
+installed_packs = sa.Table(
+    "installed_packs", metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True), sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text), sa.Column("document", JSONB), sa.Column("owned_roles", ARRAY(sa.Text)),
+    sa.Column("owned_policies", ARRAY(sa.Uuid)), sa.Column("installed_by", sa.Uuid),
+    sa.Column("installed_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+"""The packs an org installed (v0007): the document as installed and what the install itself created."""
+
 PLAN_METRICS = ("users", "storage", "api_calls", "inference")
 MONTHLY_METRICS = frozenset({"api_calls", "inference"})
 TENANCY_COUNTED_METRICS = frozenset({"users", "api_calls", "inference"})

@@ -112,10 +112,12 @@ _RESERVED = (
     .scalar_subquery()
 )
 """Units held by live reservations (unsettled, unexpired): they count as used until settled or expired."""
-_CURRENT = (quotas.c.metric, quotas.c.quota_limit, (_USED + _RESERVED).label("used"), quotas.c.resets_monthly,
+_CURRENT = (quotas.c.metric, quotas.c.quota_limit, _USED.label("used"), quotas.c.resets_monthly,
             _PERIOD_START.label("period_start"), _RESERVED.label("reserved"))
-_CHANGED = (quotas.c.metric, quotas.c.quota_limit, (quotas.c.used + _RESERVED).label("used"), quotas.c.resets_monthly,
+_CHANGED = (quotas.c.metric, quotas.c.quota_limit, quotas.c.used, quotas.c.resets_monthly,
             quotas.c.period_start, _RESERVED.label("reserved"))
+"""A quota as replies show it: `used` the units counted, `reserved` those live reservations hold (both count
+against the limit; a lease's unused units never become `used`)."""
 
 
 def _change_quota(org_id: UUID, metric: str) -> sa.Update:

@@ -17,12 +17,18 @@ from services.tenancy.repository_access import _RESERVED, _USED, _change_quota, 
 
 
 async def reserve(
-    session: AsyncSession, org_id: UUID, reservation_id: UUID, metric: str, amount: int, ttl_seconds: float
-) -> Row | None:
-    """Hold `amount` units until settled or `ttl_seconds` from now, if they fit; None when they do not.
+    session: AsyncSession, org_id: UUID, reservation_id: UUID, metric: str, amount: int, ttl_seconds: float,
+    at_least: int | None = None,
+) -> tuple[Row, int] | None:
+    """Hold `amount` units until settled or `ttl_seconds` from now, if they fit, or (`at_least` given) as many as
+    fit down to `at_least`; the quota as of now and the units held, or None when not enough fit.
 
-    The caller checked the quota exists (`lock_quota`); the returned row is the quota as of now.
+    The caller locked the quota row (`lock_quota`), so what fits cannot change before the insert.
     """
+    if at_least is not None:
+        free = sa.select(quotas.c.quota_limit - _USED - _RESERVED).where(quotas.c.org_id == org_id,
+                                                                         quotas.c.metric == metric)
+        amount = max(min(amount, (await session.execute(free)).scalar_one()), min(at_least, amount))
     fits = _change_quota(org_id, metric).where(_USED + _RESERVED + amount <= quotas.c.quota_limit).values(used=_USED)
     if (await session.execute(fits)).first() is None:
         return None
@@ -30,7 +36,7 @@ async def reserve(
         id=reservation_id, org_id=org_id, metric=metric, amount=amount,
         expires_at=sa.func.clock_timestamp() + timedelta(seconds=ttl_seconds),
     ))
-    return await get_quota(session, org_id, metric)
+    return await get_quota(session, org_id, metric), amount
 
 
 async def reservation(session: AsyncSession, org_id: UUID, reservation_id: UUID) -> Row | None:

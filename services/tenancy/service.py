@@ -13,7 +13,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy import repository as repo, repository_access as access_repo
+from services.tenancy import repository as repo, repository_access as access_repo, repository_packs as packs_repo
 from services.tenancy.models import MONTHLY_METRICS, PLAN_LIMITS, PLAN_METRICS
 from services.tenancy.service_two_factor import require_second_factor
 from services.tenancy.state import TenancyState
@@ -167,6 +167,7 @@ async def load_org(ctx: WorkContext, org: Any) -> Organization:
         billing=OrgBilling(customer_id=org.billing_customer_id, subscription_id=org.billing_subscription_id),
         settings=OrgSettings.model_validate(org.settings), trial_ends_at=org.trial_ends_at,
         created_at=org.created_at, updated_at=org.updated_at,
+        installed_packs=await packs_repo.installed_pack_names(ctx.session, org.id),
     )
 
 

@@ -243,6 +243,11 @@ async def set_limit(ctx: WorkContext, payload: QuotaSet) -> Quota:
     return quota_model(await access_repo.get_quota(ctx.session, org.id, payload.metric))
 
 
+DEFAULT_OPERATION_RULES: dict[str, tuple[int, int]] = {"plugin_install": (10, 3600), "plugin_execution": (100, 60)}
+"""Operations limited even when the org set no rule for them (seed 004's plugin installs per hour and action
+executions per minute); an org's own `operation` rule matching one replaces its default."""
+
+
 async def hit(ctx: WorkContext, payload: RateHit) -> tuple[int, float]:
     """Count one call against every window that applies (org, operation, key); all-or-nothing.
 
@@ -261,8 +266,11 @@ async def hit(ctx: WorkContext, payload: RateHit) -> tuple[int, float]:
         raise NotFound("no such organization")
     rules = await effective_rate_rules(ctx.session, org)
     buckets = [("org", "org", r.max_calls, r.window_seconds) for r in rules if r.scope == "org"]
-    buckets += [("operation", f"op:{r.operation}", r.max_calls, r.window_seconds)
-                for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
+    operation_rules = [r for r in rules if r.scope == "operation" and fnmatchcase(payload.operation, r.operation)]
+    buckets += [("operation", f"op:{r.operation}", r.max_calls, r.window_seconds) for r in operation_rules]
+    if not operation_rules and payload.operation in DEFAULT_OPERATION_RULES:
+        limit, seconds = DEFAULT_OPERATION_RULES[payload.operation]
+        buckets.append(("operation", f"op:{payload.operation}", limit, seconds))
     if payload.key_id is not None:
         key = await access_repo.get_key(ctx.session, org_id, payload.key_id)
         if key is None or key.person_id != ctx.auth.actor_id:  # else one member could drain another's window

@@ -1,6 +1,6 @@
 """An org's identity for the graph to mirror: the org, its members and their profiles (service identities only)."""
 
-from services.tenancy import repository as repo, repository_identity as identity_repo
+from services.tenancy import repository as repo, repository_identity as identity_repo, repository_packs as packs_repo
 from services.tenancy.service_access import is_service_identity
 from shared.contracts.tenancy import (
     IdentityQuery,
@@ -36,6 +36,7 @@ async def snapshot(ctx: WorkContext, payload: IdentityQuery) -> IdentitySnapshot
             person_orgs = await repo.org_ids_of(ctx.session, payload.person_id)
     return IdentitySnapshot(
         organization=OrgIdentity(id=org.id, name=org.name, slug=org.slug, domain=org.domain, plan=org.plan,
-                                 status=org.status),
+                                 status=org.status,
+                                 installed_packs=await packs_repo.installed_pack_names(ctx.session, org.id)),
         members=members, person_orgs=person_orgs,
     )

@@ -4,6 +4,7 @@ Every change of who belongs to an org locks the org's row first, so the "at
 least one owner" rule and the `users` quota hold under concurrent requests.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -51,6 +52,7 @@ from shared.contracts.tenancy import (
     RoleChange,
     Signup,
 )
+from shared.kernel.envelope import Envelope
 from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType, OrgStatus, Role
@@ -150,27 +152,45 @@ async def invite(
     actor = await resolve_actor(ctx)
     org = await enter_org(ctx, actor, payload.org_id, "member.invite", write=True)
     actor.require("members", "invite")
+    issued = await issue_invite(ctx, replica, org, actor, payload, invited_by=actor.person_id, ttl_seconds=ttl_seconds)
+    return issued.invite, issued.token
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvite:
+    invite: Invite
+    token: str | None
+    event: Envelope
+
+
+async def issue_invite(
+    ctx: WorkContext, replica: TenancyState, org: Any, actor: Actor | None, payload: InviteCreate, *,
+    invited_by: UUID, ttl_seconds: float, metadata: dict[str, Any] | None = None, by_mail: bool = False,
+) -> IssuedInvite:
+    """The invite itself, once the caller is allowed to make it: a member's request, or a signed webhook's mapping
+    (`actor` None, `metadata` saying where it came from, `by_mail`: no one to hand a token to, so it is mailed).
+    The token goes back only when it went to nobody else."""
     check_domain(org, payload.email)
     await check_assignable(ctx, actor, org.id, payload.role)
     async with repo.platform_access(ctx.session):
         existing = await repo.find_person_by_email(ctx.session, payload.email)
-    delivery: InviteDelivery = "email" if existing is not None else "token"
+    delivery: InviteDelivery = "email" if existing is not None or by_mail else "token"
     invite_id = uuid7()
     token = new_token("inv", invite_id)
     expires_at = now() + timedelta(seconds=ttl_seconds)
     await repo.insert_invite(ctx.session, {
         "id": invite_id, "org_id": org.id, "email": payload.email, "role": payload.role,
-        "permissions": payload.permissions, "token_hash": replica.keys.hash(token), "invited_by": actor.person_id,
+        "permissions": payload.permissions, "token_hash": replica.keys.hash(token), "invited_by": invited_by,
         "expires_at": expires_at, "delivery": delivery,
     })
     row = await repo.get_invite(ctx.session, invite_id)
-    await record(ctx, EventType.USER_INVITED_TO_ORG, org_id=org.id, target_id=org.id, target_type="organization",
-                 metadata={"inviteId": str(invite_id), "email": payload.email, "role": payload.role,
-                           "expiresAt": expires_at.isoformat(), "delivery": delivery})
+    event = await ctx.emit(EventType.USER_INVITED_TO_ORG, org_id=org.id, target_id=org.id, target_type="organization",
+                           metadata={"inviteId": str(invite_id), "email": payload.email, "role": payload.role,
+                                     "expiresAt": expires_at.isoformat(), "delivery": delivery, **(metadata or {})})
     if delivery == "email":
         await replica.send_mail(MailDrop(to=payload.email, purpose="invitation", token=token, expires_at=expires_at,
                                          organization=f"{org.name} ({org.slug})", role=payload.role))
-    return Invite.model_validate(row, from_attributes=True), token if delivery == "token" else None
+    return IssuedInvite(Invite.model_validate(row, from_attributes=True), token if delivery == "token" else None, event)
 
 
 async def _require_signed_in_as(ctx: WorkContext, person: Any) -> None:

@@ -16,21 +16,24 @@ from shared.runtime.context import WorkContext
 
 
 async def reserve(ctx: WorkContext, payload: QuotaReserve) -> QuotaReservation:
-    """Hold `amount` units or raise `QuotaExceeded`; an org without the quota is unlimited (`id` None)."""
+    """Hold `amount` units (a lease: as many as fit, down to `at_least`) or raise `QuotaExceeded`; an org without
+    the quota is unlimited (`id` None)."""
     actor, org = await quota_caller(ctx)
     require_caller(ctx, actor, "quotas", "consume")
     if not await access_repo.lock_quota(ctx.session, org.id, payload.metric):
         return QuotaReservation(id=None, metric=payload.metric, amount=payload.amount)
     reservation_id = uuid7()
-    row = await quota_repo.reserve(ctx.session, org.id, reservation_id, payload.metric, payload.amount,
-                                   payload.ttl_seconds)
-    if row is None:
+    reserved = await quota_repo.reserve(ctx.session, org.id, reservation_id, payload.metric, payload.amount,
+                                        payload.ttl_seconds, payload.at_least)
+    if reserved is None:
         current = await access_repo.get_quota(ctx.session, org.id, payload.metric)
         raise QuotaExceeded(f"organization {org.slug} has used its {payload.metric} quota", {
-            "metric": payload.metric, "limit": current.quota_limit, "used": current.used, "requested": payload.amount,
+            "metric": payload.metric, "limit": current.quota_limit, "used": current.used,
+            "reserved": current.reserved, "requested": min(payload.at_least or payload.amount, payload.amount),
         })
+    row, amount = reserved
     held = await quota_repo.reservation(ctx.session, org.id, reservation_id)
-    return QuotaReservation(id=reservation_id, metric=payload.metric, amount=payload.amount,
+    return QuotaReservation(id=reservation_id, metric=payload.metric, amount=amount,
                             expires_at=held.expires_at, quota=quota_model(row))
 
 

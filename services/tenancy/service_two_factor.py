@@ -20,7 +20,7 @@ and emits its events itself.
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from services.tenancy import repository as repo, repository_security as security_repo, totp
+from services.tenancy import keys, repository as repo, repository_security as security_repo, totp
 from shared.contracts.tenancy import (
     OrgSettings,
     TwoFactorCodeInvalid,
@@ -61,12 +61,12 @@ def _backup_hash(creds: "Credentials", code: str) -> bytes:
     return creds.hash(f"two-factor-backup:{totp.normalise_backup_code(code)}")
 
 
-def _secret(creds: "Credentials", state: Any) -> bytes:
+async def _secret(ctx: WorkContext, creds: "Credentials", state: Any) -> bytes:
     try:
-        return totp.unseal(creds.pepper, bytes(state.secret_sealed), state.person_id.bytes)
-    except ValueError:
+        return await keys.open_totp(ctx.runtime, creds.pepper, state.person_id, bytes(state.secret_sealed))
+    except (ValueError, LookupError):  # LookupError: its data key's KEK is gone from the key file
         raise TwoFactorState(
-            "the stored two-factor secret cannot be opened (was the pepper changed?): "
+            "the stored two-factor secret cannot be opened (was the pepper or the key file changed?): "
             "ask an owner of the organization or a platform owner to reset it (tenancy.two_factor.reset)"
         ) from None
 
@@ -74,7 +74,7 @@ def _secret(creds: "Credentials", state: Any) -> bytes:
 async def _accept(ctx: WorkContext, creds: "Credentials", state: Any, code: str) -> bool:
     """Take `code` (a TOTP code of a step not used yet, or an unused backup code); True if it was a backup code."""
     if totp.is_totp_code(code):
-        secret, clock = _secret(creds, state), float(state.db_now)
+        secret, clock = await _secret(ctx, creds, state), float(state.db_now)
         step = totp.matching_step(secret, code, clock, state.last_step)
         if step is not None and await security_repo.take_step(ctx.session, state.person_id, step):
             return False
@@ -117,7 +117,8 @@ async def enroll(ctx: WorkContext, creds: "Credentials", issuer: str) -> TwoFact
     member = await _member(ctx)
     person = await repo.get_person(ctx.session, ctx.auth.actor_id)
     secret = totp.new_secret()
-    if not await security_repo.start_enrollment(ctx.session, person.id, totp.seal(creds.pepper, secret, person.id.bytes)):
+    sealed = await keys.seal_totp(ctx.runtime, person.id, secret)  # envelope-sealed (`keys.py`)
+    if not await security_repo.start_enrollment(ctx.session, person.id, sealed):
         raise TwoFactorState("two-factor authentication is already enabled: disable it before enrolling a new secret")
     await ctx.emit(EventType.ENTITY_UPDATED, target_id=person.id, target_type=_target_type(member),
                    metadata={"twoFactor": "enrollment_started", "method": "totp"})
@@ -135,7 +136,7 @@ async def confirm(ctx: WorkContext, creds: "Credentials", code: str) -> TwoFacto
         raise TwoFactorState("two-factor authentication is already enabled")
     if not totp.is_totp_code(code):
         raise TwoFactorCodeInvalid("confirm with a 6-digit code from the authenticator app")
-    step = totp.matching_step(_secret(creds, state), code, float(state.db_now), None)
+    step = totp.matching_step(await _secret(ctx, creds, state), code, float(state.db_now), None)
     if step is None:
         raise TwoFactorCodeInvalid("the code is wrong or too old (check the device's clock)")
     enabled_at = await security_repo.enable(ctx.session, person_id, step)

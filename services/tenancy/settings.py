@@ -16,6 +16,11 @@ class TenancySettings(Settings):
         description="Server-side secret mixed into every API key and invite token hash (HMAC-SHA256). "
         "Unset = generated once into `<data_dir>/tenancy/pepper`; set it explicitly when replicas don't share a data dir.",
     )
+    sealing_keks: SecretStr | None = Field(
+        None, description="Key-encryption keys of the secrets sealed at rest (docs/sealing.md), as JSON "
+        '`{"current": id, "keys": {id: base64 of 32 bytes}}`. Unset = `<data_dir>/keys/<service>.keks.json`, generated '
+        "once and rotated by `one keys rotate`; set, they rotate by changing this setting.",
+    )
     key_cache_ttl: float = Field(2.0, ge=0.0, description="Seconds a verified API key is served from memory; bounds revocation delay.")
     invite_ttl: float = Field(7 * 86400.0, gt=0.0, description="Seconds an invitation stays valid.")
     email_verification_ttl: float = Field(86400.0, gt=0.0, description="Seconds an email verification token stays valid.")

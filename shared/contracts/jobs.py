@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from shared.contracts.scheduling import ReminderJobPayload
 from shared.kernel import subjects
 from shared.kernel.envelope import Payload, register_message
 from shared.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -69,6 +70,7 @@ class JobKind(StrEnum):
     NOTIFICATION_SEND = "notification.send"
     CLEANUP_EXPIRED = "cleanup.expired"
     A2A_PUSH = "a2a.push"
+    REMINDER_SEND = "reminder.send"
 
 
 QueueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
@@ -126,6 +128,7 @@ KIND_PAYLOADS: dict[JobKind, type[Payload]] = {
     JobKind.NOTIFICATION_SEND: NotificationJobPayload,
     JobKind.CLEANUP_EXPIRED: CleanupJobPayload,
     JobKind.A2A_PUSH: A2aPushJobPayload,
+    JobKind.REMINDER_SEND: ReminderJobPayload,
 }
 
 

@@ -65,12 +65,14 @@ BUILTIN_POLICIES: Mapping[str, tuple[Policy, ...]] = MappingProxyType({
     Role.ORG_USER: _allow(
         "*:read", "*:list", "things:*", "connections:*", "events:create", "knowledge:*", "agents:*", "jobs:*",
         "keys:create", "keys:revoke", "quotas:consume", "a2a:*",
-    ),
+        "social:create", "social:delete", "meetings:*", "reminders:*",  # social, scheduling (issue #24)
+    ) + (Policy("webhook_sources", "*", Effect.DENY),),  # who may sign for the org is its admins' business only
     Role.CUSTOMER: _allow(
         "organization:read", "things:read", "things:list", "connections:create", "connections:read",
         "events:create", "knowledge:read", "keys:read", "keys:list", "keys:create", "keys:revoke", "quotas:consume",
         "agents:run",  # an org's audience chats with its agents (seeds 001, 003), in conversations of their own
         "a2a:send", "a2a:read", "a2a:list",  # ... and its partners' agents talk to them over A2A (issue #19)
+        "social:create", "social:delete",  # ... and follows, reacts and comments as itself (issue #24)
     ),
 })
 """The four roles every organization has without defining them; orgs may add policies to them."""

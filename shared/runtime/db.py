@@ -4,20 +4,54 @@ The handler owns the transaction (`Database.transaction`); services and
 repositories only flush. Every transaction that serves an organization sets
 `app.org_id` with `set_config(..., true)` — transaction-local, because the pool
 does not reset session settings — and Row-Level Security policies read it.
+
+When Postgres goes away (a backend killed: the postmaster restarts them all; the
+server restarted), pooled connections are found dead at checkout (pre-ping), a
+transaction waits a few seconds for the server to accept connections again
+(`CONNECT_RETRY`) instead of failing at once, and a transaction that still fails
+for want of a connection raises `Unavailable` (retry), never `internal`.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from shared.kernel.errors import Unavailable
 from shared.kernel.settings import Settings
 from shared.runtime.tracing import instrument_engine
 
 _SET_TENANT = text("SELECT set_config('app.org_id', :org_id, true)")
+CONNECT_RETRY = (0.1, 0.2, 0.4, 0.8, 1.5)
+"""Seconds between tries to get a connection at a transaction's start: ~3 s, a crashed backend's recovery."""
+_LOST = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+         asyncpg.CrashShutdownError)
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` (or what it wraps) says the connection is gone or the server is not accepting connections:
+    a transient failure, worth a retry, as opposed to a statement that failed."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        found = pending.pop()
+        if found is None or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if isinstance(found, DBAPIError) and found.connection_invalidated:
+            return True
+        if isinstance(found, _LOST):
+            return True
+        if isinstance(found, asyncpg.InterfaceError) and "connection is closed" in str(found):
+            return True
+        pending += [found.__cause__, found.__context__, getattr(found, "orig", None)]
+    return False
 
 
 def async_url(url: str) -> str:
@@ -79,11 +113,37 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, org_id: UUID | None = None) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self._sessions() as session, session.begin():
-            if org_id is not None:
-                await session.execute(_SET_TENANT, {"org_id": str(org_id)})
-            yield session
+        """One unit of work: commits when the block ends, rolls back if it raises; `Unavailable` when the
+        database cannot be reached (the block's own code saw the driver's error first)."""
+        try:
+            async with self._sessions() as session:
+                await self._begin(session)
+                try:
+                    if org_id is not None:
+                        await session.execute(_SET_TENANT, {"org_id": str(org_id)})
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+        except Exception as error:
+            if connection_lost(error):
+                raise Unavailable("the database is unreachable right now; retry",
+                                  {"reason": "database_unreachable"}) from error
+            raise
+
+    @staticmethod
+    async def _begin(session: AsyncSession) -> None:
+        """A connection and BEGIN, tried again while the server is restarting (`CONNECT_RETRY`)."""
+        for delay in (*CONNECT_RETRY, None):
+            try:
+                await session.connection()  # autobegin: checkout (pre-ping) and BEGIN
+                return
+            except Exception as error:
+                if delay is None or not connection_lost(error):
+                    raise
+                await session.rollback()
+                await asyncio.sleep(delay)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.kernel import subjects
 from shared.kernel.envelope import Envelope, Protocol
+from shared.kernel.errors import Unavailable
 from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
 
@@ -195,6 +196,8 @@ class OutboxRelay:
             try:
                 while await self.relay_once() == self.batch_size:
                     pass
+            except Unavailable as error:  # the database is restarting: the rows wait, the next poll tries again
+                log.warning("outbox relay %s: %s", self.outbox.schema, error)
             except Exception:
                 log.exception("outbox relay %s failed; retrying", self.outbox.schema)
             try:

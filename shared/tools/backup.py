@@ -7,7 +7,8 @@ What a backup holds (`manifest.json` lists every file with its size and SHA-256,
   copied while no nats-server runs on it: events published but not yet ingested, and where each consumer
   stands, resume exactly where they were.
 - `files/`: the rest of the data directory the services keep (tenancy's API key pepper, without which no
-  stored key verifies; commerce's wallet secret and local chain; the CLI's credentials; mail; archives).
+  stored key verifies; the key-encryption keys under `keys/`, without which no sealed secret opens; commerce's
+  wallet secret and local chain; the CLI's credentials; mail; archives).
   Not the servers' runtime files, logs, or `secrets.json` (a restore generates new passwords).
 
 Offline by choice: the data directory's lock is taken, so `one up` cannot run during a backup (it is refused,

@@ -44,12 +44,19 @@ LAZY_COMMANDS = {
     "quotas": "shared.tools.cli_tenancy:quotas_app",
     "rate-limits": "shared.tools.cli_tenancy:rate_limits_app",
     "jobs": "shared.tools.cli_jobs:jobs_app",
+    "social": "shared.tools.cli_social:social_app",
+    "meetings": "shared.tools.cli_social:meetings_app",
+    "reminders": "shared.tools.cli_social:reminders_app",
     "agents": "shared.tools.cli_agents:agents_app",
     "x402": "shared.tools.cli_x402:x402_app",
     "ap2": "shared.tools.cli_ap2:ap2_app",
     "products": "shared.tools.cli_commerce:products_app",
     "checkout": "shared.tools.cli_commerce:checkout_app",
     "discounts": "shared.tools.cli_discounts:discounts_app",
+    "webhooks": "shared.tools.cli_webhook_sources:webhooks_app",
+    "packs": "shared.tools.cli_packs:packs_app",
+    "plugins": "shared.tools.cli_plugins:plugins_app",
+    "access": "shared.tools.cli_access:access_app",
     "backup": "shared.tools.cli_backup:backup", "restore": "shared.tools.cli_backup:restore",
 }
 """Commands defined in other modules, imported only when run (`shared/tools/cli_lazy.py`)."""
@@ -323,6 +330,7 @@ def _run_stack(base: "Settings", wait: float) -> None:
     settings, servers, new_key = asyncio.run(bring_up(base))
     write_runtime(settings, servers)
     supervisor = Supervisor(settings, nats_passwords=servers.nats_passwords())  # each child logs in as itself
+    supervisor.watch(*servers.watched())  # a dead Postgres or nats-server is restarted too
     stopping = False
 
     def request_stop(*_: object) -> None:

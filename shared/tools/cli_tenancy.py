@@ -22,13 +22,16 @@ from shared.tools.cli_output import (
     print_reply,
     print_table,
 )
+from shared.tools.cli_sealing import rotate as rotate_sealing_keys
 
 orgs_app = typer.Typer(help="Organizations: list, get, create (platform owner), update.", no_args_is_help=True)
 members_app = typer.Typer(help="Members of the organization: list, change role, remove.", no_args_is_help=True)
 invites_app = typer.Typer(help="Invitations: create, list pending, accept.", no_args_is_help=True)
 roles_app = typer.Typer(help="Roles and their policies: list, create.", no_args_is_help=True)
 policies_app = typer.Typer(help="Policies of custom roles: list, add, remove.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys: list, create, revoke.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: list, create, revoke; `rotate`: the keys sealing secrets at rest.",
+                       no_args_is_help=True)
+keys_app.command("rotate")(rotate_sealing_keys)
 quotas_app = typer.Typer(help="Quotas: usage and limits.", no_args_is_help=True)
 rate_limits_app = typer.Typer(help="Rate-limit rules: list, set.", no_args_is_help=True)
 

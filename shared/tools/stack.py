@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported where used: the CLI imports this module for `effec
 from shared.tools.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.tools.sdk.connect import with_running_stack
 from shared.tools.stack_secrets import StackSecrets
-from shared.tools.stack_supervisor import ADAPTERS, Supervisor
+from shared.tools.stack_supervisor import ADAPTERS, Server, Supervisor
 
 __all__ = ["ADAPTERS", "Supervisor"]  # where `one up`'s callers have always found them
 
@@ -127,6 +127,15 @@ class EmbeddedServers:
     def nats_passwords(self) -> dict[str, str]:
         """Each child's NATS password, when the NATS is ours; empty when the settings named another server."""
         return dict(self.secrets.nats) if self.nats and self.secrets else {}
+
+    def watched(self) -> list[Server]:
+        """The servers started here, for the supervisor to restart on the same data when one dies."""
+        found = []
+        if self.postgres:
+            found.append(Server("postgres", lambda: bool(self.postgres.running_pid()), self.postgres.start))
+        if self.nats:
+            found.append(Server("nats-server", lambda: bool(self.nats.running_pid()), self.nats.start))
+        return found
 
     def stop(self) -> None:
         """Stop what this process started; a server that was already running stays up."""

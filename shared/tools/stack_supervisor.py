@@ -4,6 +4,9 @@ A child that dies is restarted after a delay that doubles with each death in a r
 1 s, 2 s, ... capped at 30 s); a child that had run for `stable_after` seconds before dying starts over at the
 first delay. Each death is logged with its exit code (or signal) and the delay chosen, so a crash loop shows
 in `one up`'s output instead of hiding behind a stack that restarts forever at full speed.
+
+The servers `one up` started itself (Postgres, nats-server) are watched the same way (`Server`): one that dies
+is started again on the same data directory and port, with the same backoff; the services reconnect by themselves.
 """
 
 import logging
@@ -54,6 +57,19 @@ class Child:
 
 
 @dataclass
+class Server:
+    """A server `one up` runs itself: `alive()` says whether it still runs, `start()` starts it on the same data."""
+
+    name: str
+    alive: Callable[[], bool] = field(repr=False)
+    start: Callable[[], object] = field(repr=False)
+    started_at: float = 0.0
+    deaths_in_a_row: int = 0
+    restart_at: float | None = None
+    restarts: int = 0
+
+
+@dataclass
 class Supervisor:
     """Runs one child process per service (and per adapter, e.g. the mailer) and restarts a child that dies.
 
@@ -66,6 +82,7 @@ class Supervisor:
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     clock: Callable[[], float] = time.monotonic
     children: dict[str, Child] = field(default_factory=dict)
+    servers: dict[str, Server] = field(default_factory=dict)  # watched before the children: they need them
 
     @property
     def processes(self) -> dict[str, subprocess.Popen]:
@@ -109,9 +126,16 @@ class Supervisor:
         for name in (*subjects.SERVICES, *ADAPTERS):
             self.spawn(name)
 
+    def watch(self, *servers: Server) -> None:
+        """Restart these servers too when they die (`restart_dead`), before any child."""
+        for server in servers:
+            server.started_at = self.clock()
+            self.servers[server.name] = server
+
     def restart_dead(self) -> list[str]:
-        """Notice children that exited (logged with their exit code) and start those whose delay is over."""
-        restarted = []
+        """Notice servers and children that exited (logged, children with their exit code) and start those whose
+        delay is over; a server is started in this call (blocking until it is ready, or failed and rescheduled)."""
+        restarted = self._restart_dead_servers()
         now = self.clock()
         for name, child in list(self.children.items()):
             if child.restart_at is None:
@@ -128,6 +152,35 @@ class Supervisor:
                 log.warning("%s restarted (pid %d)", name, self.children[name].process.pid)
                 restarted.append(name)
         return restarted
+
+    def _restart_dead_servers(self) -> list[str]:
+        restarted = []
+        for name, server in self.servers.items():
+            now = self.clock()
+            if server.restart_at is None:
+                if server.alive():
+                    continue
+                self._schedule(server, now, "is no longer running")
+            if now < server.restart_at:
+                continue
+            try:
+                server.start()
+            except Exception as error:  # e.g. the killed server's shared memory is not released yet: try again later
+                server.started_at = self.clock()  # a failed start counts as a death in a row: the delay grows
+                self._schedule(server, server.started_at, f"did not start ({str(error).splitlines()[0][:200]})")
+                continue
+            server.started_at, server.restart_at, server.restarts = self.clock(), None, server.restarts + 1
+            log.warning("%s restarted on the same data (%d restarts)", name, server.restarts)
+            restarted.append(name)
+        return restarted
+
+    def _schedule(self, server: Server, now: float, what: str) -> None:
+        ran = now - server.started_at
+        server.deaths_in_a_row = 1 if ran >= self.policy.stable_after else server.deaths_in_a_row + 1
+        delay = self.policy.delay(server.deaths_in_a_row)
+        server.restart_at = now + delay
+        log.warning("%s %s after %.1f s; restarting in %.1f s (%d in a row)", server.name, what, ran, delay,
+                    server.deaths_in_a_row)
 
     def stop_all(self, timeout: float = 20.0) -> None:
         processes = list(self.processes.values())

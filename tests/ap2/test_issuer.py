@@ -13,10 +13,9 @@ import pytest
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
-from services.commerce import wallet
+from services.commerce import keys
 from services.commerce.ap2 import schemas
 from shared.contracts.commerce.ap2 import AP2_GRANT
-from shared.kernel import sealing
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Forbidden, NotFound
 from shared.runtime.client import BusClient
@@ -37,8 +36,7 @@ async def agent_key(admin: asyncpg.Connection, services: dict[str, ServiceRuntim
     """The agent's private key, opened from its sealed row (what the shopping-agent tool will sign with)."""
     row = await admin.fetchrow("SELECT key_sealed, public_jwk FROM commerce.ap2_keys WHERE org_id = $1 AND "
                                "role = 'agent' AND owner_id = $2", org_id, agent_id)
-    secret = wallet.wallet_secret(services["commerce"].settings)
-    private = sealing.unseal(secret, bytes(row["key_sealed"]), org_id.bytes, b"one.commerce.ap2-key")
+    private = await keys.open_sealed(services["commerce"], keys.AP2_KEY, org_id, bytes(row["key_sealed"]))
     assert b'"d"' not in bytes(row["key_sealed"]) and '"d"' not in row["public_jwk"]
     return JWK.from_json(private.decode())
 

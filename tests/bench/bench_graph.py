@@ -1,7 +1,8 @@
 """graph.*: creating things and a 2-hop neighbour query through the bus vs raw asyncpg, same run.
 
-As in `bench_tenancy`, the services (graph and tenancy: the create path includes the graph's
-`things` quota round trip to tenancy) run in their own process and the client in this one.
+As in `bench_tenancy`, the services (graph and tenancy: the create path asks tenancy for the
+graph's `things` quota lease, once per org and lease window, not per create) run in their own
+process and the client in this one.
 The baselines do the same SQL work by hand on an asyncpg pool as the application role, with the
 tenant set per transaction (so RLS costs both sides alike): one INSERT per thing, a batch INSERT
 from arrays, and a two-join neighbour query. The neighbour graph (100k things, 300k random
@@ -190,7 +191,7 @@ async def _measure(
     raw_p99 = percentile(await latencies(raw_neighbors, N_QUERIES, warmup=100), 0.99)
     return [
         Figure(f"{PREFIX}.create.rate", ours_create, "things/s", raw_create_rate,
-               f"one per request incl. quota round trip, {IN_FLIGHT} in flight; baseline one INSERT per transaction"),
+               f"one per request incl. quota lease, {IN_FLIGHT} in flight; baseline one INSERT per transaction"),
         Figure(f"{PREFIX}.create_batch.rate", ours_batch, "things/s", raw_batch_rate,
                f"{BATCH} per request, 4 in flight; baseline INSERT ... unnest"),
         Figure(f"{PREFIX}.neighbors2.p99", ours_p99, "µs", raw_p99,

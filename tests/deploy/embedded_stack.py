@@ -3,6 +3,7 @@ children as the command, with the parts a test needs to reach (the supervisor, t
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -50,12 +51,18 @@ class Stack:
     supervisor: Supervisor | None = None
     platform_key: str | None = None
     _supervising: asyncio.Task | None = None
+    _stopping: bool = False
     _lock: DataDirLock | None = None
     _environment: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
 
     @property
     def secrets(self) -> StackSecrets:
         return self.servers.secrets
+
+    @property
+    def bus_url(self) -> str:
+        """The NATS URL with the CLI's login, as `one` finds it in runtime.json."""
+        return json.loads((self.data_dir / "runtime.json").read_text())["nats_url"]
 
     async def start(self, timeout: float = 240) -> "Stack":
         for name in CLEARED:  # what the children inherit: nothing of the session's own servers
@@ -69,14 +76,15 @@ class Stack:
         write_runtime(self.settings, self.servers)
         self.supervisor = Supervisor(self.settings, nats_passwords=self.servers.nats_passwords(),
                                      policy=RestartPolicy(first_delay=0.2, max_delay=5.0, stable_after=30.0))
+        self.supervisor.watch(*self.servers.watched())  # as `one up` does: a dead Postgres or nats-server too
         self.supervisor.start_all()
         self._supervising = asyncio.create_task(self._supervise())
         await self.wait_healthy(timeout)
         return self
 
     async def _supervise(self) -> None:
-        while True:  # what `one up` does between its health checks
-            self.supervisor.restart_dead()
+        while not self._stopping:  # what `one up` does between its health checks
+            await asyncio.to_thread(self.supervisor.restart_dead)  # a server's restart blocks until it is ready
             await asyncio.sleep(0.2)
 
     async def wait_healthy(self, timeout: float = 120) -> None:
@@ -97,7 +105,7 @@ class Stack:
     async def stop(self) -> None:
         """Stop as `one up` does on Ctrl-C: children, then servers, then runtime.json."""
         if self._supervising:
-            self._supervising.cancel()
+            self._stopping = True  # the loop ends after its current pass: no restart races the stop below
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervising
             self._supervising = None

@@ -140,6 +140,40 @@ async def test_only_tenancy_drops_mail_for_the_mailer(connect_as: Connector) -> 
         assert 'publish to "one.notify.email"' in " ".join(connect_as.violations(user)), user
 
 
+async def test_only_agents_hand_in_app_notices_and_only_tenancy_mail(connect_as: Connector) -> None:
+    """Fired reminders go to one.notify.in_app (docs/scheduling.md): agents may publish there, and nowhere else
+    under one.notify; the graph may not."""
+    agents, graph = await connect_as("agents"), await connect_as("graph")
+    await agents.publish(subjects.notify("in_app"), b"{}")
+    await agents.publish(subjects.notify("email"), b"{}")
+    await graph.publish(subjects.notify("in_app"), b"{}")
+    await _settle(agents, graph)
+    agents_refused = " ".join(connect_as.violations("agents"))
+    assert 'publish to "one.notify.email"' in agents_refused and "one.notify.in_app" not in agents_refused
+    assert 'publish to "one.notify.in_app"' in " ".join(connect_as.violations("graph"))
+
+
+async def test_only_agents_hand_person_email_notices_and_only_tenancy_reads_them(connect_as: Connector) -> None:
+    """A fired reminder's email notice (one.notify.person_email): agents send it, tenancy (which knows the
+    addresses) reads it; the graph may not forge one, the mailer and the gateway may not read one."""
+    agents, tenancy, graph = await connect_as("agents"), await connect_as("tenancy"), await connect_as("graph")
+    mailer, gateway = await connect_as("mailer"), await connect_as("gateway")
+    received: list = []
+    await tenancy.subscribe(subjects.notify("person_email"), queue=subjects.queue_group("tenancy"), cb=_collect(received))
+    await mailer.subscribe(subjects.notify("person_email"), cb=_ignore)
+    await gateway.subscribe(subjects.notify("person_email"), cb=_ignore)
+    await _settle(tenancy, mailer, gateway)
+    await graph.publish(subjects.notify("person_email"), b"forged")
+    await agents.publish(subjects.notify("person_email"), b"sent")
+    await _settle(agents, graph)
+
+    assert [m.data for m in received] == [b"sent"]
+    assert not connect_as.violations("agents") and not connect_as.violations("tenancy")
+    assert 'publish to "one.notify.person_email"' in " ".join(connect_as.violations("graph"))
+    for user in ("mailer", "gateway"):
+        assert 'subscription to "one.notify.person_email"' in " ".join(connect_as.violations(user)), user
+
+
 async def test_the_mailer_reads_the_mail_drop_and_nothing_else(connect_as: Connector) -> None:
     """Its queue group gets tenancy's drops; it may not listen to anything else, nor publish at all."""
     tenancy, mailer = await connect_as("tenancy"), await connect_as("mailer")

@@ -104,6 +104,26 @@ ATTACKS = [
     Attack("POST", "/v1/jobs/{job}/retry", {"run_at": "2030-01-01T00:00:00Z"}),
     Attack("GET", "/v1/jobs", refused=()),
     Attack("GET", "/v1/jobs", query={"state": "pending", "queue": "default"}, refused=()),
+    # social: B's things are neither followed, reacted to nor commented on, nor do they follow or react for A
+    Attack("POST", "/v1/things/{thing}/follow"),
+    Attack("POST", "/v1/things/{own}/follow", {"follower_id": "{thing}"}),
+    Attack("DELETE", "/v1/things/{thing}/follow"),
+    Attack("POST", "/v1/things/{thing}/reactions", {"kind": "like"}),
+    Attack("POST", "/v1/things/{own}/reactions", {"kind": "like", "reactor_id": "{thing}"}),
+    Attack("DELETE", "/v1/things/{thing}/reactions/like"),
+    Attack("POST", "/v1/things/{thing}/comments", {"content": "pwned"}),
+    Attack("POST", "/v1/things/{own}/comments", {"content": "pwned", "author_id": "{thing}"}),
+    # scheduling: B's things are no meeting of A's, B's reminder is neither listed nor cancelled, B's people
+    # are no participants of A's meetings
+    Attack("GET", "/v1/meetings/{thing}"),
+    Attack("POST", "/v1/meetings/{thing}/cancel"),
+    Attack("POST", "/v1/meetings/{thing}/reschedule", {"start_time": "2099-01-01T10:00:00Z",
+                                                       "end_time": "2099-01-01T11:00:00Z"}),
+    Attack("POST", "/v1/meetings", {"title": "spy", "start_time": "2099-01-01T10:00:00Z",
+                                    "end_time": "2099-01-01T11:00:00Z", "participant_ids": ["{thing}"]}),
+    Attack("POST", "/v1/reminders/{reminder}/cancel"),
+    Attack("GET", "/v1/reminders", refused=()),
+    Attack("GET", "/v1/reminders", query={"meeting_id": "{thing}"}, refused=()),
     # external A2A agents: B's (by its slug) is neither read, re-credentialed, refreshed nor removed
     Attack("GET", "/v1/external-agents/{external_agent}"),
     Attack("PUT", "/v1/external-agents/{external_agent}/credentials", {"api_key": "pwned-key"}),
@@ -168,6 +188,15 @@ ATTACKS = [
     Attack("DELETE", "/v1/orgs/{own_org}/members/{member}/two-factor"),
     Attack("DELETE", "/v1/keys/{key}"),
     Attack("DELETE", "/v1/policies/{policy}"),
+    # access rules: B's field masks and scope rules are not A's to remove or list, nor to set in B
+    Attack("DELETE", "/v1/access/masks/{mask}"),
+    Attack("DELETE", "/v1/access/scopes/{scope}"),
+    Attack("GET", "/v1/access/masks", refused=()),
+    Attack("GET", "/v1/access/scopes", query={"role": "customer"}, refused=()),
+    Attack("POST", "/v1/access/masks", {"role": "customer", "thing_type": "*", "field": "properties.x",
+                                        "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/access/scopes", {"role": "customer", "thing_type": "*", "rule": "own",
+                                         "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/orgs/{victim_org}/quotas"),
     Attack("PUT", "/v1/orgs/{victim_org}/quotas/exports", {"limit": 0}),
     Attack("PUT", "/v1/orgs/{victim_org}/rate-limits", {"scope": "org", "max_calls": 1, "window_seconds": 1}),
@@ -235,10 +264,32 @@ ATTACKS = [
     Attack("GET", "/v1/discounts", refused=()),
     Attack("POST", "/v1/discounts", {"code": "FORGED", "name": "x", "kind": "percentage", "percent_off": 100,
                                      "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/packs", refused=()),  # tests/packs/test_gateway.py: B's installed pack, out of A's reach
+    Attack("DELETE", "/v1/packs/tutoring", refused=(404,)),
+    Attack("POST", "/v1/packs", {"name": "tutoring", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/ap2/receipts", refused=()),
     Attack("GET", "/v1/ap2/mandates", query={"agent_id": "{agent_thing}"}, refused=()),
     Attack("POST", "/v1/ap2/v1/mandates", {"type": "IntentMandate", "org_id": "{victim_org}", "mandate": {
         "natural_language_description": "x", "intent_expiry": "2100-01-01T00:00:00Z"}}, refused=FORGED),
+    # inbound webhooks: B's source is neither read, rotated, deleted nor listed; a webhook to it needs B's signature
+    Attack("GET", "/v1/webhook-sources/{webhook_source}", refused=(404,)),
+    Attack("DELETE", "/v1/webhook-sources/{webhook_source}", refused=(404,)),
+    Attack("POST", "/v1/webhook-sources/{webhook_source}/rotate", {"grace_seconds": 0}, refused=(404,)),
+    Attack("GET", "/v1/webhook-sources", refused=()),
+    Attack("POST", "/v1/webhook-sources", {"name": "forged", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/webhooks/in/{webhook_source}", {"type": "payment.succeeded", "data": {}}, refused=(401,)),
+    # plugins: installs are the caller's org's own (tests/plugins/test_edges.py: B's install, by name, out of A's
+    # reach); the registry is the platform's, readable by all, imported only by a platform owner
+    *(Attack(method, f"/v1/plugins/installed/plugin-victim{suffix}", body, refused=(404,)) for method, suffix, body in (
+        ("GET", "", None), ("DELETE", "", None), ("PATCH", "/settings", {"settings": {"baseUrl": "http://pwned"}}),
+        ("POST", "/activate", None), ("POST", "/deactivate", None), ("POST", "/update", None),
+        ("POST", "/actions/forecast", {"arguments": {}}))),
+    Attack("GET", "/v1/plugins/installed", refused=()),
+    Attack("POST", "/v1/plugins/installed", {"name": "plugin-victim", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("GET", "/v1/plugins", refused=()),
+    Attack("GET", "/v1/plugins/search", query={"query": "victim"}, refused=()),
+    Attack("GET", "/v1/plugins/registry/plugin-victim", refused=(404,)),
+    Attack("POST", "/v1/plugins/import", {"sample": True}, refused=(403,)),
     # forged org ids in bodies and query strings
     Attack("POST", "/v1/things", {"type": "blog_post", "name": "Victim forged", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/things/batch", {"things": [{"type": "blog_post", "name": "Forged", "org_id": "{victim_org}"}]},
@@ -297,6 +348,13 @@ ATTACKS = [
     Attack("POST", "/v1/jobs", {"kind": "notification.send", "payload": {"message": "x"}, "org_id": "{victim_org}"},
            refused=FORGED),
     Attack("GET", "/v1/jobs", query={"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/{own}/follow", {"org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/things/{own}/comments", {"content": "x", "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/meetings", {"title": "x", "start_time": "2099-01-01T10:00:00Z", "end_time": "2099-01-01T11:00:00Z",
+                                    "org_id": "{victim_org}"}, refused=FORGED),
+    Attack("POST", "/v1/reminders", {"remind_at": "2099-01-01T10:00:00Z", "message": "x", "org_id": "{victim_org}"},
+           refused=FORGED),
+    Attack("GET", "/v1/reminders", query={"org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/jobs/{job}/retry", {"org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/agents", {"slug": "forged", "name": "x", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/agents", query={"org_id": "{victim_org}"}, refused=FORGED),
@@ -335,8 +393,9 @@ async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedMod
     assert joined.status_code == key.status_code == policy.status_code == 201, (joined.text, key.text, policy.text)
     return {"thing": thing, "thing2": thing2, "deleted": deleted, "connection": link.json(), **await _victim_knowledge(bob, thing),
             "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
-            "policy": policy.json(), "job": await _victim_job(bob), **agents,
-            **await _victim_ap2(bob, agents["agent_thing"]["id"]), **await _victim_discount(bob)}
+            "policy": policy.json(), "job": await _victim_job(bob), "reminder": await _victim_reminder(bob), **agents,
+            **await _victim_ap2(bob, agents["agent_thing"]["id"]), **await _victim_discount(bob),
+            **await _victim_webhook_source(bob), **await _victim_access(bob)}
 
 
 async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: dict[str, Any],
@@ -366,6 +425,7 @@ async def test_org_a_gets_nothing_of_org_b(alice: Caller, bob: Caller, victim: d
 
     await _unchanged(bob, victim)
     assert (await bob.call("GET", f"/v1/jobs/{victim['job']['id']}")).json() == victim["job"], "B's job changed"
+    assert (await bob.call("GET", "/v1/reminders")).json()["reminders"] == [victim["reminder"]], "B's reminder changed"
     assert await _knowledge_of(bob, victim) == knowledge_before, "B's labels, items or links changed"
     assert await _agents_of(bob, victim) == agents_before, "B's agents, prompts, conversations or runs changed"
     assert await _tenancy_of(bob) == tenancy_before, "B's org, members, keys, roles, quotas or rate limits changed"
@@ -397,6 +457,7 @@ async def _tenancy_of(bob: Caller) -> dict[str, Any]:
         "roles": (await bob.call("GET", "/v1/roles")).json(),
         "quotas": [{k: q[k] for k in ("metric", "limit")} for q in (await bob.call("GET", f"{org_path}/quotas")).json()["quotas"]],
         "rate_limits": (await bob.call("GET", "/v1/rate-limits")).json(),
+        "webhook_sources": (await bob.call("GET", "/v1/webhook-sources")).json(),
     }
 
 
@@ -418,6 +479,13 @@ async def _victim_knowledge(bob: Caller, thing: dict[str, Any]) -> dict[str, Any
     return victim
 
 
+async def _victim_access(bob: Caller) -> dict[str, Any]:
+    mask = await bob.call("POST", "/v1/access/masks", {"role": "customer", "thing_type": "*", "field": "properties.x"})
+    scope = await bob.call("POST", "/v1/access/scopes", {"role": "customer", "thing_type": "course", "rule": "own"})
+    assert mask.status_code == scope.status_code == 200, (mask.text, scope.text)
+    return {"mask": mask.json(), "scope": scope.json()}
+
+
 async def _victim_job(bob: Caller) -> dict[str, Any]:
     """Org B's job, a reminder due in 2099 (so no worker changes it during the attacks)."""
     job = await bob.call("POST", "/v1/jobs", {"kind": "notification.send", "payload": {"message": "victim reminder"},
@@ -426,12 +494,27 @@ async def _victim_job(bob: Caller) -> dict[str, Any]:
     return job.json()
 
 
+async def _victim_reminder(bob: Caller) -> dict[str, Any]:
+    """Org B's reminder, due in 2099 (no worker fires it during the attacks)."""
+    made = await bob.call("POST", "/v1/reminders", {"remind_at": "2099-01-01T00:00:00Z", "message": "victim reminder"})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
 async def _victim_discount(bob: Caller) -> dict[str, Any]:
     """Org B's discount code (its code is its id on the routes)."""
     made = await bob.call("POST", "/v1/discounts", {"code": "VICTIM50", "name": "Victim", "kind": "percentage",
                                                     "percent_off": 50})
     assert made.status_code == 201, made.text
     return {"discount": {"id": made.json()["code"]}}
+
+
+async def _victim_webhook_source(bob: Caller) -> dict[str, Any]:
+    """Org B's inbound webhook source (tests/webhooks/ sends it a webhook signed with A's secret)."""
+    made = await bob.call("POST", "/v1/webhook-sources", {"name": "victim-idp", "mappings": {
+        "user.created": {"action": "invite"}}})
+    assert made.status_code == 201, made.text
+    return {"webhook_source": {"id": made.json()["source"]["id"]}}
 
 
 async def _victim_ap2(bob: Caller, agent_id: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ OPEN |= {(route.method.lower(), f"/x402/{{org}}/{route.template}")  # x402: the 
          for route in PRICEABLE_ROUTES}
 OPEN |= {("get", "/v1/ap2/{org_id}/jwks.json")}  # AP2: an org's public keys, for other parties' verifiers
 OPEN |= {("get", "/v1/public/orgs/{ref}")}  # an org's public facts (id, slug, name), as its agents' A2A URLs name it
+OPEN |= {("post", "/v1/webhooks/in/{source_id}")}  # a third party's signed webhook: the signature is the credential
 """The routes that take no key: every other one is secured, and answers a missing key with a 401 problem."""
 
 

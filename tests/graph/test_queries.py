@@ -1,6 +1,7 @@
 """Queries: filters, text search, the enrichment, traversal over cycles, keyset pages under inserts, isolation."""
 
 import asyncio
+from uuid import uuid4
 
 import pytest
 
@@ -111,6 +112,16 @@ class TestTraversal:
         a = await make_thing(bus, owner.ctx)
         with pytest.raises(InvalidRequest):
             await bus.request(NEIGHBORS, {"thing_id": str(a.id), "depth": 50}, owner.ctx)
+
+    async def test_a_deleted_or_unknown_start_is_not_found(self, bus: BusClient, owner: Account) -> None:
+        """The start thing is checked in the traversal's own statement (one round trip), as a get checks it."""
+        a, b = await make_thing(bus, owner.ctx), await make_thing(bus, owner.ctx)
+        await link(bus, owner.ctx, a.id, b.id)
+        assert [n.thing.id for n in (await bus.request(NEIGHBORS, {"thing_id": str(a.id)}, owner.ctx)).neighbors] == [b.id]
+        await bus.request(THING_DELETE, {"id": str(a.id)}, owner.ctx)
+        for start in (a.id, uuid4()):
+            with pytest.raises(NotFound):
+                await bus.request(NEIGHBORS, {"thing_id": str(start)}, owner.ctx)
 
 
 class TestPagination:

@@ -1,19 +1,21 @@
 """The fault suite on a real `one up`-style stack (secure, supervised): under a steady load of event publishes and
-thing creates, kill -9 in turn the event-log service, the graph service, tenancy and nats-server (restarted on the
-same store), and measure for each: writes acked, acked writes lost (must be 0), duplicates stored (must be 0),
-seconds until every acked write is queryable and every service healthy again, with no human in between.
+thing creates, kill -9 in turn the event-log service, the graph service, tenancy, nats-server, graph's outbox relay
+mid-batch, a Postgres backend and the whole Postgres server (the last three: tests/reliability/chaos_faults.py;
+servers are restarted on the same data by the stack's supervisor, as `one up` does), and measure for each: writes
+acked, writes committed, acked writes lost (must be 0), duplicates stored (must be 0), seconds until writes go
+through again, seconds until every acked write is queryable and every service healthy again, with no human in
+between.
 
-Marked `chaos` (minutes, not seconds): `make chaos` runs it and writes the table to .bench/chaos.json. The
-restart of a killed child by `one up` runs in `make test` too (tests/deploy/test_secure_stack.py).
+Marked `chaos` (minutes, not seconds): `make chaos` runs it and writes the table to .bench/chaos.json. One kill -9
+per component runs in `make test` (tests/reliability/kills/ and the others in docs/reliability.md).
 """
 
 import asyncio
 import json
 import os
-import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -25,10 +27,14 @@ from shared.kernel.ids import uuid7
 from shared.tools.sdk import One
 from shared.tools.stack import fetch_health
 from tests.deploy.embedded_stack import Stack
+from tests.reliability.chaos_faults import inject, restarts
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1800)]
-FAULTS = ("eventlog", "graph", "tenancy", "nats-server")
-LOAD_BEFORE, LOAD_AFTER = 3.0, 8.0  # seconds of load before the kill and after it
+FAULTS = ("eventlog", "graph", "tenancy", "nats-server", "outbox relay mid-batch", "postgres backend",
+          "postgres server")
+BURST = 100  # thing creates at once, so graph's relay has whole batches to publish when it is killed
+LOAD_BEFORE, LOAD_AFTER = 3.0, 8.0  # seconds of load before the kill and after it (longer if writes still fail)
+WRITES_BACK_WITHIN = 120.0
 FAULT_ERRORS = (OneError, NatsError, TimeoutError, OSError)  # what a caller sees while a component is down
 OUT = Path(os.environ.get("ONE_CHAOS_OUT", ".bench/chaos.json"))
 
@@ -41,7 +47,24 @@ class Load:
         self.events: list[UUID] = []  # acked: the call returned
         self.things: list[UUID] = []
         self.failed = 0  # refused or timed out while the fault lasted: not acked, so not counted as lost
+        self.back_at: dict[str, float] = {}  # per kind of write that failed: its first ack after its last failure
         self.stopping = False
+
+    def _acked(self, kind: str) -> None:
+        if self.back_at.get(kind) == 0.0:
+            self.back_at[kind] = time.monotonic()
+
+    def _failed(self, kind: str) -> None:
+        self.failed += 1
+        self.back_at[kind] = 0.0
+
+    @property
+    def writes_back(self) -> bool:
+        return all(self.back_at.values())
+
+    def writes_back_after(self, killed_at: float) -> float:
+        """Seconds from the kill until every kind of write went through again (0: no write ever failed)."""
+        return round(max(0.0, max(self.back_at.values(), default=killed_at) - killed_at), 1)
 
     async def _events(self) -> None:
         seq = 0
@@ -52,8 +75,9 @@ class Load:
                     "payment_event", id=uuid7(),
                     metadata={"protocol": "x402", "status": "processed", "amount": 1, "run": self.run, "seq": seq})
                 self.events.append(appended.id)
+                self._acked("events")
             except FAULT_ERRORS:
-                self.failed += 1
+                self._failed("events")
             await asyncio.sleep(0.05)
 
     async def _things(self) -> None:
@@ -62,19 +86,35 @@ class Load:
             seq += 1
             try:
                 self.things.append((await self.one.things.create("blog_post", f"{self.run}-{seq}")).id)
+                self._acked("things")
             except FAULT_ERRORS:
-                self.failed += 1
+                self._failed("things")
             await asyncio.sleep(0.05)
 
-    async def run_for(self, before: float, fault, after: float) -> float:
+    async def burst(self) -> None:
+        async def create(n: int) -> None:
+            try:
+                self.things.append((await self.one.things.create("blog_post", f"{self.run}-burst-{n}")).id)
+                self._acked("things")
+            except FAULT_ERRORS:
+                self._failed("things")
+
+        await asyncio.gather(*(create(n) for n in range(BURST)))
+
+    async def run_for(self, before: float, fault, after: float) -> tuple[float, float, dict]:
+        """Load, fault, `after` seconds more load and on until writes go through again (at most WRITES_BACK_WITHIN):
+        when the fault happened, when the load ended, and what the fault saw."""
         writers = [asyncio.create_task(self._events()), asyncio.create_task(self._things())]
         await asyncio.sleep(before)
         killed_at = time.monotonic()
-        await fault()
+        seen = await fault()
         await asyncio.sleep(after)
+        while not self.writes_back:
+            assert time.monotonic() - killed_at < WRITES_BACK_WITHIN, "writes never went through again"
+            await asyncio.sleep(0.1)
         self.stopping = True
         await asyncio.gather(*writers)
-        return killed_at
+        return killed_at, time.monotonic(), seen
 
 
 async def _stored_events(one: One, run: str) -> Counter:
@@ -98,15 +138,6 @@ async def _created_events(one: One, since) -> Counter:
         if page.next_cursor is None or not page.events:
             return seen
         after = page.next_cursor
-
-
-async def _kill(stack: Stack, target: str) -> None:
-    if target == "nats-server":
-        stack.servers.nats.kill()
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(stack.servers.nats.start)  # the same store, the same port
-        return
-    os.kill(stack.supervisor.children[target].process.pid, signal.SIGKILL)
 
 
 async def _healthy(stack: Stack) -> bool:
@@ -135,9 +166,11 @@ async def test_kill_nine_each_component_under_load_loses_and_duplicates_nothing(
     for target in FAULTS:
         async with await One.connect(nats_url=bus, key=created.owner_key, timeout=3, name="chaos") as one:
             run = f"{target}-{uuid7().hex[:8]}"
-            since = datetime.now(UTC) - timedelta(seconds=5)
+            since = datetime.now(UTC)  # this run's things only: `committed` counts the created events since
             load = Load(one, run)
-            killed_at = await load.run_for(LOAD_BEFORE, lambda target=target: _kill(stack, target), LOAD_AFTER)
+            restarted_before = restarts(stack, target)
+            killed_at, load_ended, seen = await load.run_for(
+                LOAD_BEFORE, lambda target=target, load=load: inject(stack, target, load.burst), LOAD_AFTER)
             deadline = time.monotonic() + 180
             while True:  # until every acked write is queryable and every service healthy
                 try:
@@ -153,12 +186,13 @@ async def test_kill_nine_each_component_under_load_loses_and_duplicates_nothing(
                 await asyncio.sleep(0.5)
             rows.append({
                 "fault": f"kill -9 {target}", "acked": len(load.events) + len(load.things), "failed": load.failed,
+                "committed": len(stored) + sum(1 for n in created_events.values() if n > 0),
                 "lost": lost_events + lost_things,
                 "duplicates": sum(n - 1 for n in stored.values() if n > 1)
                 + sum(created_events[t] - 1 for t in load.things if created_events[t] > 1),
-                "recovery_seconds": round(time.monotonic() - killed_at, 1),  # from the kill (load runs LOAD_AFTER s more)
-                "settled_after_load_seconds": round(time.monotonic() - killed_at - LOAD_AFTER, 1),
-                "restarts": stack.supervisor.children[target].restarts if target in stack.supervisor.children else None,
+                "recovery_seconds": load.writes_back_after(killed_at),  # the kill to writes going through again
+                "settled_after_load_seconds": round(time.monotonic() - load_ended, 1),  # every acked write queryable
+                "restarts": restarts(stack, target) - restarted_before, "healthy_again": True, **seen,  # all healthy
             })
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"load": {"writers": 2, "pace_seconds": 0.05}, "faults": rows}, indent=2) + "\n")

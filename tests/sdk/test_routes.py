@@ -20,8 +20,10 @@ NO_SPEC = {("GET", http.STATUS), ("GET", "/healthz"), ("GET", "/readyz"), ("GET"
 """Routes that send no contract message: health, readiness, metrics (the SDK's `status` reads /v1/status)."""
 NO_SPEC |= {(route.method, f"/x402/{{org}}/{route.template}") for route in PRICEABLE_ROUTES}
 """x402's paid routes: the payer is a wallet with x402's own client, not the SDK (services/gateway/x402)."""
-PUBLISHED = {("GET", "/v1/ap2/{org_id}/jwks.json"): "ap2.jwks"}
-"""An org's AP2 keys published for other parties' verifiers (no key); the SDK reads its own at `/v1/ap2/jwks`."""
+PUBLISHED = {("GET", "/v1/ap2/{org_id}/jwks.json"): "ap2.jwks",
+             ("POST", "/v1/webhooks/in/{source_id}"): "tenancy.webhook.receive"}
+"""An org's AP2 keys published for other parties' verifiers (no key); the SDK reads its own at `/v1/ap2/jwks`.
+And the inbound-webhook receiver: third parties call it with their own signature, never the SDK."""
 
 
 def gateway_routes() -> dict[tuple[str, str], tuple[APIRoute, MessageSpec[Any, Any] | None]]:

@@ -459,9 +459,10 @@ def test_nats_conf_permissions_parse() -> None:
         assert not any(s.startswith("_INBOX") for s in permissions[name]["publish"]["allow"]), f"{name} may forge replies"
         others = [s for s in permissions[name]["subscribe"]["allow"] if s.startswith("one.") and not s.startswith(f"one.{name}.")]
         # beyond its own subjects: the agents take A2A traffic, commerce the payment protocols'; the gateway
-        # follows run steps (AG-UI and A2A streams)
+        # follows run steps (AG-UI and A2A streams); tenancy mails the person-email notices of fired reminders
         payments = ["one.proto.acp.>", "one.proto.x402.>", "one.proto.ap2.>"]
-        assert others in ([], ["one.proto.a2a.>"], payments, ["one.agents.steps.>"]), f"{name} listens to {others}"
+        expected = ([], ["one.proto.a2a.>"], payments, ["one.agents.steps.>"], ["one.notify.person_email"])
+        assert others in expected, f"{name} listens to {others}"
         assert "$JS.API.>" not in permissions[name]["publish"]["allow"]
     consumers = {n: {s for s in p["publish"].get("allow", []) if ".CONSUMER." in s} for n, p in permissions.items()}
     # the ingest, the ingestion trigger, the graph's identity mirror

@@ -44,7 +44,7 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
         ("services.knowledge.search", "from services.graph import models", "services never import each other"),
         ("shared.kernel.envelope", "import services.graph.app", "shared/ imports no service"),
         ("shared.runtime.db", "from shared.tools import stack", "imports only downward"),
-        ("shared.contracts.graph", "from shared.runtime import client", "contracts are pydantic and the kernel"),
+        ("shared.contracts.graph.schemas", "from shared.runtime import client", "contracts are pydantic and the kernel"),
         ("services.graph.service", "from shared.tools import cli", "not the tools"),
     ],
 )

@@ -74,7 +74,7 @@ def test_small_enums_match_the_spec():
     assert set(OrgStatus) == {"active", "suspended", "trial", "cancelled"}
     assert set(OrgPlan) == {"starter", "pro", "enterprise"}
     assert set(Role) == {"platform_owner", "org_owner", "org_user", "customer"}
-    assert {"a2a", "acp", "ap2", "x402", "ag-ui", "native", "traditional"} == set(MetadataProtocol)
+    assert {"a2a", "acp", "ap2", "x402", "ag-ui", "native", "traditional", "webhook"} == set(MetadataProtocol)
 
 
 @pytest.mark.parametrize(

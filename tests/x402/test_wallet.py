@@ -14,7 +14,7 @@ from eth_account import Account
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
 from x402.mechanisms.evm.types import ExactEIP3009Authorization
 
-from services.commerce import wallet
+from services.commerce import keys
 from shared.contracts.commerce.wallet import (
     BUDGET_GET,
     BUDGET_SET,
@@ -85,12 +85,12 @@ async def test_wallet_is_created_once_and_its_key_is_stored_only_sealed(
 
     row = await admin.fetchrow("SELECT * FROM commerce.wallets WHERE org_id = $1", owner.org_id)
     sealed = bytes(row["key_sealed"])
-    key = wallet.open_key(wallet.wallet_secret(services["commerce"].settings), sealed, owner.org_id)
+    key = await keys.open_sealed(services["commerce"], keys.WALLET_KEY, owner.org_id, sealed)
     assert Account.from_key(key).address == created.address
     stored = b"".join(str(v).encode() if not isinstance(v, bytes) else v for v in row.values())
     assert key not in stored and key.hex().encode() not in stored and key.hex() not in str(dict(row))
     with pytest.raises(ValueError):  # sealed for this org: it does not open as another's
-        wallet.open_key(wallet.wallet_secret(services["commerce"].settings), sealed, row["created_by"])
+        await keys.open_sealed(services["commerce"], keys.WALLET_KEY, row["created_by"], sealed)
 
 
 async def test_only_the_agents_service_acting_for_the_agent_gets_a_signature(

@@ -26,6 +26,7 @@ class OrgIdentity(BaseModel):
     domain: str | None
     plan: str
     status: str
+    installed_packs: list[str] = Field(default_factory=list, description="Seed 001's `installedPacks`.")
 
 
 class MemberIdentity(Member):

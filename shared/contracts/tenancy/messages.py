@@ -274,6 +274,9 @@ class QuotaReserve(Payload):
     metric: Pattern
     amount: int = Field(1, ge=1)
     ttl_seconds: float = Field(30.0, gt=0, le=3600, description="Held this long unless settled first.")
+    at_least: int | None = Field(
+        None, ge=1, description="A lease: hold as many of `amount` as fit, down to this many (the reply says how many).",
+    )
 
 
 class QuotaReservation(BaseModel):

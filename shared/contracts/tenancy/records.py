@@ -51,6 +51,8 @@ class Organization(BaseModel):
     trial_ends_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    installed_packs: list[str] = Field(default_factory=list, description="The packs installed in the org (seed 001's "
+                                       "`installedPacks`; `tenancy.pack.list` has the details).")
 
 
 class Person(BaseModel):
@@ -136,7 +138,8 @@ class RoleInfo(BaseModel):
 class Quota(BaseModel):
     metric: str
     limit: int
-    used: int = Field(description="Settled units plus those held by live reservations.")
-    reserved: int = Field(0, description="Of `used`, the units held by live (unsettled, unexpired) reservations.")
+    used: int = Field(description="Units counted: consumed, or settled by the work that reserved them.")
+    reserved: int = Field(0, description="Units held by live (unsettled, unexpired) reservations and leases: they "
+                          "count against `limit` beside `used`, and become `used` only as far as they are settled.")
     resets_monthly: bool
     period_start: datetime

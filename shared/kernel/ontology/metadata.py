@@ -14,7 +14,8 @@ from shared.kernel.ontology.types import ConnectionType, EventType
 class MetadataProtocol(StrEnum):
     """Values of ``metadata.protocol`` on events and connections (the envelope's own tag is `shared.kernel.envelope.Protocol`).
 
-    ``traditional`` is what the spec reports for payments that carry no protocol (e.g. Stripe).
+    ``traditional`` is what the spec reports for payments that carry no protocol (e.g. Stripe); ``webhook``
+    marks what a third party's signed inbound webhook brought in (tenancy's webhook sources).
     """
 
     A2A = "a2a"
@@ -24,6 +25,7 @@ class MetadataProtocol(StrEnum):
     AG_UI = "ag-ui"
     NATIVE = "native"
     TRADITIONAL = "traditional"
+    WEBHOOK = "webhook"
 
 CONNECTION_VARIANTS: Mapping[ConnectionType, Mapping[str, tuple[str, ...]]] = MappingProxyType({
     ConnectionType.TRANSACTED: {"transactionType": ("payment", "subscription", "invoice")},

@@ -125,6 +125,11 @@ class EmbeddedPostgres:
             if pid and pid_alive(pid):
                 raise
 
+    def running_pid(self) -> int:
+        """The postmaster's pid when one runs on this data_dir (whoever started it), 0 when none does."""
+        pid = self._postmaster_pid()
+        return pid if pid and pid_alive(pid) else 0
+
     def _await_previous_postmaster(self, timeout: float = 15.0) -> int:
         """Wait out a postmaster that exists but is not accepting connections.
 
