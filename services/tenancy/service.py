@@ -228,7 +228,8 @@ async def ensure_person(
     if existing is not None:
         return existing, False
     person_id = person_id or uuid7()
-    username = person.username or f"{person.email.split('@')[0][:30]}-{secrets.token_hex(3)}"
+    # A derived username carries 48 random bits: with 24, two of a few thousand `info@` addresses met by chance.
+    username = person.username or f"{person.email.split('@')[0][:27]}-{secrets.token_hex(6)}"
     await repo.insert_person(ctx.session, {
         "id": person_id, "email": person.email, "username": username,
         "display_name": person.display_name, "role": role.value, "current_org_id": org_id,

@@ -10,6 +10,7 @@ from shared.kernel.errors import InvalidRequest, NotFound, Unauthenticated
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.tools.sdk import NoHttpRoute, One
+from tests.polling import until_async
 from tests.tenancy.conftest import Account
 
 
@@ -69,7 +70,12 @@ async def test_tenancy_calls_default_to_the_key_s_org(one: One, owner: Account) 
 async def test_events_publish_query_and_tail(one: One) -> None:
     thing = await one.things.create("blog_post", "watched")
     appended = await one.events.publish("content_viewed", target_id=thing.id, metadata={"source": "sdk"})
-    page = await one.events.query(types=["content_viewed"], target_id=thing.id)
+
+    async def stored() -> object:  # a publish is acked once in the stream; the log's table follows it
+        found = await one.events.query(types=["content_viewed"], target_id=thing.id)
+        return found.events and found
+
+    page = await until_async(stored)
     assert [e.id for e in page.events] == [appended.id]
 
     seen = []
