@@ -23,10 +23,14 @@ help:
 run: $(STAMP)
 	$(VENV)/bin/one up
 
+# Test files spread over TEST_WORKERS processes (pytest-xdist), each with its own embedded servers and services;
+# servers named by the environment are shared, so the suite runs in one process then (TEST_WORKERS=0).
+TEST_WORKERS ?= $(if $(or $(DATABASE_URL),$(ONE_DATABASE_URL),$(NATS_URL),$(ONE_NATS_URL)),0,2)
+
 ## make test: the import contracts (pyproject [tool.importlinter]), then the whole suite against real NATS + Postgres
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -m "not chaos"
+	$(PY) -m pytest -m "not chaos" -n $(TEST_WORKERS) --dist loadfile
 
 ## make chaos: the fault suite (kill -9 each component under load; minutes), its table in .bench/chaos.json
 chaos: $(STAMP)

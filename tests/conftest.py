@@ -8,18 +8,30 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import SecretStr
 
+from services.agents import state as agents_state
+from services.agents.providers import Providers
+from services.gateway.api import create_app
+from services.gateway.mcp.mount import close as close_mcp
+from services.gateway.server import GatewayState, serve
+from services.gateway.settings import GatewaySettings
+from services.tenancy.bootstrap import bootstrap_platform
 from shared.kernel import subjects
 from shared.kernel.envelope import AuthContext
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
+from shared.runtime.db import Database, app_url
 from shared.runtime.migrate import migrate_services
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.runtime.tracing import setup_tracing
 from shared.tools.stack import all_migrations, load_service
+from tests.agents.scripted_model import ScriptedModel
+from tests.gateway.conftest import KEY_CACHE_TTL
 from tests.infra import Servers, provide_servers
 from tests.probe.app import definition as probe_definition
+from tests.tenancy.conftest import Account, account
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +119,43 @@ def other_org() -> AuthContext:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"one-on-a-bus tests; servers from env, testcontainers or embedded (repo {Path(__file__).parent.parent})"
+
+
+# The session-wide fixtures many directories use are defined here, once: a fixture imported into a test module is
+# a second definition with a cache of its own, so two modules got two gateways, two platform keys and two scripted
+# model servers, and the later server took the agents replica from the earlier one's tests.
+
+
+@pytest.fixture(scope="session")
+async def platform(services: dict[str, ServiceRuntime], migrated: Settings, bus: BusClient) -> Account:
+    """The platform organization's owner (bootstrapped, or a new key for it)."""
+    db = Database(app_url(migrated), pool_size=1)
+    try:
+        result = await bootstrap_platform(db, services["tenancy"].settings, new_key_if_exists=True)  # its pepper
+    finally:
+        await db.dispose()
+    return await account(bus, result.api_key)
+
+
+@pytest.fixture(scope="session")
+async def gateway(services: dict[str, ServiceRuntime], bus: BusClient, settings: Settings) -> AsyncIterator[str]:
+    """The gateway's base URL (uvicorn on a free loopback port, a short key cache so revocation shows)."""
+    gateway_settings = GatewaySettings(**settings.model_dump(), gateway_key_cache_ttl=KEY_CACHE_TTL)
+    served: GatewayState = await serve(create_app(bus, gateway_settings), "127.0.0.1", 0)
+    yield served.url
+    served.server.should_exit = True
+    await served.task
+    await close_mcp(served.server.config.app)
+
+
+@pytest.fixture(scope="session")
+async def model_server(services: dict[str, ServiceRuntime]) -> AsyncIterator[ScriptedModel]:
+    """The scripted model server, and the session's agents replica pointed at it for `openai:` models."""
+    server = ScriptedModel()
+    await server.start()
+    agents = services["agents"]
+    model_settings = agents.settings.model_copy(update={"agents_openai_base_url": server.url,
+                                                        "agents_openai_api_key": SecretStr("test-key")})
+    agents_state.of(agents).providers = Providers(model_settings)
+    yield server
+    await server.stop()

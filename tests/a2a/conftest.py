@@ -16,9 +16,8 @@ from a2a.types.a2a_pb2 import AgentCard
 
 from shared.contracts.tenancy import ORG_RESOLVE_PUBLIC
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import make_agent, model_server, owner, platform, stranger  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import make_agent, owner, stranger  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import Script, ScriptedModel
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.tenancy.conftest import Account
 
 ANSWER = "Forty-two, said the scripted model."

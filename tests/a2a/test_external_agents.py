@@ -29,9 +29,7 @@ from tests.a2a.remote_agent import API_KEY, PLATFORM, RemoteAgent
 from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     make_agent,
-    model_server,
     owner,
-    platform,
     stranger,
     wait_events,
 )

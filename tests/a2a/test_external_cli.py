@@ -7,7 +7,7 @@ import pytest
 
 from tests.a2a.remote_agent import API_KEY, PLATFORM, RemoteAgent
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.tenancy.conftest import owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import owner  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from referencing import Registry, Resource
 
 from shared.contracts.commerce.products import PRODUCT_CREATE
 from shared.runtime.client import BusClient
-from tests.gateway.conftest import Caller, alice, bob, gateway, http  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, bob, http  # noqa: F401 (fixtures)
 
 BUNDLE = json.loads((Path(__file__).parents[2] / "shared/contracts/commerce/acp_spec/schema.agentic_checkout.json")
                     .read_text())

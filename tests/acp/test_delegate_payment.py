@@ -24,8 +24,7 @@ from shared.kernel.errors import NotFound
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.acp.conftest import Merchant, card, create_body, total
-from tests.gateway.conftest import Caller, alice, bob, gateway, http  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, bob, http  # noqa: F401 (fixtures)
 
 SPEC = json.loads((Path(__file__).parents[2] / "shared/contracts/commerce/acp_spec/schema.delegate_payment.json")
                   .read_text())

@@ -31,8 +31,7 @@ from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.acp.test_delegate_payment import PATH, check, delegation
-from tests.gateway.conftest import Caller, alice, bob, gateway, http  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, bob, http  # noqa: F401 (fixtures)
 
 ENDPOINT = f"POST {PATH}"
 

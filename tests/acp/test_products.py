@@ -20,7 +20,7 @@ from shared.kernel.errors import Forbidden, InvalidRequest
 from shared.runtime.client import BusClient
 from tests.acp.conftest import create_body
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, add_member, owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, add_member, owner  # noqa: F401 (fixtures)
 
 
 async def test_a_product_is_a_thing_with_its_selling_properties(bus: BusClient, owner: Account) -> None:  # noqa: F811

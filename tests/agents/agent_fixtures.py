@@ -1,39 +1,20 @@
-"""Fixtures for the agents service's tests: the scripted model server wired into the session's agents replica,
-real organizations (`owner`, `stranger`) and a helper that creates and deploys an agent.
+"""Fixtures for the agents service's tests: real organizations (`owner`, `stranger`), a helper that creates and
+deploys an agent, chat and event helpers.
 
-Import the fixtures by name in a test module (`from tests.agents.agent_fixtures import ...  # noqa: F401`).
+Import the fixtures by name in a test module (`from tests.agents.agent_fixtures import ...  # noqa: F401`); the
+scripted model server (`model_server`) is a session fixture of `tests/conftest.py`, defined once.
 """
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from pydantic import SecretStr
 
-from services.agents import state
-from services.agents.providers import Providers
 from shared.contracts.agents import AGENT_CREATE, AGENT_DEPLOY, CHAT
 from shared.contracts.eventlog import QUERY
 from shared.runtime.client import BusClient
-from shared.runtime.service import ServiceRuntime
-from tests.agents.scripted_model import ScriptedModel
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, admin, platform, unique  # noqa: F401 (fixtures)
-
-
-@pytest.fixture(scope="session")
-async def model_server(services: dict[str, ServiceRuntime]) -> AsyncIterator[ScriptedModel]:
-    """The scripted server, and the session's agents replica pointed at it for `openai:` models."""
-    server = ScriptedModel()
-    await server.start()
-    agents = services["agents"]
-    settings = agents.settings.model_copy(update={"agents_openai_base_url": server.url,
-                                                  "agents_openai_api_key": SecretStr("test-key")})
-    state.of(agents).providers = Providers(settings)
-    yield server
-    await server.stop()
+from tests.tenancy.conftest import Account, admin, unique  # noqa: F401 (fixtures)
 
 
 async def make_agent(bus: BusClient, account: Account, model: str, *, deploy: bool = True, slug: str | None = None,

@@ -17,7 +17,7 @@ from shared.contracts.agents import (
 )
 from shared.contracts.graph import THING_GET
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import chat, make_agent, model_server, owner, platform  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import chat, make_agent, owner  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account
 

@@ -29,9 +29,7 @@ from shared.runtime.client import BusClient
 from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     make_agent,
-    model_server,
     owner,
-    platform,
     stranger,
     wait_events,
 )

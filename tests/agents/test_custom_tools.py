@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from shared.contracts.agents import AGENT_GET
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import chat, make_agent, model_server, owner, platform  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import chat, make_agent, owner  # noqa: F401 (fixtures)
 from tests.agents.local_server import LocalServer
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account

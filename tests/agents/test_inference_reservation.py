@@ -6,9 +6,7 @@ from shared.runtime.client import BusClient
 from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     make_agent,
-    model_server,
     owner,
-    platform,
 )
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account

@@ -27,7 +27,7 @@ from shared.runtime.context import WorkContext
 from shared.runtime.service import ServiceRuntime
 from tests.agents.jobs_helpers import StartWorker, a_queue, enqueue, job_events, settled, start_worker  # noqa: F401
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 
 
 async def test_due_jobs_run_highest_priority_first(bus: BusClient, owner: Account, start_worker: StartWorker) -> None:

@@ -1,7 +1,7 @@
 """`one jobs ...` against the real stack: enqueue, list, show, cancel, retry, and a refusal."""
 
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.tenancy.conftest import owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import owner  # noqa: F401 (fixtures)
 
 
 async def test_jobs_enqueue_list_show_cancel_retry(one: Cli) -> None:  # noqa: F811

@@ -2,8 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.gateway.conftest import Caller, alice, assert_problem, gateway  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, assert_problem  # noqa: F401 (fixtures)
 
 LATER = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 

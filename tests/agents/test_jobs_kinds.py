@@ -11,7 +11,7 @@ from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.agents.jobs_helpers import enqueue, settled
 from tests.graph.conftest import owner  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 
 
 async def test_an_ingest_job_queues_the_things_ingestion_in_knowledge(bus: BusClient, owner: Account) -> None:

@@ -8,8 +8,8 @@ knows by heart, so an answer that holds it came from the item. The first load of
 
 import pytest
 
-from tests.gateway.conftest import Caller, alice, gateway  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import platform, unique  # noqa: F401 (fixture)
+from tests.gateway.conftest import Caller, alice  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import unique  # noqa: F401 (fixture)
 
 MODEL = "offline:smollm2-135m-instruct"
 FACT = "The Zephyrine warehouse in Lisbon opens at 07:30 every weekday."

@@ -18,7 +18,7 @@ from shared.contracts.graph import THING_CREATE
 from shared.contracts.knowledge import ITEM_ADD
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
-from tests.agents.agent_fixtures import chat, make_agent, model_server, owner, platform, stranger  # noqa: F401
+from tests.agents.agent_fixtures import chat, make_agent, owner, stranger  # noqa: F401
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account
 

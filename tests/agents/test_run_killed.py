@@ -16,7 +16,7 @@ from shared.contracts.agents import RUN_GET, RUN_STEPS
 from shared.contracts.graph import THING_QUERY
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import make_agent, model_server, owner, platform  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import make_agent, owner  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account
 

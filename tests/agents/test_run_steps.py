@@ -31,7 +31,7 @@ from shared.runtime.client import BusClient
 from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
-from tests.agents.agent_fixtures import chat, make_agent, model_server, owner, platform, wait_events  # noqa: F401
+from tests.agents.agent_fixtures import chat, make_agent, owner, wait_events  # noqa: F401
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account
 

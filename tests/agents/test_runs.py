@@ -13,9 +13,7 @@ from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     created_id,
     make_agent,
-    model_server,
     owner,
-    platform,
     stranger,
     wait_events,
 )

@@ -14,9 +14,7 @@ from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     created_id,
     make_agent,
-    model_server,
     owner,
-    platform,
     wait_events,
 )
 from tests.agents.scripted_model import ScriptedModel

@@ -24,7 +24,7 @@ from shared.runtime.client import BusClient
 from shared.runtime.context import service_identity
 from tests.agents.agent_fixtures import make_agent
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 BUDGET = [{"type": "payment.amount_range", "currency": "USD", "max": 2000},

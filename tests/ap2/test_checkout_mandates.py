@@ -31,9 +31,8 @@ from tests.agents.agent_fixtures import make_agent
 from tests.ap2.chains import Purchase, close, close_checkout, graph_synced, open_checkout_mandate
 from tests.ap2.test_agent import holding
 from tests.ap2.test_merchant import RANGE, Merchant, merchant, verify_receipt  # noqa: F401 (fixture)
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 MUG, TEA = {"id": "sku-mug", "title": "Mug", "price": 900}, {"id": "sku-tea", "title": "Tea", "price": 600}

@@ -11,7 +11,7 @@ from shared.runtime.client import BusClient
 from tests.agents.agent_fixtures import make_agent
 from tests.ap2.chains import Purchase, close, jwks, key, open_mandate
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, owner  # noqa: F401 (fixtures)
 
 RANGE = [{"type": "payment.amount_range", "currency": "USD", "max": 5000}]
 

@@ -17,7 +17,7 @@ from shared.runtime.client import BusClient
 from tests.ap2.chains import INSTRUMENT, close, delegate, graph_synced, key, last_token, open_payment, public
 from tests.ap2.test_merchant import ON_DEMAND, RANGE, Merchant, merchant  # noqa: F401 (fixture)
 from tests.graph.conftest import owner  # noqa: F401 (fixture)
-from tests.tenancy.conftest import admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import admin  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 BUDGET = {"type": "payment.budget", "currency": "USD", "max": 3000}

@@ -19,10 +19,10 @@ from shared.contracts.eventlog import REVENUE
 from shared.contracts.graph import CONNECTION_QUERY
 from shared.runtime.client import BusClient
 from tests.a2a.conftest import Published, fetch_card, publish
-from tests.agents.agent_fixtures import make_agent, model_server, owner, platform, stranger  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import make_agent, owner, stranger  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
 from tests.ap2.test_merchant import verify_receipt
-from tests.gateway.conftest import caller_for, gateway  # noqa: F401 (fixture)
+from tests.gateway.conftest import caller_for  # noqa: F401 (fixture)
 from tests.tenancy.conftest import Account, unique
 from tests.x402.test_prices import events_of
 

@@ -23,9 +23,9 @@ from shared.runtime.context import service_identity
 from shared.runtime.service import ServiceRuntime
 from tests.agents.agent_fixtures import make_agent
 from tests.ap2.chains import Purchase, close
-from tests.gateway.conftest import assert_problem, caller_for, gateway  # noqa: F401 (fixture)
+from tests.gateway.conftest import assert_problem, caller_for  # noqa: F401 (fixture)
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 RANGE = {"type": "payment.amount_range", "currency": "USD", "max": 5000}

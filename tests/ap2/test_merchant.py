@@ -27,9 +27,8 @@ from shared.kernel.envelope import Protocol
 from shared.kernel.errors import InvalidRequest
 from shared.runtime.client import BusClient
 from tests.ap2.chains import Purchase, close, graph_synced, jwks, key, open_mandate
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.graph.conftest import owner  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 RANGE = {"type": "payment.amount_range", "currency": "USD", "min": 100, "max": 5000}

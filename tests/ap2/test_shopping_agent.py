@@ -21,11 +21,10 @@ from shared.contracts.agents import EXTERNAL_ADD, EXTERNAL_GET
 from shared.contracts.agents.ap2 import CHECKOUT_REQUEST_KEY, ERROR_KEY
 from shared.runtime.client import BusClient
 from tests.a2a.conftest import a2a_client, publish
-from tests.agents.agent_fixtures import model_server, owner, platform, stranger  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import owner, stranger  # noqa: F401 (fixtures)
 from tests.agents.local_server import LocalServer
 from tests.agents.scripted_model import ScriptedModel
 from tests.ap2.test_e2e_a2a import buy, ready
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.tenancy.conftest import Account, unique
 from tests.x402.test_prices import events_of
 

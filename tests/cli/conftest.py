@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.kernel.settings import Settings
-from tests.tenancy.conftest import Account, create_org, owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, create_org, owner  # noqa: F401 (fixtures)
 
 ONE = [sys.executable, "-m", "shared.tools.cli"]
 STRIPPED = ("ONE_URL", "ONE_API_KEY", "ONE_ORG", "DATABASE_URL", "NATS_URL")

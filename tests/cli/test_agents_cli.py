@@ -12,11 +12,9 @@ import re
 import pytest
 
 from shared.kernel.settings import Settings
-from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
 from tests.cli.conftest import ONE, Cli, Ran, cli_env, one, one_line_error  # noqa: F401 (fixture)
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, owner, platform, unique  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, owner, unique  # noqa: F401 (fixtures)
 
 ANSWER = "the answer arrives word by word"
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

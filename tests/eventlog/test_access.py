@@ -20,7 +20,7 @@ from shared.kernel.ids import uuid7
 from shared.runtime.client import BusClient
 from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import wait_until
-from tests.tenancy.conftest import Account, account, add_member, create_org, platform  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account, account, add_member, create_org  # noqa: F401 (fixture)
 
 SINCE, UNTIL = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
 

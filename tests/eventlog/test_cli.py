@@ -17,7 +17,7 @@ from shared.runtime.bus import server_has_everything_sent
 from shared.runtime.client import BusClient
 from shared.tools.sdk.events import Events
 from tests.eventlog.conftest import wait_for_events
-from tests.tenancy.conftest import Account, create_org, platform  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account, create_org  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("services")
 

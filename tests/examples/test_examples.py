@@ -15,8 +15,7 @@ import pytest
 
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, create_org, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, create_org  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/main.py"))

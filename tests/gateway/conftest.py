@@ -1,4 +1,5 @@
-"""Gateway fixtures: the HTTP app served by uvicorn on a free loopback port, against the session's real stack.
+"""Gateway fixtures: callers of the session's gateway (`gateway`, in `tests/conftest.py`: the HTTP app served by
+uvicorn on a free loopback port, against the session's real stack).
 
 The app is built by `create_app` on the test bus, with a short key cache so revocation can be
 observed; callers are real orgs and members with API keys issued by tenancy.
@@ -11,27 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.gateway.api import create_app
-from services.gateway.mcp.mount import close as close_mcp
-from services.gateway.server import GatewayState, serve
-from services.gateway.settings import GatewaySettings
-from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
-from shared.runtime.service import ServiceRuntime
-from tests.tenancy.conftest import Account, add_member, create_org, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, add_member, create_org  # noqa: F401 (fixtures)
 
 KEY_CACHE_TTL = 0.5
-
-
-@pytest.fixture(scope="session")
-async def gateway(services: dict[str, ServiceRuntime], bus: BusClient, settings: Settings) -> AsyncIterator[str]:
-    """The gateway's base URL."""
-    gateway_settings = GatewaySettings(**settings.model_dump(), gateway_key_cache_ttl=KEY_CACHE_TTL)
-    state: GatewayState = await serve(create_app(bus, gateway_settings), "127.0.0.1", 0)
-    yield state.url
-    state.server.should_exit = True
-    await state.task
-    await close_mcp(state.server.config.app)
 
 
 @dataclass

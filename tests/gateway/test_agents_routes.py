@@ -6,7 +6,6 @@ comes from the agents service through the bus, so what is asserted is what the s
 
 from typing import Any
 
-from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
 from tests.gateway.conftest import Caller, assert_problem
 from tests.tenancy.conftest import unique

@@ -23,7 +23,6 @@ from pydantic import TypeAdapter
 
 from shared.contracts.agents import CHAT
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
 from tests.gateway.conftest import Caller, assert_problem
 from tests.gateway.test_agents_routes import new_agent

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
 from tests.gateway.conftest import Caller, assert_problem
 from tests.gateway.test_agents_routes import new_agent

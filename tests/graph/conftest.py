@@ -7,7 +7,7 @@ import pytest
 from shared.contracts.graph import CONNECTION_CREATE, THING_CREATE
 from shared.kernel.envelope import AuthContext
 from shared.runtime.client import BusClient
-from tests.tenancy.conftest import Account, add_member, admin, create_org, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, add_member, admin, create_org  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

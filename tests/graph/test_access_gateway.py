@@ -10,7 +10,7 @@ import pytest
 from shared.contracts.graph import IDENTITY_BACKFILL
 from shared.contracts.knowledge import ITEM_ADD
 from shared.runtime.client import BusClient
-from tests.gateway.conftest import Caller, alice, assert_problem, caller_for, gateway  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, assert_problem, caller_for  # noqa: F401 (fixtures)
 from tests.graph.conftest import link, make_thing
 from tests.tenancy.conftest import add_member
 

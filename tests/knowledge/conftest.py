@@ -18,7 +18,7 @@ from shared.kernel.envelope import AuthContext
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin  # noqa: F401 (fixtures)
 
 
 async def make_thing(bus: BusClient, ctx: AuthContext, type_: str = "blog_post", name: str = "A post", **properties: Any) -> Any:

@@ -4,8 +4,8 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.conftest import Caller, alice, bob, gateway, http  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import admin, owner, platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, bob, http  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import admin, owner  # noqa: F401 (fixtures)
 
 COURSE: dict[str, Any] = {"title": "Algebra I", "price": 120, "currency": "EUR", "subject": "algebra", "level": "beginner"}
 """A course the spec's structure and the tutoring pack's schema both accept."""

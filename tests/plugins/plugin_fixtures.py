@@ -18,7 +18,7 @@ from starlette.routing import Route
 from shared.contracts.agents.plugins import PLUGIN_IMPORT
 from shared.runtime.client import BusClient
 from tests.agents.local_server import LocalServer
-from tests.tenancy.conftest import Account, admin, owner, platform, unique  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin, owner, unique  # noqa: F401 (fixtures)
 
 WEATHER, GEOCODING, HTTP = "@elizaos/plugin-weather", "@elizaos/plugin-geocoding", "@elizaos/plugin-http"
 

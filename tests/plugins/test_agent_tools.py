@@ -5,7 +5,7 @@ import json
 
 from shared.contracts.agents.plugins import PLUGIN_ACTIVATE, PLUGIN_CONFIGURE, PLUGIN_DEACTIVATE, PLUGIN_INSTALL
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import chat, make_agent, model_server  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import chat, make_agent  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
 from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     GEOCODING,
@@ -14,7 +14,6 @@ from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     Endpoint,
     endpoint,
     owner,
-    platform,
     sample,
     unique,
 )

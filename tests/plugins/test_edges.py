@@ -5,7 +5,7 @@ import pytest
 
 from shared.runtime.client import BusClient
 from tests.cli.conftest import Cli, one  # noqa: F401 (fixture)
-from tests.gateway.conftest import Caller, alice, assert_problem, bob, gateway, http  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, assert_problem, bob, http  # noqa: F401 (fixtures)
 from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     GEOCODING,
     WEATHER,
@@ -15,7 +15,6 @@ from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     entry,
     import_entries,
     owner,
-    platform,
     sample,
     unique,
 )

@@ -35,7 +35,6 @@ from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     entry,
     import_entries,
     owner,
-    platform,
     sample,
     unique,
 )

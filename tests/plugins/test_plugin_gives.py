@@ -18,10 +18,10 @@ from shared.contracts.agents.plugins import (
 from shared.contracts.graph import THING_CREATE, THING_DELETE
 from shared.kernel.errors import InvalidRequest
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import chat, make_agent, model_server  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import chat, make_agent  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
 from tests.agents.test_custom_tools import McpCalculator, mcp_server  # noqa: F401 (fixtures)
-from tests.plugins.plugin_fixtures import Account, entry, import_entries, owner, platform, unique  # noqa: F401
+from tests.plugins.plugin_fixtures import Account, entry, import_entries, owner, unique  # noqa: F401
 
 PRODUCT = {"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string", "pattern": "^[A-Z]+-\\d+$"}}}
 

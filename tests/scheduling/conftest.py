@@ -12,7 +12,7 @@ from nats.aio.client import Client as NatsClient
 from shared.contracts.scheduling import Notice
 from shared.kernel import subjects
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import admin  # noqa: F401 (fixtures)
 
 
 class Inbox:

@@ -7,8 +7,7 @@ import pytest
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from shared.tools.sdk import One
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, create_org, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, create_org  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from shared.contracts.agents import AgentNotFound, IterationLimit, NotDeployed, 
 from shared.kernel.errors import InvalidRequest
 from shared.tools.sdk import One
 from shared.tools.sdk.agents_stream import ChatEvent
-from tests.agents.agent_fixtures import model_server  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import unique
 

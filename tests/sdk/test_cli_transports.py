@@ -16,7 +16,7 @@ import pytest
 
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
-from tests.tenancy.conftest import Account, create_org, platform  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account, create_org  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("services")
 

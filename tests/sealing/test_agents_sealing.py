@@ -30,9 +30,8 @@ from tests.a2a.remote_agent import API_KEY as REMOTE_KEY, RemoteAgent
 from tests.a2a.test_external_agents import add, delegating_agent, streaming_remote  # noqa: F401 (fixture)
 from tests.a2a.test_server_push import TOKEN, Webhook, signed, webhook  # noqa: F401 (fixture)
 from tests.a2a.test_server_tasks import ask, send
-from tests.agents.agent_fixtures import chat, make_agent, model_server  # noqa: F401 (fixture)
+from tests.agents.agent_fixtures import chat, make_agent  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
 from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     WEATHER,
     Account,
@@ -40,7 +39,6 @@ from tests.plugins.plugin_fixtures import (  # noqa: F401 (fixtures)
     admin,
     endpoint,
     owner,
-    platform,
     sample,
 )
 from tests.plugins.test_execution import API_KEY, _active_weather

@@ -4,7 +4,7 @@ which old KEKs are retirable, retires one; an org owner is refused."""
 from shared.contracts.keys import SEALING_SERVICES
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
 from tests.graph.conftest import owner  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 
 
 async def test_the_platform_rotates_and_retires_keks_from_the_cli(one: Cli, platform: Account) -> None:  # noqa: F811

@@ -17,7 +17,7 @@ from shared.kernel.sealing_envelope import data_key_id, is_envelope
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, admin  # noqa: F401 (fixtures)
 from tests.tenancy.test_two_factor import Device
 from tests.x402.test_wallet import agent_with_budget, sign, signer_of, transfer
 

@@ -6,7 +6,7 @@ from shared.contracts.graph import THING_CREATE_BATCH
 from shared.kernel.envelope import AuthContext
 from shared.runtime.client import BusClient
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import admin  # noqa: F401 (fixtures)
 
 
 async def people(bus: BusClient, ctx: AuthContext, count: int, type_: str = "audience_member") -> list[Any]:

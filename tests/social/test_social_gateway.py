@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.gateway.conftest import Caller, alice, assert_problem, gateway, http  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, assert_problem, http  # noqa: F401 (fixtures)
 from tests.gateway.test_things import create
 
 

@@ -1,4 +1,4 @@
-"""Tenancy fixtures: the bootstrapped platform, fresh orgs with an owner, members, and an admin view of events."""
+"""Tenancy fixtures (the bootstrapped `platform` is in `tests/conftest.py`): fresh orgs with an owner, members, and an admin view of events."""
 
 import asyncio
 import json
@@ -12,7 +12,6 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from services.tenancy.bootstrap import bootstrap_platform
 from services.tenancy.schemas import MAIL_DROP_SUBJECT
 from services.tenancy.service_keys import Credentials
 from services.tenancy.state import state_of
@@ -45,16 +44,6 @@ class Account:
 async def account(bus: BusClient, key: str) -> Account:
     verified = await bus.request(VERIFY_KEY, {"key": key})
     return Account(key, verified.auth_context(), verified.org_id, verified.actor_id)
-
-
-@pytest.fixture(scope="session")
-async def platform(services: dict[str, ServiceRuntime], migrated: Settings, bus: BusClient) -> Account:
-    db = Database(app_url(migrated), pool_size=1)
-    try:
-        result = await bootstrap_platform(db, services["tenancy"].settings, new_key_if_exists=True)  # its pepper
-    finally:
-        await db.dispose()
-    return await account(bus, result.api_key)
 
 
 def unique(prefix: str) -> str:

@@ -15,8 +15,8 @@ from uuid import uuid4
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from tests.gateway.conftest import Caller, alice, bob, gateway, http  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import admin, mailbox, platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import Caller, alice, bob, http  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import admin, mailbox  # noqa: F401 (fixtures)
 
 MAPPINGS = {
     "payment.succeeded": {"event_type": "payment_processed"},

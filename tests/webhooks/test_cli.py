@@ -3,7 +3,7 @@
 import pytest
 
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import owner  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(600)  # each command is a process of its own; the machine is shared
 MISSING = "00000000-0000-7000-8000-000000000000"

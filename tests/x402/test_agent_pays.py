@@ -21,11 +21,10 @@ from shared.contracts.commerce.x402 import X402_PRICE_SET
 from shared.contracts.eventlog import QUERY
 from shared.contracts.graph import CONNECTION_QUERY, THING_GET
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import make_agent, model_server  # noqa: F401 (fixtures)
+from tests.agents.agent_fixtures import make_agent  # noqa: F401 (fixtures)
 from tests.agents.scripted_model import ScriptedModel
-from tests.gateway.conftest import gateway  # noqa: F401 (fixtures)
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account as Member, create_org, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account as Member, create_org  # noqa: F401 (fixtures)
 from tests.x402.conftest import chain_balance, fund
 
 PRICE = 1000

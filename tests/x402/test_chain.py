@@ -24,7 +24,7 @@ from shared.kernel.settings import Settings
 from shared.runtime.service import ServiceRuntime
 from tests.agents.local_server import LocalServer
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.tenancy.conftest import owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import owner  # noqa: F401 (fixtures)
 from tests.x402.conftest import LocalToken, Payer, chain_balance, signed_payment
 
 

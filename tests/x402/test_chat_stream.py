@@ -12,11 +12,11 @@ from x402.http.utils import decode_payment_response_header
 
 from shared.contracts.commerce.x402 import X402_PRICE_SET
 from shared.runtime.client import BusClient
-from tests.agents.agent_fixtures import make_agent, model_server  # noqa: F401 (fixture)
+from tests.agents.agent_fixtures import make_agent  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
-from tests.gateway.conftest import assert_problem, gateway  # noqa: F401 (fixture)
+from tests.gateway.conftest import assert_problem  # noqa: F401 (fixture)
 from tests.gateway.test_agui import STREAM, read_all, text_of, well_formed
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 from tests.x402.test_resource_paid import FUNDS, PRICE, balance, payer, paying_client, seller  # noqa: F401
 
 

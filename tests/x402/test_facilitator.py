@@ -23,7 +23,7 @@ from shared.kernel.errors import Forbidden
 from shared.runtime.client import BusClient
 from shared.runtime.context import service_identity
 from tests.graph.conftest import owner  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account as Member, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account as Member  # noqa: F401 (fixtures)
 from tests.x402.conftest import LocalToken, Payer, chain_balance, signed_payment
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Forbidden, InvalidRequest
 from shared.runtime.client import BusClient
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, add_member, create_org, owner, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account, add_member, create_org, owner  # noqa: F401 (fixtures)
 
 PAY_TO = "0x" + "ab" * 20
 ASSET = "0x" + "cd" * 20

@@ -15,10 +15,9 @@ from shared.contracts.commerce.x402 import X402_PRICE_SET
 from shared.contracts.knowledge import ITEM_ADD
 from shared.runtime.client import BusClient
 from shared.runtime.context import service_actor_id
-from tests.agents.agent_fixtures import make_agent, model_server  # noqa: F401 (fixture)
+from tests.agents.agent_fixtures import make_agent  # noqa: F401 (fixture)
 from tests.agents.scripted_model import ScriptedModel
-from tests.gateway.conftest import gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 from tests.x402.test_resource_paid import FUNDS, PRICE, balance, payer, paying_client, seller  # noqa: F401
 
 

@@ -30,8 +30,8 @@ from shared.contracts.graph import THING_CREATE
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from tests.cli.conftest import Cli, one  # noqa: F401 (fixture)
-from tests.gateway.conftest import assert_problem, gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, create_org, owner, platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import assert_problem  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account, create_org, owner  # noqa: F401 (fixtures)
 from tests.x402.test_prices import events_of
 
 PRICE = 10_000  # 0.01 of a 6-decimal token

@@ -24,8 +24,8 @@ from x402.schemas import PaymentPayload, PaymentRequired
 
 from shared.contracts.commerce.x402 import Price
 from shared.runtime.client import BusClient
-from tests.gateway.conftest import assert_problem, gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import assert_problem  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account  # noqa: F401 (fixtures)
 from tests.x402.test_resource_paid import (  # noqa: F401 (fixtures)
     FUNDS,
     PRICE,

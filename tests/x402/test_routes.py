@@ -25,8 +25,8 @@ from shared.kernel.errors import InvalidRequest
 from shared.kernel.settings import Settings
 from shared.runtime.client import BusClient
 from tests.cli.conftest import Cli, one  # noqa: F401 (fixture)
-from tests.gateway.conftest import assert_problem, gateway  # noqa: F401 (fixture)
-from tests.tenancy.conftest import Account, create_org, owner, platform  # noqa: F401 (fixtures)
+from tests.gateway.conftest import assert_problem  # noqa: F401 (fixture)
+from tests.tenancy.conftest import Account, create_org, owner  # noqa: F401 (fixtures)
 from tests.x402.test_resource_paid import FUNDS, PRICE, balance, payer, paying_client, seller  # noqa: F401
 from tests.x402.test_resource_refusals import header, reason_of, signed
 

@@ -33,9 +33,9 @@ from shared.runtime.context import service_identity
 from shared.runtime.service import ServiceRuntime
 from tests.agents.agent_fixtures import make_agent
 from tests.cli.conftest import Cli, one, one_line_error  # noqa: F401 (fixture)
-from tests.gateway.conftest import assert_problem, caller_for, gateway  # noqa: F401 (fixture)
+from tests.gateway.conftest import assert_problem, caller_for  # noqa: F401 (fixture)
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
-from tests.tenancy.conftest import Account as Member, admin, platform  # noqa: F401 (fixtures)
+from tests.tenancy.conftest import Account as Member, admin  # noqa: F401 (fixtures)
 
 ASSET = "0x" + "a1" * 20
 PAY_TO = "0x" + "b2" * 20
