@@ -1,4 +1,5 @@
-"""What a caller's role may see of the graph: its field masks and scope rules, cached per replica.
+"""What a caller's role may see of the graph: its field masks and scope rules, cached per replica with the org's
+thing-type schemas (the other rules an org sets on its graph, read by every create and update).
 
 Every read path asks `view_of(ctx)` once: `None` when no rule names the caller's role (the common
 case: a dict lookup, no SQL), else an `AccessView` that masks things (`mask`), says which property
@@ -9,16 +10,17 @@ System work (`service:<name>` roles) and a context without a role are never rest
 roles, so owners are unaffected unless a rule names them.
 
 The cache: an org's rules are loaded once per replica (in the reading transaction) and kept until a
-change. A change drops the org's entry here after its commit and broadcasts the org on core NATS
-(`ACCESS_CHANGED`), so every replica drops it too; a generation counter keeps a load that raced an
+change (`change`: a mask, scope rule or type schema written). A change drops the org's entry here
+after its commit and broadcasts the org on core NATS (`ACCESS_CHANGED`), so every replica drops it too; a generation counter keeps a load that raced an
 invalidation from being stored, and a TTL bounds what a lost broadcast could leave stale.
 """
 
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
@@ -28,7 +30,9 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from services.graph import repository_access as repo
+from services.graph import repository_type_schemas
 from services.graph.repository_access import ScopeSql
+from services.graph.repository_type_schemas import TypeSchemaRow
 from shared.contracts.graph import Thing, ThingNotFound
 from shared.kernel import subjects
 from shared.kernel.errors import Forbidden
@@ -41,6 +45,7 @@ ACCESS_CHANGED = subjects.command("graph", "access.changed")
 """Core NATS, no queue group: every graph replica hears which org's rules changed."""
 _TTL = 30.0
 _MAX_ORGS = 10_000
+T = TypeVar("T")
 _RESTRICTIVENESS = {"allow": 0, "mask": 1, "redact": 2}
 MASKED = "***"
 
@@ -144,9 +149,10 @@ class AccessView:
 @dataclass(frozen=True)
 class OrgRules:
     roles: dict[str, RoleRules]
+    type_schemas: dict[str, TypeSchemaRow]
 
 
-def _org_rules(mask_rows: list[Any], scope_rows: list[Any]) -> OrgRules:
+def _org_rules(mask_rows: list[Any], scope_rows: list[Any], schema_rows: list[TypeSchemaRow]) -> OrgRules:
     masks: dict[str, list[MaskRule]] = {}
     scopes: dict[str, list[ScopeRule]] = {}
     for r in mask_rows:
@@ -154,7 +160,7 @@ def _org_rules(mask_rows: list[Any], scope_rows: list[Any]) -> OrgRules:
     for r in scope_rows:
         scopes.setdefault(r.role, []).append(ScopeRule(r.thing_type, r.rule, r.connection_type, r.effect))
     return OrgRules({role: RoleRules(tuple(masks.get(role, ())), tuple(scopes.get(role, ())))
-                     for role in masks.keys() | scopes.keys()})
+                     for role in masks.keys() | scopes.keys()}, {row.thing_type: row for row in schema_rows})
 
 
 class AccessCache:
@@ -171,7 +177,8 @@ class AccessCache:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         generation = self._generation.get(org_id, 0)
-        loaded = _org_rules(*await repo.load_rules(ctx.session, org_id))
+        loaded = _org_rules(*await repo.load_rules(ctx.session, org_id),
+                            await repository_type_schemas.list_all(ctx.session, org_id))
         if self._generation.get(org_id, 0) == generation:  # no change was announced while loading
             if len(self._orgs) >= _MAX_ORGS:
                 self._orgs.clear()
@@ -224,6 +231,14 @@ def cache_of(runtime: ServiceRuntime) -> AccessCache:
     if cache is None:
         cache = _CACHES[runtime] = AccessCache()
     return cache
+
+
+async def change(ctx: WorkContext, work: Callable[[WorkContext], Awaitable[T]]) -> T:
+    """Change the org's rules in a transaction of its own, then drop them here and on every replica."""
+    async with ctx.transaction() as tx:
+        result = await work(tx)
+    await cache_of(ctx.runtime).changed(ctx.auth.org_id)
+    return result
 
 
 async def start(runtime: ServiceRuntime) -> None:

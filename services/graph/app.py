@@ -105,10 +105,9 @@ async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | No
     hold = await quota.reserve(ctx, len(creation.new))
     try:
         async with ctx.transaction() as tx:
-            created = await service_create.insert_things(tx, creation)
+            created = await service_create.insert_things(tx, creation, quota.counted_under(tx, hold))
             if then is not None:
                 await then(tx, created.things)
-            await quota.hold_in(tx, hold, len(creation.new) - created.lost)
     except BaseException:
         await quota.settle(ctx, hold, 0, committed=False)
         raise
@@ -190,7 +189,7 @@ async def query_connections(ctx: WorkContext, payload: ConnectionQuery) -> Conne
     return await service_connections.query_connections(ctx, payload)
 
 
-@router.handler(NEIGHBORS)
+@router.handler(NEIGHBORS, transactional=False)  # its own transaction, with a statement timeout
 async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Neighbors:
     return await service_connections.neighbors(ctx, payload)
 
@@ -203,14 +202,14 @@ async def backfill_identity(ctx: WorkContext, payload: IdentityBackfill) -> Iden
     return await identity.backfill(ctx, payload.all_organizations)
 
 
-@router.handler(TYPE_SCHEMA_SET)
+@router.handler(TYPE_SCHEMA_SET, transactional=False)
 async def set_type_schema(ctx: WorkContext, payload: TypeSchemaSet) -> TypeSchemaSaved:
-    return await service_type_schemas.set_type_schema(ctx, payload)
+    return await access.change(ctx, lambda tx: service_type_schemas.set_type_schema(tx, payload))
 
 
-@router.handler(TYPE_SCHEMA_REMOVE)
+@router.handler(TYPE_SCHEMA_REMOVE, transactional=False)
 async def remove_type_schema(ctx: WorkContext, payload: TypeSchemaRemove) -> TypeSchemaRemoval:
-    return await service_type_schemas.remove_type_schema(ctx, payload)
+    return await access.change(ctx, lambda tx: service_type_schemas.remove_type_schema(tx, payload))
 
 
 @router.handler(TYPE_SCHEMA_LIST)

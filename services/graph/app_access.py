@@ -4,8 +4,6 @@ A change commits first, then drops the org's rules from every replica's cache (`
 so the next read anywhere applies the new rules.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from services.graph import access, service_access
 from shared.contracts.graph.access import (
@@ -32,24 +30,16 @@ from shared.runtime.context import WorkContext
 from shared.runtime.handlers import ServiceRouter
 
 router = ServiceRouter("graph")
-T = TypeVar("T")
-
-
-async def _changing(ctx: WorkContext, change: Callable[[WorkContext], Awaitable[T]]) -> T:
-    async with ctx.transaction() as tx:
-        result = await change(tx)
-    await access.cache_of(ctx.runtime).changed(ctx.auth.org_id)
-    return result
 
 
 @router.handler(MASK_SET, transactional=False)
 async def set_mask(ctx: WorkContext, payload: FieldMaskSet) -> FieldMask:
-    return await _changing(ctx, lambda tx: service_access.set_mask(tx, payload))
+    return await access.change(ctx, lambda tx: service_access.set_mask(tx, payload))
 
 
 @router.handler(MASK_REMOVE, transactional=False)
 async def remove_mask(ctx: WorkContext, payload: AccessRuleTarget) -> RuleRemoved:
-    return RuleRemoved(id=await _changing(ctx, lambda tx: service_access.remove(tx, "mask", payload.id)))
+    return RuleRemoved(id=await access.change(ctx, lambda tx: service_access.remove(tx, "mask", payload.id)))
 
 
 @router.handler(MASK_LIST)
@@ -59,12 +49,12 @@ async def list_masks(ctx: WorkContext, payload: AccessRuleFilter) -> FieldMasks:
 
 @router.handler(SCOPE_SET, transactional=False)
 async def set_scope(ctx: WorkContext, payload: ScopeRuleSet) -> ScopeRule:
-    return await _changing(ctx, lambda tx: service_access.set_scope(tx, payload))
+    return await access.change(ctx, lambda tx: service_access.set_scope(tx, payload))
 
 
 @router.handler(SCOPE_REMOVE, transactional=False)
 async def remove_scope(ctx: WorkContext, payload: AccessRuleTarget) -> RuleRemoved:
-    return RuleRemoved(id=await _changing(ctx, lambda tx: service_access.remove(tx, "scope", payload.id)))
+    return RuleRemoved(id=await access.change(ctx, lambda tx: service_access.remove(tx, "scope", payload.id)))
 
 
 @router.handler(SCOPE_LIST)

@@ -8,8 +8,8 @@ Adding things takes units from a lease, never consume-and-hope (`quota_leases`):
 1. `reserve` before the graph's transaction opens: the units come from this replica's lease for
    the org (tenancy is asked only for a new lease: a block held until settled or expired, counted
    against the limit while it lives);
-2. `hold_in` the transaction that inserts the things: a `quota_pending` row (lease, units used)
-   commits with them;
+2. in the transaction that inserts the things, a `quota_pending` row (lease, units used) commits
+   with them (`counted_under`: written by the insert statement itself; `hold_in` for a restore);
 3. `settle` after the commit with the units really used (after a failure, none): the lease takes
    back what was not used; a lease used up, past its window, or short (near the limit) and idle is
    settled with tenancy with the sum of its committed rows, which then go.
@@ -29,6 +29,7 @@ from uuid import UUID
 
 from services.graph import repository_quota as repo
 from services.graph.quota_leases import Lease, Leases
+from services.graph.repository import QuotaUse
 from shared.contracts.tenancy import QUOTA_RELEASE, QUOTA_RESERVE, QUOTA_SETTLE, QuotaChange, QuotaNotFound
 from shared.kernel.errors import NotFound
 from shared.runtime.context import WorkContext
@@ -82,6 +83,15 @@ async def _acquire(runtime: ServiceRuntime, org_id: UUID, amount: int) -> Lease:
     use_until = time.monotonic() + min(settings.graph_quota_lease_seconds, ttl / 2)
     return Lease(org_id, reservation.id, reservation.amount, reservation.expires_at, use_until,
                  short=reservation.id is not None and reservation.amount < block)
+
+
+def counted_under(tx: WorkContext, hold: Hold) -> QuotaUse | None:
+    """What the insert of a create's things records them under (its `quota_pending` row, written by the insert
+    itself: no statement of its own), or None when nothing is counted."""
+    lease = hold.lease
+    if lease is None or lease.reservation_id is None:
+        return None
+    return QuotaUse(lease.reservation_id, tx.auth.actor_id, lease.expires_at)
 
 
 async def hold_in(tx: WorkContext, hold: Hold, used: int) -> None:

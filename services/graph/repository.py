@@ -8,6 +8,7 @@ while others are inserted. Rows leave as the dataclasses of rows.py, never as SQ
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,20 +29,34 @@ NOW = sa.func.clock_timestamp()
 _JSONPATH_OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-async def insert_things(session: AsyncSession, rows: Sequence[NewThing]) -> list[ThingRow]:
-    """Insert; a row whose idempotency key exists already is skipped (not returned).
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    """The quota lease a create's things are counted under."""
+
+    reservation_id: UUID
+    actor_id: UUID | None
+    expires_at: datetime | None
+
+
+async def insert_things(session: AsyncSession, rows: Sequence[NewThing], counted: QuotaUse | None = None) -> list[ThingRow]:
+    """Insert; a row whose idempotency key exists already is skipped (not returned). With `counted`, the
+    number inserted is recorded under the quota lease in the same statement (`quota_pending`, see quota.py).
 
     One statement over arrays (`unnest`), whatever the batch size: a multi-VALUES statement
     costs SQLAlchemy more to compile than Postgres takes to run it.
     """
-    columns = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
+    columns: dict[str, Any] = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
     columns["properties"] = [json.dumps(p) for p in columns["properties"]]
-    return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS, columns)]
+    if counted is None:
+        return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS, columns)]
+    params = {**columns, "reservation_id": counted.reservation_id, "counted_org": rows[0].org_id,
+              "actor_id": counted.actor_id, "expires_at": counted.expires_at}
+    return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS_COUNTED, params)]
 
 
 _INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash",
                    "created_by")
-_INSERT_THINGS = sa.text("""
+_INSERT_SQL = """
     INSERT INTO graph.things (id, org_id, type, name, properties, status, version, idempotency_key, request_hash,
                               created_by)
     SELECT id, org_id, type, name, properties::jsonb, status, version, idempotency_key, request_hash, created_by
@@ -51,6 +66,17 @@ _INSERT_THINGS = sa.text("""
         AS t(id, org_id, type, name, properties, status, version, idempotency_key, request_hash, created_by)
     ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
+"""
+_INSERT_THINGS = sa.text(_INSERT_SQL).columns(*things.columns)
+_INSERT_THINGS_COUNTED = sa.text(f"""
+    WITH inserted AS ({_INSERT_SQL}),
+    counted AS (
+        INSERT INTO graph.quota_pending (reservation_id, org_id, actor_id, used, expires_at)
+        SELECT CAST(:reservation_id AS uuid), CAST(:counted_org AS uuid), CAST(:actor_id AS uuid), count(*),
+               CAST(:expires_at AS timestamptz)
+        FROM inserted HAVING count(*) > 0
+    )
+    SELECT * FROM inserted
 """).columns(*things.columns)
 
 
@@ -317,11 +343,6 @@ async def neighbors(
         LIMIT :limit + 1
     """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
     return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
-
-
-async def set_statement_timeout(session: AsyncSession, milliseconds: int) -> None:
-    """Bound this transaction's statements (a traversal over a dense graph can explode)."""
-    await session.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(milliseconds)})
 
 
 def _thing_or_none(row: sa.Row[Any] | None) -> ThingRow | None:

@@ -1,6 +1,5 @@
 """Every SQL statement about org thing-type property schemas; each one filters on the caller's org."""
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,13 +32,6 @@ async def get(session: AsyncSession, org_id: UUID, thing_type: str, *, for_updat
         statement = statement.with_for_update()
     row = (await session.execute(statement)).first()
     return None if row is None else TypeSchemaRow(*row)
-
-
-async def for_types(session: AsyncSession, org_id: UUID, thing_types: Collection[str]) -> list[TypeSchemaRow]:
-    statement = sa.select(type_schemas).where(
-        type_schemas.c.org_id == org_id, type_schemas.c.thing_type.in_(list(thing_types))
-    )
-    return [TypeSchemaRow(*row) for row in await session.execute(statement)]
 
 
 async def list_all(session: AsyncSession, org_id: UUID) -> list[TypeSchemaRow]:

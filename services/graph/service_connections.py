@@ -194,20 +194,22 @@ async def get_with_related(ctx: WorkContext, thing_id: UUID, include: list[str])
 
 
 async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
+    """The things within `query.depth` hops, in a transaction whose statements are bounded
+    (`graph_traversal_timeout_ms`: a traversal over a dense graph can explode)."""
     require(ctx.auth, "things", "read")
     max_depth = ctx.runtime.settings.graph_max_depth
     if query.depth > max_depth:
         raise InvalidRequest(f"depth is at most {max_depth}", {"depth": query.depth, "max": max_depth})
-    await repo.set_statement_timeout(ctx.session, ctx.runtime.settings.graph_traversal_timeout_ms)
-    view = await access.view_of(ctx)  # out-of-scope things are neither shown nor walked through
-    rows = await repo.neighbors(
-        ctx.session, ctx.auth.org_id, query.thing_id, depth=query.depth, direction=query.direction,
-        types=_type_names(query.types), as_of=query.as_of, limit=query.limit,
-        visible=view.scope("live") if view else None,
-    )
-    if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:  # the start thing comes first, at depth 0
-        raise ThingNotFound(f"no thing {query.thing_id} in this organization", {"id": str(query.thing_id)})
-    await access.visible_thing(ctx, to_thing(rows[0][0]))  # the start thing in the caller's scope, as a get checks
+    async with ctx.transaction(statement_timeout_ms=ctx.runtime.settings.graph_traversal_timeout_ms) as tx:
+        view = await access.view_of(tx)  # out-of-scope things are neither shown nor walked through
+        rows = await repo.neighbors(
+            tx.session, tx.auth.org_id, query.thing_id, depth=query.depth, direction=query.direction,
+            types=_type_names(query.types), as_of=query.as_of, limit=query.limit,
+            visible=view.scope("live") if view else None,
+        )
+        if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:  # the start thing first, at depth 0
+            raise ThingNotFound(f"no thing {query.thing_id} in this organization", {"id": str(query.thing_id)})
+        await access.visible_thing(tx, to_thing(rows[0][0]))  # the start thing in the caller's scope, as a get checks
     found = rows[1:]
     shown = access.mask_all(view, [to_thing(row) for row, _ in found])
     return Neighbors(neighbors=[Neighbor(thing=thing, depth=depth) for thing, (_, depth) in zip(shown, found, strict=True)])

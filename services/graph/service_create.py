@@ -15,6 +15,7 @@ from uuid import UUID
 
 from services.graph import keys, repository as repo
 from services.graph.properties import mask_secrets
+from services.graph.repository import QuotaUse
 from services.graph.rows import NewThing, ThingRow
 from services.graph.service import resolve_type, to_thing, validate_properties
 from services.graph.service_type_schemas import check_new_things
@@ -131,8 +132,8 @@ class Created:
     lost: int
 
 
-async def insert_things(ctx: WorkContext, creation: Creation) -> Created:
-    """Insert the new things and stage their events.
+async def insert_things(ctx: WorkContext, creation: Creation, counted: QuotaUse | None = None) -> Created:
+    """Insert the new things (recorded under the quota lease `counted`, if any) and stage their events.
 
     A key a concurrent request stored since `answer_repeats` looked is answered with that
     request's thing (or is a conflict, when it was for a different thing); the handler gives
@@ -140,7 +141,7 @@ async def insert_things(ctx: WorkContext, creation: Creation) -> Created:
     """
     await check_new_things(ctx, creation.new)  # the org's own schema for the type (packs), read in this transaction
     await keys.seal_new_things(ctx, creation.new)  # secret properties never stored in clear
-    inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new)}
+    inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new, counted)}
     created = dict(inserted)
     lost = [thing for thing in creation.new if thing.id not in inserted]
     if lost:

@@ -2,9 +2,10 @@
 
 A pack (or a plugin) gives an ontology type a JSON Schema in one org; every create and update of
 a thing of that type there must satisfy it, after the spec's own structure for the type filled in
-its defaults. The check reads the schemas in the transaction that writes the things, so a schema
-set a moment ago holds on every replica at once (no cache to go stale). No SQL here
-(repository_type_schemas.py), no bus calls.
+its defaults. The check reads the org's schemas from the replica's cache of its rules (access.py:
+loaded with the field masks and scope rules, so a create costs no read of its own); a set or a
+removal drops them on every replica before it answers, so a schema set a moment ago holds
+everywhere from then on. No SQL here (repository_type_schemas.py), no bus calls.
 """
 
 import json
@@ -19,6 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from services.graph import access
 from services.graph import repository_type_schemas as repo
 from services.graph.properties import SECRET_KEYS
 from services.graph.repository_type_schemas import TypeSchemaRow
@@ -115,10 +117,10 @@ def _check(row: TypeSchemaRow, properties: dict[str, Any]) -> None:
 
 
 async def check_new_things(ctx: WorkContext, new: Sequence[NewThing]) -> None:
-    """Refuse the batch if any new thing violates its type's schema in this org (one read for the batch)."""
+    """Refuse the batch if any new thing violates its type's schema in this org."""
     if not new:
         return
-    schemas = {row.thing_type: row for row in await repo.for_types(ctx.session, ctx.auth.org_id, {t.type for t in new})}
+    schemas = await _schemas(ctx)
     for thing in new:
         if thing.type in schemas:
             _check(schemas[thing.type], thing.properties)
@@ -126,9 +128,13 @@ async def check_new_things(ctx: WorkContext, new: Sequence[NewThing]) -> None:
 
 async def check_properties(ctx: WorkContext, thing_type: str, properties: dict[str, Any]) -> None:
     """An update's merged properties against the type's schema in this org, if it has one."""
-    row = await repo.get(ctx.session, ctx.auth.org_id, thing_type)
+    row = (await _schemas(ctx)).get(thing_type)
     if row is not None:
         _check(row, properties)
+
+
+async def _schemas(ctx: WorkContext) -> dict[str, TypeSchemaRow]:
+    return (await access.cache_of(ctx.runtime).rules(ctx, ctx.auth.org_id)).type_schemas
 
 
 async def set_type_schema(ctx: WorkContext, request: TypeSchemaSet) -> TypeSchemaSaved:

@@ -127,16 +127,17 @@ class WorkContext:
         )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator["WorkContext"]:
+    async def transaction(self, statement_timeout_ms: int | None = None) -> AsyncIterator["WorkContext"]:
         """Open this work's transaction now, on its org (Row-Level Security set to it; none for org-less work such as
         a signup): commits when the block ends, rolls back if it raises.
 
         For work that does something slow first (embedding, a call to another
-        service) and must not hold a connection meanwhile. The relay is woken after
-        the commit when the block staged events.
+        service) and must not hold a connection meanwhile, or whose statements need a
+        bound (`statement_timeout_ms`). The relay is woken after the commit when the
+        block staged events.
         """
         runtime = self.runtime
-        async with runtime.db.transaction(self.envelope.org_id) as session:
+        async with runtime.db.transaction(self.envelope.org_id, statement_timeout_ms=statement_timeout_ms) as session:
             tx = WorkContext(self.envelope, session, runtime)
             yield tx
         if tx.staged_events:
