@@ -11,8 +11,9 @@ roles, so owners are unaffected unless a rule names them.
 
 The cache: an org's rules are loaded once per replica (in the reading transaction) and kept until a
 change (`change`: a mask, scope rule or type schema written). A change drops the org's entry here
-after its commit and broadcasts the org on core NATS (`ACCESS_CHANGED`), so every replica drops it too; a generation counter keeps a load that raced an
-invalidation from being stored, and a TTL bounds what a lost broadcast could leave stale.
+after its commit and broadcasts the org on core NATS (`ACCESS_CHANGED`), so every replica drops it
+too; a generation counter keeps a load that raced an invalidation from being stored, and a TTL
+bounds what a lost broadcast could leave stale.
 """
 
 import json

@@ -1,5 +1,6 @@
 """A rule change reaches every graph replica at once: two real replicas share the bus's queue group, both
-cache the org's rules, and the next reads, wherever they land, apply the change."""
+cache the org's rules (masks, scopes, type schemas), and the next reads and creates, wherever they land, apply
+the change."""
 
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -7,8 +8,9 @@ from uuid import UUID
 import pytest
 
 from services.graph import access
-from shared.contracts.graph import THING_GET
+from shared.contracts.graph import THING_GET, InvalidProperties
 from shared.contracts.graph.access import MASK_REMOVE, MASK_SET
+from shared.contracts.graph.schemas import TYPE_SCHEMA_REMOVE, TYPE_SCHEMA_SET
 from shared.runtime.client import BusClient
 from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import make_thing
@@ -47,3 +49,26 @@ async def test_a_change_reaches_every_replica_at_once(
     await bus.request(MASK_REMOVE, {"id": str(rule.id)}, owner.ctx)
     for _ in range(20):
         assert await _sauce(bus, customer, post) == "secret"
+
+
+async def test_a_type_schema_set_or_removed_holds_on_every_replica_at_once(
+    bus: BusClient, owner: Account, services: dict[str, ServiceRuntime], second_graph: ServiceRuntime
+) -> None:
+    """Creates read the org's type schemas from the same cache, so a schema set must be dropped everywhere too."""
+    caches = [access.cache_of(services["graph"]), access.cache_of(second_graph)]
+    for n in range(200):  # creates on both replicas: both cache the org's rules and schemas (none)
+        await make_thing(bus, owner.ctx, "lesson", f"warm-up {n}")
+        if all(cache.holds(owner.org_id) for cache in caches):
+            break
+    else:
+        pytest.fail("the creates never reached both replicas")
+    schema = {"type": "object", "properties": {"mood": {"enum": ["calm"]}}}
+    await bus.request(TYPE_SCHEMA_SET, {"type": "blog_post", "properties_schema": schema, "source": "pack:test"},
+                      owner.ctx)
+    for n in range(20):  # wherever each lands, the schema holds
+        with pytest.raises(InvalidProperties):
+            await make_thing(bus, owner.ctx, "blog_post", f"wild {n}", properties={"mood": "wild"})
+    removal = await bus.request(TYPE_SCHEMA_REMOVE, {"type": "blog_post", "source": "pack:test"}, owner.ctx)
+    assert removal.outcome == "removed"  # no blog post was let through
+    for n in range(20):
+        await make_thing(bus, owner.ctx, "blog_post", f"wild again {n}", properties={"mood": "wild"})
