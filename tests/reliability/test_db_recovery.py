@@ -1,5 +1,5 @@
 """The database layer when Postgres goes away under it (shared/runtime/db.py): a pooled connection whose backend
-died is replaced by the next transaction, a transaction that loses its connection ends in `Unavailable` (a typed,
+died is replaced at the next checkout, a transaction that loses its connection ends in `Unavailable` (a typed,
 retryable answer, never `internal`) after the code inside saw the driver's error, a server that does not answer at
 all is `Unavailable` after the short connect retry, and a statement that fails is still its own error."""
 
@@ -39,7 +39,7 @@ async def _terminate(migrated: Settings, pid: int) -> None:
 async def test_a_pooled_connection_whose_backend_died_is_replaced_at_checkout(db: Database, migrated: Settings) -> None:
     first = await _backend(db)
     await _terminate(migrated, first)
-    assert await _backend(db) not in (first, None)  # no error: the first statement found it dead; a new one
+    assert await _backend(db) not in (first, None)  # no error: pre-ping found it dead and connected again
 
 
 async def test_a_transaction_that_loses_its_connection_is_unavailable(db: Database, migrated: Settings) -> None:
