@@ -46,12 +46,16 @@ async def test_revenue_by_protocol_sums_every_protocol_separately(
 
 
 async def test_counts_per_type_per_day(events: Events, admin: asyncpg.Connection, org: AuthContext) -> None:
-    yesterday = (NOW - timedelta(days=1)).isoformat()
-    items = [{"type": "user_login"}] * 3 + [{"type": "user_login", "occurred_at": yesterday}] + [{"type": "content_liked"}]
+    # every item carries its own time: a run that crosses midnight must not move "today" under the test
+    noon = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
+    today, before = noon.isoformat(), (noon - timedelta(days=1)).isoformat()
+    items = [{"type": "user_login", "occurred_at": today}] * 3 + [{"type": "user_login", "occurred_at": before}]
+    items += [{"type": "content_liked", "occurred_at": today}]
     await events.publish_many(items)
     await wait_for_events(admin, org.org_id, len(items))
-    counts = {(c.day, c.type): c.count for c in (await events.daily_counts(*WINDOW)).counts}
-    today, before = NOW.date(), (NOW - timedelta(days=1)).date()
+    window = (noon - timedelta(days=3), noon + timedelta(days=1))
+    counts = {(c.day, c.type): c.count for c in (await events.daily_counts(*window)).counts}
+    today, before = noon.date(), (noon - timedelta(days=1)).date()
     assert counts == {(today, "user_login"): 3, (before, "user_login"): 1, (today, "content_event"): 1}
-    only_logins = await events.daily_counts(*WINDOW, types=["user_login"])
+    only_logins = await events.daily_counts(*window, types=["user_login"])
     assert sum(c.count for c in only_logins.counts) == 4
