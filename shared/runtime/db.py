@@ -5,20 +5,25 @@ repositories only flush. Every transaction that serves an organization sets
 `app.org_id` with `set_config(..., true)` — transaction-local, because the pool
 does not reset session settings — and Row-Level Security policies read it.
 
-When Postgres goes away (a backend killed: the postmaster restarts them all; the
-server restarted), pooled connections are found dead at checkout (pre-ping), a
-transaction waits a few seconds for the server to accept connections again
-(`CONNECT_RETRY`) instead of failing at once, and a transaction that still fails
+A transaction's BEGIN carries its settings (`_Connection`): one round trip, not
+three (pre-ping, BEGIN, `set_config`). A pooled connection that comes back still
+inside a transaction (a task cancelled while asyncpg was starting or ending one)
+is never used: its BEGIN would become a SAVEPOINT in that old transaction, whose
+settings and fate are not this transaction's. When Postgres goes away (a backend
+killed: the postmaster restarts them all; the server restarted), that BEGIN finds
+a dead pooled connection, the pool is replaced (its other connections died too),
+and the transaction waits a few seconds for the server to accept connections
+again (`CONNECT_RETRY`) instead of failing at once; a transaction that still fails
 for want of a connection raises `Unavailable` (retry), never `internal`.
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -32,13 +37,22 @@ from shared.kernel.errors import Unavailable
 from shared.kernel.settings import Settings
 from shared.runtime.tracing import instrument_engine
 
-_SET_TENANT = text("SELECT set_config('app.org_id', :org_id, true)")
-_SET_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
-_SET_TENANT_AND_TIMEOUT = text("SELECT set_config('app.org_id', :org_id, true), set_config('statement_timeout', :ms, true)")
+log = logging.getLogger(__name__)
 CONNECT_RETRY = (0.1, 0.2, 0.4, 0.8, 1.5)
 """Seconds between tries to get a connection at a transaction's start: ~3 s, a crashed backend's recovery."""
 _LOST = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
          asyncpg.CrashShutdownError)
+
+
+def _broken(error: BaseException) -> bool:
+    """A pooled connection whose server went away while it sat idle: asyncpg is still taking in the server's
+    farewell (its protocol state is not idle), so the BEGIN that should find it dead is refused instead."""
+    cause = error.__cause__ if error.__cause__ is not None else error
+    return isinstance(cause, asyncpg.InternalClientError) and "another operation" in str(cause)
+
+
+class _Stale(Exception):
+    """A pooled connection still inside a transaction that is not this one's."""
 
 
 def connection_lost(error: BaseException) -> bool:
@@ -102,14 +116,42 @@ def tenant_org_rls(schema: str, table: str) -> list[str]:
     ]
 
 
+class _Connection(asyncpg.Connection):
+    """asyncpg's connection, sending a transaction's settings in the round trip of its BEGIN.
+
+    A round trip is most of what a short transaction costs; `BEGIN` then a `set_config` were two.
+    asyncpg starts a transaction with a plain `execute("BEGIN ...")` (the simple protocol, which
+    takes several statements): `begin_with`, set just before, rides along with that BEGIN only,
+    and is emptied when it did (`Database._begin` checks that it was).
+    """
+
+    begin_with = ""
+
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
+        if self.begin_with and not args and query.startswith("BEGIN"):
+            query, self.begin_with = f"{query} {self.begin_with}", ""
+        return await super().execute(query, *args, timeout=timeout)
+
+    def stale(self) -> bool:
+        """Inside a transaction (as asyncpg or the server sees it) before this checkout began one."""
+        return self._top_xact is not None or self.is_in_transaction()
+
+
+def _settings_sql(org_id: UUID | None, timeout_ms: int | None) -> str:
+    """The transaction-local settings as SQL sent with BEGIN: the tenant (a UUID: only hex digits and dashes, safe to
+    write inline) and the statement timeout (an int)."""
+    tenant = f"SELECT set_config('app.org_id', '{UUID(str(org_id))}', true);" if org_id is not None else ""
+    timeout = f" SET LOCAL statement_timeout = {int(timeout_ms)};" if timeout_ms is not None else ""
+    return tenant + timeout
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, service: str = "one") -> None:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
-            connect_args={"server_settings": {"application_name": f"one-{service}"}},
+            connect_args={"server_settings": {"application_name": f"one-{service}"}, "connection_class": _Connection},
         )
         instrument_engine(self.engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True)
@@ -124,18 +166,11 @@ class Database:
     ) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back if it raises; `Unavailable` when the
         database cannot be reached (the block's own code saw the driver's error first). `statement_timeout_ms`
-        bounds each of its statements (set in the tenant's statement: no round trip of its own)."""
+        bounds each of its statements (set with the tenant: no round trip of its own)."""
         try:
             async with self._sessions() as session:
-                await self._begin(session)
+                await self._begin(session, _settings_sql(org_id, statement_timeout_ms))
                 try:
-                    if org_id is not None and statement_timeout_ms is not None:
-                        await session.execute(_SET_TENANT_AND_TIMEOUT,
-                                              {"org_id": str(org_id), "ms": str(statement_timeout_ms)})
-                    elif org_id is not None:
-                        await session.execute(_SET_TENANT, {"org_id": str(org_id)})
-                    elif statement_timeout_ms is not None:
-                        await session.execute(_SET_TIMEOUT, {"ms": str(statement_timeout_ms)})
                     yield session
                 except BaseException:
                     await session.rollback()
@@ -147,16 +182,39 @@ class Database:
                                   {"reason": "database_unreachable"}) from error
             raise
 
-    @staticmethod
-    async def _begin(session: AsyncSession) -> None:
-        """A connection and BEGIN, tried again while the server is restarting (`CONNECT_RETRY`)."""
-        for delay in (*CONNECT_RETRY, None):
+    async def _begin(self, session: AsyncSession, settings_sql: str) -> None:
+        """A connection, then BEGIN with the transaction's settings in one round trip (which also finds a dead pooled
+        connection), tried again while the server is restarting (`CONNECT_RETRY`); a stale connection is dropped and
+        another taken at once."""
+        delays = iter((*CONNECT_RETRY, None))
+        while True:
+            connection = None
             try:
-                await session.connection()  # autobegin: checkout (pre-ping) and BEGIN
+                connection = await session.connection()  # checkout; SQLAlchemy's driver adapter begins lazily
+                adapter = (await connection.get_raw_connection()).dbapi_connection
+                driver: _Connection = adapter.driver_connection
+                if adapter._started or driver.stale():
+                    raise _Stale()
+                driver.begin_with = settings_sql
+                try:
+                    await adapter._start_transaction()  # now, as it would before the first statement
+                    if driver.begin_with:  # not sent with a BEGIN: this transaction would run without its settings
+                        raise RuntimeError("a transaction began without its settings")
+                finally:
+                    driver.begin_with = ""  # never left for a BEGIN that is not this transaction's
                 return
+            except _Stale:
+                log.warning("a pooled connection came back inside a transaction; replaced")
+                await connection.invalidate()
+                await session.rollback()
+                continue
             except Exception as error:
-                if delay is None or not connection_lost(error):
+                delay = next(delays)
+                if delay is None or not (connection_lost(error) or _broken(error)):
                     raise
+                if connection is not None:
+                    await connection.invalidate()
+                    await self.engine.dispose(close=False)  # the pool's other connections died with this one
                 await session.rollback()
                 await asyncio.sleep(delay)
 

@@ -120,11 +120,22 @@ def instrument_engine(engine: "AsyncEngine") -> None:
     from opentelemetry import metrics
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
+    class SampledEngineTracer(EngineTracer):
+        """A statement under a request that is not sampled gets no span at all: the instrumentation's attributes
+        and operation name were ~5 % of a service's CPU per statement, for a span nobody would see."""
+
+        def _before_cur_exec(self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any,
+                             executemany: bool) -> tuple[Any, Any]:
+            parent = trace.get_current_span().get_span_context()
+            if parent.is_valid and not parent.trace_flags.sampled:
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, context, executemany)
+
     tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=_provider)
     usage = metrics.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
         "db.client.connections.usage", unit="connections"
     )
-    EngineTracer(tracer, engine.sync_engine, usage)
+    SampledEngineTracer(tracer, engine.sync_engine, usage)
 
 
 _W3C = TraceContextTextMapPropagator()

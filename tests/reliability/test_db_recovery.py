@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from shared.kernel.errors import Unavailable
+from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.db import Database, app_url, connection_lost, plain_url
 from shared.tools.embedded import free_port
@@ -39,7 +40,32 @@ async def _terminate(migrated: Settings, pid: int) -> None:
 async def test_a_pooled_connection_whose_backend_died_is_replaced_at_checkout(db: Database, migrated: Settings) -> None:
     first = await _backend(db)
     await _terminate(migrated, first)
-    assert await _backend(db) not in (first, None)  # no error: pre-ping found it dead and connected again
+    assert await _backend(db) not in (first, None)  # no error: the BEGIN found it dead and connected again
+
+
+async def test_a_connection_that_comes_back_inside_a_transaction_is_never_reused(
+    db: Database, migrated: Settings
+) -> None:
+    """A task cancelled while asyncpg began a transaction leaves the pooled connection inside it (asyncpg's and the
+    server's), under the tenant of the org it served. Used again, the next BEGIN would be a SAVEPOINT in that old
+    transaction: its tenant sent with a BEGIN that never went out (RLS refuses the write, or lets it in as the
+    other org's), its commit only a RELEASE (the write lost when the connection goes)."""
+    mine, theirs = uuid7(), uuid7()
+    async with db.engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).dbapi_connection.driver_connection
+        await driver.transaction().start()  # behind SQLAlchemy's back, as a cancelled start leaves it
+        await driver.execute(f"SELECT set_config('app.org_id', '{theirs}', true)")
+        stale_pid = driver.get_server_pid()
+    note = uuid7()
+    async with db.transaction(mine) as session:
+        await session.execute(text("INSERT INTO probe.notes (id, org_id, body) VALUES (:id, :org, 'kept')"),
+                              {"id": note, "org": mine})
+        assert (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one() != stale_pid
+    admin = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        assert await admin.fetchval("SELECT org_id FROM probe.notes WHERE id = $1", note) == mine  # committed
+    finally:
+        await admin.close()
 
 
 async def test_a_transaction_that_loses_its_connection_is_unavailable(db: Database, migrated: Settings) -> None:
