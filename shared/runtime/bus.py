@@ -95,13 +95,20 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         log.info("updated stream %s", config.name)
 
 
-async def publish_to_stream(js: JetStreamContext, subject: str, body: bytes, message_id: UUID, *, stream: str) -> PubAck:
+async def publish_to_stream(
+    js: JetStreamContext, subject: str, body: bytes, message_id: UUID, *, stream: str,
+    trace_headers: dict[str, str] | None = None,
+) -> PubAck:
     """Publish one message into a JetStream stream and wait for its ack.
 
     `Nats-Msg-Id` is the envelope id, so a retry of the same message inside the
     stream's duplicate window is dropped by the server (the ack says `duplicate`);
-    the current trace context goes in the headers, so the consumer joins the trace.
+    the trace context (`trace_headers`, or the current one) goes in the headers, so
+    the consumer joins the trace.
     """
     headers = {"Nats-Msg-Id": str(message_id)}
-    propagate.inject(headers)
+    if trace_headers is None:
+        propagate.inject(headers)
+    else:
+        headers.update(trace_headers)
     return await js.publish(subject, body, stream=stream, headers=headers)

@@ -71,7 +71,9 @@ class Outbox:
         self.schema = schema
         self._insert = text(
             f"INSERT INTO {schema}.outbox (id, subject, envelope, trace_headers)"
-            " VALUES (:id, :subject, :envelope, CAST(:trace_headers AS jsonb))"
+            " SELECT id, subject, envelope, CAST(:trace_headers AS jsonb)"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:subjects AS text[]), CAST(:envelopes AS bytea[]))"
+            " AS m(id, subject, envelope)"
         )
         self._claim = text(
             f"SELECT id, subject, envelope, trace_headers FROM {schema}.outbox WHERE sent_at IS NULL"
@@ -93,16 +95,16 @@ class Outbox:
         await self.add_many(session, [(subject, envelope)])
 
     async def add_many(self, session: AsyncSession, messages: Sequence[tuple[str, Envelope]]) -> None:
-        """Stage many messages with one statement (a batch of 500 events is one round trip, not 500)."""
+        """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
+        of parameters, not 500)."""
         if not messages:
             return
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
-        headers = json.dumps(trace_headers)
-        await session.execute(
-            self._insert,
-            [{"id": e.id, "subject": subject, "envelope": e.to_bytes(), "trace_headers": headers} for subject, e in messages],
-        )
+        await session.execute(self._insert, {
+            "ids": [e.id for _, e in messages], "subjects": [subject for subject, _ in messages],
+            "envelopes": [e.to_bytes() for _, e in messages], "trace_headers": json.dumps(trace_headers),
+        })
 
     async def add_event(
         self,
@@ -181,11 +183,20 @@ class OutboxRelay:
             return len(sent)
 
     async def _publish(self, row: Any) -> None:
-        parent = propagate.extract(row.trace_headers or {})
-        with _tracer.start_as_current_span(f"{row.subject} publish", context=parent, kind=SpanKind.PRODUCER) as span:
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.message.id", str(row.id))
-            await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream)
+        trace_headers = row.trace_headers or {}
+        parent = propagate.extract(trace_headers)
+        staged_under = trace.get_current_span(parent).get_span_context()
+        if staged_under.is_valid and not staged_under.trace_flags.sampled:
+            # staged by a request that is not sampled: its headers go along as they are (the consumer keeps the
+            # decision); a span would be built here only to be dropped
+            await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream,
+                                    trace_headers=trace_headers)
+        else:
+            with _tracer.start_as_current_span(f"{row.subject} publish", context=parent,
+                                               kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("messaging.system", "nats")
+                span.set_attribute("messaging.message.id", str(row.id))
+                await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream)
         if self.after_publish is not None:
             await self.after_publish(row.id)
 
