@@ -6,6 +6,7 @@ Pages are keyset pages on `id` (UUIDv7, so creation order): no row is skipped or
 while others are inserted. Rows leave as the dataclasses of rows.py, never as SQLAlchemy rows.
 """
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -327,7 +328,15 @@ async def neighbors(
     if visible is not None:
         conditions += f" AND {visible.text}"
         params.update(visible.params)
-    statement = sa.text(f"""
+    statement = _neighbors_statement(direction, conditions)
+    return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
+
+
+@functools.lru_cache(maxsize=256)
+def _neighbors_statement(direction: str, conditions: str) -> sa.TextClause:
+    """One statement object per shape of traversal (direction, filters, scope rule), built once: SQLAlchemy memoizes
+    a statement's cache key on the object, so a new one per query was paid again each time."""
+    return sa.text(f"""
         WITH RECURSIVE walk(id, depth, path) AS (
             SELECT CAST(:start AS uuid), 0, ARRAY[CAST(:start AS uuid)]
           UNION ALL
@@ -342,7 +351,6 @@ async def neighbors(
         ORDER BY reached.depth, t.id
         LIMIT :limit + 1
     """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
-    return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
 
 
 def _thing_or_none(row: sa.Row[Any] | None) -> ThingRow | None:
