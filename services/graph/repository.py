@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
+from shared.kernel.envelope import Envelope
 from shared.kernel.errors import Conflict
+from shared.runtime.outbox import Outbox
 
 NOW = sa.func.clock_timestamp()
 """The statement's own clock, for timestamps set by an update."""
@@ -39,22 +41,29 @@ class QuotaUse:
     expires_at: datetime | None
 
 
-async def insert_things(session: AsyncSession, rows: Sequence[NewThing], counted: QuotaUse | None = None) -> list[ThingRow]:
+async def insert_things(
+    session: AsyncSession, rows: Sequence[NewThing], counted: QuotaUse | None = None,
+    events: Sequence[tuple[str, Envelope]] = (),
+) -> list[ThingRow]:
     """Insert; a row whose idempotency key exists already is skipped (not returned). With `counted`, the
-    number inserted is recorded under the quota lease in the same statement (`quota_pending`, see quota.py).
+    number inserted is recorded under the quota lease in the same statement (`quota_pending`, see quota.py);
+    `events` (one per row, in order) are staged in the outbox by the same statement, those of inserted rows only.
 
     One statement over arrays (`unnest`), whatever the batch size: a multi-VALUES statement
-    costs SQLAlchemy more to compile than Postgres takes to run it.
+    costs SQLAlchemy more to compile than Postgres takes to run it, and each statement is a round trip.
     """
-    columns: dict[str, Any] = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
-    columns["properties"] = [json.dumps(p) for p in columns["properties"]]
-    if counted is None:
-        return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS, columns)]
-    params = {**columns, "reservation_id": counted.reservation_id, "counted_org": rows[0].org_id,
-              "actor_id": counted.actor_id, "expires_at": counted.expires_at}
-    return [ThingRow(*row) for row in await session.execute(_INSERT_THINGS_COUNTED, params)]
+    params: dict[str, Any] = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
+    params["properties"] = [json.dumps(p) for p in params["properties"]]
+    if counted is not None:
+        params |= {"reservation_id": counted.reservation_id, "counted_org": rows[0].org_id,
+                   "actor_id": counted.actor_id, "expires_at": counted.expires_at}
+    if events:
+        params |= _OUTBOX.rows_of(events)
+    statement = _insert_things_statement(counted is not None, bool(events))
+    return [ThingRow(*row) for row in await session.execute(statement, params)]
 
 
+_OUTBOX = Outbox("graph")
 _INSERT_COLUMNS = ("id", "org_id", "type", "name", "properties", "status", "version", "idempotency_key", "request_hash",
                    "created_by")
 _INSERT_SQL = """
@@ -68,17 +77,25 @@ _INSERT_SQL = """
     ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 """
-_INSERT_THINGS = sa.text(_INSERT_SQL).columns(*things.columns)
-_INSERT_THINGS_COUNTED = sa.text(f"""
-    WITH inserted AS ({_INSERT_SQL}),
-    counted AS (
-        INSERT INTO graph.quota_pending (reservation_id, org_id, actor_id, used, expires_at)
-        SELECT CAST(:reservation_id AS uuid), CAST(:counted_org AS uuid), CAST(:actor_id AS uuid), count(*),
-               CAST(:expires_at AS timestamptz)
-        FROM inserted HAVING count(*) > 0
-    )
-    SELECT * FROM inserted
-""").columns(*things.columns)
+_COUNTED_SQL = """
+    INSERT INTO graph.quota_pending (reservation_id, org_id, actor_id, used, expires_at)
+    SELECT CAST(:reservation_id AS uuid), CAST(:counted_org AS uuid), CAST(:actor_id AS uuid), count(*),
+           CAST(:expires_at AS timestamptz)
+    FROM inserted HAVING count(*) > 0
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_things_statement(counted: bool, staged: bool) -> sa.TextClause:
+    """The insert, with the quota record (`counted`) and the events of the inserted rows (`staged`: message n is
+    row n's) as parts of the same statement."""
+    parts = [f"inserted AS ({_INSERT_SQL})"]
+    if counted:
+        parts.append(f"counted AS ({_COUNTED_SQL})")
+    if staged:
+        parts.append(f"staged AS ({_OUTBOX.insert_select}"
+                     " WHERE (CAST(:id AS uuid[]))[m.n] IN (SELECT id FROM inserted))")
+    return sa.text(f"WITH {', '.join(parts)} SELECT * FROM inserted").columns(*things.columns)
 
 
 async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:

@@ -141,7 +141,8 @@ async def insert_things(ctx: WorkContext, creation: Creation, counted: QuotaUse 
     """
     await check_new_things(ctx, creation.new)  # the org's own schema for the type (packs), read in this transaction
     await keys.seal_new_things(ctx, creation.new)  # secret properties never stored in clear
-    inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new, counted)}
+    events = ctx.event_messages([_created_event(thing) for thing in creation.new])  # staged with the rows they tell
+    inserted = {row.id: row for row in await repo.insert_things(ctx.session, creation.new, counted, events)}
     created = dict(inserted)
     lost = [thing for thing in creation.new if thing.id not in inserted]
     if lost:
@@ -150,22 +151,11 @@ async def insert_things(ctx: WorkContext, creation: Creation, counted: QuotaUse 
         for thing, key in zip(lost, lost_keys, strict=True):
             _check_same_request(winners[key], thing)
             created[thing.id] = winners[key]
-    await _emit_created(ctx, list(inserted.values()))
     return Created(creation.replies(created), len(lost))
 
 
-async def _emit_created(ctx: WorkContext, rows: list[ThingRow]) -> None:
-    """One event per new thing, staged with one statement however large the batch."""
-    await ctx.emit_many(
-        [
-            (
-                _CREATED_EVENTS.get(ThingType(row.type), EventType.ENTITY_CREATED),
-                EventPayload(
-                    target_id=row.id,
-                    target_type=row.type,
-                    metadata={"entityType": row.type, "name": row.name, "status": row.status},
-                ),
-            )
-            for row in rows
-        ]
-    )
+def _created_event(thing: NewThing) -> tuple[str, EventPayload]:
+    """The event that tells of a new thing: the type's own creation event, or `entity_created`."""
+    payload = EventPayload(target_id=thing.id, target_type=thing.type,
+                           metadata={"entityType": thing.type, "name": thing.name, "status": thing.status})
+    return _CREATED_EVENTS.get(ThingType(thing.type), EventType.ENTITY_CREATED), payload

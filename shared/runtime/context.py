@@ -90,14 +90,22 @@ class WorkContext:
         """Stage several domain events with one statement, e.g. for a batch create."""
         if self.session is None:
             raise RuntimeError("emit() needs a transaction: use a transactional handler or `async with ctx.transaction()`")
+        messages = self.event_messages(events, org_id=org_id, protocol=protocol)
+        await self.runtime.outbox.add_many(self.session, messages)
+        return [envelope for _, envelope in messages]
+
+    def event_messages(
+        self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
+    ) -> list[tuple[str, Envelope]]:
+        """The messages of domain events caused by this work, counted as staged: `emit_many` stages them, or a
+        statement that writes rows and their events in one round trip (`Outbox.insert_select`)."""
         org_id, protocol = org_id or self.auth.org_id, protocol or self.envelope.protocol
         messages = [
             event_message(event_type, org_id, self.envelope.actor_id, payload.model_dump(mode="json"), protocol, self.envelope)
             for event_type, payload in events
         ]
-        await self.runtime.outbox.add_many(self.session, messages)
         self.staged_events += len(messages)
-        return [envelope for _, envelope in messages]
+        return messages
 
     async def call(
         self,

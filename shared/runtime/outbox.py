@@ -69,12 +69,15 @@ class Outbox:
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        self._insert = text(
+        self.insert_select = (
             f"INSERT INTO {schema}.outbox (id, subject, envelope, trace_headers)"
-            " SELECT id, subject, envelope, CAST(:trace_headers AS jsonb)"
-            " FROM unnest(CAST(:ids AS uuid[]), CAST(:subjects AS text[]), CAST(:envelopes AS bytea[]))"
-            " AS m(id, subject, envelope)"
+            " SELECT m.id, m.subject, m.envelope, CAST(:outbox_trace_headers AS jsonb)"
+            " FROM unnest(CAST(:outbox_ids AS uuid[]), CAST(:outbox_subjects AS text[]),"
+            " CAST(:outbox_envelopes AS bytea[])) WITH ORDINALITY AS m(id, subject, envelope, n)"
         )
+        """Stages messages given as array parameters (`rows_of`); `m.n` numbers them from 1, so a statement that
+        writes rows and their events in one round trip can keep only the events of the rows it wrote."""
+        self._insert = text(self.insert_select)
         self._claim = text(
             f"SELECT id, subject, envelope, trace_headers FROM {schema}.outbox WHERE sent_at IS NULL"
             " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
@@ -90,6 +93,15 @@ class Outbox:
         )
         self._pending = text(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL")
 
+    def rows_of(self, messages: Sequence[tuple[str, Envelope]]) -> dict[str, Any]:
+        """The parameters of `insert_select` for `messages` (the trace context goes with them)."""
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        return {
+            "outbox_ids": [e.id for _, e in messages], "outbox_subjects": [subject for subject, _ in messages],
+            "outbox_envelopes": [e.to_bytes() for _, e in messages], "outbox_trace_headers": json.dumps(trace_headers),
+        }
+
     async def add(self, session: AsyncSession, subject: str, envelope: Envelope) -> None:
         """Stage a message inside the caller's transaction; the trace context goes with it."""
         await self.add_many(session, [(subject, envelope)])
@@ -97,14 +109,8 @@ class Outbox:
     async def add_many(self, session: AsyncSession, messages: Sequence[tuple[str, Envelope]]) -> None:
         """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
         of parameters, not 500)."""
-        if not messages:
-            return
-        trace_headers: dict[str, str] = {}
-        propagate.inject(trace_headers)
-        await session.execute(self._insert, {
-            "ids": [e.id for _, e in messages], "subjects": [subject for subject, _ in messages],
-            "envelopes": [e.to_bytes() for _, e in messages], "trace_headers": json.dumps(trace_headers),
-        })
+        if messages:
+            await session.execute(self._insert, self.rows_of(messages))
 
     async def add_event(
         self,
