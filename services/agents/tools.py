@@ -2,7 +2,8 @@
 
 Built-in tools are bus requests (tools_builtin.py), `delegate` and an external agent's `a2a__<slug>` hand
 the task to another agent (delegation.py), `x402_fetch` pays for a priced URL from the org's wallet
-(tools_x402.py), `ap2_purchase` buys from a merchant agent with an AP2 mandate (tools_ap2.py), HTTP and MCP
+(tools_x402.py), `ap2_purchase` buys from a merchant agent with an AP2 mandate (tools_ap2.py) and `ap2_mandates`
+lists the agent's mandates (tools_ap2_held.py), HTTP and MCP
 tools are requests to other servers (tools_custom.py), as are an org's active plugins' actions (`plugin__...`:
 plugins_tools.py). Whatever the tool, what the model may not see is masked
 out of the result before it is stored or shown to the model.
@@ -72,6 +73,11 @@ async def _dispatch(work: RunWork, call: ToolCall, grant: Grant) -> Any:
 
         grant.check_fields(call.arguments)
         return grant.mask(await purchase(work, checked_arguments(TOOLS["ap2_purchase"], call.arguments)))
+    if call.name == "ap2_mandates":
+        from services.agents.tools_ap2_held import held
+
+        grant.check_fields(call.arguments)
+        return grant.mask(await held(work, checked_arguments(TOOLS["ap2_mandates"], call.arguments)))
     if call.name in TOOLS:
         return await call_builtin(work.ctx, TOOLS[call.name], grant, call.arguments, _scoped_search(work))
     if call.name.startswith(PLUGIN_TOOL_PREFIX):

@@ -11,6 +11,10 @@ signs with (`params.jwks_uri`). The purchase, each step through the official a2a
    purchases never exceed the budget. A refusal is the tool's error (`mandate_refused`, its `reason`);
 3. present the chain (`ap2.mandates.PaymentMandateSdJwt` + `checkout_id`) and verify the receipt the
    merchant returns: its signature with the same keys, `status: Success`, its `reference` = this chain.
+   If the merchant definitely refused it (its task failed with `mandate_refused` or `payment_declined`),
+   the closed mandate's use is released (`ap2.mandate.release`): it no longer counts against the budget or
+   the recurrence. An outcome the tool cannot know (a timeout, a lost answer, a checkout already paid —
+   perhaps by this very chain) releases nothing: that use stays counted (docs/ap2_agents.md).
 The merchant's commerce stores the receipt; here the purchase is a `payment_event` (`protocol: ap2`,
 `direction: outgoing`: spending, not revenue) and a `transacted` connection from the agent to the merchant
 agent's thing, both citing the receipt, and the tool's result carries it (claims and signed JWT).
@@ -48,7 +52,8 @@ from shared.contracts.agents.ap2 import (
     ERROR_KEY,
     PAYMENT_MANDATE_KEY,
 )
-from shared.contracts.commerce.ap2 import AP2_CLOSE, MandateRefused
+from shared.contracts.commerce.ap2 import AP2_CLOSE, AP2_RELEASE, MandateRefused
+from shared.contracts.commerce.payments import PaymentDeclined
 from shared.contracts.commerce.products import exponent
 from shared.contracts.graph import CONNECTION_CREATE
 from shared.kernel.envelope import Protocol
@@ -58,6 +63,13 @@ from shared.runtime.context import service_identity
 
 log = logging.getLogger(__name__)
 JWKS_TIMEOUT = 10.0
+FINAL_REFUSALS = frozenset({MandateRefused.code, PaymentDeclined.code})
+"""The merchant's error codes that mean it will never accept the presented chain (on this platform: a refusal is
+recorded and final)."""
+UNKNOWN_OUTCOME_REASONS = frozenset({"nonce_reused", "checked_out"})
+"""Refusals that say the checkout is paid (or checked out) already: perhaps by this very chain."""
+ENDED_REFUSED = frozenset({"failed", "rejected"})
+"""The A2A task states in which a refusal is the merchant's last word (not a task still working)."""
 
 
 class MerchantUntrusted(Forbidden):
@@ -131,7 +143,8 @@ async def _ask(target: ExternalAgentRow, credential: str | None, data: dict[str,
 
 def _raise_refusal(error: Any, state: str) -> None:
     error = error if isinstance(error, dict) else {}
-    details = {"state": state, "remote_code": error.get("code"), **(error.get("details") or {})}
+    remote = error.get("details") if isinstance(error.get("details"), dict) else {}
+    details = {**remote, "state": state, "remote_code": error.get("code")}  # ours: the merchant's cannot stand in
     message = f"the merchant refused: {error.get('message') or state}"[:1000]
     if error.get("code") == MandateRefused.code:
         raise MandateRefused(message, details)
@@ -163,8 +176,13 @@ async def purchase(work: RunWork, args: Ap2PurchaseArgs) -> dict[str, Any]:
     holding = service_identity("agents", work.run.org_id, ("mandates:sign",), on_behalf_of=work.agent.id)
     closed = await work.ctx.call(AP2_CLOSE, {"mandate_id": args.mandate_id, "checkout_jwt": offer["checkout_jwt"],
                                              "nonce": offer.get("nonce")}, auth=holding, protocol=Protocol.AP2)
-    paid = await _ask(target, credential, {PAYMENT_MANDATE_KEY: closed.mandate,
-                                           CHECKOUT_ID_KEY: offer.get("checkout_id")})
+    try:
+        paid = await _ask(target, credential, {PAYMENT_MANDATE_KEY: closed.mandate,
+                                               CHECKOUT_ID_KEY: offer.get("checkout_id")})
+    except OneError as error:
+        if refused_for_good(error):
+            await _release(work, holding, closed.id, error)
+        raise
     receipt = verified(paid.get("receipt_jwt"), keys, "receipt")
     if receipt.get("status") != "Success" or receipt.get("reference") != _digest(closed.mandate) \
             or receipt.get("iss") != checkout["merchant"]["id"]:
@@ -177,6 +195,25 @@ async def purchase(work: RunWork, args: Ap2PurchaseArgs) -> dict[str, Any]:
               "receipt_id": paid.get("receipt_id"), "receipt": receipt, "receipt_jwt": paid["receipt_jwt"]}
     await _record(work, target, result, time.time())
     return result
+
+
+def refused_for_good(error: OneError) -> bool:
+    """Whether the merchant's answer says it refused the presented chain and will never accept it."""
+    details = error.details if isinstance(error.details, dict) else {}
+    return details.get("state") in ENDED_REFUSED and details.get("remote_code") in FINAL_REFUSALS \
+        and details.get("reason") not in UNKNOWN_OUTCOME_REASONS
+
+
+async def _release(work: RunWork, holding: Any, closed_id: Any, refusal: OneError) -> None:
+    """Give the refused closed mandate's use back to the open mandate; the refusal stays the tool's answer."""
+    reason = str(refusal.details.get("reason") or refusal.details.get("remote_code"))[:100]
+    try:
+        await work.ctx.call(AP2_RELEASE, {"mandate_id": str(closed_id), "reason": reason}, auth=holding,
+                            protocol=Protocol.AP2)
+    except OneError as error:  # still counted: the budget errs on the side of spending less
+        log.warning("ap2: the refused mandate %s of run %s was not released: %r", closed_id, work.run.id, error)
+        return
+    refusal.details["mandate_use_released"] = True
 
 
 async def _record(work: RunWork, target: ExternalAgentRow, paid: dict[str, Any], now: float) -> None:

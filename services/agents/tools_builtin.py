@@ -4,8 +4,8 @@ A tool's parameters are its contract payload's JSON schema, so what the model is
 service checks; the model's arguments are validated by the same model (extra fields refused, so an
 `org_id` in the arguments is an error, never a way into another org). `delegate` is not here: it runs
 another agent in this service (delegation.py); nor is `x402_fetch`: it pays over HTTP (tools_x402.py); nor
-`ap2_purchase`: it buys over A2A with an AP2 mandate (tools_ap2.py); nor `ask_user`: the run waits for its caller's
-answer (run_waiting.py).
+`ap2_purchase`: it buys over A2A with an AP2 mandate (tools_ap2.py); nor `ap2_mandates`: it lists the agent's
+own mandates (tools_ap2_held.py); nor `ask_user`: the run waits for its caller's answer (run_waiting.py).
 """
 
 from collections.abc import Awaitable, Callable
@@ -54,6 +54,12 @@ class Ap2PurchaseArgs(Payload):
                                                                       "agent to pay with.")
 
 
+class Ap2MandatesArgs(Payload):
+    usable_only: bool = Field(False, description="Only the mandates that can pay a purchase now.")
+    payment_only: bool = Field(True, description="Only payment mandates (what ap2_purchase pays with); false: "
+                                                 "checkout mandates too.")
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltinTool:
     name: str
@@ -92,6 +98,9 @@ TOOLS: dict[str, BuiltinTool] = {t.name: t for t in (
     _tool("ap2_purchase", "Buy products from a merchant agent over A2A, paying with an AP2 payment mandate granted to "
           "this agent (refused, before anything is paid, when the mandate's constraints forbid the price).", None,
           "execute", Ap2PurchaseArgs),
+    _tool("ap2_mandates", "List the AP2 mandates granted to this agent, with their constraints and what remains of "
+          "each (budget and uses left, the most one purchase may spend now, in minor units): choose the mandate_id "
+          "for ap2_purchase.", None, "read", Ap2MandatesArgs),
     _tool(ASK_USER, "Ask whoever started this run a question you cannot answer without them; the run waits for "
           "their answer, which comes back as this call's result.", None, "read", AskUserArgs),
 )}

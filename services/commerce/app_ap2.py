@@ -1,35 +1,51 @@
 """Subscribers for AP2 v2 (`one.proto.ap2.*`): payload -> service call -> result."""
 
-from services.commerce import service_ap2, service_ap2_agent, service_ap2_issuer, service_ap2_present, service_ap2_v1
+from services.commerce import (
+    service_ap2,
+    service_ap2_acp,
+    service_ap2_agent,
+    service_ap2_held,
+    service_ap2_issuer,
+    service_ap2_present,
+    service_ap2_v1,
+)
 from shared.contracts.commerce.ap2 import (
+    AP2_ACP_CHECKOUT,
     AP2_CHECKOUT_CREATE,
     AP2_CLOSE,
     AP2_GRANT,
+    AP2_HELD,
     AP2_JWKS,
     AP2_MANDATE_LIST,
     AP2_PRESENT,
     AP2_RECEIPT_GET,
     AP2_RECEIPT_LIST,
+    AP2_RELEASE,
     AP2_REVOKE,
     AP2_TRUST_ADD,
     AP2_TRUST_LIST,
     AP2_V1_ACCEPT,
+    AcpCheckoutSign,
     Ap2Checkout,
     CheckoutCreate,
     ClosedMandate,
     GrantedMandate,
+    HeldList,
+    HeldMandates,
     Jwks,
     JwksGet,
     MandateClose,
     MandateGrant,
     MandateList,
     MandatePresent,
+    MandateRelease,
     MandateRevoke,
     Mandates,
     Receipt,
     ReceiptGet,
     ReceiptList,
     Receipts,
+    ReleasedMandate,
     RevokedMandate,
     TrustAdd,
     TrustedIssuer,
@@ -84,6 +100,11 @@ async def close(ctx: WorkContext, payload: MandateClose) -> ClosedMandate:
     return await service_ap2_agent.close(ctx, payload)
 
 
+@ap2_router.handler(AP2_RELEASE, transactional=False)
+async def release(ctx: WorkContext, payload: MandateRelease) -> ReleasedMandate:
+    return await service_ap2_agent.release(ctx, payload)
+
+
 @ap2_router.handler(AP2_REVOKE)
 async def revoke(ctx: WorkContext, payload: MandateRevoke) -> RevokedMandate:
     return await service_ap2_issuer.revoke(ctx, payload)
@@ -102,3 +123,13 @@ async def list_mandates(ctx: WorkContext, payload: MandateList) -> Mandates:
 @ap2_router.handler(AP2_RECEIPT_LIST)
 async def list_receipts(ctx: WorkContext, payload: ReceiptList) -> Receipts:
     return await service_ap2.list_receipts(ctx, payload)
+
+
+@ap2_router.handler(AP2_HELD)
+async def held(ctx: WorkContext, payload: HeldList) -> HeldMandates:
+    return await service_ap2_held.held(ctx, payload)
+
+
+@ap2_router.handler(AP2_ACP_CHECKOUT)
+async def checkout_for_acp_session(ctx: WorkContext, payload: AcpCheckoutSign) -> Ap2Checkout:
+    return await service_ap2_acp.checkout_for_session(ctx, payload)

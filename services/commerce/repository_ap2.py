@@ -34,6 +34,8 @@ class CheckoutRow:
     status: str
     expires_at: datetime
     checked_out: bool = False
+    acp_session_id: str | None = None  # signed for this ACP checkout session, as it stood at `acp_version`
+    acp_version: int | None = None
 
 
 @dataclass(slots=True)
@@ -56,7 +58,8 @@ class UsageRow:
 
 
 _KEY = "role, owner_id, kid, public_jwk, key_sealed"
-_CHECKOUT = "id, merchant_id, checkout_jwt, checkout_hash, nonce, amount, currency, status, expires_at, checked_out"
+_CHECKOUT = ("id, merchant_id, checkout_jwt, checkout_hash, nonce, amount, currency, status, expires_at, checked_out, "
+             "acp_session_id, acp_version")
 _RECEIPT = "id, checkout_id, mandate_id, receipt_jwt, receipt, created_at, kind, charge_id"
 
 
@@ -108,9 +111,10 @@ async def trusted(session: AsyncSession, org_id: UUID) -> list[tuple[UUID, str, 
 async def insert_checkout(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(sa.text("""
         INSERT INTO commerce.ap2_checkouts (id, org_id, merchant_id, checkout_jwt, checkout_hash, nonce, amount,
-                                            currency, expires_at)
-        VALUES (:id, :org_id, :merchant_id, :checkout_jwt, :checkout_hash, :nonce, :amount, :currency, :expires_at)
-    """), values)
+                                            currency, expires_at, acp_session_id, acp_version)
+        VALUES (:id, :org_id, :merchant_id, :checkout_jwt, :checkout_hash, :nonce, :amount, :currency, :expires_at,
+                :acp_session_id, :acp_version)
+    """), {"acp_session_id": None, "acp_version": None, **values})
 
 
 async def get_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID, *,
@@ -173,14 +177,86 @@ async def get_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> 
 
 
 async def granted_usage(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> UsageRow:
-    """The closed mandates signed under a granted one (each counts: once signed it can be presented)."""
+    """The closed mandates signed under a granted one (each counts once signed: it can be presented), but those
+    the merchant definitely refused (`released`)."""
     rows = (await session.execute(sa.text("""
         SELECT claims -> 'payment_amount' ->> 'currency', count(*),
                sum((claims -> 'payment_amount' ->> 'amount')::bigint), max(created_at)
         FROM commerce.ap2_mandates WHERE org_id = :org_id AND fulfills = :id AND direction = 'granted'
+        AND status <> 'released'
         GROUP BY 1
     """), {"org_id": org_id, "id": mandate_id})).all()
     return _usage(rows)
+
+
+@dataclass(slots=True)
+class ClosedRow:
+    id: UUID
+    agent_id: UUID
+    fulfills: UUID
+    mandate_type: str
+    claims: dict[str, Any]
+    status: str
+
+
+async def get_closed_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> ClosedRow | None:
+    """A closed mandate this org signed for one of its agents."""
+    row = (await session.execute(sa.text("""
+        SELECT id, agent_id, fulfills, mandate_type, claims, status FROM commerce.ap2_mandates
+        WHERE org_id = :org_id AND id = :id AND direction = 'granted' AND kind = 'closed'
+    """), {"org_id": org_id, "id": mandate_id})).first()
+    return ClosedRow(*row) if row else None
+
+
+async def release_closed(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> bool:
+    """Mark a signed closed mandate released (False: it was released already — a use is released once)."""
+    return (await session.execute(sa.text("""
+        UPDATE commerce.ap2_mandates SET status = 'released'
+        WHERE org_id = :org_id AND id = :id AND direction = 'granted' AND kind = 'closed' AND status = 'signed'
+        RETURNING id
+    """), {"org_id": org_id, "id": mandate_id})).first() is not None
+
+
+async def held(session: AsyncSession, org_id: UUID, agent_id: UUID, limit: int = 50) -> list[GrantedRow]:
+    """The agent's active, unexpired open mandates, newest first."""
+    rows = (await session.execute(sa.text("""
+        SELECT id, agent_id, claims, '' AS credential, status, expires_at FROM commerce.ap2_mandates
+        WHERE org_id = :org_id AND agent_id = :agent_id AND direction = 'granted' AND kind = 'open'
+        AND status = 'active' AND (expires_at IS NULL OR expires_at > clock_timestamp())
+        ORDER BY created_at DESC LIMIT :limit
+    """), {"org_id": org_id, "agent_id": agent_id, "limit": limit})).all()
+    return [GrantedRow(*row) for row in rows]
+
+
+async def held_usage(session: AsyncSession, org_id: UUID, mandate_ids: list[UUID]) -> dict[UUID, UsageRow]:
+    """`granted_usage` of each of these open mandates, in one statement."""
+    rows = (await session.execute(sa.text("""
+        SELECT fulfills, claims -> 'payment_amount' ->> 'currency', count(*),
+               sum((claims -> 'payment_amount' ->> 'amount')::bigint), max(created_at)
+        FROM commerce.ap2_mandates WHERE org_id = :org_id AND fulfills = ANY(:ids) AND direction = 'granted'
+        AND status <> 'released'
+        GROUP BY 1, 2
+    """), {"org_id": org_id, "ids": mandate_ids})).all()
+    by_mandate: dict[UUID, list[Any]] = {}
+    for row in rows:
+        by_mandate.setdefault(row[0], []).append(row[1:])
+    return {mandate_id: _usage(found) for mandate_id, found in by_mandate.items()}
+
+
+async def checkout_mandates_for(session: AsyncSession, org_id: UUID, agent_id: UUID, checkout_hash: str,
+                                reference: str | None) -> tuple[list[str], bool]:
+    """(the digests of the open checkout mandates under which this agent closed a checkout mandate for this checkout,
+    whether `reference` is the digest of an open checkout mandate this org granted)."""
+    row = (await session.execute(sa.text("""
+        SELECT ARRAY(SELECT o.credential_hash FROM commerce.ap2_mandates c
+                     JOIN commerce.ap2_mandates o ON o.org_id = c.org_id AND o.id = c.fulfills
+                     WHERE c.org_id = :org_id AND c.agent_id = :agent_id AND c.direction = 'granted'
+                     AND c.kind = 'closed' AND c.mandate_type = 'checkout' AND c.status <> 'released'
+                     AND c.claims ->> 'checkout_hash' = :checkout_hash),
+               EXISTS (SELECT 1 FROM commerce.ap2_mandates WHERE org_id = :org_id AND direction = 'granted'
+                       AND kind = 'open' AND mandate_type = 'checkout' AND credential_hash = :reference)
+    """), {"org_id": org_id, "agent_id": agent_id, "checkout_hash": checkout_hash, "reference": reference or ""})).one()
+    return list(row[0]), bool(row[1])
 
 
 async def revoke_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> str | None:

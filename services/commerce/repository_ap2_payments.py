@@ -1,6 +1,7 @@
 """The SQL of a paid AP2 checkout, in as few statements as it takes, and the org's mandates and receipts listed.
 
-A presentation's transaction (service_ap2.py) runs: the checkout locked (repository_ap2.get_checkout),
+A presentation's transaction (service_ap2_present.py) runs: the checkout locked, then what checked it out and
+whether the chain was refused before (`lock_checkout`; a refusal is recorded by `record_refused`),
 `use_open_mandate` — one upsert that locks the open mandate's row and returns its uses so far (ON
 CONFLICT DO UPDATE reads the latest committed row, so a purchase that waited for the lock sees the one
 before it) — then `record_payment`, one statement storing both mandates, the receipt, the checkout paid
@@ -15,7 +16,46 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.commerce.repository_ap2 import _RECEIPT, MANDATE_DEFAULTS, ReceiptRow, UsageRow
+from services.commerce.repository_ap2 import _CHECKOUT, _RECEIPT, MANDATE_DEFAULTS, CheckoutRow, ReceiptRow, UsageRow
+
+_STATE = sa.text("""
+    SELECT (SELECT open_hash FROM commerce.ap2_receipts
+            WHERE org_id = :org_id AND checkout_id = :id AND kind = 'checkout'),
+           EXISTS (SELECT 1 FROM commerce.ap2_refused_chains WHERE org_id = :org_id AND chain_hash = :chain_hash)
+""")
+
+
+async def lock_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID,
+                        chain_hash: str | None) -> tuple[CheckoutRow, str | None, bool] | None:
+    """The checkout, locked until the transaction ends; then the open checkout mandate that checked it out (its
+    hash, None if none did) and whether this chain was refused here before — read by a second statement, once the
+    lock is held: a statement's snapshot is taken when it starts, so one that waited for the lock would not see
+    what the presentation it waited for committed (PostgreSQL re-reads the locked row, not its subqueries)."""
+    row = (await session.execute(sa.text(f"""
+        SELECT {_CHECKOUT} FROM commerce.ap2_checkouts WHERE org_id = :org_id AND id = :id FOR UPDATE
+    """), {"org_id": org_id, "id": checkout_id})).first()
+    if row is None:
+        return None
+    checked_out_by, refused = (await session.execute(_STATE, {"org_id": org_id, "id": checkout_id,
+                                                              "chain_hash": chain_hash or ""})).one()
+    return CheckoutRow(*row), checked_out_by, bool(refused)
+
+
+async def record_refused(session: AsyncSession, org_id: UUID, chain_hash: str, checkout_id: UUID,
+                         reason: str | None) -> None:
+    """This chain is refused here for good (a refusal is final: see migrations/v0012_ap2_refusals.py)."""
+    await session.execute(sa.text("""
+        INSERT INTO commerce.ap2_refused_chains (org_id, chain_hash, checkout_id, reason)
+        VALUES (:org_id, :chain_hash, :checkout_id, :reason) ON CONFLICT (org_id, chain_hash) DO NOTHING
+    """), {"org_id": org_id, "chain_hash": chain_hash, "checkout_id": checkout_id, "reason": reason})
+
+
+async def is_checkout_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> bool:
+    """Whether this merchant accepted an open checkout mandate with this hash (for some checkout)."""
+    return bool((await session.execute(sa.text("""
+        SELECT EXISTS (SELECT 1 FROM commerce.ap2_mandates WHERE org_id = :org_id AND direction = 'accepted'
+                       AND kind = 'open' AND mandate_type = 'checkout' AND credential_hash = :hash)
+    """), {"org_id": org_id, "hash": open_hash})).scalar_one())
 
 _USE = sa.text("""
     INSERT INTO commerce.ap2_open_mandates AS m (org_id, open_hash) VALUES (:org_id, :open_hash)

@@ -132,7 +132,7 @@ async def trust_list(ctx: WorkContext) -> TrustedIssuers:
 def _checkout(row: CheckoutRow) -> Ap2Checkout:
     return Ap2Checkout(id=row.id, merchant_id=row.merchant_id, checkout_jwt=row.checkout_jwt,
                        checkout_hash=row.checkout_hash, nonce=row.nonce, amount=row.amount, currency=row.currency,
-                       status=row.status, expires_at=row.expires_at)
+                       status=row.status, expires_at=row.expires_at, acp_session_id=row.acp_session_id)
 
 
 async def create_checkout(ctx: WorkContext, payload: CheckoutCreate) -> Ap2Checkout:
@@ -141,21 +141,31 @@ async def create_checkout(ctx: WorkContext, payload: CheckoutCreate) -> Ap2Check
     for item in payload.items:
         if problems := schemas.errors("types/item.json", item):
             raise InvalidRequest("a line item is not an AP2 item (id, title, price)", {"errors": problems[:5]})
+    return await sign_checkout(ctx, payload.amount, payload.currency, payload.items, payload.merchant_name,
+                               payload.ttl_seconds)
+
+
+async def sign_checkout(ctx: WorkContext, amount: int, currency: str, line_items: list[dict[str, Any]],
+                        merchant_name: str, ttl_seconds: int, acp: tuple[str, int] | None = None) -> Ap2Checkout:
+    """Sign and store a checkout (`acp`: the ACP checkout session and version it is signed for), and log it."""
     org_id, now = ctx.auth.org_id, int(time.time())
     _, key = await signing_key(ctx, "merchant", org_id)
     checkout_id, merchant = uuid7(), merchant_id(org_id)
-    claims = {"iss": merchant, "iat": now, "exp": now + payload.ttl_seconds, "jti": str(checkout_id),
-              "merchant": {"id": merchant, "name": payload.merchant_name}, "line_items": payload.items,
-              "total": {"amount": payload.amount, "currency": payload.currency}}
+    claims = {"iss": merchant, "iat": now, "exp": now + ttl_seconds, "jti": str(checkout_id),
+              "merchant": {"id": merchant, "name": merchant_name}, "line_items": line_items,
+              "total": {"amount": amount, "currency": currency}}
+    if acp is not None:
+        claims["acp_checkout_session_id"] = acp[0]
     token = credentials.sign_jwt(key, claims, credentials.CHECKOUT_TYP)
     values = {"id": checkout_id, "org_id": org_id, "merchant_id": merchant, "checkout_jwt": token,
               "checkout_hash": credentials.digest(token), "nonce": secrets.token_urlsafe(24),
-              "amount": payload.amount, "currency": payload.currency,
-              "expires_at": datetime.fromtimestamp(now + payload.ttl_seconds, UTC)}
+              "amount": amount, "currency": currency, "expires_at": datetime.fromtimestamp(now + ttl_seconds, UTC),
+              "acp_session_id": acp[0] if acp else None, "acp_version": acp[1] if acp else None}
     await repo.insert_checkout(ctx.session, values)
     await ctx.emit(EventType.COMMERCE_EVENT, metadata={"protocol": "ap2", "eventType": "purchase_initiated",
-                                               "checkoutId": str(checkout_id), "amountMinor": payload.amount,
-                                               "currency": payload.currency})
+                                               "checkoutId": str(checkout_id), "amountMinor": amount,
+                                               "currency": currency, **({"acpCheckoutSessionId": acp[0]}
+                                                                        if acp else {})})
     return _checkout(CheckoutRow(**{k: v for k, v in values.items() if k != "org_id"}, status="open"))
 
 

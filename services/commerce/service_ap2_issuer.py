@@ -8,9 +8,10 @@ grant: a service or an agent cannot give an agent a mandate. The root SD-JWT is 
 close for each purchase (the shopping-agent tool). Its `mandate` thing is written after the reply
 (ap2_replica.GraphSync).
 
-The schema makes an open payment mandate name a `payment.reference` (the open checkout mandate it
-pays for); until checkout mandates are granted with it, a grant without one gets a reference to
-itself (`conditional_transaction_id`: a fresh id), which the verifier does not check.
+The schema makes an open payment mandate name a `payment.reference` (the digest of the open checkout
+mandate it pays for): a grant naming `checkout_mandate_id` (a checkout mandate granted to the same
+agent) gets that one's digest; a grant naming none gets a reference to itself
+(`conditional_transaction_id`: a fresh id) and pays only checkouts no checkout mandate authorized.
 """
 
 import time
@@ -37,11 +38,16 @@ async def grant(ctx: WorkContext, payload: MandateGrant) -> GrantedMandate:
     await ctx.call(AGENT_GET, {"id": str(payload.agent_id)}, protocol=Protocol.NATIVE)  # NotFound: not the org's
     now, checkout = int(time.time()), payload.kind == "checkout"
     rules = list(payload.constraints)
-    if not checkout and not any(isinstance(rule, dict) and rule.get("type") == "payment.reference"
-                                for rule in rules):
-        rules.append({"type": "payment.reference", "conditional_transaction_id": f"one:{uuid7()}"})
+    referenced = any(isinstance(rule, dict) and rule.get("type") == "payment.reference" for rule in rules)
+    if payload.checkout_mandate_id is not None and (checkout or referenced):
+        raise InvalidRequest("checkout_mandate_id is for a payment mandate without a payment.reference of its own")
     org_id = ctx.auth.org_id
     async with ctx.transaction() as tx:
+        if payload.checkout_mandate_id is not None:
+            rules.append({"type": "payment.reference",
+                          "conditional_transaction_id": await _checkout_digest(tx, payload)})
+        elif not checkout and not referenced:
+            rules.append({"type": "payment.reference", "conditional_transaction_id": f"one:{uuid7()}"})
         agent_row, _ = await signing_key(tx, "agent", payload.agent_id)
         mandate = {"vct": OPEN_CHECKOUT_VCT if checkout else OPEN_PAYMENT_VCT, "constraints": rules,
                    "cnf": {"jwk": agent_row.public_jwk}, "iat": now, "exp": now + payload.ttl_seconds}
@@ -66,6 +72,15 @@ async def grant(ctx: WorkContext, payload: MandateGrant) -> GrantedMandate:
     replica(ctx.runtime).graph.poke()
     return GrantedMandate(id=mandate_id, agent_id=payload.agent_id, credential=credential,
                           credential_hash=credential_hash, mandate=mandate, issuer=issuer, expires_at=expires_at)
+
+
+async def _checkout_digest(tx: WorkContext, payload: MandateGrant) -> str:
+    """The digest of the open checkout mandate a payment mandate will pay for (granted to the same agent)."""
+    granted = await repo.get_granted(tx.session, tx.auth.org_id, payload.checkout_mandate_id)
+    if granted is None or granted.claims.get("vct") != OPEN_CHECKOUT_VCT or granted.agent_id != payload.agent_id:
+        raise InvalidRequest("checkout_mandate_id names no open checkout mandate granted to this agent",
+                             {"checkout_mandate_id": str(payload.checkout_mandate_id)})
+    return credentials.digest(credentials.parse_chain(granted.credential)[0].sd_jwt)
 
 
 async def revoke(ctx: WorkContext, payload: MandateRevoke) -> RevokedMandate:

@@ -5,10 +5,16 @@ A presentation is one transaction, and its reply waits for nothing else: the che
 presentations for one checkout queue; the second finds it paid), the chain verified (ap2/verify.py:
 hop by hop, with the trust list kept in memory), then for a payment each open mandate of the chain
 (the root and every delegation) is locked with its uses read in the same statement and its constraints
-checked; the PSP charges the closed mandate's instrument (a decline: no receipt, `PaymentDeclined`, a
+checked, and its `payment.reference` against the open checkout mandate that checked this checkout out;
+the PSP charges the closed mandate's instrument (a decline: no receipt, `PaymentDeclined`, a
 `payment_event` `failed`); the receipt is signed (the merchant key kept in memory) and everything is
 stored in one statement. The `mandate` things and the `fulfilled` connection are written after the
-reply (ap2_replica.GraphSync). A refused chain rolls back and is then logged in its own transaction.
+reply (ap2_replica.GraphSync).
+
+A refusal is final: everything after the checkout's lock runs in a savepoint; a refused chain rolls it
+back, and the chain is recorded as refused (and the refusal logged) in the same transaction, before the
+checkout's lock is let go — so no presentation of the same chain, racing or later, is ever accepted
+(`refused_before`), and the shopping agent may count its use as released.
 """
 
 import time
@@ -17,13 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.commerce import ap2_ontology as onto, psp, repository_ap2 as repo, repository_ap2_payments as pay
+from services.commerce import ap2_ontology as onto, psp, repository_ap2_payments as pay
 from services.commerce.ap2 import constraints, credentials
 from services.commerce.ap2.narrowing import check_checkout
 from services.commerce.ap2.verify import CHECKOUT, PAYMENT, Expected, VerifiedChain, verify_chain
 from services.commerce.ap2_replica import replica
 from services.commerce.repository_ap2 import CheckoutRow, ReceiptRow
 from services.commerce.service_ap2 import receipt_of, signing_key, trusted_keys
+from services.commerce.service_ap2_acp import check_session
 from shared.contracts.commerce.ap2 import MandatePresent, MandateRefused, Receipt
 from shared.contracts.commerce.payments import Charge, PaymentDeclined
 from shared.kernel.errors import NotFound
@@ -49,9 +56,14 @@ async def _verified(tx: WorkContext, payload: MandatePresent, expected: Expected
         return verify_chain(payload.mandate, await trusted_keys(tx, fresh=True), expected, kind)
 
 
-async def _pay(tx: WorkContext, checkout: CheckoutRow, chain: VerifiedChain, now: float) -> Charge:
-    """Each open mandate's constraints against its uses (locked, root first), then the PSP's charge."""
+async def _pay(tx: WorkContext, checkout: CheckoutRow, checked_out_by: str | None, chain: VerifiedChain,
+               now: float) -> Charge:
+    """The payment's reference, each open mandate's constraints against its uses (locked, root first), then the
+    PSP's charge."""
     org_id, closed = tx.auth.org_id, chain.closed_mandate
+    named = constraints.reference(chain.open_mandate)
+    other = checked_out_by is None and named is not None and await pay.is_checkout_mandate(tx.session, org_id, named)
+    constraints.check_reference(chain.open_mandate, checked_out_by, other)
     for level in chain.opens:
         used = await pay.use_open_mandate(tx.session, org_id, level.hash)
         usage = constraints.Usage(used.uses, used.spent, used.last_used_at.timestamp() if used.last_used_at else None)
@@ -78,24 +90,26 @@ def _receipt_claims(kind: str, checkout: CheckoutRow, chain: VerifiedChain, rece
     return claims
 
 
-async def _accept(tx: WorkContext, payload: MandatePresent) -> Accepted:
+async def _accept(tx: WorkContext, payload: MandatePresent, locked: tuple[CheckoutRow, str | None, bool]) -> Accepted:
     org_id, now, kind = tx.auth.org_id, time.time(), payload.kind
-    checkout = await repo.get_checkout(tx.session, org_id, payload.checkout_id, lock=True)
-    if checkout is None:
-        raise NotFound("no such AP2 checkout", {"checkout_id": str(payload.checkout_id)})
+    checkout, checked_out_by, refused_before = locked
     if checkout.status == "paid":
         raise constraints.refuse("nonce_reused", "this checkout's nonce was used: it is paid")
     if kind == "checkout" and checkout.checked_out:
         raise constraints.refuse("checked_out", "a checkout mandate already authorized this checkout")
     if checkout.expires_at.timestamp() < now:
         raise constraints.refuse("expired", "the checkout has expired")
+    if refused_before:
+        raise constraints.refuse("refused_before", "this merchant refused this mandate chain before: a refusal is "
+                                 "final")
+    await check_session(tx, checkout, kind)
     settings = tx.runtime.settings
     expected = Expected(checkout.merchant_id, checkout.nonce, checkout.checkout_hash, checkout.amount,
                         checkout.currency, now, settings.commerce_ap2_max_age, settings.commerce_ap2_clock_skew)
     chain = await _verified(tx, payload, expected)
     charge = None
     if kind == "payment":
-        charge = await _pay(tx, checkout, chain, now)
+        charge = await _pay(tx, checkout, checked_out_by, chain, now)
     else:
         check_checkout(chain.open_mandate, credentials.unverified_claims(checkout.checkout_jwt))  # our own JWT
     receipt_id = uuid7()
@@ -124,32 +138,41 @@ async def _accept(tx: WorkContext, payload: MandatePresent) -> Accepted:
 async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
     """Verify the presented chain for this checkout; a signed receipt if it is accepted, `MandateRefused` if not."""
     require(ctx.auth, "mandates", "present")
-    try:
-        async with ctx.transaction() as tx:
-            accepted = await _accept(tx, payload)
+    chain_hash = credentials.digest(payload.mandate) if payload.mandate.isascii() else None
+    refusal: MandateRefused | PaymentDeclined | None = None
+    async with ctx.transaction() as tx:
+        locked = await pay.lock_checkout(tx.session, ctx.auth.org_id, payload.checkout_id, chain_hash)
+        if locked is None:
+            raise NotFound("no such AP2 checkout", {"checkout_id": str(payload.checkout_id)})
+        try:
+            async with tx.session.begin_nested():
+                accepted = await _accept(tx, payload, locked)
+        except (MandateRefused, PaymentDeclined) as refused:
+            refusal = refused
+            await _refused(tx, payload, refused, locked[0], chain_hash)
+        else:
             await onto.emit(tx, *accepted.events)
-    except (MandateRefused, PaymentDeclined) as refused:
-        await _refused(ctx, payload, refused)
-        raise
+    if refusal is not None:
+        raise refusal
     replica(ctx.runtime).graph.poke()
     return receipt_of(accepted.row)
 
 
-async def _refused(ctx: WorkContext, payload: MandatePresent, refused: MandateRefused | PaymentDeclined) -> None:
-    ids: dict[str, Any] = {"checkoutId": str(payload.checkout_id), "reason": refused.details.get("reason"),
-                           "credentialHash": credentials.digest(payload.mandate) if payload.mandate.isascii() else None}
+async def _refused(tx: WorkContext, payload: MandatePresent, refused: MandateRefused | PaymentDeclined,
+                   checkout: CheckoutRow, chain_hash: str | None) -> None:
+    """The chain refused for good (the checkout still locked), and the refusal logged."""
+    reason = refused.details.get("reason")
+    ids: dict[str, Any] = {"checkoutId": str(payload.checkout_id), "reason": reason, "credentialHash": chain_hash}
     if "hop" in refused.details:
         ids["hop"] = refused.details["hop"]
+    if chain_hash is not None and reason != "refused_before":
+        await pay.record_refused(tx.session, tx.auth.org_id, chain_hash, checkout.id, str(reason or refused.code))
     events = [onto.mandate("presented", "closed", payload.kind, checkoutId=ids["checkoutId"])]
     if isinstance(refused, PaymentDeclined):  # the mandate was good, the instrument was not
-        async with ctx.transaction() as tx:
-            checkout = await repo.get_checkout(tx.session, ctx.auth.org_id, payload.checkout_id)
-            events.append(onto.mandate("verified", "closed", payload.kind, **ids))
-            if checkout is not None:
-                events.append(onto.payment(checkout.amount, checkout.currency, status="failed",
-                                           declineReason=refused.reason, **ids))
-            await onto.emit(tx, *events)
-        return
-    async with ctx.transaction() as tx:
-        await onto.emit(tx, *events, onto.mandate("rejected", "closed", payload.kind, **ids))
+        events.append(onto.mandate("verified", "closed", payload.kind, **ids))
+        events.append(onto.payment(checkout.amount, checkout.currency, status="failed",
+                                   declineReason=refused.reason, **ids))
+    else:
+        events.append(onto.mandate("rejected", "closed", payload.kind, **ids))
+    await onto.emit(tx, *events)
 

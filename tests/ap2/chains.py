@@ -42,16 +42,24 @@ REFERENCE = {"type": "payment.reference", "conditional_transaction_id": "test-ch
 
 
 def open_payment(agent: JWK, constraints: list[dict[str, Any]], *, exp: int | None = None,
-                 **fields: Any) -> dict[str, Any]:
+                 reference: str | None = None, **fields: Any) -> dict[str, Any]:
+    """`reference`: the open checkout mandate it pays for (`checkout_reference(root)`), else one no merchant knows."""
     now = int(time.time())
-    return {"vct": "mandate.payment.open.1", "constraints": [*constraints, REFERENCE], "cnf": {"jwk": public(agent)},
+    rule = {**REFERENCE, "conditional_transaction_id": reference} if reference else REFERENCE
+    return {"vct": "mandate.payment.open.1", "constraints": [*constraints, rule], "cnf": {"jwk": public(agent)},
             "iat": now, "exp": now + 3600 if exp is None else exp, **fields}
 
 
+def checkout_reference(root: str) -> str:
+    """An open checkout mandate's digest, as a payment mandate's `payment.reference` names it (the official SDK's
+    `sd_hash` of the presentation: issuer JWT and disclosures)."""
+    return b64hash(last_token(root))
+
+
 def open_mandate(issuer: JWK, agent: JWK, constraints: list[dict[str, Any]], *, exp: int | None = None,
-                 **fields: Any) -> str:
+                 reference: str | None = None, **fields: Any) -> str:
     """The root SD-JWT: the open payment mandate, signed by the credential provider, bound to `agent`."""
-    mandate = open_payment(agent, constraints, exp=exp, **fields)
+    mandate = open_payment(agent, constraints, exp=exp, reference=reference, **fields)
     return _issue({"iss": "https://cp.test", "delegate_payload": [SDObj(mandate)]}, issuer, "dc+sd-jwt")
 
 

@@ -28,7 +28,14 @@ from shared.contracts.commerce.ap2 import (
 from shared.kernel.envelope import Protocol
 from shared.runtime.client import BusClient
 from tests.agents.agent_fixtures import make_agent
-from tests.ap2.chains import Purchase, close, close_checkout, graph_synced, open_checkout_mandate
+from tests.ap2.chains import (
+    Purchase,
+    checkout_reference,
+    close,
+    close_checkout,
+    graph_synced,
+    open_checkout_mandate,
+)
 from tests.ap2.test_agent import holding
 from tests.ap2.test_merchant import RANGE, Merchant, merchant, verify_receipt  # noqa: F401 (fixture)
 from tests.graph.conftest import owner, stranger  # noqa: F401 (fixtures)
@@ -125,7 +132,8 @@ async def test_the_merchant_refuses_a_checkout_its_checkout_mandate_does_not_all
     accepted = await bus.request(AP2_PRESENT, {"checkout_id": str(made.id), "kind": "checkout", "mandate":
                                                close_checkout(only_mugs, merchant.agent, purchase, made.checkout_jwt)},
                                  shop.ctx, protocol=Protocol.AP2)
-    paid = await merchant.present(purchase, close(merchant.mandate(RANGE), merchant.agent, purchase))
+    paid = await merchant.present(purchase, close(merchant.mandate(RANGE, reference=checkout_reference(only_mugs)),
+                                                  merchant.agent, purchase))
     assert (accepted.kind, paid.kind, paid.checkout_id) == ("checkout", "payment", made.id)
 
 

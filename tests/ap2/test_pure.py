@@ -1,5 +1,6 @@
 """AP2's pure parts without a stack: the schemas' fast path says what the full validation says, delegation only
-narrows, checkout constraints match line items like the official SDK, V1 messages are read and mapped."""
+narrows, checkout constraints match line items like the official SDK, V1 messages are read and mapped, what remains
+of a mandate is what closing it allows, and only a merchant's definite refusal releases a use."""
 
 import copy
 import time
@@ -7,9 +8,13 @@ from typing import Any
 
 import pytest
 
+from services.agents.tools_ap2 import refused_for_good
 from services.commerce.ap2 import schemas, v1
+from services.commerce.ap2.constraints import DAY, Usage, check
 from services.commerce.ap2.narrowing import check_checkout, narrows
+from services.commerce.ap2.remaining import remaining
 from shared.contracts.commerce.ap2 import MandateRefused
+from shared.kernel.errors import OneError
 from tests.ap2.chains import key, open_payment
 from tests.ap2.test_checkout_mandates import INTENT, PAYMENT, cart
 
@@ -103,3 +108,39 @@ def test_v1_messages_are_read_and_mapped() -> None:
     assert refused(v1.unwrap, {"ap2.mandates.Other": {}}, None)["reason"] == "malformed"
     assert refused(v1.read, "IntentMandate", {**INTENT, "intent_expiry": "soon"}, now)["reason"] == "invalid_mandate"
     assert refused(v1.read, "CartMandate", {"contents": []}, now)["reason"] == "invalid_mandate"
+
+
+def test_what_remains_of_a_mandate_is_what_close_will_allow() -> None:
+    now = time.time()
+    mandate = open_payment(key("agent"), [RANGE, BUDGET, EVERY])
+    fresh = remaining(mandate, Usage(), now)
+    assert (fresh["usable"], fresh["uses_left"], fresh["max_amount_now"]) == (True, 4, {"USD": 5000})
+    spent = remaining(mandate, Usage(3, {"USD": 6000}, now - 8 * DAY), now)
+    assert (spent["budget"], spent["uses_left"], spent["max_amount_now"]) == (
+        {"currency": "USD", "max": 9000, "spent": 6000, "left": 3000}, 1, {"USD": 3000})
+    closed = {"payee": {"id": "a", "name": "A"}, "payment_amount": {"amount": 3000, "currency": "USD"},
+              "payment_instrument": {"id": "card", "type": "card"}}
+    check(mandate, closed, Usage(3, {"USD": 6000}, now - 8 * DAY), now)  # what it says fits, close allows
+    with pytest.raises(MandateRefused):  # one unit more does not
+        check(mandate, {**closed, "payment_amount": {"amount": 3001, "currency": "USD"}},
+              Usage(3, {"USD": 6000}, now - 8 * DAY), now)
+    soon = remaining(mandate, Usage(1, {"USD": 100}, now - DAY), now)  # weekly: not before a week has passed
+    assert (soon["usable"], soon["why_not"]) == (False, "recurrence") and soon["next_use_at"]
+    once = open_payment(key("agent"), [RANGE])
+    assert remaining(once, Usage(1, {"USD": 100}, now), now)["why_not"] == "recurrence"  # no recurrence: once
+    assert remaining(open_payment(key("agent"), [BUDGET, EVERY]), Usage(1, {"USD": 9000}, now - 8 * DAY),
+                     now)["why_not"] == "budget"
+
+
+@pytest.mark.parametrize(("details", "final"), [
+    ({"state": "failed", "remote_code": "mandate_refused", "reason": "nonce"}, True),
+    ({"state": "failed", "remote_code": "payment_declined", "reason": "card_declined"}, True),
+    ({"state": "rejected", "remote_code": "mandate_refused", "reason": "budget"}, True),
+    ({"state": "failed", "remote_code": "mandate_refused", "reason": "nonce_reused"}, False),  # paid: maybe by it
+    ({"state": "failed", "remote_code": "mandate_refused", "reason": "checked_out"}, False),
+    ({"state": "failed", "remote_code": "unavailable"}, False),  # the merchant's own trouble: outcome unknown
+    ({"state": "working", "remote_code": "mandate_refused", "reason": "nonce"}, False),  # not its last word
+    ({}, False),  # a timeout or a transport error: no answer at all
+])
+def test_only_a_definite_refusal_releases_a_use(details: dict[str, Any], final: bool) -> None:
+    assert refused_for_good(OneError("refused", details)) is final

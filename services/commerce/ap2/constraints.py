@@ -4,9 +4,9 @@ Each constraint type of open_payment_mandate.json is checked here, as the schema
 is a `MandateRefused` whose `details.reason` is the constraint's name without its `payment.` prefix
 (`amount_range`, `allowed_payees`, `budget`, `recurrence`, ...). Uses of the mandate (`Usage`) are
 counted by the merchant that verifies (commerce, atomically in Postgres): without a
-`payment.agent_recurrence` constraint an open payment mandate pays once. `payment.reference` (the link
-to an open checkout mandate) is not checked: a checkout mandate and the payment mandate are bound to the
-same checkout by its hash instead, and grants made without a checkout mandate reference themselves.
+`payment.agent_recurrence` constraint an open payment mandate pays once. `payment.reference` (the digest
+of the open checkout mandate the payment belongs to) needs to know which open checkout mandate checked
+the checkout out: the merchant checks it with `check_reference` (refused as `reference`).
 """
 
 from collections.abc import Callable
@@ -96,7 +96,28 @@ def _allowed_pisps(rule: dict[str, Any], closed: dict[str, Any], usage: Usage, n
 
 
 def _reference(rule: dict[str, Any], closed: dict[str, Any], usage: Usage, now: float) -> None:
-    """Binds the payment to an open checkout mandate: not checked (see the module's docstring)."""
+    """Binds the payment to an open checkout mandate: `check_reference`, with what the merchant knows of it."""
+
+
+def reference(open_mandate: dict[str, Any]) -> str | None:
+    """The open checkout mandate's digest the open payment mandate names (`payment.reference`), if any."""
+    return next((rule["conditional_transaction_id"] for rule in open_mandate["constraints"]
+                 if rule["type"] == "payment.reference"), None)
+
+
+def check_reference(open_mandate: dict[str, Any], checked_out_by: str | None, names_a_checkout_mandate: bool) -> None:
+    """Refuse a payment whose `payment.reference` does not name the open checkout mandate that checked this
+    checkout out (`checked_out_by`, its digest), or — the checkout checked out by none — names an open checkout
+    mandate the merchant accepted for another checkout (`names_a_checkout_mandate`). A reference naming no
+    checkout mandate the merchant knows pays a plain checkout (a payment mandate granted on its own)."""
+    named = reference(open_mandate)
+    if checked_out_by is not None and named != checked_out_by:
+        raise refuse("reference", "the payment mandate's reference does not name the checkout mandate that "
+                     "authorized this checkout", constraint="payment.reference", reference=named,
+                     expected=checked_out_by)
+    if checked_out_by is None and names_a_checkout_mandate:
+        raise refuse("reference", "the payment mandate belongs to a checkout mandate that did not authorize this "
+                     "checkout", constraint="payment.reference", reference=named)
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], Usage, float], None]] = {

@@ -46,6 +46,7 @@ BUILTIN_TOOLS = (
     "thing_create", "thing_get", "thing_query", "thing_update", "thing_archive", "connect", "disconnect",
     "event_emit", "event_query", "knowledge_search", "job_enqueue", "job_status", "delegate", "x402_fetch",
     "ap2_purchase", "ap2_merchant",  # ap2.py: buy with an AP2 mandate; sell over AP2 (a capability, no model tool)
+    "ap2_mandates",  # the AP2 mandates granted to the agent, with what remains of each
     "ask_user",  # the run waits for its caller's answer (A2A input-required)
 )
 """The built-in tools an agent's config may name; each is one bus request made with the run's auth context."""

@@ -19,7 +19,8 @@ from shared.kernel.errors import Forbidden
 REASONS = ("malformed", "untrusted_issuer", "invalid_mandate", "key_binding", "aud", "nonce", "nonce_reused",
            "expired", "checkout_hash", "payment_amount", "amount_range", "allowed_payees", "budget", "recurrence",
            "execution_date", "allowed_payment_instruments", "allowed_pisps", "payee", "revoked", "widened",
-           "allowed_merchants", "line_items", "checked_out")
+           "allowed_merchants", "line_items", "checked_out", "reference", "refused_before", "checkout_changed",
+           "acp_session")
 """Every `details.reason` a `MandateRefused` may carry."""
 
 
@@ -79,6 +80,16 @@ class Ap2Checkout(BaseModel):
     currency: str
     status: str
     expires_at: datetime
+    acp_session_id: str | None = Field(None, description="The ACP checkout session this checkout was signed for.")
+
+
+class AcpCheckoutSign(Payload):
+    """A merchant-signed AP2 checkout for one of the org's ACP checkout sessions, as it stands now (ready for
+    payment), so a closed checkout mandate can be bound to it (its hash and nonce)."""
+
+    session_id: str = Field(min_length=1, max_length=200, description="The ACP checkout session's id.")
+    merchant_name: str = Field("Merchant", min_length=1, max_length=200)
+    ttl_seconds: int = Field(900, gt=0, le=86400, description="At most until the session expires.")
 
 
 class MandatePresent(Payload):
@@ -116,6 +127,10 @@ class MandateGrant(Payload):
     payment_amount: dict[str, Any] | None = None
     payment_instrument: dict[str, Any] | None = None
     ttl_seconds: int = Field(86400 * 30, gt=0, le=86400 * 366)
+    checkout_mandate_id: UUID | None = Field(None, description="A payment mandate only: the open checkout mandate "
+                                             "granted to the same agent that it pays for (its `payment.reference` "
+                                             "names that mandate's digest; a merchant refuses it for a checkout "
+                                             "another checkout mandate authorized).")
 
 
 class GrantedMandate(BaseModel):
@@ -142,6 +157,21 @@ class ClosedMandate(BaseModel):
     id: UUID
     mandate: str = Field(description="The chain to present: the open mandate ~~ this closed one.")
     closed: dict[str, Any] = Field(description="The closed payment mandate (payment_mandate.json).")
+
+
+class MandateRelease(Payload):
+    """The agents service, acting for the agent that holds it, reports that the merchant definitely refused a
+    closed mandate: its use no longer counts against the open mandate's budget and recurrence."""
+
+    mandate_id: UUID = Field(description="The closed mandate (`ClosedMandate.id`) the merchant refused.")
+    reason: str = Field(min_length=1, max_length=100, description="The merchant's refusal (`details.reason`, or "
+                                                                  "its error code).")
+
+
+class ReleasedMandate(BaseModel):
+    id: UUID = Field(description="The closed mandate, now `released`.")
+    fulfills: UUID = Field(description="The open mandate whose budget it no longer uses.")
+    status: str
 
 
 class MandateRevoke(Payload):
@@ -202,6 +232,30 @@ class Mandates(BaseModel):
     items: list[MandateSummary]
 
 
+class HeldList(Payload):
+    """The open mandates granted to an agent and still active, with what remains of each (for its model to choose
+    one before buying)."""
+
+    agent_id: UUID | None = Field(None, description="The agent; unset: the agent the agents service acts for (a "
+                                                    "person of the org names one).")
+
+
+class HeldMandate(BaseModel):
+    id: UUID = Field(description="The `mandate_id` to buy with.")
+    kind: str = Field(description="payment or checkout.")
+    expires_at: datetime | None
+    constraints: list[dict[str, Any]] = Field(description="The open mandate's constraints, as granted.")
+    payee: dict[str, Any] | None = None
+    payment_amount: dict[str, Any] | None = None
+    remaining: dict[str, Any] = Field(description="`uses`, `spent`, `uses_left` (null: unlimited), `budget` (max, "
+                                                  "spent, left), `per_purchase`, `max_amount_now` by currency, "
+                                                  "`next_use_at`, `usable` and `why_not`.")
+
+
+class HeldMandates(BaseModel):
+    items: list[HeldMandate]
+
+
 class ReceiptList(Payload):
     limit: int = Field(50, ge=1, le=500)
     before: datetime | None = None
@@ -220,6 +274,8 @@ AP2_JWKS = register_message("ap2.jwks", subjects.proto("ap2", "jwks"), JwksGet, 
                             permission="mandates:keys")
 AP2_CHECKOUT_CREATE = register_message("ap2.checkout.create", subjects.proto("ap2", "checkout.create"),
                                        CheckoutCreate, Ap2Checkout, protocols=_AP2, permission="mandates:checkout")
+AP2_ACP_CHECKOUT = register_message("ap2.checkout.acp", subjects.proto("ap2", "checkout.acp"), AcpCheckoutSign,
+                                    Ap2Checkout, protocols=_AP2, permission="mandates:checkout")
 AP2_PRESENT = register_message("ap2.mandate.present", subjects.proto("ap2", "mandate.present"), MandatePresent,
                                Receipt, protocols=_AP2, permission="mandates:present")
 AP2_RECEIPT_GET = register_message("ap2.receipt.get", subjects.proto("ap2", "receipt.get"), ReceiptGet, Receipt,
@@ -228,11 +284,15 @@ AP2_GRANT = register_message("ap2.mandate.grant", subjects.proto("ap2", "mandate
                              GrantedMandate, protocols=_AP2, permission="mandates:create")
 AP2_CLOSE = register_message("ap2.mandate.close", subjects.proto("ap2", "mandate.close"), MandateClose,
                              ClosedMandate, protocols=_AP2, permission="mandates:sign")
+AP2_RELEASE = register_message("ap2.mandate.release", subjects.proto("ap2", "mandate.release"), MandateRelease,
+                               ReleasedMandate, protocols=_AP2, permission="mandates:sign")
 AP2_REVOKE = register_message("ap2.mandate.revoke", subjects.proto("ap2", "mandate.revoke"), MandateRevoke,
                               RevokedMandate, protocols=_AP2, permission="mandates:update")
 AP2_V1_ACCEPT = register_message("ap2.v1.accept", subjects.proto("ap2", "v1.accept"), V1MandateAccept, V1Mandate,
                                  protocols=_AP2, permission="mandates:present")
 AP2_MANDATE_LIST = register_message("ap2.mandate.list", subjects.proto("ap2", "mandate.list"), MandateList, Mandates,
                                     protocols=_AP2, permission="mandates:read")
+AP2_HELD = register_message("ap2.mandate.held", subjects.proto("ap2", "mandate.held"), HeldList, HeldMandates,
+                            protocols=_AP2, permission="mandates:read")
 AP2_RECEIPT_LIST = register_message("ap2.receipt.list", subjects.proto("ap2", "receipt.list"), ReceiptList, Receipts,
                                     protocols=_AP2, permission="mandates:read")
