@@ -14,10 +14,13 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from services.gateway.auth import Caller
-from services.gateway.routes_graph import READ, WRITE, Bus
+from services.gateway.routes_graph import READ, WRITE, Bus, _set
+from services.gateway.shapes import derived
 from shared.contracts.commerce.ap2 import (
+    AP2_ACP_CHECKOUT,
     AP2_CHECKOUT_CREATE,
     AP2_GRANT,
+    AP2_HELD,
     AP2_JWKS,
     AP2_MANDATE_LIST,
     AP2_PRESENT,
@@ -27,9 +30,11 @@ from shared.contracts.commerce.ap2 import (
     AP2_TRUST_ADD,
     AP2_TRUST_LIST,
     AP2_V1_ACCEPT,
+    AcpCheckoutSign,
     Ap2Checkout,
     CheckoutCreate,
     GrantedMandate,
+    HeldMandates,
     Jwks,
     MandateGrant,
     Mandates,
@@ -48,6 +53,7 @@ from shared.runtime.context import service_identity
 router = APIRouter(prefix="/v1/ap2", tags=["ap2"])
 PUBLIC_IDENTITY = "ap2-jwks"
 """Who reads an org's public keys for an anonymous caller: this identity, only `mandates:keys`, in that org."""
+AcpCheckoutIn = derived(AcpCheckoutSign, "AcpCheckoutIn", drop=("session_id",))
 
 
 class Presentation(Payload):
@@ -94,6 +100,15 @@ async def present(checkout_id: UUID, body: Presentation, caller: Caller, bus: Bu
                              caller, protocol=Protocol.AP2)
 
 
+@router.post("/acp/checkout_sessions/{session_id}/checkout", status_code=201, responses=WRITE)
+async def checkout_for_acp_session(session_id: str, caller: Caller, bus: Bus,
+                                   body: AcpCheckoutIn | None = None) -> Ap2Checkout:  # type: ignore[valid-type]
+    """A merchant-signed AP2 checkout for one of the org's ACP checkout sessions, ready for payment: a closed
+    checkout mandate binds to it (404 for a session not the org's, 409 `checkout_not_allowed` if not ready)."""
+    return await bus.request(AP2_ACP_CHECKOUT, {"session_id": session_id, **(_set(body) if body is not None else {})},
+                             caller, protocol=Protocol.AP2)
+
+
 @router.get("/receipts", responses=READ)
 async def list_receipts(caller: Caller, bus: Bus, limit: int = Query(50, ge=1, le=500),
                         before: datetime | None = None) -> Receipts:
@@ -116,6 +131,13 @@ async def grant(body: MandateGrant, caller: Caller, bus: Bus) -> GrantedMandate:
 async def revoke(mandate_id: UUID, caller: Caller, bus: Bus) -> RevokedMandate:
     """Revoke a mandate the org granted: its agent can close it no more."""
     return await bus.request(AP2_REVOKE, {"id": mandate_id}, caller, protocol=Protocol.AP2)
+
+
+@router.get("/mandates/held", responses=READ)
+async def held_mandates(caller: Caller, bus: Bus, agent_id: UUID | None = None) -> HeldMandates:
+    """The active open mandates granted to an agent of the org, with what remains of each (budget and uses left, the
+    most a purchase may spend now, whether it can pay at all); `agent_id` is required (422 without it)."""
+    return await bus.request(AP2_HELD, {"agent_id": agent_id}, caller, protocol=Protocol.AP2)
 
 
 @router.get("/mandates", responses=READ)

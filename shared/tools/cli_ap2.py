@@ -4,7 +4,8 @@
   for stdin, or an `https://` URL such as another org's `/v1/ap2/{org id}/jwks.json`); `trust list`.
 - `mandates grant AGENT_ID CONSTRAINTS` grants one of the org's agents an open payment (or `--kind
   checkout`) mandate (constraints as AP2 JSON: a file, `-`, or inline `[...]`); `mandates revoke ID`;
-  `mandates list` (granted or accepted, newest first).
+  `mandates list` (granted or accepted, newest first); `mandates held --agent ID`: an agent's active open
+  mandates with what remains of each (uses and budget left, the most a purchase may spend now).
 - `receipts list`; `receipts verify ID` checks a receipt's ES256 signature with the merchant's published
   keys (the org's own unless `--jwks` names another set) and prints its claims.
 """
@@ -135,6 +136,28 @@ def list_mandates(direction: str = typer.Option(None, "--direction", help="grant
     print_table(["id", "kind", "type", "direction", "status", "v", "agent", "created_at"],
                 [(m.id, m.kind, m.mandate_type, m.direction, m.status, m.version, m.agent_id, m.created_at)
                  for m in reply.items], empty="no mandates")
+
+
+def _money(amounts: dict[str, Any] | None) -> str:
+    return ", ".join(f"{amount} {currency}" for currency, amount in sorted((amounts or {}).items()))
+
+
+@mandates_app.command("held")
+def held(agent: str = typer.Option(..., "--agent", help="The org's agent holding the mandates."),
+         as_json: bool = JsonOption) -> None:
+    """An agent's active open mandates and what remains of each: uses, budget, the most it may spend now."""
+    from shared.contracts.commerce.ap2 import AP2_HELD
+
+    reply = act(lambda one: one.request(AP2_HELD, {"agent_id": agent}))
+    if as_json:
+        print_json(reply)
+        return
+    print_table(["id", "kind", "usable", "uses left", "budget left", "max now", "expires_at"],
+                [(m.id, m.kind, "yes" if m.remaining.get("usable") else f"no ({m.remaining.get('why_not')})",
+                  "unlimited" if m.remaining.get("uses_left") is None else m.remaining["uses_left"],
+                  (budget := m.remaining.get("budget")) and f"{budget['left']} {budget['currency']}",
+                  _money(m.remaining.get("max_amount_now")), m.expires_at) for m in reply.items],
+                empty="no mandates held")
 
 
 @receipts_app.command("list")

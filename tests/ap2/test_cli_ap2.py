@@ -1,5 +1,5 @@
 """`one ap2 ...` as a person types it (a subprocess against the session's stack, as the org owner's key): trust an
-issuer's JWKS, grant / list / revoke a mandate, list receipts and verify one's signature."""
+issuer's JWKS, grant / list / revoke a mandate, list what an agent holds, list receipts and verify one's signature."""
 
 import json
 from pathlib import Path
@@ -33,6 +33,11 @@ async def test_trust_grant_revoke_list_and_verify_from_the_cli(
     one_line_error(await one("ap2", "mandates", "grant", str(agent.id), '{"type": "x"}'), 2, "JSON list")
     listed = (await one("ap2", "mandates", "list", "--direction", "granted", "--json")).json()
     assert [m["id"] for m in listed["items"]] == [granted["id"]]
+    held = (await one("ap2", "mandates", "held", "--agent", str(agent.id), "--json")).json()
+    assert [(m["id"], m["remaining"]["uses_left"]) for m in held["items"]] == [(granted["id"], 1)]
+    table = (await one("ap2", "mandates", "held", "--agent", str(agent.id), columns=200)).ok()
+    assert granted["id"] in table and "5000 USD" in table
+    one_line_error(await one("ap2", "mandates", "held", "--agent", "not-a-uuid"), 6, "invalid payload")
     assert "revoked" in (await one("ap2", "mandates", "revoke", granted["id"])).ok()
 
     made = await bus.request(AP2_CHECKOUT_CREATE, {"amount": 700, "currency": "USD"}, owner.ctx)

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.runtime.client import BusClient
+from tests.acp.conftest import Merchant, create_body
 from tests.agents.scripted_model import ScriptedModel
 from tests.gateway.conftest import Caller, assert_problem
 from tests.gateway.test_agents_routes import new_agent
@@ -268,6 +270,9 @@ ATTACKS = [
     Attack("POST", "/v1/packs", {"name": "tutoring", "org_id": "{victim_org}"}, refused=FORGED),
     Attack("GET", "/v1/ap2/receipts", refused=()),
     Attack("GET", "/v1/ap2/mandates", query={"agent_id": "{agent_thing}"}, refused=()),
+    Attack("GET", "/v1/ap2/mandates/held", query={"agent_id": "{agent_thing}"}, refused=()),  # B's agent holds one
+    Attack("POST", "/v1/ap2/acp/checkout_sessions/{acp_session}/checkout", refused=(404,)),  # B's, ready for payment
+    Attack("POST", "/v1/ap2/acp/checkout_sessions/{acp_session}/checkout", {"org_id": "{victim_org}"}, refused=FORGED),
     Attack("POST", "/v1/ap2/v1/mandates", {"type": "IntentMandate", "org_id": "{victim_org}", "mandate": {
         "natural_language_description": "x", "intent_expiry": "2100-01-01T00:00:00Z"}}, refused=FORGED),
     # inbound webhooks: B's source is neither read, rotated, deleted nor listed; a webhook to it needs B's signature
@@ -377,7 +382,8 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedModel) -> dict[str, Any]:  # noqa: F811
+async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedModel,  # noqa: F811
+                 bus: BusClient) -> dict[str, Any]:
     """Org B's data: two things, a link between them, a soft-deleted thing; a member, a key, a policy."""
     thing, thing2 = await create(bob, "Victim one"), await create(bob, "Victim two")
     agents = await _victim_agents(bob, model_server)
@@ -394,6 +400,7 @@ async def victim(bob: Caller, http: httpx.AsyncClient, model_server: ScriptedMod
             "member": {"id": joined.json()["person"]["id"]}, "key": {"id": key.json()["info"]["key_id"]},
             "policy": policy.json(), "job": await _victim_job(bob), "reminder": await _victim_reminder(bob), **agents,
             **await _victim_ap2(bob, agents["agent_thing"]["id"]), **await _victim_discount(bob),
+            **await _victim_acp_session(bob, bus),
             **await _victim_webhook_source(bob), **await _victim_access(bob)}
 
 
@@ -440,7 +447,8 @@ async def _unchanged(bob: Caller, victim: dict[str, Any]) -> None:
     agents_things = {victim["agent_thing"]["id"], victim["conversation"]["id"],  # an agent, a conversation: things
                      victim["external_agent_thing"]["id"]}  # and an external agent
     names = sorted(t["name"] for t in (await bob.call("GET", "/v1/things")).json()["things"]
-                   if t["id"] not in agents_things and t["type"] != "mandate")  # B's AP2 mandate (victim's own)
+                   if t["id"] not in agents_things  # nor B's AP2 mandate, nor its ACP session's product
+                   and t["type"] not in ("mandate", "product"))
     assert names == ["Victim one", "Victim two"], "something was created or removed in B"
 
 
@@ -523,6 +531,15 @@ async def _victim_ap2(bob: Caller, agent_id: str) -> dict[str, Any]:
         {"type": "payment.amount_range", "currency": "USD", "max": 100}]})
     assert made.status_code == granted.status_code == 201, (made.text, granted.text)
     return {"ap2_checkout": {"id": made.json()["id"]}, "ap2_mandate": {"id": granted.json()["id"]}}
+
+
+async def _victim_acp_session(bob: Caller, bus: BusClient) -> dict[str, Any]:
+    """Org B's ACP checkout session, ready for payment (the merchant could sign an AP2 checkout for it)."""
+    shop = Merchant(bob, bus)
+    session = await shop.create(create_body(await shop.product("Victim e-book", 1000, tax_category="digital"),
+                                            buyer={"email": "victim@example.com"}))
+    assert session["status"] == "ready_for_payment", session
+    return {"acp_session": {"id": session["id"]}}
 
 
 async def _victim_agents(bob: Caller, model_server: ScriptedModel) -> dict[str, Any]:  # noqa: F811

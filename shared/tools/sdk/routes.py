@@ -187,6 +187,8 @@ HTTP_ROUTES: dict[str, Route] = {
     "ap2.mandate.grant": Route("POST", "/v1/ap2/mandates", "body"),
     "ap2.mandate.revoke": Route("POST", "/v1/ap2/mandates/{mandate_id}/revoke", renames={"mandate_id": "id"}),
     "ap2.mandate.list": Route("GET", "/v1/ap2/mandates", "query"),
+    "ap2.mandate.held": Route("GET", "/v1/ap2/mandates/held", "query"),
+    "ap2.checkout.acp": Route("POST", "/v1/ap2/acp/checkout_sessions/{session_id}/checkout", "body"),
     "ap2.receipt.list": Route("GET", "/v1/ap2/receipts", "query"),
     "ap2.v1.accept": Route("POST", "/v1/ap2/v1/mandates", "body"),
     "commerce.discounts.create": Route("POST", "/v1/discounts", "body"),
