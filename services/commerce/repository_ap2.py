@@ -179,14 +179,7 @@ async def get_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> 
 async def granted_usage(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> UsageRow:
     """The closed mandates signed under a granted one (each counts once signed: it can be presented), but those
     the merchant definitely refused (`released`)."""
-    rows = (await session.execute(sa.text("""
-        SELECT claims -> 'payment_amount' ->> 'currency', count(*),
-               sum((claims -> 'payment_amount' ->> 'amount')::bigint), max(created_at)
-        FROM commerce.ap2_mandates WHERE org_id = :org_id AND fulfills = :id AND direction = 'granted'
-        AND status <> 'released'
-        GROUP BY 1
-    """), {"org_id": org_id, "id": mandate_id})).all()
-    return _usage(rows)
+    return (await held_usage(session, org_id, [mandate_id])).get(mandate_id, _usage([]))
 
 
 @dataclass(slots=True)
@@ -229,7 +222,7 @@ async def held(session: AsyncSession, org_id: UUID, agent_id: UUID, limit: int =
 
 
 async def held_usage(session: AsyncSession, org_id: UUID, mandate_ids: list[UUID]) -> dict[UUID, UsageRow]:
-    """`granted_usage` of each of these open mandates, in one statement."""
+    """`granted_usage` of each of these open mandates, in one statement (a mandate never used is absent)."""
     rows = (await session.execute(sa.text("""
         SELECT fulfills, claims -> 'payment_amount' ->> 'currency', count(*),
                sum((claims -> 'payment_amount' ->> 'amount')::bigint), max(created_at)

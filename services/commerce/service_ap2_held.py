@@ -12,6 +12,7 @@ import time
 from services.commerce import repository_ap2 as repo
 from services.commerce.ap2 import constraints
 from services.commerce.ap2.remaining import remaining
+from services.commerce.ap2.verify import OPEN_CHECKOUT_VCT, OPEN_PAYMENT_VCT
 from services.commerce.repository_ap2 import UsageRow
 from services.commerce.service_ap2_agent import HOLDING_ROLE
 from shared.contracts.commerce.ap2 import HeldList, HeldMandate, HeldMandates
@@ -19,7 +20,7 @@ from shared.kernel.errors import Forbidden, InvalidRequest
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
-KINDS = {"mandate.payment.open.1": "payment", "mandate.checkout.open.1": "checkout"}
+KINDS = {OPEN_PAYMENT_VCT: "payment", OPEN_CHECKOUT_VCT: "checkout"}
 
 
 async def held(ctx: WorkContext, payload: HeldList) -> HeldMandates:
@@ -38,7 +39,7 @@ async def held(ctx: WorkContext, payload: HeldList) -> HeldMandates:
     now = time.time()
     items = []
     for row in rows:
-        usage = used.get(row.id, UsageRow(0, {}, None))
+        usage = used.get(row.id, UsageRow(0, {}, None))  # never used
         left = remaining(row.claims, constraints.Usage(usage.uses, usage.spent, usage.last_used_at.timestamp()
                                                        if usage.last_used_at else None), now)
         items.append(HeldMandate(id=row.id, kind=KINDS.get(row.claims.get("vct"), "payment"),

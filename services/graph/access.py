@@ -30,8 +30,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
-from services.graph import repository_access as repo
-from services.graph import repository_type_schemas
+from services.graph import repository_access as repo, repository_type_schemas
 from services.graph.repository_access import ScopeSql
 from services.graph.repository_type_schemas import TypeSchemaRow
 from shared.contracts.graph import Thing, ThingNotFound

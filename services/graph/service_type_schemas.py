@@ -20,8 +20,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from services.graph import access
-from services.graph import repository_type_schemas as repo
+from services.graph import access, repository_type_schemas as repo
 from services.graph.properties import SECRET_KEYS
 from services.graph.repository_type_schemas import TypeSchemaRow
 from services.graph.rows import NewThing

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.commerce.ap2.constraints import RECURRENCE_SECONDS, Usage
+from services.commerce.ap2.verify import OPEN_PAYMENT_VCT
 
 
 def _at(seconds: float) -> str:
@@ -25,7 +26,7 @@ def remaining(open_mandate: dict[str, Any], usage: Usage, now: float) -> dict[st
                             "why_not": None}
     ceilings: dict[str, int] = {}
     recurrence = rules.get("payment.agent_recurrence")
-    if open_mandate.get("vct") == "mandate.payment.open.1" and recurrence is None:
+    if open_mandate.get("vct") == OPEN_PAYMENT_VCT and recurrence is None:
         left["uses_left"] = max(0, 1 - usage.uses)  # no recurrence: it pays once
     if recurrence is not None:
         limit = recurrence.get("max_occurrences")
