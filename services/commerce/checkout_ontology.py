@@ -11,7 +11,9 @@
   thing for an org, so what it sold stands for it, as x402's payments do), each counted product's stock
   taken down (`take_stock`), and then, once, the `payment_event` (its `amount` money: minor units /
   10^exponent, `amountMinor` keeps the integer) whose target is the payment thing, so revenue counts the sale.
-A graph failure never undoes a charge: the settlement is tried again.
+A graph failure never undoes a charge: the settlement is tried again. A session paid by an AP2 payment mandate
+(service_ap2_acp.py) settles the same way, but its payment thing, connections and `payment_event` say
+`protocol: ap2` (the settlement's details): revenue by protocol counts the sale once, as AP2.
 """
 
 import logging
@@ -52,8 +54,11 @@ async def commerce_event(ctx: WorkContext, row: SessionRow, event: str, **extra:
 
 async def payment_event(ctx: WorkContext, row: SessionRow, status: str, payment_id: UUID | None,
                         **extra: Any) -> None:
+    """The sale's `payment_event`, under `extra["protocol"]` when the session was paid through another protocol
+    (an AP2 payment mandate: revenue by protocol counts it as AP2, once), else ACP."""
+    protocol = Protocol(extra.get("protocol", PROTOCOL))
     await ctx.emit(EventType.PAYMENT_EVENT, target_id=payment_id, target_type="payment" if payment_id else None,
-                   protocol=Protocol.ACP, metadata={"protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id, **money(row),
+                   protocol=protocol, metadata={"protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id, **money(row),
                              **({"paymentId": str(payment_id)} if payment_id else {}), **extra})
 
 
@@ -96,9 +101,11 @@ async def payment(ctx: WorkContext, row: SessionRow, buyer_id: UUID, status: str
     return thing.id
 
 
-async def record_sale(ctx: WorkContext, row: SessionRow, buyer_id: UUID, payment_id: UUID) -> None:
-    """The merchant's side of the sale: a `transacted` connection from the buyer to each product sold."""
-    meta = {"protocol": PROTOCOL, "transactionType": "payment", "paymentId": str(payment_id),
+async def record_sale(ctx: WorkContext, row: SessionRow, buyer_id: UUID, payment_id: UUID,
+                      protocol: str = PROTOCOL) -> None:
+    """The merchant's side of the sale: a `transacted` connection from the buyer to each product sold (`protocol`:
+    what paid it)."""
+    meta = {"protocol": protocol, "transactionType": "payment", "paymentId": str(payment_id),
             "checkoutSessionId": row.id, "orderId": row.order_id, "currency": row.currency}
     for line in row.body["line_items"]:
         amount = next(t["amount"] for t in line["totals"] if t["type"] == "total")

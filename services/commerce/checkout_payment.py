@@ -5,8 +5,13 @@ The charge runs through the configured PSP (`psp.provider`) in the transaction t
 order exists exactly when the provider charged (a token spent in a rolled-back transaction is not spent). A
 decline puts the session back to `ready_for_payment` with a `payment_declined` message. A sale's stock
 reservations are sold and its graph side queued (checkout_settlement.py) in the same transaction.
+
+`order` writes what follows a charge, whoever charged: `pay` here, or an AP2 payment mandate presented for a
+checkout signed for the session (service_ap2_acp.py), which passes `PaidBy` — the protocol the sale's payment
+counts under (its `payment` thing, `transacted` connections and `payment_event`) and the receipt the order names.
 """
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,30 +63,53 @@ async def pay(tx: WorkContext, row: SessionRow, mode: str, token: str | None, ke
             await ontology.commerce_event(tx, row, "payment_declined", reason=declined.reason)
             return None
         charge_id = charge.id
+    return await order(tx, row, mode, provider.name, charge_id, live=provider.live if charge_id else False)
+
+
+@dataclass(frozen=True, slots=True)
+class PaidBy:
+    """A session paid through another protocol than ACP's `complete` (an AP2 payment mandate)."""
+
+    protocol: str
+    """What the sale's `payment` thing, `transacted` connections and `payment_event` say (revenue by protocol)."""
+    receipt_url: str
+    """The order's `confirmation.receipt_url`: the receipt of that payment."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Carried by the `purchase_completed` event and the settlement (the payment thing and event)."""
+
+
+async def order(tx: WorkContext, row: SessionRow, mode: str, provider: str, charge_id: str | None, *, live: bool,
+                paid_by: PaidBy | None = None) -> settlement.Settlement:
+    """The outcome of a charge (`charge_id`; None: a purchase order) written in `tx`: the attempt, the order
+    (announced by webhook), the session completed (or pending), its stock sold, its settlement queued (returned)."""
+    version, org_id = row.version, row.org_id
     order_status = "manual_review" if mode == "approval" else "confirmed"
     order_id = f"ord_{uuid7().hex}"
     await repo.record_attempt(tx.session, attempt_id=uuid7(), org_id=org_id, checkout_session_id=row.id,
-                              provider=provider.name, outcome="succeeded" if charge_id else "deferred", reason=None,
+                              provider=provider, outcome="succeeded" if charge_id else "deferred", reason=None,
                               amount=row.total, currency=row.currency, charge_id=charge_id)
     number = await repo.insert_order(tx.session, order_id=order_id, org_id=org_id, checkout_session_id=row.id,
                                      status=order_status, currency=row.currency, total=row.total,
-                                     provider=provider.name if charge_id else None, charge_id=charge_id,
+                                     provider=provider if charge_id else None, charge_id=charge_id,
                                      payment_thing_id=None, created_by=tx.auth.actor_id)
-    order = _order_body(tx, row, order_id, number, order_status)
-    await repo.set_order_body(tx.session, org_id, order_id, order)
-    await webhooks.queue_order_event(tx, "order_create", order)  # announced to the agent platform after commit
+    body = _order_body(tx, row, order_id, number, order_status, paid_by)
+    await repo.set_order_body(tx.session, org_id, order_id, body)
+    await webhooks.queue_order_event(tx, "order_create", body)  # announced to the agent platform after commit
     row.status = {"charge": "completed", "approval": "pending_approval", "terms": "in_progress"}[mode]
-    row.order_id, row.updated_at, row.body = order_id, _now(), {**row.body, "order": order}
+    row.order_id, row.updated_at, row.body = order_id, _now(), {**row.body, "order": body}
     await repo.save_session(tx.session, row, expected_version=version)
     event = {"charge": "purchase_completed", "approval": "purchase_pending_approval", "terms": "purchase_on_terms"}
-    await ontology.commerce_event(tx, row, event[mode], orderId=order_id)
+    paid = {"paymentProtocol": paid_by.protocol, **paid_by.details} if paid_by else {}
+    await ontology.commerce_event(tx, row, event[mode], orderId=order_id, **paid)
     if any(line.get("available_quantity") is not None for line in row.body["line_items"]):
         await stock.sell(tx.session, org_id, row.id)
     return await settlement.queue(tx, row, order_id, "processed" if charge_id else "requested",
-                                  provider=provider.name, chargeId=charge_id, live=provider.live if charge_id else False)
+                                  provider=provider, chargeId=charge_id, live=live,
+                                  **({"protocol": paid_by.protocol, **paid_by.details} if paid_by else {}))
 
 
-def _order_body(ctx: WorkContext, row: SessionRow, order_id: str, number: int, status: str) -> dict[str, Any]:
+def _order_body(ctx: WorkContext, row: SessionRow, order_id: str, number: int, status: str,
+                paid_by: PaidBy | None = None) -> dict[str, Any]:
     base = _settings(ctx).commerce_acp_links_base
     lines = [{"id": line["id"], "title": line["name"], "product_id": line["product_id"],
               "quantity": {"ordered": line["quantity"], "current": line["quantity"], "fulfilled": 0},
@@ -91,6 +119,8 @@ def _order_body(ctx: WorkContext, row: SessionRow, order_id: str, number: int, s
     confirmation: dict[str, Any] = {"confirmation_number": str(number)}
     if row.extras.get("order_notes"):
         confirmation["order_notes"] = row.extras["order_notes"]
+    if paid_by is not None:
+        confirmation["receipt_url"] = paid_by.receipt_url
     return {"type": "order", "id": order_id, "checkout_session_id": row.id, "order_number": str(number),
             "permalink_url": f"{base}/orders/{order_id}", "status": status, "line_items": lines,
             "totals": row.body["totals"], "confirmation": confirmation}

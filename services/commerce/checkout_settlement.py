@@ -84,7 +84,7 @@ async def _settle(ctx: WorkContext, row: SessionRow, settlement: repo.Settlement
     buyer_id = await ontology.buyer(ctx)
     payment_id = await ontology.payment(ctx, row, buyer_id, status, **details)
     if status in ("processed", "requested"):
-        await ontology.record_sale(ctx, row, buyer_id, payment_id)
+        await ontology.record_sale(ctx, row, buyer_id, payment_id, details.get("protocol", ontology.PROTOCOL))
     taken = await ontology.take_stock(ctx, row)
     async with ctx.transaction() as tx:  # the session locked: a cancel runs wholly before or after this
         now = await sessions.get_session(tx.session, row.org_id, row.id, lock=True)

@@ -5,21 +5,35 @@ The session must be ready for payment; the JWT (the merchant key, as any AP2 che
 items as AP2 items (`{"item": {id, title, price}, "quantity": n}`: what `checkout.line_items` constraints
 are matched against), its total and currency, and `acp_checkout_session_id`; it expires no later than the
 session. The checkout row keeps the session's id and version: a checkout mandate presented once the session
-changed (items, total, status) is refused (`checkout_changed`, service_ap2_present.py), and such a checkout
-takes no payment mandate (`acp_session`): the ACP session is paid through ACP's own `complete`.
+changed (items, total, status) is refused (`checkout_changed`, service_ap2_present.py).
+
+A closed payment mandate presented for such a checkout pays AND completes the session, in the presentation's
+transaction, under the checkout's lock: `check_session` locks the session, finds it still as signed (version,
+ready for payment; `checkout_changed` otherwise: an ACP `complete` came first) and redeems its discount code as
+ACP's `complete` would; once the mandate is verified and charged (service_ap2_present._pay), `complete_session`
+leaves what ACP's `complete` leaves (checkout_payment.order: the attempt, the order — its
+`confirmation.receipt_url` naming the AP2 receipt — announced by webhook, the session `completed`, its stock
+sold, its settlement queued), except that the sale settles as AP2's (`PaidBy("ap2")`): its payment thing,
+`transacted` connections and single `payment_event` say `protocol: ap2`. A refusal or a decline rolls the
+presentation's savepoint back: the session is left ready for payment. Later, ACP's `complete` finds the session
+completed (405), and another presentation finds the checkout paid (`nonce_reused`).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
-from services.commerce import repository_checkout
+from services.commerce import checkout_settlement as settlement, repository_checkout, repository_discounts
 from services.commerce.ap2 import constraints, schemas
+from services.commerce.checkout_payment import PaidBy, order
 from services.commerce.models_checkout import SessionRow
 from services.commerce.repository_ap2 import CheckoutRow
 from services.commerce.service_ap2 import sign_checkout
 from services.commerce.service_checkout import status_now
 from shared.contracts.commerce.acp import CheckoutNotAllowed, CheckoutSessionNotFound
 from shared.contracts.commerce.ap2 import AcpCheckoutSign, Ap2Checkout
+from shared.contracts.commerce.payments import Charge
 from shared.kernel.errors import InvalidRequest
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
@@ -51,15 +65,45 @@ async def checkout_for_session(ctx: WorkContext, payload: AcpCheckoutSign) -> Ap
                                max(1, min(payload.ttl_seconds, left)), acp=(row.id, row.version))
 
 
-async def check_session(tx: WorkContext, checkout: CheckoutRow, kind: str) -> None:
-    """Refuse a presentation for a checkout signed for an ACP session: a payment mandate always (ACP's `complete`
-    pays the session), a checkout mandate once the session is no longer the one signed."""
+async def check_session(tx: WorkContext, checkout: CheckoutRow, kind: str) -> SessionRow | None:
+    """For a checkout signed for an ACP session: the session, still as signed, or `checkout_changed`; locked and
+    its discount code redeemed for a payment (which completes it in this transaction). None for a plain checkout."""
     if checkout.acp_session_id is None:
-        return
-    if kind == "payment":
-        raise constraints.refuse("acp_session", "this checkout was signed for an ACP checkout session: it takes a "
-                                 "checkout mandate, and is paid through ACP", session=checkout.acp_session_id)
-    row = await repository_checkout.get_session(tx.session, tx.auth.org_id, checkout.acp_session_id)
+        return None
+    row = await repository_checkout.get_session(tx.session, tx.auth.org_id, checkout.acp_session_id,
+                                                lock=kind == "payment")
     if row is None or row.version != checkout.acp_version or status_now(row) != READY:
         raise constraints.refuse("checkout_changed", "the ACP checkout session changed since this checkout was "
                                  "signed", session=checkout.acp_session_id)
+    discount = _discount_id(row) if kind == "payment" else None
+    if discount is not None and not await repository_discounts.redeem(tx.session, row.org_id, discount):
+        raise constraints.refuse("checkout_changed", "the ACP checkout session's discount code can no longer be "
+                                 "redeemed", session=row.id)
+    return row
+
+
+def _discount_id(row: SessionRow) -> UUID | None:
+    """The discount the session applies (checkout_discounts: one code per session), to redeem as it is paid."""
+    applied = (row.body.get("discounts") or {}).get("applied") or []
+    return UUID(applied[0]["coupon"]["id"]) if applied else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """An ACP session an AP2 payment mandate completed: its settlement runs once the presentation committed."""
+
+    row: SessionRow
+    queued: settlement.Settlement
+
+
+async def complete_session(tx: WorkContext, row: SessionRow, charge: Charge, receipt_id: UUID,
+                           details: dict[str, Any]) -> Sale:
+    """The session (locked by `check_session`) completed with its order, as ACP's `complete` leaves it, paid by
+    the AP2 receipt `receipt_id` (`details`: what the events say of the mandate)."""
+    paid_by = PaidBy("ap2", f"urn:ap2:receipt:{receipt_id}", {**details, "direction": "incoming"})
+    return Sale(row, await order(tx, row, "charge", charge.provider, charge.id, live=charge.live, paid_by=paid_by))
+
+
+def settle_soon(ctx: WorkContext, sale: Sale) -> None:
+    """After the presentation committed: the sale's graph side, in the background (checkout_settlement.soon)."""
+    settlement.soon(ctx, sale.row, sale.queued)

@@ -9,7 +9,8 @@ checked, and its `payment.reference` against the open checkout mandate that chec
 the PSP charges the closed mandate's instrument (a decline: no receipt, `PaymentDeclined`, a
 `payment_event` `failed`); the receipt is signed (the merchant key kept in memory) and everything is
 stored in one statement. The `mandate` things and the `fulfilled` connection are written after the
-reply (ap2_replica.GraphSync).
+reply (ap2_replica.GraphSync). A payment for a checkout signed for an ACP session also completes that session
+in the same transaction (service_ap2_acp.py: its order, and its sale settled as AP2's after the reply).
 
 A refusal is final: everything after the checkout's lock runs in a savepoint; a refused chain rolls it
 back, and the chain is recorded as refused (and the refusal logged) in the same transaction, before the
@@ -30,7 +31,7 @@ from services.commerce.ap2.verify import CHECKOUT, PAYMENT, Expected, VerifiedCh
 from services.commerce.ap2_replica import replica
 from services.commerce.repository_ap2 import CheckoutRow, ReceiptRow
 from services.commerce.service_ap2 import receipt_of, signing_key, trusted_keys
-from services.commerce.service_ap2_acp import check_session
+from services.commerce.service_ap2_acp import Sale, check_session, complete_session, settle_soon
 from shared.contracts.commerce.ap2 import MandatePresent, MandateRefused, Receipt
 from shared.contracts.commerce.payments import Charge, PaymentDeclined
 from shared.kernel.errors import NotFound
@@ -44,6 +45,7 @@ class Accepted:
     row: ReceiptRow
     chain: VerifiedChain
     events: list[onto.Event]
+    sale: Sale | None = None  # an ACP session this payment completed
 
 
 async def _verified(tx: WorkContext, payload: MandatePresent, expected: Expected) -> VerifiedChain:
@@ -102,7 +104,7 @@ async def _accept(tx: WorkContext, payload: MandatePresent, locked: tuple[Checko
     if refused_before:
         raise constraints.refuse("refused_before", "this merchant refused this mandate chain before: a refusal is "
                                  "final")
-    await check_session(tx, checkout, kind)
+    session = await check_session(tx, checkout, kind)
     settings = tx.runtime.settings
     expected = Expected(checkout.merchant_id, checkout.nonce, checkout.checkout_hash, checkout.amount,
                         checkout.currency, now, settings.commerce_ap2_max_age, settings.commerce_ap2_clock_skew)
@@ -130,9 +132,12 @@ async def _accept(tx: WorkContext, payload: MandatePresent, locked: tuple[Checko
            "openMandateId": str(open_id), "credentialHash": chain.closed_hash, "issuer": chain.issuer,
            "hops": len(chain.opens)}
     events = [onto.mandate("presented", "closed", kind, **ids), onto.mandate("verified", "closed", kind, **ids)]
-    if charge is not None:
+    sale = None
+    if charge is not None and session is not None:  # its settlement's payment_event (ap2) counts the sale
+        sale = await complete_session(tx, session, charge, receipt_id, ids)
+    elif charge is not None:
         events.append(onto.payment(checkout.amount, checkout.currency, chargeId=charge.id, **ids))
-    return Accepted(row, chain, events)
+    return Accepted(row, chain, events, sale)
 
 
 async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
@@ -155,6 +160,8 @@ async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
     if refusal is not None:
         raise refusal
     replica(ctx.runtime).graph.poke()
+    if accepted.sale is not None:
+        settle_soon(ctx, accepted.sale)
     return receipt_of(accepted.row)
 
 

@@ -104,7 +104,8 @@ async def present(checkout_id: UUID, body: Presentation, caller: Caller, bus: Bu
 async def checkout_for_acp_session(session_id: str, caller: Caller, bus: Bus,
                                    body: AcpCheckoutIn | None = None) -> Ap2Checkout:  # type: ignore[valid-type]
     """A merchant-signed AP2 checkout for one of the org's ACP checkout sessions, ready for payment: a closed
-    checkout mandate binds to it (404 for a session not the org's, 409 `checkout_not_allowed` if not ready)."""
+    checkout mandate binds to it, a closed payment mandate pays and completes the session (404 for a session not
+    the org's, 409 `checkout_not_allowed` if not ready)."""
     return await bus.request(AP2_ACP_CHECKOUT, {"session_id": session_id, **(_set(body) if body is not None else {})},
                              caller, protocol=Protocol.AP2)
 

@@ -19,8 +19,7 @@ from shared.kernel.errors import Forbidden
 REASONS = ("malformed", "untrusted_issuer", "invalid_mandate", "key_binding", "aud", "nonce", "nonce_reused",
            "expired", "checkout_hash", "payment_amount", "amount_range", "allowed_payees", "budget", "recurrence",
            "execution_date", "allowed_payment_instruments", "allowed_pisps", "payee", "revoked", "widened",
-           "allowed_merchants", "line_items", "checked_out", "reference", "refused_before", "checkout_changed",
-           "acp_session")
+           "allowed_merchants", "line_items", "checked_out", "reference", "refused_before", "checkout_changed")
 """Every `details.reason` a `MandateRefused` may carry."""
 
 
@@ -85,7 +84,8 @@ class Ap2Checkout(BaseModel):
 
 class AcpCheckoutSign(Payload):
     """A merchant-signed AP2 checkout for one of the org's ACP checkout sessions, as it stands now (ready for
-    payment), so a closed checkout mandate can be bound to it (its hash and nonce)."""
+    payment), so a closed checkout mandate can be bound to it (its hash and nonce) and a closed payment mandate
+    can pay and complete the session."""
 
     session_id: str = Field(min_length=1, max_length=200, description="The ACP checkout session's id.")
     merchant_name: str = Field("Merchant", min_length=1, max_length=200)
