@@ -1,25 +1,29 @@
 """AP2 over A2A, the merchant's side: an org's agent that sells (`ap2_merchant` in its tools) answers AP2 data parts.
 
-A message to the agent's A2A server carrying `ap2.CheckoutRequest` (products and quantities) or
-`ap2.mandates.PaymentMandateSdJwt` (a closed payment mandate chain, with the `checkout_id` it pays) is the
-platform's merchant's to answer, not the agent's model's: the products are priced from the org's catalog
-(`commerce.products.get`), the checkout is signed by commerce (`ap2.checkout.create`) and returned as an
-`ap2.checkout` data part; a presented mandate is verified by commerce (`ap2.mandate.present`: the trust
-list, key binding, nonce, checkout hash, constraints) and answered with the signed receipt
-(`ap2.PaymentReceipt`, `receipt_jwt`). The agents service acts as the merchant agent (its own identity,
-the agent as actor): an A2A caller (a partner's key) may talk to the agent, and needs no commerce rights.
+A message to the agent's A2A server carrying `ap2.CheckoutRequest` (products and quantities),
+`ap2.mandates.CheckoutMandateSdJwt` (a closed checkout mandate chain) or `ap2.mandates.PaymentMandateSdJwt` (a
+closed payment mandate chain), each mandate with the `checkout_id` it is for, is the platform's merchant's to
+answer, not the agent's model's: the products are priced from the org's catalog (`commerce.products.get`), the
+checkout is signed by commerce (`ap2.checkout.create`) and returned as an `ap2.checkout` data part; a presented
+mandate is verified by commerce (`ap2.mandate.present`, `kind: checkout | payment`: the trust list, key binding,
+nonce, checkout hash, constraints) and answered with the signed receipt (`ap2.CheckoutReceipt` +
+`checkout_receipt_jwt`, `ap2.PaymentReceipt` + `receipt_jwt`); both mandates in one message: the checkout
+mandate first. The agents service acts as the merchant agent (its own identity, the agent as actor): an A2A
+caller (a partner's key) may talk to the agent, and needs no commerce rights.
 
 The answer is a task that has ended at once (completed, or failed with an `ap2.error` data part naming the
-reason): no run, no model, no task row — commerce keeps the checkout, the mandates and the receipt, and
-logs them (`mandate_event`, `payment_event` with `protocol: ap2`); here each message is a
-`communication_event` (`messageType: ap2_checkout | ap2_payment`, `protocol: a2a`). See docs/ap2_agents.md.
+reason): no run, no model. Commerce keeps the checkout, the mandates and the receipts, and logs them
+(`mandate_event`, `payment_event` with `protocol: ap2`); here the task is stored as the agent's other tasks are
+(`agents.a2a_tasks`, its answer in `metadata.answered`, so `GetTask` / `ListTasks` find it) in one transaction
+with the message's `communication_event` (`messageType: ap2_checkout | ap2_checkout_mandate | ap2_payment`,
+`protocol: a2a`). See docs/ap2_agents.md.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.agents import repository as agents_repo
+from services.agents import repository as agents_repo, repository_a2a as tasks_repo
+from services.agents.a2a_tasks import to_task
 from services.agents.service_agents import load_agent
 from shared.contracts.a2a import A2aSend, A2aSkill, A2aTask
 from shared.contracts.agents import AgentRef
@@ -30,12 +34,14 @@ from shared.contracts.agents.ap2 import (
     AP2_MERCHANT_TOOL,
     CHECKOUT_ID_KEY,
     CHECKOUT_KEY,
+    CHECKOUT_MANDATE_KEY,
+    CHECKOUT_RECEIPT_KEY,
     CHECKOUT_REQUEST_KEY,
     ERROR_KEY,
     PAYMENT_MANDATE_KEY,
     RECEIPT_KEY,
 )
-from shared.contracts.commerce.ap2 import AP2_CHECKOUT_CREATE, AP2_PRESENT
+from shared.contracts.commerce.ap2 import AP2_CHECKOUT_CREATE, AP2_PRESENT, Receipt
 from shared.contracts.commerce.products import PRODUCT_GET, Product
 from shared.kernel.envelope import AuthContext, Protocol
 from shared.kernel.errors import InvalidRequest, OneError
@@ -45,6 +51,8 @@ from shared.runtime.context import WorkContext, service_identity
 
 MERCHANT_GRANTS = ("mandates:checkout", "mandates:present", "products:read", "things:read")  # a product is a thing
 MAX_ITEMS = 50
+MANDATES = ((CHECKOUT_MANDATE_KEY, "checkout"), (PAYMENT_MANDATE_KEY, "payment"))
+"""The mandate keys and the `kind` commerce verifies each as, in the order they are presented."""
 
 
 def data_of(message: dict[str, Any]) -> dict[str, Any]:
@@ -72,16 +80,19 @@ def skills(config: dict[str, Any]) -> list[A2aSkill]:
         return []
     return [A2aSkill(id=AP2_MERCHANT_SKILL, name="AP2 merchant", tags=["ap2", "commerce", "merchant"],
                      description=f"Sells the organization's products with AP2 ({AP2_EXTENSION_URI}): send "
-                                 f"`{CHECKOUT_REQUEST_KEY}` for a signed checkout, then `{PAYMENT_MANDATE_KEY}` "
-                                 f"with its `{CHECKOUT_ID_KEY}` for a signed `{RECEIPT_KEY}` (data parts).")]
+                                 f"`{CHECKOUT_REQUEST_KEY}` for a signed checkout; then, with its "
+                                 f"`{CHECKOUT_ID_KEY}`, `{CHECKOUT_MANDATE_KEY}` for a signed "
+                                 f"`{CHECKOUT_RECEIPT_KEY}` and `{PAYMENT_MANDATE_KEY}` for a signed "
+                                 f"`{RECEIPT_KEY}` (data parts).")]
 
 
 def _merchant(org_id: UUID, agent_id: UUID) -> AuthContext:
     return service_identity("agents", org_id, MERCHANT_GRANTS, on_behalf_of=agent_id)
 
 
-async def answer(ctx: WorkContext, payload: A2aSend) -> A2aTask:
-    """The AP2 request answered as an ended task (`asks(payload.message)` is true; `a2a:send` checked)."""
+async def answer(ctx: WorkContext, payload: A2aSend, context_id: UUID | None) -> A2aTask:
+    """The AP2 request answered as an ended task (`asks(payload.message)` is true; `a2a:send` checked), stored as a
+    task of the agent (`context_id`: the message's, checked; else a new one)."""
     org_id = ctx.auth.org_id
     async with ctx.transaction() as tx:
         agent = await load_agent(tx, AgentRef(slug=payload.agent))
@@ -89,22 +100,32 @@ async def answer(ctx: WorkContext, payload: A2aSend) -> A2aTask:
     if config is None or not sells(config.config):
         raise InvalidRequest(f"agent {payload.agent} does not sell over AP2", {"extension": AP2_EXTENSION_URI})
     data, auth = data_of(payload.message), _merchant(org_id, agent.id)
-    paying = PAYMENT_MANDATE_KEY in data
+    kinds = [kind for key, kind in MANDATES if key in data]
+    done: dict[str, Any] = {}  # what was answered before a refusal (a checkout receipt, the payment refused)
+    state, text = "TASK_STATE_COMPLETED", None
     try:
-        if paying:
-            result = await _pay(ctx, auth, data)
+        if kinds:
+            await _present(ctx, auth, data, done)
         else:
-            result = await _checkout(ctx, auth, agent.name, data[CHECKOUT_REQUEST_KEY])
-        task = _ended(org_id, payload, "TASK_STATE_COMPLETED", result)
+            done.update(await _checkout(ctx, auth, agent.name, data[CHECKOUT_REQUEST_KEY]))
     except OneError as error:
-        task = _ended(org_id, payload, "TASK_STATE_FAILED", {ERROR_KEY: {
-            "code": error.code, "message": error.message, "details": error.details}}, error.message)
-    async with ctx.transaction() as tx:  # the exchange, beside what commerce logged of the checkout or payment
+        state, text = "TASK_STATE_FAILED", error.message
+        done[ERROR_KEY] = {"code": error.code, "message": error.message, "details": error.details}
+    task_id, context_id = uuid7(), context_id or uuid7()
+    received = {**payload.message, "taskId": str(task_id), "contextId": str(context_id),
+                "role": payload.message.get("role") or "ROLE_USER"}
+    kind = "ap2_payment" if "payment" in kinds else "ap2_checkout_mandate" if kinds else "ap2_checkout"
+    async with ctx.transaction() as tx:  # the task and the exchange, beside what commerce logged of it
+        task = await tasks_repo.insert_task(tx.session, {
+            "id": task_id, "org_id": org_id, "agent_id": agent.id, "agent_slug": agent.slug, "run_id": None,
+            "context_id": context_id, "state": state, "history": [received], "metadata": {
+                "caller": payload.caller.model_dump(exclude_none=True),
+                "answered": {"name": "ap2", "data": done, "text": text,
+                             "metadata": {"extension": AP2_EXTENSION_URI}}}})
         await tx.emit(EventType.COMMUNICATION_EVENT, target_id=agent.id, target_type=agent.type, metadata={
-            "messageType": "ap2_payment" if paying else "ap2_checkout", "direction": "inbound", "protocol": "a2a",
-            "extension": AP2_EXTENSION_URI, "taskId": task.task["id"], "state": task.task["status"]["state"],
-            "callerKeyId": payload.caller.key_id})
-    return task
+            "messageType": kind, "direction": "inbound", "protocol": "a2a", "extension": AP2_EXTENSION_URI,
+            "taskId": str(task_id), "state": state, "callerKeyId": payload.caller.key_id})
+    return to_task(task, None, history_length=payload.history_length)
 
 
 async def _checkout(ctx: WorkContext, auth: AuthContext, merchant_name: str, request: Any) -> dict[str, Any]:
@@ -149,29 +170,18 @@ def _item(item: Any) -> tuple[str, int]:
     return product_id, int(quantity)
 
 
-async def _pay(ctx: WorkContext, auth: AuthContext, data: dict[str, Any]) -> dict[str, Any]:
-    chain, checkout_id = data[PAYMENT_MANDATE_KEY], data.get(CHECKOUT_ID_KEY)
-    if not isinstance(chain, str) or not isinstance(checkout_id, str):
-        raise InvalidRequest(f"{PAYMENT_MANDATE_KEY} (the mandate chain) comes with the `{CHECKOUT_ID_KEY}` it pays")
-    receipt = await ctx.call(AP2_PRESENT, {"checkout_id": checkout_id, "mandate": chain}, auth=auth,
-                             protocol=Protocol.AP2)
-    return {RECEIPT_KEY: receipt.receipt, "receipt_jwt": receipt.receipt_jwt, "receipt_id": str(receipt.id),
-            CHECKOUT_ID_KEY: str(receipt.checkout_id)}
-
-
-def _ended(org_id: UUID, payload: A2aSend, state: str, data: dict[str, Any], text: str | None = None) -> A2aTask:
-    """The answer as an A2A `Task` that has ended, its data part the artifact (or, failed, the status message)."""
-    message, task_id = payload.message, uuid7()
-    ids = {"taskId": str(task_id), "contextId": str(message.get("contextId") or uuid7())}
-    part = {"data": data, "mediaType": "application/json"}
-    status: dict[str, Any] = {"state": state, "timestamp": datetime.now(UTC).isoformat()}
-    body: dict[str, Any] = {"id": ids["taskId"], "contextId": ids["contextId"], "status": status,
-                            "metadata": {"agent": payload.agent, "extension": AP2_EXTENSION_URI}}
-    if state == "TASK_STATE_COMPLETED":
-        body["artifacts"] = [{"artifactId": f"{task_id}-ap2", "name": "ap2", "parts": [part]}]
-    else:
-        status["message"] = {"messageId": f"{task_id}-status", "role": "ROLE_AGENT", **ids,
-                             "parts": [{"text": text or "refused"}, part]}
-    if payload.history_length != 0:
-        body["history"] = [{**message, **ids, "role": message.get("role") or "ROLE_USER"}]
-    return A2aTask(task=body, run_id=None, org_id=org_id, final=True)
+async def _present(ctx: WorkContext, auth: AuthContext, data: dict[str, Any], done: dict[str, Any]) -> None:
+    """Each mandate the message carries presented for its checkout (the checkout mandate first); each receipt
+    added to `done` as it comes (a refused payment after an accepted checkout mandate keeps the checkout receipt)."""
+    checkout_id = data.get(CHECKOUT_ID_KEY)
+    for key, kind in MANDATES:
+        if key not in data:
+            continue
+        chain = data[key]
+        if not isinstance(chain, str) or not isinstance(checkout_id, str):
+            raise InvalidRequest(f"{key} (the mandate chain) comes with the `{CHECKOUT_ID_KEY}` it is for")
+        receipt: Receipt = await ctx.call(AP2_PRESENT, {"checkout_id": checkout_id, "mandate": chain, "kind": kind},
+                                          auth=auth, protocol=Protocol.AP2)
+        prefix, claims_key = ("checkout_", CHECKOUT_RECEIPT_KEY) if kind == "checkout" else ("", RECEIPT_KEY)
+        done.update({claims_key: receipt.receipt, f"{prefix}receipt_jwt": receipt.receipt_jwt,
+                     f"{prefix}receipt_id": str(receipt.id), CHECKOUT_ID_KEY: str(receipt.checkout_id)})

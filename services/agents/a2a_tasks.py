@@ -61,11 +61,32 @@ def _rejected(task: TaskRow, history_length: int | None) -> A2aTask:
     return A2aTask(task=body, run_id=None, org_id=task.org_id, final=True)
 
 
+def _answered(task: TaskRow, history_length: int | None, artifacts: bool) -> A2aTask:
+    """A task answered at once, without a run (`metadata.answered`: an AP2 merchant's answer, a2a_ap2.py): its data
+    part is the artifact, or — the task failed — the status message's, beside the text saying why."""
+    answered = task.metadata["answered"]
+    ids = {"taskId": str(task.id), "contextId": str(task.context_id)}
+    part = {"data": answered["data"], "mediaType": "application/json"}
+    status: dict[str, Any] = {"state": task.state, "timestamp": task.updated_at.isoformat()}
+    body: dict[str, Any] = {"id": ids["taskId"], "contextId": ids["contextId"], "status": status,
+                            "metadata": {"agent": task.agent_slug, **(answered.get("metadata") or {})}}
+    if task.state != "TASK_STATE_COMPLETED":
+        status["message"] = {"messageId": f"{task.id}-status", "role": "ROLE_AGENT", **ids,
+                             "parts": [{"text": answered.get("text") or "the agent refused"}, part]}
+    elif artifacts:
+        name = answered.get("name") or "answer"
+        body["artifacts"] = [{"artifactId": f"{task.id}-{name}", "name": name, "parts": [part]}]
+    if history_length != 0:
+        body["history"] = task.history[-history_length:] if history_length else list(task.history)
+    return A2aTask(task=body, run_id=None, org_id=task.org_id, final=True)
+
+
 def to_task(task: TaskRow, run: RunRow | None, *, history_length: int | None = None,
             artifacts: bool = True) -> A2aTask:
     """The task as A2A `Task` JSON: status from the run, the answer (and citations) as its artifact."""
     if run is None:
-        return _rejected(task, history_length)
+        return _answered(task, history_length, artifacts) if "answered" in task.metadata else \
+            _rejected(task, history_length)
     state = state_of_task(task, run)
     ids = {"taskId": str(task.id), "contextId": str(task.context_id)}
     status: dict[str, Any] = {"state": state, "timestamp": (run.finished_at or task.updated_at).isoformat()}

@@ -65,7 +65,8 @@ def _state_filter(state: str) -> Any:
     status = _RUN_STATUS.get(state)
     if status is None:
         return sa.false()
-    return sa.and_(a2a_tasks.c.state.is_(None), runs.c.status == status)
+    return sa.or_(a2a_tasks.c.state == state,  # a task answered without a run (AP2) keeps its own state
+                  sa.and_(a2a_tasks.c.state.is_(None), runs.c.status == status))
 
 
 async def list_tasks(session: AsyncSession, org_id: UUID, agent_id: UUID, *, context_id: UUID | None,

@@ -106,10 +106,10 @@ async def _task(ctx: WorkContext, agent_slug: str, task_id: str, *, for_update: 
 
 async def send(ctx: WorkContext, payload: A2aSend) -> A2aTask:
     require(ctx.auth, "a2a", "send")
-    if a2a_ap2.asks(payload.message):  # AP2 data parts: the merchant answers, not the model (a2a_ap2.py)
-        return await a2a_ap2.answer(ctx, payload)
     message = dict(payload.message)
     context_id = _uuid(message.get("contextId"), "message.contextId")
+    if a2a_ap2.asks(message):  # AP2 data parts: the merchant answers, not the model (a2a_ap2.py)
+        return await a2a_ap2.answer(ctx, payload, context_id)
     unsupported = unsupported_modes(message)
     if unsupported and not message.get("taskId"):
         return await _reject(ctx, payload, message, context_id, InvalidRequest(
@@ -219,7 +219,9 @@ async def list_tasks(ctx: WorkContext, query: A2aTaskQuery) -> A2aTaskPage:
 
 async def steps(ctx: WorkContext, query: A2aStepsQuery) -> RunSteps:
     require(ctx.auth, "a2a", "read")
-    _, run = await _task(ctx, query.agent, query.id)
+    task, run = await _task(ctx, query.agent, query.id)
+    if run is None:  # rejected, or answered at once (AP2): no run, no steps
+        raise A2aTaskTerminal(f"task {task.id} ended without a run: it has no steps", {"taskId": str(task.id)})
     rows = await runs_repo.steps_of(ctx.session, ctx.auth.org_id, run.id, after_seq=query.after_seq, limit=query.limit)
     return RunSteps(run=runs.to_run(run), steps=[to_step(r) for r in rows])
 

@@ -11,6 +11,10 @@ signs with (`params.jwks_uri`). The purchase, each step through the official a2a
    purchases never exceed the budget. A refusal is the tool's error (`mandate_refused`, its `reason`);
 3. present the chain (`ap2.mandates.PaymentMandateSdJwt` + `checkout_id`) and verify the receipt the
    merchant returns: its signature with the same keys, `status: Success`, its `reference` = this chain.
+   With a `checkout_mandate_id` (an open checkout mandate granted to the agent, which the payment mandate's
+   `payment.reference` names), the checkout mandate is closed for the same checkout first (commerce refuses
+   items or a merchant it does not allow) and presented in the same message before the payment mandate
+   (`ap2.mandates.CheckoutMandateSdJwt`); its checkout receipt (`ap2.CheckoutReceipt`) is verified the same way.
    If the merchant definitely refused it (its task failed with `mandate_refused` or `payment_declined`),
    the closed mandate's use is released (`ap2.mandate.release`): it no longer counts against the budget or
    the recurrence. An outcome the tool cannot know (a timeout, a lost answer, a checkout already paid —
@@ -48,6 +52,7 @@ from shared.contracts.agents.ap2 import (
     AP2_EXTENSION_URI,
     CHECKOUT_ID_KEY,
     CHECKOUT_KEY,
+    CHECKOUT_MANDATE_KEY,
     CHECKOUT_REQUEST_KEY,
     ERROR_KEY,
     PAYMENT_MANDATE_KEY,
@@ -174,27 +179,45 @@ async def purchase(work: RunWork, args: Ap2PurchaseArgs) -> dict[str, Any]:
     keys = await _keys(uri)  # read once the merchant signed: it may have made its keys for this first checkout
     checkout = _checked_checkout(offer, keys)
     holding = service_identity("agents", work.run.org_id, ("mandates:sign",), on_behalf_of=work.agent.id)
-    closed = await work.ctx.call(AP2_CLOSE, {"mandate_id": args.mandate_id, "checkout_jwt": offer["checkout_jwt"],
-                                             "nonce": offer.get("nonce")}, auth=holding, protocol=Protocol.AP2)
+    signing = {"checkout_jwt": offer["checkout_jwt"], "nonce": offer.get("nonce")}
+    sent: dict[str, Any] = {}
+    if args.checkout_mandate_id is not None:  # the contents authorized first, refused here if the mandate forbids
+        checked_out = await work.ctx.call(AP2_CLOSE, {"mandate_id": args.checkout_mandate_id, **signing},
+                                          auth=holding, protocol=Protocol.AP2)
+        sent[CHECKOUT_MANDATE_KEY] = checked_out.mandate
+    closed = await work.ctx.call(AP2_CLOSE, {"mandate_id": args.mandate_id, **signing}, auth=holding,
+                                 protocol=Protocol.AP2)
     try:
-        paid = await _ask(target, credential, {PAYMENT_MANDATE_KEY: closed.mandate,
+        paid = await _ask(target, credential, {**sent, PAYMENT_MANDATE_KEY: closed.mandate,
                                                CHECKOUT_ID_KEY: offer.get("checkout_id")})
     except OneError as error:
         if refused_for_good(error):
             await _release(work, holding, closed.id, error)
         raise
-    receipt = verified(paid.get("receipt_jwt"), keys, "receipt")
-    if receipt.get("status") != "Success" or receipt.get("reference") != _digest(closed.mandate) \
-            or receipt.get("iss") != checkout["merchant"]["id"]:
-        raise MerchantUntrusted("the receipt is not a successful receipt of this mandate by this merchant",
-                                {"status": receipt.get("status")})
+    merchant_id = checkout["merchant"]["id"]
+    receipt = _receipt(paid.get("receipt_jwt"), keys, closed.mandate, merchant_id, "receipt")
     total = checkout["total"]
     result = {"status": "paid", "protocol": "ap2", "merchant": target.slug, "merchant_id": checkout["iss"],
               "checkout_id": offer.get("checkout_id"), "amount_minor": total["amount"],
               "currency": total["currency"], "items": checkout.get("line_items") or [], "mandate_id": str(closed.id),
               "receipt_id": paid.get("receipt_id"), "receipt": receipt, "receipt_jwt": paid["receipt_jwt"]}
+    if CHECKOUT_MANDATE_KEY in sent:
+        result |= {"checkout_receipt": _receipt(paid.get("checkout_receipt_jwt"), keys, sent[CHECKOUT_MANDATE_KEY],
+                                                merchant_id, "checkout receipt"),
+                   "checkout_receipt_id": paid.get("checkout_receipt_id"),
+                   "checkout_receipt_jwt": paid["checkout_receipt_jwt"]}
     await _record(work, target, result, time.time())
     return result
+
+
+def _receipt(token: Any, keys: JWKSet, chain: str, merchant_id: Any, what: str) -> dict[str, Any]:
+    """The claims of the merchant's signed receipt, once it is a successful receipt of this chain by this merchant."""
+    receipt = verified(token, keys, what)
+    if receipt.get("status") != "Success" or receipt.get("reference") != _digest(chain) \
+            or receipt.get("iss") != merchant_id:
+        raise MerchantUntrusted(f"the {what} is not a successful {what} of this mandate by this merchant",
+                                {"status": receipt.get("status")})
+    return receipt
 
 
 def refused_for_good(error: OneError) -> bool:

@@ -52,6 +52,9 @@ class Ap2PurchaseArgs(Payload):
     items: list[Ap2Item] = Field(min_length=1, max_length=50, description="What to buy.")
     mandate_id: str = Field(min_length=1, max_length=100, description="The open payment mandate granted to this "
                                                                       "agent to pay with.")
+    checkout_mandate_id: str | None = Field(None, min_length=1, max_length=100, description="An open checkout "
+                                            "mandate granted to this agent that must authorize the checkout's "
+                                            "items and merchant first (the one the payment mandate names).")
 
 
 class Ap2MandatesArgs(Payload):

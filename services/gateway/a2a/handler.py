@@ -69,7 +69,7 @@ _BY_FAMILY: dict[str, type[a2a_errors.A2AError]] = {
 
 def a2a_error(error: OneError) -> a2a_errors.A2AError:
     """The A2A error a client understands, with the platform's code and details in its data."""
-    kind = _BY_CODE.get(error.code) or _BY_FAMILY.get(error.family) or a2a_errors.InternalError
+    kind = _BY_CODE.get(error.code) or _BY_FAMILY.get(error.family()) or a2a_errors.InternalError
     return kind(error.message, {"code": error.code, **error.details})
 
 

@@ -22,10 +22,18 @@ CHECKOUT_KEY = "ap2.checkout"
 `currency`, `expires_at`."""
 PAYMENT_MANDATE_KEY = "ap2.mandates.PaymentMandateSdJwt"
 """The dSD-JWT chain (open ~~ closed payment mandate) paying the checkout named by `CHECKOUT_ID_KEY`."""
+CHECKOUT_MANDATE_KEY = "ap2.mandates.CheckoutMandateSdJwt"
+"""The dSD-JWT chain (open ~~ closed checkout mandate) authorizing the contents of the checkout named by
+`CHECKOUT_ID_KEY` (the official samples' key). With `PAYMENT_MANDATE_KEY` in the same message it is presented
+first, then the payment mandate pays the checkout it checked out."""
 CHECKOUT_ID_KEY = "checkout_id"
 RECEIPT_KEY = "ap2.PaymentReceipt"
 """The receipt's claims (payment_receipt.json); beside it `receipt_jwt` (the merchant key's signature), `receipt_id`."""
+CHECKOUT_RECEIPT_KEY = "ap2.CheckoutReceipt"
+"""A checkout mandate's receipt's claims (checkout_receipt.json: `order_id` = the checkout); beside it
+`checkout_receipt_jwt` (the merchant key's signature) and `checkout_receipt_id` (AP2's samples name no key for a
+checkout receipt: this one is named as `ap2.PaymentReceipt` is)."""
 ERROR_KEY = "ap2.error"
 """A refused request: `{code, message, details}` (a refused mandate's `details.reason` names the check)."""
-AP2_KEYS = (CHECKOUT_REQUEST_KEY, PAYMENT_MANDATE_KEY)
+AP2_KEYS = (CHECKOUT_REQUEST_KEY, CHECKOUT_MANDATE_KEY, PAYMENT_MANDATE_KEY)
 """A message carrying one of these is an AP2 request for the merchant."""
