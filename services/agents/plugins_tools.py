@@ -9,7 +9,7 @@ active in the run's org is offered nothing and refused when called, like any unk
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents import repository_plugins as repo
 from services.agents.plugins_mcp import call_mcp_tool, mcp_tool_specs
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from services.agents.run_work import RunWork
 
 
-async def active_tools(session: AsyncSession, org_id: UUID) -> dict[str, tuple[str, dict[str, Any]]]:
+async def active_tools(session: AsyncConnection, org_id: UUID) -> dict[str, tuple[str, dict[str, Any]]]:
     """Tool name -> (plugin, action) for every action of the org's active installs."""
     rows = [row for row in await repo.installs(session, org_id) if row.status == "active"]
     manifests = await repo.plugins_named(session, [row.plugin for row in rows])
@@ -29,7 +29,7 @@ async def active_tools(session: AsyncSession, org_id: UUID) -> dict[str, tuple[s
             for row in rows for action in manifests[row.plugin].manifest["actions"]}
 
 
-async def active_mcp_servers(session: AsyncSession, org_id: UUID) -> dict[str, tuple[str, dict[str, str]]]:
+async def active_mcp_servers(session: AsyncConnection, org_id: UUID) -> dict[str, tuple[str, dict[str, str]]]:
     """Tool prefix (`plugin__<short>__<server>`) -> (plugin, server) for every MCP server of the org's active installs
     (plugins_mcp.py: its tools are `<prefix>__<tool>`)."""
     rows = [row for row in await repo.installs(session, org_id) if row.status == "active"]

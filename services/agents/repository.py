@@ -10,7 +10,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents.models import agent_configs, agents, prompts
 from services.agents.rows import AgentRow, ConfigRow, PromptRow
@@ -19,7 +19,7 @@ from shared.kernel.ids import uuid7
 NOW = sa.func.clock_timestamp()
 
 
-async def insert_agent(session: AsyncSession, values: dict[str, Any]) -> AgentRow | None:
+async def insert_agent(session: AsyncConnection, values: dict[str, Any]) -> AgentRow | None:
     """None when the slug is taken in the org."""
     statement = pg_insert(agents).values(**values).on_conflict_do_nothing(index_elements=["org_id", "slug"])
     row = (await session.execute(statement.returning(agents))).first()
@@ -27,7 +27,7 @@ async def insert_agent(session: AsyncSession, values: dict[str, Any]) -> AgentRo
 
 
 async def get_agent(
-    session: AsyncSession, org_id: UUID, *, slug: str | None = None, agent_id: UUID | None = None,
+    session: AsyncConnection, org_id: UUID, *, slug: str | None = None, agent_id: UUID | None = None,
     for_update: bool = False,
 ) -> AgentRow | None:
     statement = sa.select(agents).where(agents.c.org_id == org_id)
@@ -39,7 +39,7 @@ async def get_agent(
 
 
 async def list_agents(
-    session: AsyncSession, org_id: UUID, *, include_archived: bool, cursor: UUID | None, limit: int
+    session: AsyncConnection, org_id: UUID, *, include_archived: bool, cursor: UUID | None, limit: int
 ) -> list[AgentRow]:
     statement = sa.select(agents).where(agents.c.org_id == org_id).order_by(agents.c.id).limit(limit)
     if not include_archived:
@@ -49,7 +49,7 @@ async def list_agents(
     return [AgentRow.of(row) for row in await session.execute(statement)]
 
 
-async def update_agent(session: AsyncSession, org_id: UUID, agent_id: UUID, values: dict[str, Any]) -> AgentRow:
+async def update_agent(session: AsyncConnection, org_id: UUID, agent_id: UUID, values: dict[str, Any]) -> AgentRow:
     statement = (
         sa.update(agents).where(agents.c.org_id == org_id, agents.c.id == agent_id)
         .values(**values, updated_at=NOW).returning(agents)
@@ -58,7 +58,7 @@ async def update_agent(session: AsyncSession, org_id: UUID, agent_id: UUID, valu
 
 
 async def insert_config(
-    session: AsyncSession, org_id: UUID, agent_id: UUID, environment: str, version: int, config: dict[str, Any],
+    session: AsyncConnection, org_id: UUID, agent_id: UUID, environment: str, version: int, config: dict[str, Any],
     created_by: UUID,
 ) -> ConfigRow | None:
     """None when that version exists already (a concurrent change took it)."""
@@ -70,7 +70,7 @@ async def insert_config(
     return ConfigRow.of(row) if row else None
 
 
-async def current_configs(session: AsyncSession, org_id: UUID, agent_ids: Sequence[UUID]) -> dict[tuple[UUID, str], ConfigRow]:
+async def current_configs(session: AsyncConnection, org_id: UUID, agent_ids: Sequence[UUID]) -> dict[tuple[UUID, str], ConfigRow]:
     """The highest version of each environment's config of each agent, by (agent id, environment)."""
     if not agent_ids:
         return {}
@@ -84,7 +84,7 @@ async def current_configs(session: AsyncSession, org_id: UUID, agent_ids: Sequen
     return {(row.agent_id, row.environment): row for row in found}
 
 
-async def config_versions(session: AsyncSession, org_id: UUID, agent_id: UUID, environment: str | None) -> list[ConfigRow]:
+async def config_versions(session: AsyncConnection, org_id: UUID, agent_id: UUID, environment: str | None) -> list[ConfigRow]:
     statement = sa.select(agent_configs).where(agent_configs.c.org_id == org_id, agent_configs.c.agent_id == agent_id)
     if environment is not None:
         statement = statement.where(agent_configs.c.environment == environment)
@@ -92,7 +92,7 @@ async def config_versions(session: AsyncSession, org_id: UUID, agent_id: UUID, e
     return [ConfigRow.of(row) for row in await session.execute(statement)]
 
 
-async def config_version(session: AsyncSession, org_id: UUID, agent_id: UUID, environment: str, version: int) -> ConfigRow | None:
+async def config_version(session: AsyncConnection, org_id: UUID, agent_id: UUID, environment: str, version: int) -> ConfigRow | None:
     statement = sa.select(agent_configs).where(
         agent_configs.c.org_id == org_id, agent_configs.c.agent_id == agent_id,
         agent_configs.c.environment == environment, agent_configs.c.version == version,
@@ -101,17 +101,17 @@ async def config_version(session: AsyncSession, org_id: UUID, agent_id: UUID, en
     return ConfigRow.of(row) if row else None
 
 
-async def insert_prompt(session: AsyncSession, values: dict[str, Any]) -> PromptRow:
+async def insert_prompt(session: AsyncConnection, values: dict[str, Any]) -> PromptRow:
     return PromptRow.of((await session.execute(sa.insert(prompts).values(**values).returning(prompts))).one())
 
 
-async def get_prompt(session: AsyncSession, org_id: UUID, prompt_id: UUID) -> PromptRow | None:
+async def get_prompt(session: AsyncConnection, org_id: UUID, prompt_id: UUID) -> PromptRow | None:
     statement = sa.select(prompts).where(prompts.c.org_id == org_id, prompts.c.id == prompt_id)
     row = (await session.execute(statement)).first()
     return PromptRow.of(row) if row else None
 
 
-async def prompts_by_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> list[PromptRow]:
+async def prompts_by_ids(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> list[PromptRow]:
     """The active prompts among `ids`, in the order of `ids`."""
     if not ids:
         return []
@@ -123,7 +123,7 @@ async def prompts_by_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID
 
 
 async def list_prompts(
-    session: AsyncSession, org_id: UUID, *, step: str | None, include_archived: bool, cursor: UUID | None, limit: int
+    session: AsyncConnection, org_id: UUID, *, step: str | None, include_archived: bool, cursor: UUID | None, limit: int
 ) -> list[PromptRow]:
     statement = sa.select(prompts).where(prompts.c.org_id == org_id).order_by(prompts.c.id).limit(limit)
     if step is not None:
@@ -135,7 +135,7 @@ async def list_prompts(
     return [PromptRow.of(row) for row in await session.execute(statement)]
 
 
-async def update_prompt(session: AsyncSession, org_id: UUID, prompt_id: UUID, values: dict[str, Any]) -> PromptRow | None:
+async def update_prompt(session: AsyncConnection, org_id: UUID, prompt_id: UUID, values: dict[str, Any]) -> PromptRow | None:
     statement = (
         sa.update(prompts).where(prompts.c.org_id == org_id, prompts.c.id == prompt_id)
         .values(**values, version=prompts.c.version + 1, updated_at=NOW).returning(prompts)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents.models import runs
 from services.agents.models_a2a import (
@@ -40,11 +40,11 @@ def _with_run() -> Any:
     return sa.select(a2a_tasks, *(c.label(f"r__{c.name}") for c in runs.columns)).outerjoin(runs, _JOINED)
 
 
-async def insert_task(session: AsyncSession, values: dict[str, Any]) -> TaskRow:
+async def insert_task(session: AsyncConnection, values: dict[str, Any]) -> TaskRow:
     return TaskRow.of((await session.execute(sa.insert(a2a_tasks).values(**values).returning(a2a_tasks))).one())
 
 
-async def get_task(session: AsyncSession, org_id: UUID, agent_id: UUID | None, task_id: UUID,
+async def get_task(session: AsyncConnection, org_id: UUID, agent_id: UUID | None, task_id: UUID,
                    *, for_update: bool = False) -> tuple[TaskRow, RunRow | None] | None:
     """The task of this agent (any agent's: None) with its run."""
     statement = _with_run().where(a2a_tasks.c.org_id == org_id, a2a_tasks.c.id == task_id)
@@ -69,7 +69,7 @@ def _state_filter(state: str) -> Any:
                   sa.and_(a2a_tasks.c.state.is_(None), runs.c.status == status))
 
 
-async def list_tasks(session: AsyncSession, org_id: UUID, agent_id: UUID, *, context_id: UUID | None,
+async def list_tasks(session: AsyncConnection, org_id: UUID, agent_id: UUID, *, context_id: UUID | None,
                      state: str | None, before: UUID | None,
                      limit: int) -> tuple[list[tuple[TaskRow, RunRow | None]], int]:
     """A page of the agent's tasks, newest first, and how many match in all."""
@@ -87,7 +87,7 @@ async def list_tasks(session: AsyncSession, org_id: UUID, agent_id: UUID, *, con
     return [_pair(row) for row in rows], total
 
 
-async def update_task(session: AsyncSession, org_id: UUID, task_id: UUID, *, state: str | None = None,
+async def update_task(session: AsyncConnection, org_id: UUID, task_id: UUID, *, state: str | None = None,
                       add_history: list[dict[str, Any]] | None = None) -> None:
     values: dict[str, Any] = {"updated_at": NOW}
     if state is not None:
@@ -98,7 +98,7 @@ async def update_task(session: AsyncSession, org_id: UUID, task_id: UUID, *, sta
                           .values(**values))
 
 
-async def put_push(session: AsyncSession, values: dict[str, Any]) -> PushRow:
+async def put_push(session: AsyncConnection, values: dict[str, Any]) -> PushRow:
     statement = pg_insert(a2a_push_configs).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[a2a_push_configs.c.task_id, a2a_push_configs.c.config_id],
@@ -106,7 +106,7 @@ async def put_push(session: AsyncSession, values: dict[str, Any]) -> PushRow:
     return PushRow.of((await session.execute(statement.returning(a2a_push_configs))).one())
 
 
-async def push_configs(session: AsyncSession, org_id: UUID, task_id: UUID,
+async def push_configs(session: AsyncConnection, org_id: UUID, task_id: UUID,
                        config_id: str | None = None) -> list[PushRow]:
     statement = sa.select(a2a_push_configs).where(a2a_push_configs.c.org_id == org_id,
                                                   a2a_push_configs.c.task_id == task_id)
@@ -115,14 +115,14 @@ async def push_configs(session: AsyncSession, org_id: UUID, task_id: UUID,
     return [PushRow.of(row) for row in await session.execute(statement.order_by(a2a_push_configs.c.created_at))]
 
 
-async def delete_push(session: AsyncSession, org_id: UUID, task_id: UUID, config_id: str) -> bool:
+async def delete_push(session: AsyncConnection, org_id: UUID, task_id: UUID, config_id: str) -> bool:
     result = await session.execute(sa.delete(a2a_push_configs).where(
         a2a_push_configs.c.org_id == org_id, a2a_push_configs.c.task_id == task_id,
         a2a_push_configs.c.config_id == config_id))
     return bool(result.rowcount)
 
 
-async def count_message(session: AsyncSession, org_id: UUID, caller_id: UUID, caller_key: str, agent_id: UUID,
+async def count_message(session: AsyncConnection, org_id: UUID, caller_id: UUID, caller_key: str, agent_id: UUID,
                         messages: int) -> CallerLink:
     """The caller (made on first contact) with its tally with the agent raised by `messages`."""
     await session.execute(pg_insert(a2a_callers).values(id=caller_id, org_id=org_id, caller_key=caller_key)
@@ -139,7 +139,7 @@ async def count_message(session: AsyncSession, org_id: UUID, caller_id: UUID, ca
     return CallerLink(caller.id, caller.thing_id, tally.connection_id, tally.messages)
 
 
-async def link_caller(session: AsyncSession, org_id: UUID, caller_id: UUID, agent_id: UUID, *,
+async def link_caller(session: AsyncConnection, org_id: UUID, caller_id: UUID, agent_id: UUID, *,
                       thing_id: UUID | None = None, connection_id: UUID | None = None) -> None:
     if thing_id is not None:
         await session.execute(sa.update(a2a_callers).where(a2a_callers.c.org_id == org_id,

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents.models import conversations, messages, participants
 from services.agents.rows import ConversationRow
@@ -20,7 +20,7 @@ from shared.kernel.ids import uuid7
 NOW = sa.func.clock_timestamp()
 
 
-async def insert_conversation(session: AsyncSession, values: dict[str, Any]) -> ConversationRow | None:
+async def insert_conversation(session: AsyncConnection, values: dict[str, Any]) -> ConversationRow | None:
     """None when the org has a conversation with that external thread id already."""
     statement = pg_insert(conversations).values(**values).on_conflict_do_nothing()
     row = (await session.execute(statement.returning(conversations))).first()
@@ -28,7 +28,7 @@ async def insert_conversation(session: AsyncSession, values: dict[str, Any]) -> 
 
 
 async def get_conversation(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID | None = None, *, external_thread_id: str | None = None
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID | None = None, *, external_thread_id: str | None = None
 ) -> ConversationRow | None:
     statement = sa.select(conversations).where(conversations.c.org_id == org_id)
     if external_thread_id is not None:
@@ -40,7 +40,7 @@ async def get_conversation(
 
 
 async def list_conversations(
-    session: AsyncSession, org_id: UUID, *, status: str | None, cursor: UUID | None, limit: int
+    session: AsyncConnection, org_id: UUID, *, status: str | None, cursor: UUID | None, limit: int
 ) -> list[ConversationRow]:
     statement = (sa.select(conversations).where(conversations.c.org_id == org_id)
                  .order_by(conversations.c.id).limit(limit))
@@ -52,7 +52,7 @@ async def list_conversations(
 
 
 async def update_conversation(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID, values: dict[str, Any]
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID, values: dict[str, Any]
 ) -> ConversationRow | None:
     statement = (
         sa.update(conversations).where(conversations.c.org_id == org_id, conversations.c.id == conversation_id)
@@ -62,7 +62,7 @@ async def update_conversation(
     return ConversationRow.of(row) if row else None
 
 
-async def participants_of(session: AsyncSession, org_id: UUID, conversation_ids: Sequence[UUID]) -> list[Participant]:
+async def participants_of(session: AsyncConnection, org_id: UUID, conversation_ids: Sequence[UUID]) -> list[Participant]:
     statement = (
         sa.select(participants)
         .where(participants.c.org_id == org_id, participants.c.conversation_id.in_(list(conversation_ids)))
@@ -72,7 +72,7 @@ async def participants_of(session: AsyncSession, org_id: UUID, conversation_ids:
 
 
 async def add_participant(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID, kind: str, member_id: UUID
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID, kind: str, member_id: UUID
 ) -> Participant:
     """The active participant, added now or found already there."""
     statement = pg_insert(participants).values(
@@ -86,7 +86,7 @@ async def add_participant(
     return Participant.model_validate((await session.execute(found)).one()._mapping)
 
 
-async def join(session: AsyncSession, org_id: UUID, conversation_id: UUID, members: Sequence[tuple[str, UUID]]) -> None:
+async def join(session: AsyncConnection, org_id: UUID, conversation_id: UUID, members: Sequence[tuple[str, UUID]]) -> None:
     """Make the (kind, member id) pairs active participants (those already there stay as they are), one statement."""
     if members:
         await session.execute(pg_insert(participants).values([
@@ -95,7 +95,7 @@ async def join(session: AsyncSession, org_id: UUID, conversation_id: UUID, membe
 
 
 async def remove_participant(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID, kind: str, member_id: UUID
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID, kind: str, member_id: UUID
 ) -> Participant | None:
     statement = (
         sa.update(participants)
@@ -108,7 +108,7 @@ async def remove_participant(
 
 
 async def append_messages(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID, new: Sequence[dict[str, Any]]
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID, new: Sequence[dict[str, Any]]
 ) -> list[Message]:
     """Append `new` messages in order, each with the next seq of its conversation."""
     if not new:
@@ -128,7 +128,7 @@ async def append_messages(
 
 
 async def list_messages(
-    session: AsyncSession, org_id: UUID, conversation_id: UUID, *, after_seq: int = 0, limit: int = 100
+    session: AsyncConnection, org_id: UUID, conversation_id: UUID, *, after_seq: int = 0, limit: int = 100
 ) -> list[Message]:
     statement = (
         sa.select(messages)
@@ -138,7 +138,7 @@ async def list_messages(
     return [Message.model_validate(row._mapping) for row in await session.execute(statement)]
 
 
-async def message_texts(session: AsyncSession, org_id: UUID, conversation_id: UUID,
+async def message_texts(session: AsyncConnection, org_id: UUID, conversation_id: UUID,
                         ids: Sequence[UUID]) -> dict[UUID, str | None]:
     """The content of these messages of the conversation, by id (ids of other conversations are left out)."""
     statement = sa.select(messages.c.id, messages.c.content).where(
@@ -146,7 +146,7 @@ async def message_texts(session: AsyncSession, org_id: UUID, conversation_id: UU
     return {row.id: row.content for row in await session.execute(statement)}
 
 
-async def recent_messages(session: AsyncSession, org_id: UUID, conversation_id: UUID, limit: int) -> list[Message]:
+async def recent_messages(session: AsyncConnection, org_id: UUID, conversation_id: UUID, limit: int) -> list[Message]:
     """The conversation's last `limit` messages, oldest first."""
     statement = (
         sa.select(messages)

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents.models_jobs import JobRow, jobs
 
@@ -65,7 +65,7 @@ _INSERT = sa.text("""
 """).columns(*jobs.columns)
 
 
-async def insert(session: AsyncSession, job: NewJob) -> JobRow | None:
+async def insert(session: AsyncConnection, job: NewJob) -> JobRow | None:
     """The new job; None when the org has a job with its idempotency key already."""
     values = {name: getattr(job, name) for name in NewJob.__slots__}
     values["payload"] = json.dumps(job.payload)
@@ -73,12 +73,12 @@ async def insert(session: AsyncSession, job: NewJob) -> JobRow | None:
     return found[0] if found else None
 
 
-async def notify(session: AsyncSession, queue: str) -> None:
+async def notify(session: AsyncConnection, queue: str) -> None:
     """Wake every replica's dispatcher when this transaction commits (it looks for its next due job)."""
     await session.execute(sa.text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
 
 
-async def get(session: AsyncSession, org_id: UUID, job_id: UUID, *, for_update: bool = False) -> JobRow | None:
+async def get(session: AsyncConnection, org_id: UUID, job_id: UUID, *, for_update: bool = False) -> JobRow | None:
     statement = sa.select(jobs).where(jobs.c.org_id == org_id, jobs.c.id == job_id)
     if for_update:
         statement = statement.with_for_update()
@@ -86,13 +86,13 @@ async def get(session: AsyncSession, org_id: UUID, job_id: UUID, *, for_update: 
     return found[0] if found else None
 
 
-async def by_idempotency_key(session: AsyncSession, org_id: UUID, key: str) -> JobRow | None:
+async def by_idempotency_key(session: AsyncConnection, org_id: UUID, key: str) -> JobRow | None:
     statement = sa.select(jobs).where(jobs.c.org_id == org_id, jobs.c.idempotency_key == key)
     found = _rows(await session.execute(statement))
     return found[0] if found else None
 
 
-async def page(session: AsyncSession, org_id: UUID, *, states: Sequence[str], kind: str | None, queue: str | None,
+async def page(session: AsyncConnection, org_id: UUID, *, states: Sequence[str], kind: str | None, queue: str | None,
                cursor: UUID | None, limit: int) -> list[JobRow]:
     """The org's jobs, newest first (ids are UUIDv7), after `cursor`."""
     statement = sa.select(jobs).where(jobs.c.org_id == org_id)
@@ -107,7 +107,7 @@ async def page(session: AsyncSession, org_id: UUID, *, states: Sequence[str], ki
     return _rows(await session.execute(statement.order_by(jobs.c.id.desc()).limit(limit)))
 
 
-async def cancel(session: AsyncSession, org_id: UUID, job_id: UUID) -> JobRow:
+async def cancel(session: AsyncConnection, org_id: UUID, job_id: UUID) -> JobRow:
     """Cancelled; a worker that holds it loses it (its outcome is dropped, its heartbeat stops the run)."""
     statement = jobs.update().where(jobs.c.org_id == org_id, jobs.c.id == job_id).values(
         state="cancelled", claimed_by=None, lease_until=None, finished_at=sa.func.clock_timestamp(),
@@ -115,7 +115,7 @@ async def cancel(session: AsyncSession, org_id: UUID, job_id: UUID) -> JobRow:
     return _rows(await session.execute(statement))[0]
 
 
-async def reschedule(session: AsyncSession, org_id: UUID, job_id: UUID, run_at: datetime | None, *,
+async def reschedule(session: AsyncConnection, org_id: UUID, job_id: UUID, run_at: datetime | None, *,
                      fresh_attempts: bool) -> JobRow:
     """Pending again at `run_at` (now if unset); `fresh_attempts` gives it all its attempts back."""
     values: dict[str, Any] = {
@@ -129,7 +129,7 @@ async def reschedule(session: AsyncSession, org_id: UUID, job_id: UUID, run_at: 
     return _rows(await session.execute(statement))[0]
 
 
-async def delete_finished(session: AsyncSession, org_id: UUID, older_than_days: int) -> int:
+async def delete_finished(session: AsyncConnection, org_id: UUID, older_than_days: int) -> int:
     """Forget the org's jobs that ended more than that many days ago (their idempotency keys with them)."""
     statement = jobs.delete().where(
         jobs.c.org_id == org_id, jobs.c.state.in_(("completed", "dead", "cancelled")),
@@ -142,7 +142,7 @@ async def delete_finished(session: AsyncSession, org_id: UUID, older_than_days: 
 _AS_WORKER = sa.text("SELECT set_config('app.jobs_worker', 'on', true)")
 
 
-async def as_worker(session: AsyncSession) -> None:
+async def as_worker(session: AsyncConnection) -> None:
     """This transaction sees and changes the jobs of every org (the queue's own work, never a caller's)."""
     await session.execute(_AS_WORKER)
 
@@ -158,7 +158,7 @@ _CLAIM = sa.text("""
 """).columns(*jobs.columns)
 
 
-async def claim(session: AsyncSession, queues: Sequence[str], worker: str, limit: int, lease: float) -> list[JobRow]:
+async def claim(session: AsyncConnection, queues: Sequence[str], worker: str, limit: int, lease: float) -> list[JobRow]:
     """Up to `limit` due jobs, highest priority first, now `claimed` by `worker` until its lease passes."""
     claimed = _rows(await session.execute(_CLAIM, {"queues": list(queues), "worker": worker, "limit": limit,
                                                    "lease": lease}))
@@ -172,7 +172,7 @@ _START = sa.text("""
 """)
 
 
-async def start(session: AsyncSession, job_ids: Sequence[UUID], worker: str) -> set[UUID]:
+async def start(session: AsyncConnection, job_ids: Sequence[UUID], worker: str) -> set[UUID]:
     """`running`: the ids the worker still holds."""
     return set((await session.execute(_START, {"ids": list(job_ids), "worker": worker})).scalars())
 
@@ -184,7 +184,7 @@ _EXTEND = sa.text("""
 """)
 
 
-async def extend_leases(session: AsyncSession, job_ids: Sequence[UUID], worker: str, lease: float) -> set[UUID]:
+async def extend_leases(session: AsyncConnection, job_ids: Sequence[UUID], worker: str, lease: float) -> set[UUID]:
     """The heartbeat: the ids whose lease was extended, i.e. that the worker still holds."""
     return set((await session.execute(_EXTEND, {"ids": list(job_ids), "worker": worker, "lease": lease})).scalars())
 
@@ -213,7 +213,7 @@ def _outcome_columns(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
     }
 
 
-async def finish(session: AsyncSession, outcomes: Sequence[Outcome], worker: str) -> list[JobRow]:
+async def finish(session: AsyncConnection, outcomes: Sequence[Outcome], worker: str) -> list[JobRow]:
     """Record the attempts' outcomes; the rows changed (a job the worker no longer holds keeps its state)."""
     return _rows(await session.execute(_FINISH, {**_outcome_columns(outcomes), "worker": worker}))
 
@@ -225,12 +225,12 @@ _EXPIRED = sa.text("""
 """).columns(*jobs.columns)
 
 
-async def expired(session: AsyncSession, queues: Sequence[str], limit: int = 100) -> list[JobRow]:
+async def expired(session: AsyncConnection, queues: Sequence[str], limit: int = 100) -> list[JobRow]:
     """Jobs of these queues whose worker stopped renewing its lease (it died or lost the database), locked."""
     return _rows(await session.execute(_EXPIRED, {"queues": list(queues), "limit": limit}))
 
 
-async def end_expired(session: AsyncSession, outcomes: Sequence[Outcome]) -> list[JobRow]:
+async def end_expired(session: AsyncConnection, outcomes: Sequence[Outcome]) -> list[JobRow]:
     """Record the outcome of attempts whose lease passed (rows locked by `expired` in this transaction)."""
     return _rows(await session.execute(_EXPIRE, _outcome_columns(outcomes)))
 
@@ -243,7 +243,7 @@ _NEXT = sa.text("""
 """)
 
 
-async def seconds_to_next(session: AsyncSession, queues: Sequence[str]) -> float | None:
+async def seconds_to_next(session: AsyncConnection, queues: Sequence[str]) -> float | None:
     """Until the next job of these queues comes due or the next lease passes (≤ 0: now); None when neither waits."""
     found = (await session.execute(_NEXT, {"queues": list(queues)})).scalar_one()
     return None if found is None else float(found)

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.agents.models import run_leases, run_steps, runs
 from services.agents.rows import RunRow, StepRow
@@ -22,14 +22,14 @@ def _lease_end(seconds: float) -> Any:
     return NOW + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
-async def insert_run(session: AsyncSession, values: dict[str, Any], owner: str, lease_seconds: float) -> RunRow:
+async def insert_run(session: AsyncConnection, values: dict[str, Any], owner: str, lease_seconds: float) -> RunRow:
     row = RunRow.of((await session.execute(sa.insert(runs).values(**values).returning(runs))).one())
     await session.execute(sa.insert(run_leases).values(
         run_id=row.id, org_id=row.org_id, owner=owner, expires_at=_lease_end(lease_seconds), takeovers=0))
     return row
 
 
-async def get_run(session: AsyncSession, org_id: UUID, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
+async def get_run(session: AsyncConnection, org_id: UUID, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
     statement = sa.select(runs).where(runs.c.org_id == org_id, runs.c.id == run_id)
     if for_update:
         statement = statement.with_for_update()
@@ -42,7 +42,7 @@ UNFINISHED = ("running", "waiting")
 
 
 async def list_runs(
-    session: AsyncSession, org_id: UUID, *, agent_id: UUID | None, conversation_id: UUID | None, status: str | None,
+    session: AsyncConnection, org_id: UUID, *, agent_id: UUID | None, conversation_id: UUID | None, status: str | None,
     cursor: UUID | None, limit: int, finished_only: bool = False,
 ) -> list[RunRow]:
     statement = sa.select(runs).where(runs.c.org_id == org_id).order_by(runs.c.id).limit(limit)
@@ -57,12 +57,12 @@ async def list_runs(
     return [RunRow.of(row) for row in await session.execute(statement)]
 
 
-async def update_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow:
+async def update_run(session: AsyncConnection, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow:
     statement = sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id).values(**values).returning(runs)
     return RunRow.of((await session.execute(statement)).one())
 
 
-async def finish_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
+async def finish_run(session: AsyncConnection, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
     """Mark a running (or waiting: a cancel) run finished and drop its lease; None when it was finished already (by
     a sweeper)."""
     statement = (
@@ -74,7 +74,7 @@ async def finish_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: 
     return RunRow.of(row) if row else None
 
 
-async def insert_steps(session: AsyncSession, org_id: UUID, run_id: UUID, first_seq: int,
+async def insert_steps(session: AsyncConnection, org_id: UUID, run_id: UUID, first_seq: int,
                        steps: list[tuple[str, int, dict[str, Any]]]) -> list[StepRow]:
     """Store steps (kind, iteration, body) numbered from `first_seq`, in one statement; in seq order."""
     statement = sa.insert(run_steps).values([
@@ -84,7 +84,7 @@ async def insert_steps(session: AsyncSession, org_id: UUID, run_id: UUID, first_
     return sorted((StepRow.of(row) for row in await session.execute(statement)), key=lambda row: row.seq)
 
 
-async def steps_of(session: AsyncSession, org_id: UUID, run_id: UUID, *, after_seq: int = 0,
+async def steps_of(session: AsyncConnection, org_id: UUID, run_id: UUID, *, after_seq: int = 0,
                    limit: int = 10_000) -> list[StepRow]:
     statement = (
         sa.select(run_steps).where(run_steps.c.org_id == org_id, run_steps.c.run_id == run_id,
@@ -94,7 +94,7 @@ async def steps_of(session: AsyncSession, org_id: UUID, run_id: UUID, *, after_s
     return [StepRow.of(row) for row in await session.execute(statement)]
 
 
-async def renew_leases(session: AsyncSession, owner: str, run_ids: list[UUID], lease_seconds: float) -> set[UUID]:
+async def renew_leases(session: AsyncConnection, owner: str, run_ids: list[UUID], lease_seconds: float) -> set[UUID]:
     """Extend this replica's leases; answer the runs whose lease another replica holds now.
 
     A run missing from both is finished: `finish_run` dropped its lease in the transaction that ended it, and the
@@ -124,7 +124,7 @@ _TAKE_EXPIRED = sa.text("""
 """)
 
 
-async def take_expired_leases(session: AsyncSession, owner: str, lease_seconds: float, limit: int,
+async def take_expired_leases(session: AsyncConnection, owner: str, lease_seconds: float, limit: int,
                               working: list[UUID]) -> list[tuple[UUID, UUID, int]]:
     """Take over up to `limit` expired leases, not those of the runs in `working` (the sweeper's replica is still
     working on them: their renewal was late): (run id, org id, takeovers so far)."""
@@ -133,11 +133,11 @@ async def take_expired_leases(session: AsyncSession, owner: str, lease_seconds: 
     return [(row.run_id, row.org_id, row.takeovers) for row in result]
 
 
-async def drop_lease(session: AsyncSession, run_id: UUID) -> None:
+async def drop_lease(session: AsyncConnection, run_id: UUID) -> None:
     await session.execute(sa.delete(run_leases).where(run_leases.c.run_id == run_id))
 
 
-async def execution_totals(session: AsyncSession, org_id: UUID, since: datetime | None, group: str | None) -> list[Any]:
+async def execution_totals(session: AsyncConnection, org_id: UUID, since: datetime | None, group: str | None) -> list[Any]:
     """Finished runs summed, overall (`group` None) or by `model` / `agent_slug`."""
     key = runs.c[group] if group else sa.literal("all")
     statement = (
@@ -157,13 +157,13 @@ async def execution_totals(session: AsyncSession, org_id: UUID, since: datetime 
     return list(await session.execute(statement))
 
 
-async def release_leases(session: AsyncSession, owner: str, run_ids: list[UUID]) -> None:
+async def release_leases(session: AsyncConnection, owner: str, run_ids: list[UUID]) -> None:
     """Let the leases expire now, for another replica to take over at its next sweep."""
     await session.execute(sa.update(run_leases).where(run_leases.c.run_id.in_(run_ids), run_leases.c.owner == owner)
                           .values(expires_at=NOW))
 
 
-async def park_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
+async def park_run(session: AsyncConnection, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
     """A running run now waiting for its caller (run_waiting.py): its lease dropped; None when it ended meanwhile."""
     statement = (
         sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status == "running")
@@ -174,7 +174,7 @@ async def park_run(session: AsyncSession, org_id: UUID, run_id: UUID, values: di
     return RunRow.of(row) if row else None
 
 
-async def wake_run(session: AsyncSession, org_id: UUID, run_id: UUID, owner: str,
+async def wake_run(session: AsyncConnection, org_id: UUID, run_id: UUID, owner: str,
                    lease_seconds: float) -> RunRow | None:
     """A waiting run running again under `owner`'s lease; None when it was not waiting."""
     statement = (

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(slots=True)
@@ -67,14 +67,14 @@ def _key(row: Any) -> KeyRow:
     return KeyRow(row[0], row[1], row[2], row[3], bytes(row[4]))
 
 
-async def get_key(session: AsyncSession, org_id: UUID, role: str, owner_id: UUID) -> KeyRow | None:
+async def get_key(session: AsyncConnection, org_id: UUID, role: str, owner_id: UUID) -> KeyRow | None:
     row = (await session.execute(sa.text(f"""
         SELECT {_KEY} FROM commerce.ap2_keys WHERE org_id = :org_id AND role = :role AND owner_id = :owner_id
     """), {"org_id": org_id, "role": role, "owner_id": owner_id})).first()
     return _key(row) if row else None
 
 
-async def insert_key(session: AsyncSession, org_id: UUID, role: str, owner_id: UUID, kid: str,
+async def insert_key(session: AsyncConnection, org_id: UUID, role: str, owner_id: UUID, kid: str,
                      public_jwk: dict[str, Any], key_sealed: bytes) -> KeyRow | None:
     """None when the key exists already (a concurrent request made it first)."""
     row = (await session.execute(sa.text(f"""
@@ -86,21 +86,21 @@ async def insert_key(session: AsyncSession, org_id: UUID, role: str, owner_id: U
     return _key(row) if row else None
 
 
-async def public_keys(session: AsyncSession, org_id: UUID, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+async def public_keys(session: AsyncConnection, org_id: UUID, roles: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = (await session.execute(sa.text("""
         SELECT public_jwk FROM commerce.ap2_keys WHERE org_id = :org_id AND role = ANY(:roles) ORDER BY created_at
     """), {"org_id": org_id, "roles": list(roles)})).all()
     return [row[0] for row in rows]
 
 
-async def insert_trusted(session: AsyncSession, values: dict[str, Any]) -> datetime:
+async def insert_trusted(session: AsyncConnection, values: dict[str, Any]) -> datetime:
     return (await session.execute(sa.text("""
         INSERT INTO commerce.ap2_trusted_issuers (id, org_id, issuer, jwks, created_by)
         VALUES (:id, :org_id, :issuer, CAST(:jwks AS jsonb), :created_by) RETURNING created_at
     """), {**values, "jwks": json.dumps(values["jwks"])})).scalar_one()
 
 
-async def trusted(session: AsyncSession, org_id: UUID) -> list[tuple[UUID, str, dict[str, Any], datetime]]:
+async def trusted(session: AsyncConnection, org_id: UUID) -> list[tuple[UUID, str, dict[str, Any], datetime]]:
     rows = (await session.execute(sa.text("""
         SELECT id, issuer, jwks, created_at FROM commerce.ap2_trusted_issuers WHERE org_id = :org_id
         ORDER BY created_at
@@ -108,7 +108,7 @@ async def trusted(session: AsyncSession, org_id: UUID) -> list[tuple[UUID, str, 
     return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
-async def insert_checkout(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_checkout(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(sa.text("""
         INSERT INTO commerce.ap2_checkouts (id, org_id, merchant_id, checkout_jwt, checkout_hash, nonce, amount,
                                             currency, expires_at, acp_session_id, acp_version)
@@ -117,7 +117,7 @@ async def insert_checkout(session: AsyncSession, values: dict[str, Any]) -> None
     """), {"acp_session_id": None, "acp_version": None, **values})
 
 
-async def get_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID, *,
+async def get_checkout(session: AsyncConnection, org_id: UUID, checkout_id: UUID, *,
                        lock: bool = False) -> CheckoutRow | None:
     row = (await session.execute(sa.text(f"""
         SELECT {_CHECKOUT} FROM commerce.ap2_checkouts WHERE org_id = :org_id AND id = :id
@@ -137,7 +137,7 @@ MANDATE_DEFAULTS: dict[str, Any] = {"agent_id": None, "credential": None, "fulfi
                                      "issuer": None}
 
 
-async def insert_mandate(session: AsyncSession, values: dict[str, Any]) -> UUID:
+async def insert_mandate(session: AsyncConnection, values: dict[str, Any]) -> UUID:
     """The mandate's id (an existing row's when this org recorded the same credential before)."""
     return (await session.execute(sa.text("""
         INSERT INTO commerce.ap2_mandates (id, org_id, kind, mandate_type, direction, agent_id, credential_hash,
@@ -150,7 +150,7 @@ async def insert_mandate(session: AsyncSession, values: dict[str, Any]) -> UUID:
     """), {**MANDATE_DEFAULTS, **values, "claims": json.dumps(values["claims"])})).scalar_one()
 
 
-async def get_receipt(session: AsyncSession, org_id: UUID, receipt_id: UUID) -> ReceiptRow | None:
+async def get_receipt(session: AsyncConnection, org_id: UUID, receipt_id: UUID) -> ReceiptRow | None:
     row = (await session.execute(sa.text(f"""
         SELECT {_RECEIPT} FROM commerce.ap2_receipts WHERE org_id = :org_id AND id = :id
     """), {"org_id": org_id, "id": receipt_id})).first()
@@ -167,7 +167,7 @@ class GrantedRow:
     expires_at: datetime | None
 
 
-async def get_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> GrantedRow | None:
+async def get_granted(session: AsyncConnection, org_id: UUID, mandate_id: UUID) -> GrantedRow | None:
     """A mandate this org granted, locked until the transaction ends (its agent's purchases queue here)."""
     row = (await session.execute(sa.text("""
         SELECT id, agent_id, claims, credential, status, expires_at FROM commerce.ap2_mandates
@@ -176,7 +176,7 @@ async def get_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> 
     return GrantedRow(*row) if row else None
 
 
-async def granted_usage(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> UsageRow:
+async def granted_usage(session: AsyncConnection, org_id: UUID, mandate_id: UUID) -> UsageRow:
     """The closed mandates signed under a granted one (each counts once signed: it can be presented), but those
     the merchant definitely refused (`released`)."""
     return (await held_usage(session, org_id, [mandate_id])).get(mandate_id, _usage([]))
@@ -192,7 +192,7 @@ class ClosedRow:
     status: str
 
 
-async def get_closed_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> ClosedRow | None:
+async def get_closed_granted(session: AsyncConnection, org_id: UUID, mandate_id: UUID) -> ClosedRow | None:
     """A closed mandate this org signed for one of its agents."""
     row = (await session.execute(sa.text("""
         SELECT id, agent_id, fulfills, mandate_type, claims, status FROM commerce.ap2_mandates
@@ -201,7 +201,7 @@ async def get_closed_granted(session: AsyncSession, org_id: UUID, mandate_id: UU
     return ClosedRow(*row) if row else None
 
 
-async def release_closed(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> bool:
+async def release_closed(session: AsyncConnection, org_id: UUID, mandate_id: UUID) -> bool:
     """Mark a signed closed mandate released (False: it was released already — a use is released once)."""
     return (await session.execute(sa.text("""
         UPDATE commerce.ap2_mandates SET status = 'released'
@@ -210,7 +210,7 @@ async def release_closed(session: AsyncSession, org_id: UUID, mandate_id: UUID) 
     """), {"org_id": org_id, "id": mandate_id})).first() is not None
 
 
-async def held(session: AsyncSession, org_id: UUID, agent_id: UUID, limit: int = 50) -> list[GrantedRow]:
+async def held(session: AsyncConnection, org_id: UUID, agent_id: UUID, limit: int = 50) -> list[GrantedRow]:
     """The agent's active, unexpired open mandates, newest first."""
     rows = (await session.execute(sa.text("""
         SELECT id, agent_id, claims, '' AS credential, status, expires_at FROM commerce.ap2_mandates
@@ -221,7 +221,7 @@ async def held(session: AsyncSession, org_id: UUID, agent_id: UUID, limit: int =
     return [GrantedRow(*row) for row in rows]
 
 
-async def held_usage(session: AsyncSession, org_id: UUID, mandate_ids: list[UUID]) -> dict[UUID, UsageRow]:
+async def held_usage(session: AsyncConnection, org_id: UUID, mandate_ids: list[UUID]) -> dict[UUID, UsageRow]:
     """`granted_usage` of each of these open mandates, in one statement (a mandate never used is absent)."""
     rows = (await session.execute(sa.text("""
         SELECT fulfills, claims -> 'payment_amount' ->> 'currency', count(*),
@@ -236,7 +236,7 @@ async def held_usage(session: AsyncSession, org_id: UUID, mandate_ids: list[UUID
     return {mandate_id: _usage(found) for mandate_id, found in by_mandate.items()}
 
 
-async def checkout_mandates_for(session: AsyncSession, org_id: UUID, agent_id: UUID, checkout_hash: str,
+async def checkout_mandates_for(session: AsyncConnection, org_id: UUID, agent_id: UUID, checkout_hash: str,
                                 reference: str | None) -> tuple[list[str], bool]:
     """(the digests of the open checkout mandates under which this agent closed a checkout mandate for this checkout,
     whether `reference` is the digest of an open checkout mandate this org granted)."""
@@ -252,7 +252,7 @@ async def checkout_mandates_for(session: AsyncSession, org_id: UUID, agent_id: U
     return list(row[0]), bool(row[1])
 
 
-async def revoke_granted(session: AsyncSession, org_id: UUID, mandate_id: UUID) -> str | None:
+async def revoke_granted(session: AsyncConnection, org_id: UUID, mandate_id: UUID) -> str | None:
     """The mandate's status after revoking it (None: no such granted open mandate)."""
     return (await session.execute(sa.text("""
         UPDATE commerce.ap2_mandates SET status = 'revoked'

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
 
@@ -62,7 +62,7 @@ _CLAIM = sa.text("""
 """)
 
 
-async def claim(session: AsyncSession, *, limit: int, lease: float) -> list[PendingMandate]:
+async def claim(session: AsyncConnection, *, limit: int, lease: float) -> list[PendingMandate]:
     """Pending mandates of every org, oldest first, leased to this replica for `lease` seconds."""
     await session.execute(_AS_WORKER)
     return [PendingMandate(*row) for row in await session.execute(_CLAIM, {"limit": limit, "lease": lease})]
@@ -75,14 +75,14 @@ _DONE = sa.text("""
 """)
 
 
-async def record(session: AsyncSession, outcomes: list[tuple[UUID, UUID | None, bool]]) -> None:
+async def record(session: AsyncConnection, outcomes: list[tuple[UUID, UUID | None, bool]]) -> None:
     """Each (mandate, its thing if written, done): done ones leave the queue, the others are tried again later."""
     await session.execute(_AS_WORKER)
     if outcomes:
         await session.execute(_DONE, [{"id": id_, "thing_id": thing, "done": done} for id_, thing, done in outcomes])
 
 
-async def pending(session: AsyncSession, org_id: UUID) -> int:
+async def pending(session: AsyncConnection, org_id: UUID) -> int:
     """How many of the org's mandates still wait for their things (tests and health)."""
     return (await session.execute(sa.text(
         "SELECT count(*) FROM commerce.ap2_mandates WHERE org_id = :org_id AND graph_pending"),

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.commerce.repository_ap2 import _CHECKOUT, _RECEIPT, MANDATE_DEFAULTS, CheckoutRow, ReceiptRow, UsageRow
 
@@ -25,7 +25,7 @@ _STATE = sa.text("""
 """)
 
 
-async def lock_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID,
+async def lock_checkout(session: AsyncConnection, org_id: UUID, checkout_id: UUID,
                         chain_hash: str | None) -> tuple[CheckoutRow, str | None, bool] | None:
     """The checkout, locked until the transaction ends; then the open checkout mandate that checked it out (its
     hash, None if none did) and whether this chain was refused here before — read by a second statement, once the
@@ -41,7 +41,7 @@ async def lock_checkout(session: AsyncSession, org_id: UUID, checkout_id: UUID,
     return CheckoutRow(*row), checked_out_by, bool(refused)
 
 
-async def record_refused(session: AsyncSession, org_id: UUID, chain_hash: str, checkout_id: UUID,
+async def record_refused(session: AsyncConnection, org_id: UUID, chain_hash: str, checkout_id: UUID,
                          reason: str | None) -> None:
     """This chain is refused here for good (a refusal is final: see migrations/v0012_ap2_refusals.py)."""
     await session.execute(sa.text("""
@@ -50,7 +50,7 @@ async def record_refused(session: AsyncSession, org_id: UUID, chain_hash: str, c
     """), {"org_id": org_id, "chain_hash": chain_hash, "checkout_id": checkout_id, "reason": reason})
 
 
-async def is_checkout_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> bool:
+async def is_checkout_mandate(session: AsyncConnection, org_id: UUID, open_hash: str) -> bool:
     """Whether this merchant accepted an open checkout mandate with this hash (for some checkout)."""
     return bool((await session.execute(sa.text("""
         SELECT EXISTS (SELECT 1 FROM commerce.ap2_mandates WHERE org_id = :org_id AND direction = 'accepted'
@@ -64,7 +64,7 @@ _USE = sa.text("""
 """)
 
 
-async def use_open_mandate(session: AsyncSession, org_id: UUID, open_hash: str) -> UsageRow:
+async def use_open_mandate(session: AsyncConnection, org_id: UUID, open_hash: str) -> UsageRow:
     """Lock the open mandate's row until the transaction ends (made on first use) and read its uses so far."""
     uses, spent, last = (await session.execute(_USE, {"org_id": org_id, "open_hash": open_hash})).one()
     return UsageRow(uses, {currency: int(amount) for currency, amount in (spent or {}).items()}, last)
@@ -78,7 +78,7 @@ _COUNT = sa.text("""
 """)
 
 
-async def count_uses(session: AsyncSession, org_id: UUID, hashes: list[str], amount: int, currency: str) -> None:
+async def count_uses(session: AsyncConnection, org_id: UUID, hashes: list[str], amount: int, currency: str) -> None:
     """One more use of each of these open mandates (a delegated chain's upper hops; `record_payment` counts
     the last)."""
     await session.execute(_COUNT, {"org_id": org_id, "hashes": hashes, "amount": amount, "currency": currency})
@@ -128,7 +128,7 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{name}": merged.get(name) for name in _MANDATE_COLUMNS.split(", ")}
 
 
-async def record_payment(session: AsyncSession, org_id: UUID, *, open_mandate: dict[str, Any],
+async def record_payment(session: AsyncConnection, org_id: UUID, *, open_mandate: dict[str, Any],
                          closed_mandate: dict[str, Any], receipt: dict[str, Any]) -> tuple[UUID, ReceiptRow]:
     """(the open mandate's id, the receipt): both mandates, the receipt (`kind` payment or checkout), the checkout
     paid (a payment) or checked out (a checkout mandate), the open mandate's use counted (a payment)."""
@@ -147,7 +147,7 @@ _RECEIPTS = sa.text(f"""
 """)
 
 
-async def receipts(session: AsyncSession, org_id: UUID, *, limit: int, before: datetime | None) -> list[ReceiptRow]:
+async def receipts(session: AsyncConnection, org_id: UUID, *, limit: int, before: datetime | None) -> list[ReceiptRow]:
     rows = await session.execute(_RECEIPTS, {"org_id": org_id, "limit": limit, "before": before})
     return [ReceiptRow(*row) for row in rows]
 
@@ -163,7 +163,7 @@ _MANDATES = sa.text("""
 """)
 
 
-async def mandates(session: AsyncSession, org_id: UUID, *, direction: str | None, agent_id: UUID | None,
+async def mandates(session: AsyncConnection, org_id: UUID, *, direction: str | None, agent_id: UUID | None,
                    limit: int, before: datetime | None) -> list[dict[str, Any]]:
     rows = await session.execute(_MANDATES, {"org_id": org_id, "direction": direction, "agent_id": agent_id,
                                              "limit": limit, "before": before})

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _COLUMNS = ("id, code, name, kind, percent_off, amount_off, currency, starts_at, ends_at, max_redemptions, "
             "times_redeemed, min_subtotal, product_ids, active, created_at, updated_at")
@@ -23,7 +23,7 @@ def _rows(result: Any) -> list[DiscountRow]:
     return [dict(row) for row in result.mappings()]
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> DiscountRow | None:
+async def insert(session: AsyncConnection, values: dict[str, Any]) -> DiscountRow | None:
     """The new discount; None when the org already has the code (any case)."""
     statement = sa.text(f"""
         INSERT INTO commerce.discounts (id, org_id, code, code_key, name, kind, percent_off, amount_off, currency,
@@ -36,7 +36,7 @@ async def insert(session: AsyncSession, values: dict[str, Any]) -> DiscountRow |
     return found[0] if found else None
 
 
-async def update(session: AsyncSession, org_id: UUID, code: str, changes: dict[str, Any]) -> DiscountRow | None:
+async def update(session: AsyncConnection, org_id: UUID, code: str, changes: dict[str, Any]) -> DiscountRow | None:
     sets = ", ".join(f"{name} = :{name}" for name in changes)
     statement = sa.text(f"""
         UPDATE commerce.discounts SET {sets + ', ' if sets else ''}updated_at = clock_timestamp()
@@ -45,7 +45,7 @@ async def update(session: AsyncSession, org_id: UUID, code: str, changes: dict[s
     return found[0] if found else None
 
 
-async def by_codes(session: AsyncSession, org_id: UUID, codes: list[str]) -> dict[str, DiscountRow]:
+async def by_codes(session: AsyncConnection, org_id: UUID, codes: list[str]) -> dict[str, DiscountRow]:
     """The org's discounts among `codes`, by lower-case code."""
     if not codes:
         return {}
@@ -55,13 +55,13 @@ async def by_codes(session: AsyncSession, org_id: UUID, codes: list[str]) -> dic
     return {row["code"].lower(): row for row in rows}
 
 
-async def page(session: AsyncSession, org_id: UUID, limit: int) -> list[DiscountRow]:
+async def page(session: AsyncConnection, org_id: UUID, limit: int) -> list[DiscountRow]:
     statement = sa.text(f"SELECT {_COLUMNS} FROM commerce.discounts WHERE org_id = :org_id ORDER BY code_key "
                         "LIMIT :limit")
     return _rows(await session.execute(statement, {"org_id": org_id, "limit": limit}))
 
 
-async def redeem(session: AsyncSession, org_id: UUID, discount_id: UUID) -> bool:
+async def redeem(session: AsyncConnection, org_id: UUID, discount_id: UUID) -> bool:
     """Count one redemption, unless the discount is inactive, over its limit or past its end."""
     statement = sa.text("""
         UPDATE commerce.discounts SET times_redeemed = times_redeemed + 1, updated_at = clock_timestamp()

@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,29 +83,29 @@ _SWEEP = sa.text("""
 """)
 
 
-async def claim(session: AsyncSession, scope: KeyScope, *, request_hash: str, lock_id: UUID, lease: float,
+async def claim(session: AsyncConnection, scope: KeyScope, *, request_hash: str, lock_id: UUID, lease: float,
                 ttl: float) -> bool:
     """True when this request now holds the key (new, expired, or an abandoned one with the same body)."""
     values = {**scope.values(), "request_hash": request_hash, "lock_id": lock_id, "lease": lease, "ttl": ttl}
     return (await session.execute(_CLAIM, values)).first() is not None
 
 
-async def get(session: AsyncSession, scope: KeyScope) -> IdempotencyRow | None:
+async def get(session: AsyncConnection, scope: KeyScope) -> IdempotencyRow | None:
     row = (await session.execute(_GET, scope.values())).first()
     return IdempotencyRow(*row) if row else None
 
 
-async def complete(session: AsyncSession, scope: KeyScope, lock_id: UUID, *, status: int, headers: dict[str, str],
+async def complete(session: AsyncConnection, scope: KeyScope, lock_id: UUID, *, status: int, headers: dict[str, str],
                    body: str) -> bool:
     values = {**scope.values(), "lock_id": lock_id, "status": status, "headers": json.dumps(headers), "body": body}
     return (await session.execute(_COMPLETE, values)).first() is not None
 
 
-async def release(session: AsyncSession, scope: KeyScope, lock_id: UUID) -> bool:
+async def release(session: AsyncConnection, scope: KeyScope, lock_id: UUID) -> bool:
     return (await session.execute(_RELEASE, {**scope.values(), "lock_id": lock_id})).first() is not None
 
 
-async def sweep_expired(session: AsyncSession, limit: int = 1000) -> int:
+async def sweep_expired(session: AsyncConnection, limit: int = 1000) -> int:
     """Delete up to `limit` expired records of every org (the service's sweeper; its own transaction)."""
     await session.execute(_AS_WORKER)
     return (await session.execute(_SWEEP, {"limit": limit})).rowcount or 0  # type: ignore[attr-defined]

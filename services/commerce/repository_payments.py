@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _COLUMNS = ("id, org_id, provider, reason, max_amount, currency, checkout_session_id, merchant_id, expires_at, display,"
             " metadata, created_by, created_at, charged_at, charge_id, charged_amount, charge_key")
@@ -67,18 +67,18 @@ _SPEND = sa.text(f"""
 """)
 
 
-async def insert(session: AsyncSession, token: NewVaultToken) -> VaultTokenRow:
+async def insert(session: AsyncConnection, token: NewVaultToken) -> VaultTokenRow:
     values = {name: getattr(token, name) for name in NewVaultToken.__dataclass_fields__}
     values["display"], values["metadata"] = json.dumps(token.display), json.dumps(token.metadata)
     return VaultTokenRow(*(await session.execute(_INSERT, values)).one())
 
 
-async def get(session: AsyncSession, org_id: UUID, token_id: str) -> VaultTokenRow | None:
+async def get(session: AsyncConnection, org_id: UUID, token_id: str) -> VaultTokenRow | None:
     row = (await session.execute(_GET, {"org_id": org_id, "id": token_id})).first()
     return VaultTokenRow(*row) if row else None
 
 
-async def spend(session: AsyncSession, org_id: UUID, token_id: str, *, amount: int, currency: str,
+async def spend(session: AsyncConnection, org_id: UUID, token_id: str, *, amount: int, currency: str,
                 checkout_session_id: str, charge_id: str, charge_key: str) -> VaultTokenRow | None:
     """The token, now charged `amount`; None when it may not pay this (spent, expired, other session, too much)."""
     row = (await session.execute(_SPEND, {

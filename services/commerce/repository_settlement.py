@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
 
@@ -30,7 +30,7 @@ class Settlement:
 _COLUMNS = "org_id, checkout_session_id, order_id, actor_id, payment_status, details, attempts"
 
 
-async def queue(session: AsyncSession, settlement: Settlement, grace: float) -> None:
+async def queue(session: AsyncConnection, settlement: Settlement, grace: float) -> None:
     """Pending, and left to the answering replica for `grace` seconds before a loop may take it."""
     await session.execute(sa.text("""
         INSERT INTO commerce.checkout_settlements (org_id, checkout_session_id, order_id, actor_id, payment_status,
@@ -43,7 +43,7 @@ async def queue(session: AsyncSession, settlement: Settlement, grace: float) -> 
         "details": json.dumps(settlement.details), "grace": grace})
 
 
-async def pending(session: AsyncSession, org_id: UUID, session_id: str) -> Settlement | None:
+async def pending(session: AsyncConnection, org_id: UUID, session_id: str) -> Settlement | None:
     row = (await session.execute(sa.text(
         f"SELECT {_COLUMNS} FROM commerce.checkout_settlements WHERE org_id = :org_id "
         "AND checkout_session_id = :session_id AND state = 'pending'"),
@@ -51,7 +51,7 @@ async def pending(session: AsyncSession, org_id: UUID, session_id: str) -> Settl
     return Settlement(*row) if row else None
 
 
-async def due(session: AsyncSession, *, limit: int, lease: float) -> list[Settlement]:
+async def due(session: AsyncConnection, *, limit: int, lease: float) -> list[Settlement]:
     """Pending settlements of every org whose time came, leased to this replica for `lease` seconds."""
     await session.execute(_AS_WORKER)
     rows = await session.execute(sa.text(f"""
@@ -66,7 +66,7 @@ async def due(session: AsyncSession, *, limit: int, lease: float) -> list[Settle
     return [Settlement(*row) for row in rows]
 
 
-async def finish(session: AsyncSession, org_id: UUID, session_id: str) -> bool:
+async def finish(session: AsyncConnection, org_id: UUID, session_id: str) -> bool:
     """End a pending settlement; False when it had already ended (another try finished it)."""
     return (await session.execute(sa.text(
         "UPDATE commerce.checkout_settlements SET state = 'done', claimed_until = NULL WHERE org_id = :org_id "
@@ -74,7 +74,7 @@ async def finish(session: AsyncSession, org_id: UUID, session_id: str) -> bool:
         {"org_id": org_id, "session_id": session_id})).first() is not None
 
 
-async def retry(session: AsyncSession, org_id: UUID, session_id: str, delay: float) -> None:
+async def retry(session: AsyncConnection, org_id: UUID, session_id: str, delay: float) -> None:
     await session.execute(sa.text(
         "UPDATE commerce.checkout_settlements SET attempts = attempts + 1, claimed_until = NULL, "
         "next_attempt_at = clock_timestamp() + make_interval(secs => :delay) WHERE org_id = :org_id "
@@ -82,7 +82,7 @@ async def retry(session: AsyncSession, org_id: UUID, session_id: str, delay: flo
         {"org_id": org_id, "session_id": session_id, "delay": delay})
 
 
-async def set_order_payment(session: AsyncSession, org_id: UUID, order_id: str, payment_id: UUID) -> None:
+async def set_order_payment(session: AsyncConnection, org_id: UUID, order_id: str, payment_id: UUID) -> None:
     await session.execute(sa.text(
         "UPDATE commerce.orders SET payment_thing_id = :payment_id WHERE org_id = :org_id AND id = :order_id "
         "AND payment_thing_id IS NULL"), {"org_id": org_id, "order_id": order_id, "payment_id": payment_id})

@@ -10,7 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _LOCK = sa.text("""
     SELECT pg_advisory_xact_lock(hashtextextended('commerce.stock:' || CAST(:org_id AS text) || ':' || p, 0))
@@ -23,18 +23,18 @@ _HELD_ELSEWHERE = sa.text("""
      GROUP BY product_id""")
 
 
-async def lock(session: AsyncSession, org_id: UUID, products: list[UUID]) -> None:
+async def lock(session: AsyncConnection, org_id: UUID, products: list[UUID]) -> None:
     """Serialise the transactions that reserve any of `products` (until this one ends), in one order."""
     await session.execute(_LOCK, {"org_id": str(org_id), "products": sorted(str(p) for p in products)})
 
 
-async def held_elsewhere(session: AsyncSession, org_id: UUID, session_id: str, products: list[UUID]
+async def held_elsewhere(session: AsyncConnection, org_id: UUID, session_id: str, products: list[UUID]
                          ) -> dict[UUID, int]:
     rows = await session.execute(_HELD_ELSEWHERE, {"org_id": org_id, "session_id": session_id, "products": products})
     return {product: int(quantity) for product, quantity in rows.all()}
 
 
-async def hold(session: AsyncSession, org_id: UUID, session_id: str, held: dict[UUID, int],
+async def hold(session: AsyncConnection, org_id: UUID, session_id: str, held: dict[UUID, int],
                expires_at: datetime) -> None:
     """The session holds exactly `held` (product -> quantity) until `expires_at`; nothing else."""
     await session.execute(sa.text(
@@ -52,21 +52,21 @@ async def hold(session: AsyncSession, org_id: UUID, session_id: str, held: dict[
              "expires_at": expires_at})
 
 
-async def release(session: AsyncSession, org_id: UUID, session_id: str) -> None:
+async def release(session: AsyncConnection, org_id: UUID, session_id: str) -> None:
     """A canceled (or expired) session holds nothing."""
     await session.execute(sa.text(
         "DELETE FROM commerce.stock_reservations WHERE org_id = :org_id AND checkout_session_id = :session_id "
         "AND state = 'held'"), {"org_id": org_id, "session_id": session_id})
 
 
-async def sell(session: AsyncSession, org_id: UUID, session_id: str) -> None:
+async def sell(session: AsyncConnection, org_id: UUID, session_id: str) -> None:
     """A completed session's holds are sold: they count until the graph's stock has been taken down."""
     await session.execute(sa.text(
         "UPDATE commerce.stock_reservations SET state = 'sold' WHERE org_id = :org_id "
         "AND checkout_session_id = :session_id"), {"org_id": org_id, "session_id": session_id})
 
 
-async def taken(session: AsyncSession, org_id: UUID, session_id: str, product_id: UUID) -> None:
+async def taken(session: AsyncConnection, org_id: UUID, session_id: str, product_id: UUID) -> None:
     """The sale of `product_id` is off the product's stock in the graph: its sold row no longer counts."""
     await session.execute(sa.text(
         "DELETE FROM commerce.stock_reservations WHERE org_id = :org_id AND checkout_session_id = :session_id "

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(slots=True)
@@ -64,7 +64,7 @@ def _spend(row: Any) -> SpendRow:
     return SpendRow(row[0], row[1], int(row[2]), *row[3:])
 
 
-async def insert_wallet(session: AsyncSession, org_id: UUID, address: str, key_sealed: bytes,
+async def insert_wallet(session: AsyncConnection, org_id: UUID, address: str, key_sealed: bytes,
                         created_by: UUID) -> WalletRow | None:
     """None when the org has a wallet already (a concurrent create won)."""
     row = (await session.execute(sa.text(f"""
@@ -75,13 +75,13 @@ async def insert_wallet(session: AsyncSession, org_id: UUID, address: str, key_s
     return _wallet(row) if row else None
 
 
-async def get_wallet(session: AsyncSession, org_id: UUID) -> WalletRow | None:
+async def get_wallet(session: AsyncConnection, org_id: UUID) -> WalletRow | None:
     row = (await session.execute(sa.text(f"SELECT {_WALLET} FROM commerce.wallets WHERE org_id = :org_id"),
                                  {"org_id": org_id})).first()
     return _wallet(row) if row else None
 
 
-async def upsert_budget(session: AsyncSession, org_id: UUID, agent_id: UUID, per_call: int, per_day: int,
+async def upsert_budget(session: AsyncConnection, org_id: UUID, agent_id: UUID, per_call: int, per_day: int,
                         asset: str | None, updated_by: UUID) -> BudgetRow:
     row = (await session.execute(sa.text(f"""
         INSERT INTO commerce.wallet_budgets (org_id, agent_id, per_call, per_day, asset, updated_by)
@@ -94,7 +94,7 @@ async def upsert_budget(session: AsyncSession, org_id: UUID, agent_id: UUID, per
     return _budget(row)
 
 
-async def get_budget(session: AsyncSession, org_id: UUID, agent_id: UUID, *, lock: bool = False) -> BudgetRow | None:
+async def get_budget(session: AsyncConnection, org_id: UUID, agent_id: UUID, *, lock: bool = False) -> BudgetRow | None:
     """The agent's budget; `lock` holds its row until the transaction ends (the sign's reservation)."""
     row = (await session.execute(sa.text(f"""
         SELECT {_BUDGET} FROM commerce.wallet_budgets WHERE org_id = :org_id AND agent_id = :agent_id
@@ -103,7 +103,7 @@ async def get_budget(session: AsyncSession, org_id: UUID, agent_id: UUID, *, loc
     return _budget(row) if row else None
 
 
-async def spent_last_day(session: AsyncSession, org_id: UUID, agent_id: UUID) -> int:
+async def spent_last_day(session: AsyncConnection, org_id: UUID, agent_id: UUID) -> int:
     """Atomic units signed for the agent in the last 24 hours (failed spends too: their signatures still exist)."""
     total = (await session.execute(sa.text(f"""
         SELECT coalesce(sum(amount), 0) FROM commerce.wallet_spends
@@ -112,7 +112,7 @@ async def spent_last_day(session: AsyncSession, org_id: UUID, agent_id: UUID) ->
     return int(total)
 
 
-async def insert_spend(session: AsyncSession, values: dict[str, Any]) -> SpendRow | None:
+async def insert_spend(session: AsyncConnection, values: dict[str, Any]) -> SpendRow | None:
     """None when this nonce was signed before (the same authorization is never signed twice)."""
     row = (await session.execute(sa.text(f"""
         INSERT INTO commerce.wallet_spends (id, org_id, agent_id, amount, asset, network, pay_to, nonce,
@@ -123,7 +123,7 @@ async def insert_spend(session: AsyncSession, values: dict[str, Any]) -> SpendRo
     return _spend(row) if row else None
 
 
-async def record_outcome(session: AsyncSession, org_id: UUID, spend_id: UUID, status: str, tx_hash: str | None,
+async def record_outcome(session: AsyncConnection, org_id: UUID, spend_id: UUID, status: str, tx_hash: str | None,
                          error_reason: str | None) -> SpendRow | None:
     """The spend with its outcome; None when there is no such spend, or its outcome was recorded already."""
     row = (await session.execute(sa.text(f"""
@@ -135,7 +135,7 @@ async def record_outcome(session: AsyncSession, org_id: UUID, spend_id: UUID, st
     return _spend(row) if row else None
 
 
-async def get_spend(session: AsyncSession, org_id: UUID, spend_id: UUID) -> SpendRow | None:
+async def get_spend(session: AsyncConnection, org_id: UUID, spend_id: UUID) -> SpendRow | None:
     row = (await session.execute(sa.text(f"SELECT {_SPEND} FROM commerce.wallet_spends WHERE org_id = :org_id "
                                          "AND id = :id"), {"org_id": org_id, "id": spend_id})).first()
     return _spend(row) if row else None

@@ -11,7 +11,7 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(slots=True)
@@ -113,32 +113,32 @@ _ATTEMPTS = sa.text("""
 """)
 
 
-async def upsert_endpoint(session: AsyncSession, org_id: UUID, url: str, secret_sealed: bytes,
+async def upsert_endpoint(session: AsyncConnection, org_id: UUID, url: str, secret_sealed: bytes,
                           created_by: UUID) -> EndpointRow:
     values = {"org_id": org_id, "url": url, "secret_sealed": secret_sealed, "created_by": created_by}
     return EndpointRow(*(await session.execute(_UPSERT_ENDPOINT, values)).one())
 
 
-async def get_endpoint(session: AsyncSession, org_id: UUID) -> EndpointRow | None:
+async def get_endpoint(session: AsyncConnection, org_id: UUID) -> EndpointRow | None:
     row = (await session.execute(_GET_ENDPOINT, {"org_id": org_id})).first()
     return EndpointRow(*row) if row else None
 
 
-async def insert_delivery(session: AsyncSession, *, id: UUID, org_id: UUID, event_type: str, order_id: str | None,
+async def insert_delivery(session: AsyncConnection, *, id: UUID, org_id: UUID, event_type: str, order_id: str | None,
                           checkout_session_id: str | None, url: str, body: str, max_attempts: int) -> None:
     await session.execute(_INSERT_DELIVERY, {
         "id": id, "org_id": org_id, "event_type": event_type, "order_id": order_id,
         "checkout_session_id": checkout_session_id, "url": url, "body": body, "max_attempts": max_attempts})
 
 
-async def claim(session: AsyncSession, *, limit: int, lease: float) -> list[DueDelivery]:
+async def claim(session: AsyncConnection, *, limit: int, lease: float) -> list[DueDelivery]:
     """Due deliveries of every org, leased to this replica for `lease` seconds."""
     await session.execute(_AS_WORKER)
     rows = await session.execute(_CLAIM, {"limit": limit, "lease": lease})
     return [DueDelivery(*row) for row in rows]
 
 
-async def record(session: AsyncSession, delivery: DueDelivery, *, state: str, started_at: datetime,
+async def record(session: AsyncConnection, delivery: DueDelivery, *, state: str, started_at: datetime,
                  duration_ms: int, status: int | None, error: str | None, delay: float) -> bool:
     """Store one attempt and the delivery's next state; False (nothing stored) if the lease was lost meanwhile."""
     await session.execute(_AS_WORKER)
@@ -153,7 +153,7 @@ async def record(session: AsyncSession, delivery: DueDelivery, *, state: str, st
     return True
 
 
-async def deliveries(session: AsyncSession, org_id: UUID, *, state: str | None, order_id: str | None,
+async def deliveries(session: AsyncConnection, org_id: UUID, *, state: str | None, order_id: str | None,
                      limit: int) -> list[tuple[DeliveryRow, list[AttemptRow]]]:
     """The org's deliveries, newest first, each with its attempts in order."""
     found = [DeliveryRow(*row) for row in await session.execute(

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.commerce.models_x402 import x402_nonces, x402_settlements
 
@@ -31,11 +31,11 @@ class PaymentKey:
                 table.c.nonce == self.nonce]
 
 
-async def is_claimed(session: AsyncSession, key: PaymentKey) -> bool:
+async def is_claimed(session: AsyncConnection, key: PaymentKey) -> bool:
     return (await session.execute(sa.select(sa.literal(1)).where(*key.where(x402_nonces)))).first() is not None
 
 
-async def claim(session: AsyncSession, org_id: UUID, settlement_id: UUID, key: PaymentKey, amount: int, pay_to: str,
+async def claim(session: AsyncConnection, org_id: UUID, settlement_id: UUID, key: PaymentKey, amount: int, pay_to: str,
                 resource: str | None) -> bool:
     """Claim the authorization for this settlement; False when it was claimed before (a replay, or a race lost)."""
     claimed = await session.execute(insert(x402_nonces).values(
@@ -49,7 +49,7 @@ async def claim(session: AsyncSession, org_id: UUID, settlement_id: UUID, key: P
     return True
 
 
-async def release(session: AsyncSession, org_id: UUID, settlement_id: UUID, key: PaymentKey) -> None:
+async def release(session: AsyncConnection, org_id: UUID, settlement_id: UUID, key: PaymentKey) -> None:
     """Forget a claim that never reached the chain (refused before broadcasting): the payer may try it again."""
     await session.execute(sa.delete(x402_settlements).where(x402_settlements.c.org_id == org_id,
                                                             x402_settlements.c.id == settlement_id))
@@ -57,7 +57,7 @@ async def release(session: AsyncSession, org_id: UUID, settlement_id: UUID, key:
                                                        x402_nonces.c.settlement_id == settlement_id))
 
 
-async def finish(session: AsyncSession, org_id: UUID, settlement_id: UUID, *, status: str, tx_hash: str | None,
+async def finish(session: AsyncConnection, org_id: UUID, settlement_id: UUID, *, status: str, tx_hash: str | None,
                  error_reason: str | None = None, payment_id: UUID | None = None) -> None:
     await session.execute(sa.update(x402_settlements).where(
         x402_settlements.c.org_id == org_id, x402_settlements.c.id == settlement_id,
@@ -65,6 +65,6 @@ async def finish(session: AsyncSession, org_id: UUID, settlement_id: UUID, *, st
              settled_at=NOW if status == "settled" else None))
 
 
-async def get_settlement(session: AsyncSession, org_id: UUID, key: PaymentKey) -> sa.Row | None:
+async def get_settlement(session: AsyncConnection, org_id: UUID, key: PaymentKey) -> sa.Row | None:
     statement = sa.select(x402_settlements).where(x402_settlements.c.org_id == org_id, *key.where(x402_settlements))
     return (await session.execute(statement)).first()

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _COLUMNS = ("org_id, resource, method, amount, asset, network, pay_to, asset_name, asset_version, max_timeout_seconds, "
             "description, mime_type, updated_at")
@@ -38,11 +38,11 @@ _UPSERT = sa.text(f"""
 """)
 
 
-async def upsert(session: AsyncSession, values: dict[str, Any]) -> PriceRow:
+async def upsert(session: AsyncConnection, values: dict[str, Any]) -> PriceRow:
     return _rows(await session.execute(_UPSERT, values))[0]
 
 
-async def matching(session: AsyncSession, org_id: UUID, resource: str, route: str | None) -> PriceRow | None:
+async def matching(session: AsyncConnection, org_id: UUID, resource: str, route: str | None) -> PriceRow | None:
     """The price of a concrete path, else of the route template it matched (the path's own price wins)."""
     found = _rows(await session.execute(sa.text(
         f"SELECT {_COLUMNS} FROM commerce.x402_prices WHERE org_id = :org_id AND resource IN (:resource, :route) "
@@ -51,32 +51,32 @@ async def matching(session: AsyncSession, org_id: UUID, resource: str, route: st
     return found[0] if found else None
 
 
-async def page(session: AsyncSession, org_id: UUID, limit: int) -> list[PriceRow]:
+async def page(session: AsyncConnection, org_id: UUID, limit: int) -> list[PriceRow]:
     return _rows(await session.execute(sa.text(
         f"SELECT {_COLUMNS} FROM commerce.x402_prices WHERE org_id = :org_id ORDER BY resource LIMIT :limit"),
         {"org_id": org_id, "limit": limit}))
 
 
-async def delete(session: AsyncSession, org_id: UUID, resource: str) -> PriceRow | None:
+async def delete(session: AsyncConnection, org_id: UUID, resource: str) -> PriceRow | None:
     found = _rows(await session.execute(sa.text(
         f"DELETE FROM commerce.x402_prices WHERE org_id = :org_id AND resource = :resource RETURNING {_COLUMNS}"),
         {"org_id": org_id, "resource": resource}))
     return found[0] if found else None
 
 
-async def remember_seller(session: AsyncSession, org_id: UUID, slug: str) -> None:
+async def remember_seller(session: AsyncConnection, org_id: UUID, slug: str) -> None:
     """The org's slug in the directory (slugs never change in tenancy, so a known org is left as it is)."""
     await session.execute(sa.text(
         "INSERT INTO commerce.x402_sellers (org_id, slug) VALUES (:org_id, :slug) ON CONFLICT DO NOTHING"),
         {"org_id": org_id, "slug": slug})
 
 
-async def seller_slug(session: AsyncSession, org_id: UUID) -> str | None:
+async def seller_slug(session: AsyncConnection, org_id: UUID) -> str | None:
     return (await session.execute(sa.text("SELECT slug FROM commerce.x402_sellers WHERE org_id = :org_id"),
                                   {"org_id": org_id})).scalar_one_or_none()
 
 
-async def seller_org(session: AsyncSession, org: str) -> tuple[UUID, str] | None:
+async def seller_org(session: AsyncConnection, org: str) -> tuple[UUID, str] | None:
     """The selling org named by its slug (or its id) in a paid URL."""
     column = "org_id::text" if len(org) == 36 and org.count("-") == 4 else "slug"
     row = (await session.execute(sa.text(f"SELECT org_id, slug FROM commerce.x402_sellers WHERE {column} = :org"),

@@ -9,7 +9,7 @@ import math
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.commerce import repository_idempotency as repo
 from services.commerce.settings import CommerceSettings
@@ -99,6 +99,6 @@ async def finish(ctx: WorkContext, payload: IdempotencyFinish) -> IdempotencyFin
     return IdempotencyFinished(stored=stored)
 
 
-async def sweep(session: AsyncSession) -> int:
+async def sweep(session: AsyncConnection) -> int:
     """Delete expired records of every org (a replica's periodic sweep, in an org-less transaction of its own)."""
     return await repo.sweep_expired(session)

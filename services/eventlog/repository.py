@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.eventlog.models import IncomingEvent, dead_letters, events
 from shared.contracts.eventlog import DailyCount, DeadLetter, EventFilter, EventRecord, InvalidEvent, ProtocolRevenue
@@ -112,7 +112,7 @@ and Postgres does not take `metadata -> $1` and `metadata -> $3` for the same gr
 
 
 async def find_events(
-    session: AsyncSession,
+    session: AsyncConnection,
     org_id: UUID,
     f: EventFilter,
     *,
@@ -134,7 +134,7 @@ async def find_events(
 
 
 async def daily_counts(
-    session: AsyncSession, org_id: UUID, since: datetime, until: datetime, types: list[str]
+    session: AsyncConnection, org_id: UUID, since: datetime, until: datetime, types: list[str]
 ) -> list[DailyCount]:
     day = sa.cast(sa.func.timezone("UTC", events.c.occurred_at), sa.Date).label("day")
     statement = (
@@ -147,7 +147,7 @@ async def daily_counts(
 
 
 async def revenue_by_protocol(
-    session: AsyncSession, org_id: UUID, since: datetime, until: datetime, status: str | None, currency: str | None
+    session: AsyncConnection, org_id: UUID, since: datetime, until: datetime, status: str | None, currency: str | None
 ) -> list[ProtocolRevenue]:
     """The spec's cross-protocol view: payment totals per metadata.protocol (`traditional` when absent).
 
@@ -175,7 +175,7 @@ async def revenue_by_protocol(
     return [ProtocolRevenue.model_validate(dict(r)) for r in (await session.execute(statement)).mappings()]
 
 
-async def find_dead_letters(session: AsyncSession, org_id: UUID, after_id: int, limit: int) -> list[DeadLetter]:
+async def find_dead_letters(session: AsyncConnection, org_id: UUID, after_id: int, limit: int) -> list[DeadLetter]:
     statement = (
         sa.select(*[dead_letters.c[name] for name in DeadLetter.model_fields])
         .where(dead_letters.c.org_id == org_id, dead_letters.c.id > after_id)
@@ -185,7 +185,7 @@ async def find_dead_letters(session: AsyncSession, org_id: UUID, after_id: int, 
     return [DeadLetter.model_validate(dict(r)) for r in (await session.execute(statement)).mappings()]
 
 
-async def dead_letter_counts(session: AsyncSession, org_id: UUID) -> dict[str, int]:
+async def dead_letter_counts(session: AsyncConnection, org_id: UUID) -> dict[str, int]:
     code = dead_letters.c.reason_code
     statement = (
         sa.select(code, sa.func.count()).where(dead_letters.c.org_id == org_id).group_by(code).order_by(code)
@@ -193,7 +193,7 @@ async def dead_letter_counts(session: AsyncSession, org_id: UUID) -> dict[str, i
     return {reason: n for reason, n in (await session.execute(statement)).all()}
 
 
-async def count_events(session: AsyncSession, org_id: UUID) -> int:
+async def count_events(session: AsyncConnection, org_id: UUID) -> int:
     statement = sa.select(sa.func.count()).select_from(events).where(events.c.org_id == org_id)
     return (await session.execute(statement)).scalar_one()
 

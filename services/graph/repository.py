@@ -17,7 +17,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
@@ -42,7 +42,7 @@ class QuotaUse:
 
 
 async def insert_things(
-    session: AsyncSession, rows: Sequence[NewThing], counted: QuotaUse | None = None,
+    session: AsyncConnection, rows: Sequence[NewThing], counted: QuotaUse | None = None,
     events: Sequence[tuple[str, Envelope]] = (),
 ) -> list[ThingRow]:
     """Insert; a row whose idempotency key exists already is skipped (not returned). With `counted`, the
@@ -98,19 +98,19 @@ def _insert_things_statement(counted: bool, staged: bool) -> sa.TextClause:
     return sa.text(f"WITH {', '.join(parts)} SELECT * FROM inserted").columns(*things.columns)
 
 
-async def get_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:
+async def get_thing(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.id == thing_id)
     if for_update:
         statement = statement.with_for_update()
     return _thing_or_none((await session.execute(statement)).first())
 
 
-async def things_by_keys(session: AsyncSession, org_id: UUID, keys: Sequence[str]) -> list[ThingRow]:
+async def things_by_keys(session: AsyncConnection, org_id: UUID, keys: Sequence[str]) -> list[ThingRow]:
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.idempotency_key.in_(list(keys)))
     return [ThingRow(*row) for row in await session.execute(statement)]
 
 
-async def live_thing_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
+async def live_thing_ids(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
     """Which of `ids` are things of this org that are not deleted."""
     statement = sa.select(things.c.id).where(
         things.c.org_id == org_id, things.c.id.in_(list(ids)), things.c.deleted_at.is_(None)
@@ -119,7 +119,7 @@ async def live_thing_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID
 
 
 async def update_thing(
-    session: AsyncSession, org_id: UUID, thing_id: UUID, values: dict[str, Any], expected_version: int | None
+    session: AsyncConnection, org_id: UUID, thing_id: UUID, values: dict[str, Any], expected_version: int | None
 ) -> ThingRow | None:
     """Apply `values` and bump the version; None when `expected_version` is stale."""
     conditions = [things.c.org_id == org_id, things.c.id == thing_id]
@@ -165,7 +165,7 @@ def _path_condition(path: str, op: str, value: Any) -> sa.ColumnElement[bool]:
 
 
 async def query_things(
-    session: AsyncSession,
+    session: AsyncConnection,
     org_id: UUID,
     *,
     type_: str | None,
@@ -202,11 +202,14 @@ async def query_things(
     return [ThingRow(*row) for row in await session.execute(statement)]
 
 
-async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> ConnectionRow:
+_INSERT_CONNECTION = sa.insert(connections).returning(connections)
+"""Built once (a statement built per call is built and keyed anew); the values come as its parameters."""
+
+
+async def insert_connection(session: AsyncConnection, values: dict[str, Any]) -> ConnectionRow:
     """`Conflict` for a second live link where only one may live (a follow, a reaction: migration v0006)."""
     try:
-        statement = sa.insert(connections).values(**values).returning(connections)
-        return ConnectionRow(*(await session.execute(statement)).one())
+        return ConnectionRow(*(await session.execute(_INSERT_CONNECTION, values)).one())
     except IntegrityError as error:
         if getattr(error.orig, "sqlstate", None) != "23505":
             raise
@@ -214,13 +217,13 @@ async def insert_connection(session: AsyncSession, values: dict[str, Any]) -> Co
                        {"from_id": str(values["from_id"]), "to_id": str(values["to_id"])}) from None
 
 
-async def get_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
+async def get_connection(session: AsyncConnection, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
     statement = sa.select(connections).where(connections.c.org_id == org_id, connections.c.id == connection_id)
     return _connection_or_none((await session.execute(statement.with_for_update())).first())
 
 
 async def update_connection(
-    session: AsyncSession, org_id: UUID, connection_id: UUID, values: dict[str, Any]
+    session: AsyncConnection, org_id: UUID, connection_id: UUID, values: dict[str, Any]
 ) -> ConnectionRow | None:
     statement = (
         sa.update(connections)
@@ -231,7 +234,7 @@ async def update_connection(
     return _connection_or_none((await session.execute(statement)).first())
 
 
-async def delete_connection(session: AsyncSession, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
+async def delete_connection(session: AsyncConnection, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
     statement = (
         sa.delete(connections)
         .where(connections.c.org_id == org_id, connections.c.id == connection_id)
@@ -247,7 +250,7 @@ def _valid_at(as_of: datetime) -> sa.ColumnElement[bool]:
 
 
 async def query_connections(
-    session: AsyncSession,
+    session: AsyncConnection,
     org_id: UUID,
     thing_id: UUID,
     *,
@@ -283,7 +286,7 @@ async def query_connections(
 
 
 async def related_things(
-    session: AsyncSession, org_id: UUID, thing_id: UUID, types: Sequence[str], visible: ScopeSql | None = None
+    session: AsyncConnection, org_id: UUID, thing_id: UUID, types: Sequence[str], visible: ScopeSql | None = None
 ) -> list[tuple[ConnectionRow, ThingRow]]:
     """The thing's current connections of `types`, each with the (live) thing at the other end (within the
     caller's scope, `visible` on the table `things`)."""
@@ -317,7 +320,7 @@ def _step(direction: str, conditions: str) -> str:
 
 
 async def neighbors(
-    session: AsyncSession,
+    session: AsyncConnection,
     org_id: UUID,
     start: UUID,
     *,

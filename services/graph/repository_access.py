@@ -12,7 +12,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.graph.models import field_masks, scope_rules
 
@@ -93,7 +93,7 @@ def scope_condition(rules: Sequence[ScopeRuleLike], actor_id: UUID, alias: str) 
 
 
 async def visible_types(
-    session: AsyncSession, org_id: UUID, ids: Sequence[UUID], scope: ScopeSql | None
+    session: AsyncConnection, org_id: UUID, ids: Sequence[UUID], scope: ScopeSql | None
 ) -> dict[UUID, str]:
     """The type of each of `ids` that is a live thing of the org the scope admits."""
     condition = f" AND {scope.text}" if scope else ""
@@ -104,7 +104,7 @@ async def visible_types(
     return {row.id: row.type for row in await session.execute(statement)}
 
 
-async def load_rules(session: AsyncSession, org_id: UUID) -> tuple[list[sa.Row[Any]], list[sa.Row[Any]]]:
+async def load_rules(session: AsyncConnection, org_id: UUID) -> tuple[list[sa.Row[Any]], list[sa.Row[Any]]]:
     """Every field mask and scope rule of the org (what a replica caches)."""
     masks = (await session.execute(sa.select(field_masks).where(field_masks.c.org_id == org_id))).all()
     scopes = (await session.execute(sa.select(scope_rules).where(scope_rules.c.org_id == org_id))).all()
@@ -115,13 +115,13 @@ def _table(kind: str) -> sa.Table:
     return field_masks if kind == "mask" else scope_rules
 
 
-async def get_rule(session: AsyncSession, kind: str, org_id: UUID, rule_id: UUID) -> sa.Row[Any] | None:
+async def get_rule(session: AsyncConnection, kind: str, org_id: UUID, rule_id: UUID) -> sa.Row[Any] | None:
     table = _table(kind)
     statement = sa.select(table).where(table.c.org_id == org_id, table.c.id == rule_id).with_for_update()
     return (await session.execute(statement)).first()
 
 
-async def upsert_rule(session: AsyncSession, kind: str, values: dict[str, Any], changing: Sequence[str]) -> sa.Row[Any]:
+async def upsert_rule(session: AsyncConnection, kind: str, values: dict[str, Any], changing: Sequence[str]) -> sa.Row[Any]:
     """Insert the rule, or update its `changing` columns when its id (its natural key) exists already."""
     table = _table(kind)
     insert = pg_insert(table).values(**values)
@@ -132,14 +132,14 @@ async def upsert_rule(session: AsyncSession, kind: str, values: dict[str, Any], 
     return (await session.execute(statement)).one()
 
 
-async def delete_rule(session: AsyncSession, kind: str, org_id: UUID, rule_id: UUID) -> sa.Row[Any] | None:
+async def delete_rule(session: AsyncConnection, kind: str, org_id: UUID, rule_id: UUID) -> sa.Row[Any] | None:
     table = _table(kind)
     statement = sa.delete(table).where(table.c.org_id == org_id, table.c.id == rule_id).returning(table)
     return (await session.execute(statement)).first()
 
 
 async def list_rules(
-    session: AsyncSession, kind: str, org_id: UUID, role: str | None, thing_type: str | None
+    session: AsyncConnection, kind: str, org_id: UUID, role: str | None, thing_type: str | None
 ) -> list[sa.Row[Any]]:
     table = _table(kind)
     conditions = [table.c.org_id == org_id]

@@ -4,25 +4,25 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.graph.models import connections, things
 from services.graph.rows import ConnectionRow, ThingRow
 
 
-async def lock_org_identity(session: AsyncSession, org_id: UUID) -> None:
+async def lock_org_identity(session: AsyncConnection, org_id: UUID) -> None:
     """One reconciliation of an org at a time (replicas, a backfill and the consumer alike), until commit."""
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                           {"key": f"graph.identity:{org_id}"})
 
 
-async def things_by_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, ThingRow]:
+async def things_by_ids(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, ThingRow]:
     """The org's things with these ids, deleted ones included (history is kept, never re-created)."""
     statement = sa.select(things).where(things.c.org_id == org_id, things.c.id.in_(list(ids)))
     return {row.id: row for row in (ThingRow(*r) for r in await session.execute(statement))}
 
 
-async def open_memberships(session: AsyncSession, org_id: UUID) -> list[ConnectionRow]:
+async def open_memberships(session: AsyncConnection, org_id: UUID) -> list[ConnectionRow]:
     """The org's `member_of` connections into its own thing that have not ended."""
     statement = sa.select(connections).where(
         connections.c.org_id == org_id, connections.c.to_id == org_id, connections.c.type == "member_of",

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.graph.models import connections, things
 from services.graph.rows import ConnectionRow
@@ -38,7 +38,7 @@ class Bump:
     sub: str | None = None
 
 
-async def live_types(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
+async def live_types(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, str]:
     """The types of those of `ids` that are live things of this org."""
     statement = sa.select(things.c.id, things.c.type).where(
         things.c.org_id == org_id, things.c.id.in_(list(ids)), things.c.deleted_at.is_(None)
@@ -46,7 +46,7 @@ async def live_types(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -
     return {row.id: row.type for row in await session.execute(statement)}
 
 
-async def insert_live_link(session: AsyncSession, values: dict[str, Any]) -> ConnectionRow | None:
+async def insert_live_link(session: AsyncConnection, values: dict[str, Any]) -> ConnectionRow | None:
     """Insert the link unless the same one is live already (then None: nothing changed)."""
     elements, where = _LIVE_LINKS[values["type"]]
     statement = (
@@ -59,7 +59,7 @@ async def insert_live_link(session: AsyncSession, values: dict[str, Any]) -> Con
 
 
 async def end_live_link(
-    session: AsyncSession, org_id: UUID, from_id: UUID, to_id: UUID, type_: str, reaction: str | None = None
+    session: AsyncConnection, org_id: UUID, from_id: UUID, to_id: UUID, type_: str, reaction: str | None = None
 ) -> ConnectionRow | None:
     """End the live link (`valid_to` now); None when there was none."""
     conditions = [
@@ -82,7 +82,7 @@ def _number(json: str) -> str:
     return f"(CASE WHEN jsonb_typeof({json}) = 'number' THEN ({json})::text::numeric ELSE 0 END)"
 
 
-async def bump(session: AsyncSession, org_id: UUID, bumps: Sequence[Bump]) -> dict[UUID, dict[str, Any]]:
+async def bump(session: AsyncConnection, org_id: UUID, bumps: Sequence[Bump]) -> dict[UUID, dict[str, Any]]:
     """Apply the bumps (one UPDATE per thing, in id order); each thing's properties afterwards."""
     by_thing: dict[UUID, list[Bump]] = {}
     for change in bumps:
@@ -111,6 +111,6 @@ async def bump(session: AsyncSession, org_id: UUID, bumps: Sequence[Bump]) -> di
     return after
 
 
-async def properties_of(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+async def properties_of(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
     statement = sa.select(things.c.id, things.c.properties).where(things.c.org_id == org_id, things.c.id.in_(list(ids)))
     return {row.id: row.properties for row in await session.execute(statement)}

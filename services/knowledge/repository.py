@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.knowledge.models import (
     ITEM_COLUMNS,
@@ -50,7 +50,7 @@ _INSERT_ITEMS = sa.text(f"""
 """).columns(*ITEM_COLUMNS)
 
 
-async def insert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row]:
+async def insert_items(session: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """Insert items given as dicts of `_ITEM_FIELDS` (labels as a list, metadata as a dict, embedding as floats)."""
     columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in _ITEM_FIELDS}
     columns["embedding"] = [None if v is None else vector_text(v) for v in columns["embedding"]]
@@ -60,18 +60,18 @@ async def insert_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     return list((await session.execute(_INSERT_ITEMS, columns)).all())
 
 
-async def get_item(session: AsyncSession, org_id: UUID, item_id: UUID, *, with_embedding: bool = False) -> Row | None:
+async def get_item(session: AsyncConnection, org_id: UUID, item_id: UUID, *, with_embedding: bool = False) -> Row | None:
     columns = [*ITEM_COLUMNS, items.c.embedding] if with_embedding else ITEM_COLUMNS
     return (await session.execute(sa.select(*columns).where(items.c.org_id == org_id, items.c.id == item_id))).first()
 
 
-async def items_by_ids(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Row]:
+async def items_by_ids(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> dict[UUID, Row]:
     statement = sa.select(*ITEM_COLUMNS).where(items.c.org_id == org_id, items.c.id.in_(list(ids)))
     return {row.id: row for row in (await session.execute(statement)).all()}
 
 
 async def query_items(
-    session: AsyncSession, org_id: UUID, *, knowledge_type: str | None, source_thing_id: UUID | None,
+    session: AsyncConnection, org_id: UUID, *, knowledge_type: str | None, source_thing_id: UUID | None,
     labels: Sequence[str], include_archived: bool, include_deleted: bool, cursor: UUID | None, limit: int,
 ) -> list[Row]:
     statement = sa.select(*ITEM_COLUMNS).where(items.c.org_id == org_id)
@@ -90,7 +90,7 @@ async def query_items(
     return list((await session.execute(statement.order_by(items.c.id).limit(limit))).all())
 
 
-async def set_item_state(session: AsyncSession, org_id: UUID, item_id: UUID, **values: Any) -> Row | None:
+async def set_item_state(session: AsyncConnection, org_id: UUID, item_id: UUID, **values: Any) -> Row | None:
     statement = (
         sa.update(items).where(items.c.org_id == org_id, items.c.id == item_id)
         .values(**values, updated_at=NOW).returning(*ITEM_COLUMNS)
@@ -98,13 +98,13 @@ async def set_item_state(session: AsyncSession, org_id: UUID, item_id: UUID, **v
     return (await session.execute(statement)).first()
 
 
-async def set_chunks_deleted(session: AsyncSession, org_id: UUID, document_id: UUID, deleted: bool) -> None:
+async def set_chunks_deleted(session: AsyncConnection, org_id: UUID, document_id: UUID, deleted: bool) -> None:
     """A document's chunks follow it into (and out of) deletion."""
     await session.execute(sa.update(items).where(items.c.org_id == org_id, items.c.document_id == document_id).values(
         deleted_at=NOW if deleted else None, updated_at=NOW))
 
 
-async def ingested_documents(session: AsyncSession, org_id: UUID, thing_id: UUID) -> dict[str, Row]:
+async def ingested_documents(session: AsyncConnection, org_id: UUID, thing_id: UUID) -> dict[str, Row]:
     """The live document ingestion made of each text field of a thing (documents added by hand are not
     ingestion's: it never replaces or archives them)."""
     statement = sa.select(*ITEM_COLUMNS).where(
@@ -114,7 +114,7 @@ async def ingested_documents(session: AsyncSession, org_id: UUID, thing_id: UUID
     return {row.source_field: row for row in (await session.execute(statement)).all()}
 
 
-async def archive_ingested_field(session: AsyncSession, org_id: UUID, thing_id: UUID, field: str) -> int:
+async def archive_ingested_field(session: AsyncConnection, org_id: UUID, thing_id: UUID, field: str) -> int:
     """Archive what ingestion made of one field of a thing (its document and chunks), nothing added by hand.
     A field is required: every field at once is `archive_thing`, for a thing that is gone."""
     if not field:
@@ -124,12 +124,12 @@ async def archive_ingested_field(session: AsyncSession, org_id: UUID, thing_id: 
     ])
 
 
-async def archive_thing(session: AsyncSession, org_id: UUID, thing_id: UUID) -> int:
+async def archive_thing(session: AsyncConnection, org_id: UUID, thing_id: UUID) -> int:
     """Archive every live item of a deleted thing: what ingestion made and what was added for it by hand."""
     return await _archive(session, org_id, [items.c.source_thing_id == thing_id])
 
 
-async def _archive(session: AsyncSession, org_id: UUID, conditions: list[Any]) -> int:
+async def _archive(session: AsyncConnection, org_id: UUID, conditions: list[Any]) -> int:
     """Archive the live items matching `conditions` and drop their chunk_of links."""
     statement = sa.update(items).where(items.c.org_id == org_id, *conditions, *LIVE).values(
         archived_at=NOW, updated_at=NOW).returning(items.c.id)
@@ -142,7 +142,7 @@ async def _archive(session: AsyncSession, org_id: UUID, conditions: list[Any]) -
     return len(ids)
 
 
-async def scrub_ingested_text(session: AsyncSession, org_id: UUID, thing_id: UUID) -> int:
+async def scrub_ingested_text(session: AsyncConnection, org_id: UUID, thing_id: UUID) -> int:
     """Drop the text of every item ingestion made of a thing, archived ones included: once a thing is
     ingested vector-only, no text of it stays behind in rows that GC has not purged yet."""
     statement = sa.update(items).where(
@@ -151,7 +151,7 @@ async def scrub_ingested_text(session: AsyncSession, org_id: UUID, thing_id: UUI
     return (await session.execute(statement)).rowcount
 
 
-async def update_source_labels(session: AsyncSession, org_id: UUID, thing_id: UUID, *, add: Sequence[str] = (),
+async def update_source_labels(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, add: Sequence[str] = (),
                                remove: Sequence[str] = ()) -> None:
     """Keep the labels of a thing's chunks equal to the thing's labels, so label filters see them."""
     await session.execute(sa.text("""
@@ -162,7 +162,7 @@ async def update_source_labels(session: AsyncSession, org_id: UUID, thing_id: UU
     """), {"org": org_id, "thing": thing_id, "add": list(add), "remove": list(remove)})
 
 
-async def archive_orphans(session: AsyncSession, org_id: UUID) -> int:
+async def archive_orphans(session: AsyncConnection, org_id: UUID) -> int:
     """Archive live chunks whose document is gone, archived or deleted."""
     return (await session.execute(sa.text("""
         UPDATE knowledge.items c SET archived_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -172,7 +172,7 @@ async def archive_orphans(session: AsyncSession, org_id: UUID) -> int:
     """), {"org_id": org_id})).rowcount
 
 
-async def purge_archived(session: AsyncSession, org_id: UUID, older_than_seconds: float) -> int:
+async def purge_archived(session: AsyncConnection, org_id: UUID, older_than_seconds: float) -> int:
     """Delete for good the items archived longer ago than that (their links go with them)."""
     statement = sa.delete(items).where(
         items.c.org_id == org_id, items.c.archived_at < NOW - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds)
@@ -183,7 +183,7 @@ async def purge_archived(session: AsyncSession, org_id: UUID, older_than_seconds
 # labels
 
 
-async def find_label(session: AsyncSession, org_id: UUID, name: str) -> Row | None:
+async def find_label(session: AsyncConnection, org_id: UUID, name: str) -> Row | None:
     """The live label called `name`, or whose alias `name` is."""
     by_name = sa.select(*ITEM_COLUMNS).where(
         items.c.org_id == org_id, items.c.knowledge_type == "label", items.c.name == name, items.c.deleted_at.is_(None)
@@ -197,7 +197,7 @@ async def find_label(session: AsyncSession, org_id: UUID, name: str) -> Row | No
     return (await session.execute(by_alias)).first()
 
 
-async def labels_named(session: AsyncSession, org_id: UUID, names: Sequence[str]) -> dict[str, Row]:
+async def labels_named(session: AsyncConnection, org_id: UUID, names: Sequence[str]) -> dict[str, Row]:
     """Live labels by name or alias, keyed by the name asked for."""
     found = {}
     for name in dict.fromkeys(names):
@@ -207,20 +207,20 @@ async def labels_named(session: AsyncSession, org_id: UUID, names: Sequence[str]
     return found
 
 
-async def lock_labels(session: AsyncSession, org_id: UUID) -> None:
+async def lock_labels(session: AsyncConnection, org_id: UUID) -> None:
     """Serialise label creation within an org, so a name and its aliases stay unique together."""
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('knowledge.labels:' || :org))"),
                           {"org": str(org_id)})
 
 
-async def add_aliases(session: AsyncSession, org_id: UUID, label_id: UUID, aliases: Sequence[str]) -> None:
+async def add_aliases(session: AsyncConnection, org_id: UUID, label_id: UUID, aliases: Sequence[str]) -> None:
     if aliases:
         await session.execute(sa.insert(label_aliases), [
             {"org_id": org_id, "alias": alias, "label_id": label_id} for alias in aliases
         ])
 
 
-async def remove_aliases(session: AsyncSession, org_id: UUID, label_id: UUID) -> list[str]:
+async def remove_aliases(session: AsyncConnection, org_id: UUID, label_id: UUID) -> list[str]:
     """Free a deleted label's aliases, so each name can name another label again; the names removed."""
     statement = sa.delete(label_aliases).where(
         label_aliases.c.org_id == org_id, label_aliases.c.label_id == label_id
@@ -228,7 +228,7 @@ async def remove_aliases(session: AsyncSession, org_id: UUID, label_id: UUID) ->
     return sorted((await session.execute(statement)).scalars())
 
 
-async def aliases_of(session: AsyncSession, org_id: UUID, label_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+async def aliases_of(session: AsyncConnection, org_id: UUID, label_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
     statement = sa.select(label_aliases.c.label_id, label_aliases.c.alias).where(
         label_aliases.c.org_id == org_id, label_aliases.c.label_id.in_(list(label_ids))
     ).order_by(label_aliases.c.alias)
@@ -238,7 +238,7 @@ async def aliases_of(session: AsyncSession, org_id: UUID, label_ids: Sequence[UU
     return result
 
 
-async def list_labels(session: AsyncSession, org_id: UUID, *, prefix: str | None, include_deprecated: bool,
+async def list_labels(session: AsyncConnection, org_id: UUID, *, prefix: str | None, include_deprecated: bool,
                       cursor: str | None, limit: int) -> list[Row]:
     statement = sa.select(*ITEM_COLUMNS).where(
         items.c.org_id == org_id, items.c.knowledge_type == "label", items.c.deleted_at.is_(None)
@@ -252,7 +252,7 @@ async def list_labels(session: AsyncSession, org_id: UUID, *, prefix: str | None
     return list((await session.execute(statement.order_by(items.c.name).limit(limit))).all())
 
 
-async def label_references(session: AsyncSession, org_id: UUID, label: Row) -> int:
+async def label_references(session: AsyncConnection, org_id: UUID, label: Row) -> int:
     """Things linked to the label plus live items carrying its name."""
     links = sa.select(sa.func.count()).select_from(thing_knowledge).where(
         thing_knowledge.c.org_id == org_id, thing_knowledge.c.knowledge_id == label.id
@@ -267,7 +267,7 @@ async def label_references(session: AsyncSession, org_id: UUID, label: Row) -> i
 # thingKnowledge links
 
 
-async def insert_links(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row]:
+async def insert_links(session: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """Insert links; one that exists already (same thing, item and role) is kept and returned as it was."""
     if not rows:
         return []
@@ -285,7 +285,7 @@ async def insert_links(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     return list((await session.execute(statement, columns)).all())
 
 
-async def delete_links(session: AsyncSession, org_id: UUID, thing_id: UUID, knowledge_ids: Sequence[UUID],
+async def delete_links(session: AsyncConnection, org_id: UUID, thing_id: UUID, knowledge_ids: Sequence[UUID],
                        role: str) -> int:
     statement = sa.delete(thing_knowledge).where(
         thing_knowledge.c.org_id == org_id, thing_knowledge.c.thing_id == thing_id,
@@ -294,7 +294,7 @@ async def delete_links(session: AsyncSession, org_id: UUID, thing_id: UUID, know
     return (await session.execute(statement)).rowcount
 
 
-async def links_of_thing(session: AsyncSession, org_id: UUID, thing_id: UUID, *, role: str | None,
+async def links_of_thing(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, role: str | None,
                          cursor: UUID | None, limit: int) -> list[tuple[Row, Row]]:
     """A thing's links with their items, oldest link first."""
     link_columns = [c.label(f"link_{c.name}") for c in thing_knowledge.columns]
@@ -315,7 +315,7 @@ def _link_part(row: Row) -> Any:
     return SimpleNamespace(**{c.name: getattr(row, f"link_{c.name}") for c in thing_knowledge.columns})
 
 
-async def things_by_labels(session: AsyncSession, org_id: UUID, label_ids: Sequence[UUID], *, match_all: bool,
+async def things_by_labels(session: AsyncConnection, org_id: UUID, label_ids: Sequence[UUID], *, match_all: bool,
                            cursor: UUID | None, limit: int) -> list[UUID]:
     needed = len(set(label_ids)) if match_all else 1
     statement = (

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.knowledge.models import ingest_jobs, ingest_state as state_table
 from shared.kernel.ids import uuid7
@@ -53,7 +53,7 @@ _ENQUEUE = sa.text("""
 """).columns(*ingest_jobs.columns)
 
 
-async def enqueue(session: AsyncSession, jobs: Sequence[dict[str, Any]]) -> list[Row]:
+async def enqueue(session: AsyncConnection, jobs: Sequence[dict[str, Any]]) -> list[Row]:
     """Queue (or debounce into the queued job) one job per dict; at most one per (org, thing) in a call."""
     if not jobs:
         return []
@@ -77,7 +77,7 @@ _CLAIM = sa.text("""
 """).columns(*ingest_jobs.columns)
 
 
-async def claim(session: AsyncSession) -> Row | None:
+async def claim(session: AsyncConnection) -> Row | None:
     """The next due job, now `running` (another worker skips it). A thing with a running job has none
     claimed until that one ends: there is only one queued job per thing, and the running one is
     finished (or requeued) before its successor can start. A new job is only ever claimable once the
@@ -85,14 +85,14 @@ async def claim(session: AsyncSession) -> Row | None:
     return (await session.execute(_CLAIM)).first()
 
 
-async def finish(session: AsyncSession, job_id: UUID, status: str, *, chunks: int | None = None,
+async def finish(session: AsyncConnection, job_id: UUID, status: str, *, chunks: int | None = None,
                  error: str | None = None) -> None:
     await session.execute(sa.update(ingest_jobs).where(ingest_jobs.c.id == job_id).values(
         status=status, chunks=chunks, error=error, updated_at=sa.func.clock_timestamp(),
         finished_at=sa.func.clock_timestamp()))
 
 
-async def retry_later(session: AsyncSession, job: Row, delay_seconds: float, error: str) -> str:
+async def retry_later(session: AsyncConnection, job: Row, delay_seconds: float, error: str) -> str:
     """Back to the queue after a transient failure, unless a newer change queued the thing again
     meanwhile: that job will do the work, so this one ends `skipped`."""
     newer = await session.execute(sa.select(ingest_jobs.c.id).where(
@@ -106,7 +106,7 @@ async def retry_later(session: AsyncSession, job: Row, delay_seconds: float, err
     return "queued"
 
 
-async def requeue_stale(session: AsyncSession, lease_seconds: float) -> int:
+async def requeue_stale(session: AsyncConnection, lease_seconds: float) -> int:
     """Jobs left `running` by a replica that died: queued again (their work is idempotent), or, when a
     newer job of the thing is queued already, ended `skipped` (the queued one does the work, and a
     running job left behind would keep it from ever being claimed)."""
@@ -128,7 +128,7 @@ async def requeue_stale(session: AsyncSession, lease_seconds: float) -> int:
     return (await session.execute(statement, {"lease": lease_seconds})).rowcount
 
 
-async def ingest_state(session: AsyncSession, org_id: UUID, thing_id: UUID) -> Row | None:
+async def ingest_state(session: AsyncConnection, org_id: UUID, thing_id: UUID) -> Row | None:
     """How ingestion last wrote the thing (privacy mode, thing version), if it ever did."""
     statement = sa.select(state_table).where(state_table.c.org_id == org_id, state_table.c.thing_id == thing_id)
     return (await session.execute(statement)).first()
@@ -141,13 +141,13 @@ _LOCK_STATE = sa.text("""
 """).columns(*state_table.columns)
 
 
-async def lock_ingest_state(session: AsyncSession, org_id: UUID, thing_id: UUID) -> Row:
+async def lock_ingest_state(session: AsyncConnection, org_id: UUID, thing_id: UUID) -> Row:
     """The thing's ingestion state, locked until the transaction ends: one writer per thing at a time
     (a thing that was never ingested has its row created, so there is always a row to lock)."""
     return (await session.execute(_LOCK_STATE, {"org_id": org_id, "thing_id": thing_id})).one()
 
 
-async def save_ingest_state(session: AsyncSession, org_id: UUID, thing_id: UUID, *, vector_only: bool,
+async def save_ingest_state(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, vector_only: bool,
                             thing_version: int) -> None:
     """Remember the privacy mode and the newest thing version ingested (never moving the version back)."""
     await session.execute(sa.text("""
@@ -160,7 +160,7 @@ async def save_ingest_state(session: AsyncSession, org_id: UUID, thing_id: UUID,
     """), {"org_id": org_id, "thing_id": thing_id, "vector_only": vector_only, "version": thing_version})
 
 
-async def jobs_for(session: AsyncSession, org_id: UUID, *, job_ids: Sequence[UUID], thing_id: UUID | None,
+async def jobs_for(session: AsyncConnection, org_id: UUID, *, job_ids: Sequence[UUID], thing_id: UUID | None,
                    limit: int) -> list[Row]:
     statement = sa.select(ingest_jobs).where(ingest_jobs.c.org_id == org_id)
     if job_ids:
@@ -170,7 +170,7 @@ async def jobs_for(session: AsyncSession, org_id: UUID, *, job_ids: Sequence[UUI
     return list((await session.execute(statement.order_by(ingest_jobs.c.created_at.desc()).limit(limit))).all())
 
 
-async def counts(session: AsyncSession, org_id: UUID) -> dict[str, int]:
+async def counts(session: AsyncConnection, org_id: UUID) -> dict[str, int]:
     statement = sa.select(ingest_jobs.c.status, sa.func.count()).where(ingest_jobs.c.org_id == org_id).group_by(
         ingest_jobs.c.status)
     found = {status: 0 for status in ("queued", "running", "done", "skipped", "failed")}
@@ -178,7 +178,7 @@ async def counts(session: AsyncSession, org_id: UUID) -> dict[str, int]:
     return found
 
 
-async def recent_orgs(session: AsyncSession, hours: float) -> list[UUID]:
+async def recent_orgs(session: AsyncConnection, hours: float) -> list[UUID]:
     """Orgs whose knowledge changed lately through ingestion: the ones garbage collection visits."""
     statement = sa.text("""SELECT DISTINCT org_id FROM knowledge.ingest_jobs
                            WHERE updated_at > clock_timestamp() - make_interval(secs => :seconds)""")

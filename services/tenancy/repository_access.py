@@ -11,40 +11,40 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tenancy.models import api_keys, policies, quota_reservations, quotas, rate_limit_rules, roles
 from services.tenancy.repository import Row, insert_unique
 
 
-async def insert_key(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_key(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(api_keys.insert().values(**values))
 
 
-async def key_for_verification(session: AsyncSession, key_id: str) -> Row | None:
+async def key_for_verification(session: AsyncConnection, key_id: str) -> Row | None:
     """Needs `platform_access`: the key's row is what tells us its org."""
     return (await session.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))).first()
 
 
-async def touch_key(session: AsyncSession, org_id: UUID, key_id: str) -> None:
+async def touch_key(session: AsyncConnection, org_id: UUID, key_id: str) -> None:
     await session.execute(
         api_keys.update().where(api_keys.c.org_id == org_id, api_keys.c.key_id == key_id).values(last_used_at=sa.func.now())
     )
 
 
-async def get_key(session: AsyncSession, org_id: UUID, key_id: str) -> Row | None:
+async def get_key(session: AsyncConnection, org_id: UUID, key_id: str) -> Row | None:
     statement = sa.select(api_keys).where(api_keys.c.org_id == org_id, api_keys.c.key_id == key_id)
     return (await session.execute(statement)).first()
 
 
-async def list_keys(session: AsyncSession, org_id: UUID, person_id: UUID | None) -> Sequence[Row]:
+async def list_keys(session: AsyncConnection, org_id: UUID, person_id: UUID | None) -> Sequence[Row]:
     statement = sa.select(api_keys).where(api_keys.c.org_id == org_id).order_by(api_keys.c.created_at)
     if person_id is not None:
         statement = statement.where(api_keys.c.person_id == person_id)
     return (await session.execute(statement)).all()
 
 
-async def revoke_keys(session: AsyncSession, org_id: UUID, *, key_id: str | None = None, person_id: UUID | None = None) -> list[str]:
+async def revoke_keys(session: AsyncConnection, org_id: UUID, *, key_id: str | None = None, person_id: UUID | None = None) -> list[str]:
     """Revoke one key or all of a person's keys in the org; returns the key ids revoked now."""
     statement = (
         api_keys.update()
@@ -59,37 +59,37 @@ async def revoke_keys(session: AsyncSession, org_id: UUID, *, key_id: str | None
     return list((await session.execute(statement)).scalars())
 
 
-async def insert_role(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_role(session: AsyncConnection, values: dict[str, Any]) -> None:
     await insert_unique(session, roles, values, "a role with this name")
 
 
-async def custom_roles(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+async def custom_roles(session: AsyncConnection, org_id: UUID) -> Sequence[Row]:
     return (await session.execute(sa.select(roles).where(roles.c.org_id == org_id).order_by(roles.c.name))).all()
 
 
-async def role_exists(session: AsyncSession, org_id: UUID, name: str) -> bool:
+async def role_exists(session: AsyncConnection, org_id: UUID, name: str) -> bool:
     statement = sa.select(sa.literal(1)).where(roles.c.org_id == org_id, roles.c.name == name)
     return (await session.execute(statement)).first() is not None
 
 
-async def insert_policy(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_policy(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(policies.insert().values(**values))
 
 
-async def delete_policy(session: AsyncSession, org_id: UUID, policy_id: UUID) -> str | None:
+async def delete_policy(session: AsyncConnection, org_id: UUID, policy_id: UUID) -> str | None:
     """The role the deleted policy belonged to; None when there was no such policy."""
     statement = policies.delete().where(policies.c.org_id == org_id, policies.c.id == policy_id).returning(policies.c.role)
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def org_policies(session: AsyncSession, org_id: UUID, role: str | None = None) -> Sequence[Row]:
+async def org_policies(session: AsyncConnection, org_id: UUID, role: str | None = None) -> Sequence[Row]:
     statement = sa.select(policies).where(policies.c.org_id == org_id).order_by(policies.c.role, policies.c.priority.desc())
     if role is not None:
         statement = statement.where(policies.c.role == role)
     return (await session.execute(statement)).all()
 
 
-async def set_quota_limit(session: AsyncSession, org_id: UUID, metric: str, limit: int, resets_monthly: bool) -> None:
+async def set_quota_limit(session: AsyncConnection, org_id: UUID, metric: str, limit: int, resets_monthly: bool) -> None:
     statement = pg_insert(quotas).values(org_id=org_id, metric=metric, quota_limit=limit, used=0, resets_monthly=resets_monthly)
     statement = statement.on_conflict_do_update(
         index_elements=[quotas.c.org_id, quotas.c.metric],
@@ -130,7 +130,7 @@ def _change_quota(org_id: UUID, metric: str) -> sa.Update:
     )
 
 
-async def lock_quota(session: AsyncSession, org_id: UUID, metric: str) -> bool:
+async def lock_quota(session: AsyncConnection, org_id: UUID, metric: str) -> bool:
     """Lock the quota row for the transaction; False when there is no such quota.
 
     Every change of `used` and every reservation is made holding this lock, and a statement run
@@ -140,7 +140,7 @@ async def lock_quota(session: AsyncSession, org_id: UUID, metric: str) -> bool:
     return (await session.execute(statement)).first() is not None
 
 
-async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
+async def consume_quota(session: AsyncConnection, org_id: UUID, metric: str, amount: int) -> Row | None:
     """Add `amount` if it fits under the limit with the live reservations, atomically; None when it does not
     (or no such metric). The row is locked first, so the reservations counted are all those committed."""
     if not await lock_quota(session, org_id, metric):
@@ -149,24 +149,24 @@ async def consume_quota(session: AsyncSession, org_id: UUID, metric: str, amount
     return (await session.execute(statement.values(used=_USED + amount))).first()
 
 
-async def release_quota(session: AsyncSession, org_id: UUID, metric: str, amount: int) -> Row | None:
+async def release_quota(session: AsyncConnection, org_id: UUID, metric: str, amount: int) -> Row | None:
     """Give `amount` back to the current period, never below zero; None when there is no such metric."""
     statement = _change_quota(org_id, metric).values(used=sa.func.greatest(_USED - amount, 0))
     return (await session.execute(statement)).first()
 
 
-async def get_quota(session: AsyncSession, org_id: UUID, metric: str) -> Row | None:
+async def get_quota(session: AsyncConnection, org_id: UUID, metric: str) -> Row | None:
     statement = sa.select(*_CURRENT).where(quotas.c.org_id == org_id, quotas.c.metric == metric)
     return (await session.execute(statement)).first()
 
 
-async def usage_of(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+async def usage_of(session: AsyncConnection, org_id: UUID) -> Sequence[Row]:
     """Every quota of the org, as of the current period."""
     statement = sa.select(*_CURRENT).where(quotas.c.org_id == org_id).order_by(quotas.c.metric)
     return (await session.execute(statement)).all()
 
 
-async def set_rate_rule(session: AsyncSession, org_id: UUID, scope: str, operation: str, max_calls: int, window: int) -> None:
+async def set_rate_rule(session: AsyncConnection, org_id: UUID, scope: str, operation: str, max_calls: int, window: int) -> None:
     statement = pg_insert(rate_limit_rules).values(
         org_id=org_id, scope=scope, operation=operation, max_calls=max_calls, window_seconds=window
     )
@@ -177,7 +177,7 @@ async def set_rate_rule(session: AsyncSession, org_id: UUID, scope: str, operati
     await session.execute(statement)
 
 
-async def rate_rules(session: AsyncSession, org_id: UUID) -> Sequence[Row]:
+async def rate_rules(session: AsyncConnection, org_id: UUID) -> Sequence[Row]:
     statement = sa.select(rate_limit_rules).where(rate_limit_rules.c.org_id == org_id)
     return (await session.execute(statement.order_by(rate_limit_rules.c.scope, rate_limit_rules.c.operation))).all()
 
@@ -201,7 +201,7 @@ _HIT = sa.text(
 )
 
 
-async def hit_window(session: AsyncSession, org_id: UUID, bucket: str, max_calls: int, seconds: int) -> tuple[int | None, float]:
+async def hit_window(session: AsyncConnection, org_id: UUID, bucket: str, max_calls: int, seconds: int) -> tuple[int | None, float]:
     """Count one call in the current `seconds` window if it is under the limit, and the seconds the window has left.
 
     The window is the database's: its start and what is left of it come from
@@ -214,7 +214,7 @@ async def hit_window(session: AsyncSession, org_id: UUID, bucket: str, max_calls
     return row.calls, float(row.seconds_left)
 
 
-async def prune_windows(session: AsyncSession, org_id: UUID, older_than_seconds: int) -> None:
+async def prune_windows(session: AsyncConnection, org_id: UUID, older_than_seconds: int) -> None:
     await session.execute(
         sa.text(
             "DELETE FROM tenancy.rate_limit_windows WHERE org_id = :org_id"

@@ -3,7 +3,7 @@
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _LEGACY = sa.text(
     "SELECT person_id, secret_sealed FROM tenancy.two_factor WHERE get_byte(secret_sealed, 0) = 1"
@@ -12,11 +12,11 @@ _LEGACY = sa.text(
 _RESEAL = sa.text("UPDATE tenancy.two_factor SET secret_sealed = :sealed WHERE person_id = :person")
 
 
-async def legacy_two_factor(session: AsyncSession, after: UUID, batch: int) -> list[tuple[UUID, bytes]]:
+async def legacy_two_factor(session: AsyncConnection, after: UUID, batch: int) -> list[tuple[UUID, bytes]]:
     """The next `batch` secrets sealed the old way (first byte 1), by person id after `after`."""
     params = {"n": batch, "after": after}
     return [(row.person_id, bytes(row.secret_sealed)) for row in await session.execute(_LEGACY, params)]
 
 
-async def reseal_two_factor(session: AsyncSession, person_id: UUID, sealed: bytes) -> None:
+async def reseal_two_factor(session: AsyncConnection, person_id: UUID, sealed: bytes) -> None:
     await session.execute(_RESEAL, {"person": person_id, "sealed": sealed})

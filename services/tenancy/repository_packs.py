@@ -8,7 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tenancy.models import installed_packs, invites, memberships, policies, roles
 
@@ -26,7 +26,7 @@ class PackRow:
     updated_at: datetime
 
 
-async def get_pack(session: AsyncSession, org_id: UUID, name: str, *, for_update: bool = False) -> PackRow | None:
+async def get_pack(session: AsyncConnection, org_id: UUID, name: str, *, for_update: bool = False) -> PackRow | None:
     statement = sa.select(installed_packs).where(installed_packs.c.org_id == org_id, installed_packs.c.name == name)
     if for_update:
         statement = statement.with_for_update()
@@ -34,17 +34,17 @@ async def get_pack(session: AsyncSession, org_id: UUID, name: str, *, for_update
     return None if row is None else PackRow(*row)
 
 
-async def list_packs(session: AsyncSession, org_id: UUID) -> list[PackRow]:
+async def list_packs(session: AsyncConnection, org_id: UUID) -> list[PackRow]:
     statement = sa.select(installed_packs).where(installed_packs.c.org_id == org_id).order_by(installed_packs.c.name)
     return [PackRow(*row) for row in await session.execute(statement)]
 
 
-async def installed_pack_names(session: AsyncSession, org_id: UUID) -> list[str]:
+async def installed_pack_names(session: AsyncConnection, org_id: UUID) -> list[str]:
     statement = sa.select(installed_packs.c.name).where(installed_packs.c.org_id == org_id).order_by(installed_packs.c.name)
     return list((await session.execute(statement)).scalars())
 
 
-async def save_pack(session: AsyncSession, values: dict[str, Any]) -> PackRow:
+async def save_pack(session: AsyncConnection, values: dict[str, Any]) -> PackRow:
     """Insert the pack's record, or bring an existing one to this install (same org and name)."""
     statement = pg_insert(installed_packs).values(**values)
     statement = statement.on_conflict_do_update(
@@ -56,13 +56,13 @@ async def save_pack(session: AsyncSession, values: dict[str, Any]) -> PackRow:
     return PackRow(*(await session.execute(statement)).one())
 
 
-async def delete_pack(session: AsyncSession, org_id: UUID, name: str) -> None:
+async def delete_pack(session: AsyncConnection, org_id: UUID, name: str) -> None:
     await session.execute(
         installed_packs.delete().where(installed_packs.c.org_id == org_id, installed_packs.c.name == name)
     )
 
 
-async def role_holders(session: AsyncSession, org_id: UUID, role: str) -> int:
+async def role_holders(session: AsyncConnection, org_id: UUID, role: str) -> int:
     """Members holding the role, plus open invitations that would give it."""
     members = sa.select(sa.func.count()).where(memberships.c.org_id == org_id, memberships.c.role == role)
     pending = sa.select(sa.func.count()).where(
@@ -72,12 +72,12 @@ async def role_holders(session: AsyncSession, org_id: UUID, role: str) -> int:
     return int((await session.execute(members)).scalar_one()) + int((await session.execute(pending)).scalar_one())
 
 
-async def delete_role(session: AsyncSession, org_id: UUID, name: str) -> None:
+async def delete_role(session: AsyncConnection, org_id: UUID, name: str) -> None:
     """The role and every policy of it."""
     await session.execute(policies.delete().where(policies.c.org_id == org_id, policies.c.role == name))
     await session.execute(roles.delete().where(roles.c.org_id == org_id, roles.c.name == name))
 
 
-async def delete_policies(session: AsyncSession, org_id: UUID, ids: Sequence[UUID]) -> None:
+async def delete_policies(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> None:
     if ids:
         await session.execute(policies.delete().where(policies.c.org_id == org_id, policies.c.id.in_(list(ids))))

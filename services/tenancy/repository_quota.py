@@ -9,7 +9,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tenancy.models import quota_reservations, quotas
 from services.tenancy.repository import Row
@@ -17,7 +17,7 @@ from services.tenancy.repository_access import _RESERVED, _USED, _change_quota, 
 
 
 async def reserve(
-    session: AsyncSession, org_id: UUID, reservation_id: UUID, metric: str, amount: int, ttl_seconds: float,
+    session: AsyncConnection, org_id: UUID, reservation_id: UUID, metric: str, amount: int, ttl_seconds: float,
     at_least: int | None = None,
 ) -> tuple[Row, int] | None:
     """Hold `amount` units until settled or `ttl_seconds` from now, if they fit, or (`at_least` given) as many as
@@ -39,14 +39,14 @@ async def reserve(
     return await get_quota(session, org_id, metric), amount
 
 
-async def reservation(session: AsyncSession, org_id: UUID, reservation_id: UUID) -> Row | None:
+async def reservation(session: AsyncConnection, org_id: UUID, reservation_id: UUID) -> Row | None:
     statement = sa.select(quota_reservations).where(
         quota_reservations.c.org_id == org_id, quota_reservations.c.id == reservation_id
     )
     return (await session.execute(statement)).first()
 
 
-async def settle(session: AsyncSession, org_id: UUID, reservation_id: UUID, metric: str, used: int) -> bool:
+async def settle(session: AsyncConnection, org_id: UUID, reservation_id: UUID, metric: str, used: int) -> bool:
     """Count `used` of the reservation's units and free the rest, once: False when it was settled already.
 
     Counted even after the reservation expired: the caller's work committed, so its units are real.

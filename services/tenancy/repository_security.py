@@ -13,7 +13,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tenancy.models import email_verifications, people, two_factor, two_factor_backup_codes
 from services.tenancy.repository import Row
@@ -25,7 +25,7 @@ def _after(seconds: float) -> Any:
     return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.cast(seconds, sa.Float))
 
 
-async def replace_verification(session: AsyncSession, values: dict[str, Any], ttl_seconds: float) -> datetime:
+async def replace_verification(session: AsyncConnection, values: dict[str, Any], ttl_seconds: float) -> datetime:
     """A new pending token for the person in this org (earlier pending ones stop working); returns its expiry."""
     await session.execute(
         email_verifications.delete().where(
@@ -37,7 +37,7 @@ async def replace_verification(session: AsyncSession, values: dict[str, Any], tt
     return (await session.execute(statement.returning(email_verifications.c.expires_at))).scalar_one()
 
 
-async def get_verification(session: AsyncSession, verification_id: UUID) -> Row | None:
+async def get_verification(session: AsyncConnection, verification_id: UUID) -> Row | None:
     """Needs `platform_access`: the token is all the caller has. Locked, with `expired` on the database clock."""
     statement = (
         sa.select(email_verifications, (email_verifications.c.expires_at <= sa.func.now()).label("expired"))
@@ -47,7 +47,7 @@ async def get_verification(session: AsyncSession, verification_id: UUID) -> Row 
     return (await session.execute(statement)).first()
 
 
-async def use_verification(session: AsyncSession, org_id: UUID, verification_id: UUID) -> None:
+async def use_verification(session: AsyncConnection, org_id: UUID, verification_id: UUID) -> None:
     await session.execute(
         email_verifications.update()
         .where(email_verifications.c.org_id == org_id, email_verifications.c.id == verification_id)
@@ -55,7 +55,7 @@ async def use_verification(session: AsyncSession, org_id: UUID, verification_id:
     )
 
 
-async def mark_email_verified(session: AsyncSession, person_id: UUID, email: str) -> datetime | None:
+async def mark_email_verified(session: AsyncConnection, person_id: UUID, email: str) -> datetime | None:
     """Verified now (or kept from before) when the person still has `email`; None when they do not."""
     statement = (
         people.update()
@@ -66,7 +66,7 @@ async def mark_email_verified(session: AsyncSession, person_id: UUID, email: str
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def two_factor_of(session: AsyncSession, person_id: UUID) -> Row | None:
+async def two_factor_of(session: AsyncConnection, person_id: UUID) -> Row | None:
     """The person's two-factor row, locked (codes are taken one at a time), with `db_now` (epoch seconds)."""
     statement = (
         sa.select(two_factor, _DB_NOW.label("db_now"))
@@ -76,7 +76,7 @@ async def two_factor_of(session: AsyncSession, person_id: UUID) -> Row | None:
     return (await session.execute(statement)).first()
 
 
-async def start_enrollment(session: AsyncSession, person_id: UUID, secret_sealed: bytes) -> bool:
+async def start_enrollment(session: AsyncConnection, person_id: UUID, secret_sealed: bytes) -> bool:
     """Store a new pending secret (replacing a pending one); False when two-factor is already enabled."""
     statement = pg_insert(two_factor).values(person_id=person_id, secret_sealed=secret_sealed)
     statement = statement.on_conflict_do_update(
@@ -87,7 +87,7 @@ async def start_enrollment(session: AsyncSession, person_id: UUID, secret_sealed
     return (await session.execute(statement.returning(two_factor.c.person_id))).first() is not None
 
 
-async def enable(session: AsyncSession, person_id: UUID, step: int) -> datetime | None:
+async def enable(session: AsyncConnection, person_id: UUID, step: int) -> datetime | None:
     statement = (
         two_factor.update()
         .where(two_factor.c.person_id == person_id, two_factor.c.enabled_at.is_(None))
@@ -97,7 +97,7 @@ async def enable(session: AsyncSession, person_id: UUID, step: int) -> datetime 
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def take_step(session: AsyncSession, person_id: UUID, step: int) -> bool:
+async def take_step(session: AsyncConnection, person_id: UUID, step: int) -> bool:
     """Record `step` as used; False when it (or a later one) was used already: a replay."""
     statement = (
         two_factor.update()
@@ -109,19 +109,19 @@ async def take_step(session: AsyncSession, person_id: UUID, step: int) -> bool:
     return (await session.execute(statement)).first() is not None
 
 
-async def disable(session: AsyncSession, person_id: UUID) -> None:
+async def disable(session: AsyncConnection, person_id: UUID) -> None:
     await session.execute(two_factor_backup_codes.delete().where(two_factor_backup_codes.c.person_id == person_id))
     await session.execute(two_factor.delete().where(two_factor.c.person_id == person_id))
 
 
-async def replace_backup_codes(session: AsyncSession, person_id: UUID, code_hashes: Sequence[bytes]) -> None:
+async def replace_backup_codes(session: AsyncConnection, person_id: UUID, code_hashes: Sequence[bytes]) -> None:
     await session.execute(two_factor_backup_codes.delete().where(two_factor_backup_codes.c.person_id == person_id))
     await session.execute(
         two_factor_backup_codes.insert(), [{"person_id": person_id, "code_hash": h} for h in code_hashes]
     )
 
 
-async def use_backup_code(session: AsyncSession, person_id: UUID, code_hash: bytes) -> bool:
+async def use_backup_code(session: AsyncConnection, person_id: UUID, code_hash: bytes) -> bool:
     """Take one unused backup code; False when there is no such code or it was used."""
     statement = (
         two_factor_backup_codes.update()
@@ -133,7 +133,7 @@ async def use_backup_code(session: AsyncSession, person_id: UUID, code_hash: byt
     return (await session.execute(statement)).first() is not None
 
 
-async def unused_backup_codes(session: AsyncSession, person_id: UUID) -> int:
+async def unused_backup_codes(session: AsyncConnection, person_id: UUID) -> int:
     statement = sa.select(sa.func.count()).where(
         two_factor_backup_codes.c.person_id == person_id, two_factor_backup_codes.c.used_at.is_(None)
     )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.tenancy import repository as repo, repository_access as access_repo, repository_packs as packs_repo
 from services.tenancy.models import MONTHLY_METRICS, PLAN_LIMITS, PLAN_METRICS
@@ -80,7 +80,7 @@ def member_grants(permissions: list[str]) -> tuple[Policy, ...]:
     return tuple(grants)
 
 
-async def effective_policies(session: AsyncSession, org_id: UUID, role: str, permissions: list[str]) -> tuple[Policy, ...]:
+async def effective_policies(session: AsyncConnection, org_id: UUID, role: str, permissions: list[str]) -> tuple[Policy, ...]:
     """The built-in role's policies, what the org added to the role, and the member's own grants."""
     rows = await access_repo.org_policies(session, org_id, role)
     custom = tuple(Policy(r.resource, r.action, Effect(r.effect), r.priority) for r in rows)

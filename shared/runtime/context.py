@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
 from shared.kernel.errors import Unauthenticated
@@ -58,7 +58,7 @@ class WorkContext:
     """What a piece of work gets besides its payload: the envelope, its transaction, the runtime."""
 
     envelope: Envelope
-    session: AsyncSession | None
+    session: AsyncConnection | None
     runtime: "ServiceRuntime"
     staged_events: int = 0
 
@@ -168,7 +168,7 @@ class _SetupRuntime:
         raise RuntimeError(f"{self.name}: setup work runs in the transaction it was given")
 
 
-def setup_context(service: str, session: AsyncSession, task: str) -> WorkContext:
+def setup_context(service: str, session: AsyncConnection, task: str) -> WorkContext:
     """A context for a service's setup work in `session` before any replica runs (e.g. the platform bootstrap).
 
     It acts as the service itself, in no org (the work names the orgs it writes

@@ -16,7 +16,7 @@ from typing import Literal
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.kernel.settings import Settings
 from shared.runtime.db import plain_url
@@ -131,7 +131,7 @@ async def migrate_services(settings: Settings, services: dict[str, str]) -> dict
         await conn.close()
 
 
-async def schema_version(session: AsyncSession, schema: str) -> int:
+async def schema_version(session: AsyncConnection, schema: str) -> int:
     """What a service sees of its own schema (as the app role); 0 when not migrated."""
     table = f"{_ident(schema)}.schema_migrations"
     if (await session.execute(text("SELECT to_regclass(:t)"), {"t": table})).scalar() is None:

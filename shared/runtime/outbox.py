@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.kernel import subjects
 from shared.kernel.envelope import Envelope, Protocol
@@ -79,14 +79,15 @@ class Outbox:
         writes rows and their events in one round trip can keep only the events of the rows it wrote."""
         self._insert = text(self.insert_select)
         self._claim = text(
-            f"SELECT id, subject, envelope, trace_headers FROM {schema}.outbox WHERE sent_at IS NULL"
-            " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+            f"UPDATE {schema}.outbox o SET sent_at = clock_timestamp(), attempts = o.attempts + 1"
+            f" FROM (SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY created_at LIMIT :limit"
+            " FOR UPDATE SKIP LOCKED) pending WHERE o.id = pending.id"
+            " RETURNING o.id, o.subject, o.envelope, o.trace_headers, o.created_at"
         )
-        self._mark_sent = text(
-            f"UPDATE {schema}.outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY(:ids)"
-        )
+        """Claims a batch and marks it sent in one round trip; the relay publishes it before its transaction commits,
+        so a batch whose relay dies unpublished is rolled back to pending (`_mark_failed` puts back one that failed)."""
         self._mark_failed = text(
-            f"UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = :error WHERE id = :id"
+            f"UPDATE {schema}.outbox SET sent_at = NULL, last_error = :error WHERE id = :id"
         )
         self._prune = text(
             f"DELETE FROM {schema}.outbox WHERE sent_at < clock_timestamp() - make_interval(secs => :seconds)"
@@ -102,11 +103,11 @@ class Outbox:
             "outbox_envelopes": [e.to_bytes() for _, e in messages], "outbox_trace_headers": json.dumps(trace_headers),
         }
 
-    async def add(self, session: AsyncSession, subject: str, envelope: Envelope) -> None:
+    async def add(self, session: AsyncConnection, subject: str, envelope: Envelope) -> None:
         """Stage a message inside the caller's transaction; the trace context goes with it."""
         await self.add_many(session, [(subject, envelope)])
 
-    async def add_many(self, session: AsyncSession, messages: Sequence[tuple[str, Envelope]]) -> None:
+    async def add_many(self, session: AsyncConnection, messages: Sequence[tuple[str, Envelope]]) -> None:
         """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
         of parameters, not 500)."""
         if messages:
@@ -114,7 +115,7 @@ class Outbox:
 
     async def add_event(
         self,
-        session: AsyncSession,
+        session: AsyncConnection,
         *,
         event_type: str,
         org_id: UUID,
@@ -128,10 +129,10 @@ class Outbox:
         await self.add(session, subject, envelope)
         return envelope
 
-    async def pending(self, session: AsyncSession) -> int:
+    async def pending(self, session: AsyncConnection) -> int:
         return (await session.execute(self._pending)).scalar_one()
 
-    async def prune(self, session: AsyncSession, older_than_seconds: float) -> int:
+    async def prune(self, session: AsyncConnection, older_than_seconds: float) -> int:
         return (await session.execute(self._prune, {"seconds": older_than_seconds})).rowcount
 
 
@@ -169,24 +170,23 @@ class OutboxRelay:
         self._wake.set()
 
     async def relay_once(self) -> int:
-        """Claim, publish and mark one batch; returns how many rows were published."""
+        """Claim (marked sent) and publish one batch, in one transaction; returns how many rows were published."""
         async with self.db.transaction() as session:
-            rows = (await session.execute(self.outbox._claim, {"limit": self.batch_size})).all()
+            rows = sorted((await session.execute(self.outbox._claim, {"limit": self.batch_size})).all(),
+                          key=lambda row: row.created_at)
             if not rows:
                 return 0
             results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
-            sent = []
+            sent = 0
             for row, result in zip(rows, results, strict=True):
                 if isinstance(result, BaseException):
                     self.failures += 1
                     log.warning("outbox %s: publish of %s failed: %r", self.outbox.schema, row.id, result)
                     await session.execute(self.outbox._mark_failed, {"id": row.id, "error": repr(result)[:500]})
                 else:
-                    sent.append(row.id)
-            if sent:
-                await session.execute(self.outbox._mark_sent, {"ids": sent})
-            self.published += len(sent)
-            return len(sent)
+                    sent += 1
+            self.published += sent
+            return sent
 
     async def _publish(self, row: Any) -> None:
         trace_headers = row.trace_headers or {}
