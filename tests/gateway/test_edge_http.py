@@ -158,3 +158,27 @@ def _count(text: str, method: str, route: str, status: int) -> float:
                r"([0-9.e+]+)$")
     found = re.search(pattern, text, re.M)
     return float(found.group(1)) if found else 0.0
+
+
+async def test_answers_go_out_at_once_nagle_off_on_every_connection() -> None:
+    """A response is written in pieces (headers, body): with Nagle's algorithm on, the last piece waited for the
+    client's delayed ACK (~40 ms per request). asyncio turns it off only on sockets made as TCP (`IPPROTO_TCP`)."""
+    import socket
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    state = await serve(Starlette(routes=[Route("/", hello)]), "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=state.url) as client:
+            assert (await client.get("/")).text == "hello"
+            [connection] = state.server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        state.server.should_exit = True
+        await state.task
