@@ -19,6 +19,7 @@ with the message's `communication_event` (`messageType: ap2_checkout | ap2_check
 `protocol: a2a`). See docs/ap2_agents.md.
 """
 
+import hashlib
 from typing import Any
 from uuid import UUID
 
@@ -112,7 +113,7 @@ async def answer(ctx: WorkContext, payload: A2aSend, context_id: UUID | None) ->
         state, text = "TASK_STATE_FAILED", error.message
         done[ERROR_KEY] = {"code": error.code, "message": error.message, "details": error.details}
     task_id, context_id = uuid7(), context_id or uuid7()
-    received = {**payload.message, "taskId": str(task_id), "contextId": str(context_id),
+    received = {**_kept(payload.message), "taskId": str(task_id), "contextId": str(context_id),
                 "role": payload.message.get("role") or "ROLE_USER"}
     kind = "ap2_payment" if "payment" in kinds else "ap2_checkout_mandate" if kinds else "ap2_checkout"
     async with ctx.transaction() as tx:  # the task and the exchange, beside what commerce logged of it
@@ -126,6 +127,21 @@ async def answer(ctx: WorkContext, payload: A2aSend, context_id: UUID | None) ->
             "messageType": kind, "direction": "inbound", "protocol": "a2a", "extension": AP2_EXTENSION_URI,
             "taskId": str(task_id), "state": state, "callerKeyId": payload.caller.key_id})
     return to_task(task, None, history_length=payload.history_length)
+
+
+def _kept(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as the task's history keeps it: a presented mandate chain by its SHA-256 only (a credential is
+    never stored; commerce keeps its hash too)."""
+    keys = dict(MANDATES)
+    parts = []
+    for part in message.get("parts") or []:
+        data = part.get("data") if isinstance(part, dict) else None
+        if isinstance(data, dict) and keys.keys() & data.keys():
+            part = {**part, "data": {key: f"sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+                                     if key in keys and isinstance(value, str) else value
+                                     for key, value in data.items()}}
+        parts.append(part)
+    return {**message, "parts": parts}
 
 
 async def _checkout(ctx: WorkContext, auth: AuthContext, merchant_name: str, request: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ for want of a connection raises `Unavailable` (retry), never `internal`.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from uuid import UUID
 
@@ -140,6 +140,16 @@ def _settings_sql(org_id: UUID | None, timeout_ms: int | None) -> str:
     return tenant + timeout
 
 
+async def _quietly(cleanup: Awaitable[None]) -> None:
+    """A rollback or close after the work ended; its own failure (the connection is gone) is logged, not raised: it
+    would replace the error that ended the work — or its cancellation, which a loop would then take for an outage
+    and go on (an outbox relay whose service could not stop while Postgres was down)."""
+    try:
+        await cleanup
+    except Exception as error:
+        log.debug("a connection's cleanup failed: %r", error)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, service: str = "one") -> None:
         self.engine: AsyncEngine = create_async_engine(
@@ -167,14 +177,13 @@ class Database:
         try:
             connection = await self._begin(_settings_sql(org_id, statement_timeout_ms))
             try:
-                try:
-                    yield connection
-                except BaseException:
-                    await connection.rollback()
-                    raise
+                yield connection
                 await connection.commit()
+            except BaseException:
+                await _quietly(connection.rollback())  # the block's error (or its cancellation) is what goes up
+                raise
             finally:
-                await connection.close()
+                await _quietly(connection.close())
         except Exception as error:
             if connection_lost(error):
                 raise Unavailable("the database is unreachable right now; retry",

@@ -2,6 +2,8 @@
 log under the right org and actor, the iteration cap, a refused tool reported to the model, delegation limits,
 the inference quota, and an agent of one org that cannot reach another org's data whatever the model asks."""
 
+from typing import Any
+
 import pytest
 
 from shared.contracts.agents import RUN_STEPS, InferenceQuotaExceeded
@@ -18,6 +20,7 @@ from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     wait_events,
 )
 from tests.agents.scripted_model import ScriptedModel
+from tests.polling import until_async
 from tests.tenancy.conftest import Account
 
 ALL = ["thing_create", "thing_get", "thing_query", "thing_update", "thing_archive", "connect", "disconnect",
@@ -43,8 +46,13 @@ async def test_run_calls_builtin_tools_with_effects_under_the_callers_org_and_ac
 
     posts = (await bus.request(THING_QUERY, {"type": "blog_post"}, owner.ctx)).things
     assert [p.name for p in posts] == ["Renamed by an agent"]
-    events = await wait_events(bus, owner, ["entity_created", "content_event", "agent_completed"], 3)
-    by_type = {e.type: e for e in events}
+    wanted = ["entity_created", "content_event", "agent_completed"]  # each through its own service's outbox
+
+    async def every_type() -> dict[str, Any]:
+        found = {e.type: e for e in await wait_events(bus, owner, wanted, 1)}
+        return found if found.keys() >= set(wanted) else {}
+
+    by_type = await until_async(every_type, timeout=20)
     assert by_type["entity_created"].actor_id == owner.person_id  # the caller's identity, in the caller's org
     assert by_type["content_event"].actor_id == owner.person_id
     assert by_type["agent_completed"].metadata["runId"] == str(run.id)

@@ -154,6 +154,8 @@ async def test_a_checkout_mandate_over_a2a_gets_a_signed_checkout_receipt_and_ta
         assert (again.id, again.context_id, again.status.state) == (good.id, good.context_id, good.status.state)
         assert answer_of(again) == answered and again.artifacts[0].name == "ap2"
         assert again.history[0].role == Role.ROLE_USER and CHECKOUT_MANDATE_KEY in _data(again.history[0].parts)
+        kept = _data(again.history[0].parts)[CHECKOUT_MANDATE_KEY]  # the credential itself is never stored
+        assert kept.startswith("sha256:") and len(kept) == 71, kept
         failed = await client.get_task(GetTaskRequest(id=bad.id, history_length=0))
         assert failed.status.state == TaskState.TASK_STATE_FAILED and answer_of(failed)[ERROR_KEY] == refusal
         assert not failed.history

@@ -3,6 +3,8 @@ died is replaced at the next checkout, a transaction that loses its connection e
 retryable answer, never `internal`) after the code inside saw the driver's error, a server that does not answer at
 all is `Unavailable` after the short connect retry, and a statement that fails is still its own error."""
 
+import asyncio
+
 import asyncpg
 import pytest
 from sqlalchemy import text
@@ -80,6 +82,25 @@ async def test_a_transaction_that_loses_its_connection_is_unavailable(db: Databa
                 raise
     assert raised.value.code == "unavailable" and raised.value.details == {"reason": "database_unreachable"}
     assert len(seen_inside) == 1 and connection_lost(seen_inside[0])  # the block saw the driver's own error
+    assert await _backend(db)  # and the next transaction works
+
+
+async def test_a_block_cancelled_on_a_dead_connection_ends_cancelled(db: Database, migrated: Settings) -> None:
+    """The rollback's own error (the connection is gone) must not replace the cancellation: an outbox relay read it
+    as `Unavailable`, went on polling, and its service could not stop while Postgres was down."""
+    inside = asyncio.Event()
+
+    async def work() -> None:
+        async with db.transaction() as session:
+            await _terminate(migrated, (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            inside.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(work())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert await _backend(db)  # and the next transaction works
 
 
