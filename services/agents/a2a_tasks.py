@@ -48,6 +48,12 @@ def unsupported_modes(message: dict[str, Any]) -> list[str]:
             if isinstance(p, dict) and p.get("mediaType") and str(p["mediaType"]).split(";")[0] not in INPUT_MODES]
 
 
+def _keep_history(body: dict[str, Any], history: list[dict[str, Any]], length: int | None) -> None:
+    """The task's history as asked: all of it (None), none (0), or its last `length` messages."""
+    if length != 0:
+        body["history"] = history[-length:] if length else list(history)
+
+
 def _rejected(task: TaskRow, history_length: int | None) -> A2aTask:
     refusal = task.metadata.get("rejection") or {}
     status = {"state": REJECTED, "timestamp": task.updated_at.isoformat(), "message": {
@@ -56,8 +62,7 @@ def _rejected(task: TaskRow, history_length: int | None) -> A2aTask:
         "metadata": {"code": refusal.get("code")}}}
     body: dict[str, Any] = {"id": str(task.id), "contextId": str(task.context_id), "status": status,
                             "metadata": {"agent": task.agent_slug}}
-    if history_length != 0:
-        body["history"] = task.history[-history_length:] if history_length else list(task.history)
+    _keep_history(body, task.history, history_length)
     return A2aTask(task=body, run_id=None, org_id=task.org_id, final=True)
 
 
@@ -76,8 +81,7 @@ def _answered(task: TaskRow, history_length: int | None, artifacts: bool) -> A2a
     elif artifacts:
         name = answered.get("name") or "answer"
         body["artifacts"] = [{"artifactId": f"{task.id}-{name}", "name": name, "parts": [part]}]
-    if history_length != 0:
-        body["history"] = task.history[-history_length:] if history_length else list(task.history)
+    _keep_history(body, task.history, history_length)
     return A2aTask(task=body, run_id=None, org_id=task.org_id, final=True)
 
 
@@ -103,8 +107,7 @@ def to_task(task: TaskRow, run: RunRow | None, *, history_length: int | None = N
                              "metadata": {"code": error.get("code")}}
     body: dict[str, Any] = {"id": str(task.id), "contextId": str(task.context_id), "status": status,
                             "metadata": {"runId": str(run.id), "agent": task.agent_slug}}
-    if history_length != 0:
-        body["history"] = history[-history_length:] if history_length else history
+    _keep_history(body, history, history_length)
     if artifacts and state == "TASK_STATE_COMPLETED" and run.answer is not None:
         parts: list[dict[str, Any]] = [{"text": run.answer}]
         if run.citations:

@@ -141,7 +141,7 @@ def _settings_sql(org_id: UUID | None, timeout_ms: int | None) -> str:
 
 
 async def _quietly(cleanup: Awaitable[None]) -> None:
-    """A rollback or close after the work ended; its own failure (the connection is gone) is logged, not raised: it
+    """A rollback, close or invalidation after the work (or the BEGIN) ended; its own failure (the connection is gone) is logged, not raised: it
     would replace the error that ended the work — or its cancellation, which a loop would then take for an outage
     and go on (an outbox relay whose service could not stop while Postgres was down)."""
     try:
@@ -214,16 +214,16 @@ class Database:
                 return connection
             except _Stale:
                 log.warning("a pooled connection came back inside a transaction; replaced")
-                await connection.invalidate()  # type: ignore[union-attr]
-                await connection.close()  # type: ignore[union-attr]
+                await _quietly(connection.invalidate())  # type: ignore[union-attr]
+                await _quietly(connection.close())  # type: ignore[union-attr]
                 continue
             except BaseException as error:
                 retry = isinstance(error, Exception) and (connection_lost(error) or _broken(error))
                 if connection is not None:
                     if retry:
-                        await connection.invalidate()
+                        await _quietly(connection.invalidate())
                         await self.engine.dispose(close=False)  # the pool's other connections died with this one
-                    await connection.close()
+                    await _quietly(connection.close())
                 delay = next(delays) if retry else None
                 if delay is None:
                     raise
