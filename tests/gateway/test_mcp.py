@@ -47,8 +47,12 @@ async def test_an_mcp_client_uses_the_ontology_of_its_own_org_only(
         assert json.loads(read.contents[0].text)["thing"]["id"] == thing["id"]
         published = result_of(await client.call_tool("event_publish", {
             "type": "content_event", "target_id": thing["id"], "metadata": {"action": "viewed"}}))
-        found = result_of(await client.call_tool("events_query", {"target_id": thing["id"]}))
-        assert published["id"] in {e["id"] for e in found["events"]}
+
+        async def found() -> bool:  # acked by the stream at once, queryable once the log has ingested it
+            page = result_of(await client.call_tool("events_query", {"target_id": thing["id"]}))
+            return published["id"] in {e["id"] for e in page["events"]}
+
+        await until_async(found, timeout=30)
         refused = await client.call_tool("thing_create", {"type": "no_such_type", "name": "x"})
         assert refused.is_error and ": unknown_ontology_type: " in refused.content[0].text  # the typed code
         hits = result_of(await client.call_tool("knowledge_search", {"query": "tides"}))
