@@ -16,6 +16,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.runtime.sql import Sql
+
 
 @dataclass(slots=True, frozen=True)
 class KeyScope:
@@ -28,6 +30,9 @@ class KeyScope:
 
     def values(self) -> dict[str, object]:
         return {"org_id": self.org_id, "caller": self.caller, "endpoint": self.endpoint, "key": self.key}
+
+    def primary(self) -> tuple[UUID, str, str, str]:
+        return self.org_id, self.caller, self.endpoint, self.key
 
 
 @dataclass(slots=True)
@@ -44,11 +49,12 @@ class IdempotencyRow:
 
 _PK = "org_id = :org_id AND caller = :caller AND endpoint = :endpoint AND key = :key"
 
-_CLAIM = sa.text("""
+# Every ACP request claims and completes its key: on the driver (shared/runtime/sql.py).
+_CLAIM = Sql("""
     INSERT INTO commerce.idempotency_keys AS k (org_id, caller, endpoint, key, request_hash, state, lock_id,
                                                 locked_until, expires_at)
-    VALUES (:org_id, :caller, :endpoint, :key, :request_hash, 'in_flight', :lock_id,
-            clock_timestamp() + make_interval(secs => :lease), clock_timestamp() + make_interval(secs => :ttl))
+    VALUES ($1, $2, $3, $4, $5, 'in_flight', $6,
+            clock_timestamp() + make_interval(secs => $7), clock_timestamp() + make_interval(secs => $8))
     ON CONFLICT (org_id, caller, endpoint, key) DO UPDATE
        SET request_hash = excluded.request_hash, state = 'in_flight', lock_id = excluded.lock_id,
            locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
@@ -64,12 +70,10 @@ _GET = sa.text(f"""
       FROM commerce.idempotency_keys WHERE {_PK}
 """)
 
-_COMPLETE = sa.text(f"""
+_COMPLETE = Sql("""
     UPDATE commerce.idempotency_keys
-       SET state = 'completed', status = :status, headers = CAST(:headers AS jsonb), body = :body,
-           locked_until = clock_timestamp()
-     WHERE {_PK} AND lock_id = :lock_id AND state = 'in_flight'
-    RETURNING 1
+       SET state = 'completed', status = $6, headers = $7::jsonb, body = $8, locked_until = clock_timestamp()
+     WHERE org_id = $1 AND caller = $2 AND endpoint = $3 AND key = $4 AND lock_id = $5 AND state = 'in_flight'
 """)
 
 _RELEASE = sa.text(f"DELETE FROM commerce.idempotency_keys WHERE {_PK} AND lock_id = :lock_id AND state = 'in_flight'"
@@ -86,8 +90,7 @@ _SWEEP = sa.text("""
 async def claim(session: AsyncConnection, scope: KeyScope, *, request_hash: str, lock_id: UUID, lease: float,
                 ttl: float) -> bool:
     """True when this request now holds the key (new, expired, or an abandoned one with the same body)."""
-    values = {**scope.values(), "request_hash": request_hash, "lock_id": lock_id, "lease": lease, "ttl": ttl}
-    return (await session.execute(_CLAIM, values)).first() is not None
+    return await _CLAIM.fetchrow(session, *scope.primary(), request_hash, lock_id, float(lease), float(ttl)) is not None
 
 
 async def get(session: AsyncConnection, scope: KeyScope) -> IdempotencyRow | None:
@@ -97,8 +100,7 @@ async def get(session: AsyncConnection, scope: KeyScope) -> IdempotencyRow | Non
 
 async def complete(session: AsyncConnection, scope: KeyScope, lock_id: UUID, *, status: int, headers: dict[str, str],
                    body: str) -> bool:
-    values = {**scope.values(), "lock_id": lock_id, "status": status, "headers": json.dumps(headers), "body": body}
-    return (await session.execute(_COMPLETE, values)).first() is not None
+    return await _COMPLETE.execute(session, *scope.primary(), lock_id, status, json.dumps(headers), body) == 1
 
 
 async def release(session: AsyncConnection, scope: KeyScope, lock_id: UUID) -> bool:

@@ -15,6 +15,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.runtime.sql import Sql
+
 _COLUMNS = ("id, org_id, provider, reason, max_amount, currency, checkout_session_id, merchant_id, expires_at, display,"
             " metadata, created_by, created_at, charged_at, charge_id, charged_amount, charge_key")
 
@@ -48,29 +50,31 @@ class VaultTokenRow(NewVaultToken):
     charge_key: str | None
 
 
-_INSERT = sa.text(f"""
+# A delegated payment's insert and a complete's spend run on the driver (shared/runtime/sql.py).
+_INSERT = Sql(f"""
     INSERT INTO commerce.vault_tokens (id, org_id, provider, reason, max_amount, currency, checkout_session_id,
                                        merchant_id, expires_at, display, metadata, created_by)
-    VALUES (:id, :org_id, :provider, :reason, :max_amount, :currency, :checkout_session_id, :merchant_id, :expires_at,
-            CAST(:display AS jsonb), CAST(:metadata AS jsonb), :created_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12)
     RETURNING {_COLUMNS}
 """)
 
 _GET = sa.text(f"SELECT {_COLUMNS} FROM commerce.vault_tokens WHERE org_id = :org_id AND id = :id")
 
-_SPEND = sa.text(f"""
+_SPEND = Sql(f"""
     UPDATE commerce.vault_tokens
-       SET charged_at = clock_timestamp(), charge_id = :charge_id, charged_amount = :amount, charge_key = :charge_key
-     WHERE org_id = :org_id AND id = :id AND charged_at IS NULL AND expires_at > clock_timestamp()
-       AND checkout_session_id = :checkout_session_id AND currency = :currency AND max_amount >= :amount
+       SET charged_at = clock_timestamp(), charge_id = $3, charged_amount = $4, charge_key = $5
+     WHERE org_id = $1 AND id = $2 AND charged_at IS NULL AND expires_at > clock_timestamp()
+       AND checkout_session_id = $6 AND currency = $7 AND max_amount >= $4
     RETURNING {_COLUMNS}
 """)
 
 
 async def insert(session: AsyncConnection, token: NewVaultToken) -> VaultTokenRow:
-    values = {name: getattr(token, name) for name in NewVaultToken.__dataclass_fields__}
-    values["display"], values["metadata"] = json.dumps(token.display), json.dumps(token.metadata)
-    return VaultTokenRow(*(await session.execute(_INSERT, values)).one())
+    values = [getattr(token, name) for name in NewVaultToken.__dataclass_fields__]
+    values[9], values[10] = json.dumps(token.display), json.dumps(token.metadata)
+    row = await _INSERT.fetchrow(session, *values)
+    assert row is not None
+    return VaultTokenRow(*row)
 
 
 async def get(session: AsyncConnection, org_id: UUID, token_id: str) -> VaultTokenRow | None:
@@ -81,8 +85,5 @@ async def get(session: AsyncConnection, org_id: UUID, token_id: str) -> VaultTok
 async def spend(session: AsyncConnection, org_id: UUID, token_id: str, *, amount: int, currency: str,
                 checkout_session_id: str, charge_id: str, charge_key: str) -> VaultTokenRow | None:
     """The token, now charged `amount`; None when it may not pay this (spent, expired, other session, too much)."""
-    row = (await session.execute(_SPEND, {
-        "org_id": org_id, "id": token_id, "amount": amount, "currency": currency,
-        "checkout_session_id": checkout_session_id, "charge_id": charge_id, "charge_key": charge_key,
-    })).first()
+    row = await _SPEND.fetchrow(session, org_id, token_id, charge_id, amount, charge_key, checkout_session_id, currency)
     return VaultTokenRow(*row) if row else None

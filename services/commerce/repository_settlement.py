@@ -13,6 +13,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.runtime.sql import Sql
+
 _AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
 
 
@@ -29,18 +31,22 @@ class Settlement:
 
 _COLUMNS = "org_id, checkout_session_id, order_id, actor_id, payment_status, details, attempts"
 
+# Every sale queues, finishes and names its payment: on the driver (shared/runtime/sql.py).
+_QUEUE = Sql("""
+    INSERT INTO commerce.checkout_settlements (org_id, checkout_session_id, order_id, actor_id, payment_status,
+                                               details, next_attempt_at)
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb, clock_timestamp() + make_interval(secs => $7))
+    ON CONFLICT DO NOTHING""")
+_FINISH = Sql("UPDATE commerce.checkout_settlements SET state = 'done', claimed_until = NULL WHERE org_id = $1"
+              " AND checkout_session_id = $2 AND state = 'pending'")
+_SET_ORDER_PAYMENT = Sql("UPDATE commerce.orders SET payment_thing_id = $3 WHERE org_id = $1 AND id = $2"
+                         " AND payment_thing_id IS NULL")
+
 
 async def queue(session: AsyncConnection, settlement: Settlement, grace: float) -> None:
     """Pending, and left to the answering replica for `grace` seconds before a loop may take it."""
-    await session.execute(sa.text("""
-        INSERT INTO commerce.checkout_settlements (org_id, checkout_session_id, order_id, actor_id, payment_status,
-                                                   details, next_attempt_at)
-        VALUES (:org_id, :session_id, :order_id, :actor_id, :status, CAST(:details AS jsonb),
-                clock_timestamp() + make_interval(secs => :grace))
-        ON CONFLICT DO NOTHING"""), {
-        "org_id": settlement.org_id, "session_id": settlement.checkout_session_id, "order_id": settlement.order_id,
-        "actor_id": settlement.actor_id, "status": settlement.payment_status,
-        "details": json.dumps(settlement.details), "grace": grace})
+    await _QUEUE.execute(session, settlement.org_id, settlement.checkout_session_id, settlement.order_id,
+                         settlement.actor_id, settlement.payment_status, json.dumps(settlement.details), float(grace))
 
 
 async def pending(session: AsyncConnection, org_id: UUID, session_id: str) -> Settlement | None:
@@ -68,10 +74,7 @@ async def due(session: AsyncConnection, *, limit: int, lease: float) -> list[Set
 
 async def finish(session: AsyncConnection, org_id: UUID, session_id: str) -> bool:
     """End a pending settlement; False when it had already ended (another try finished it)."""
-    return (await session.execute(sa.text(
-        "UPDATE commerce.checkout_settlements SET state = 'done', claimed_until = NULL WHERE org_id = :org_id "
-        "AND checkout_session_id = :session_id AND state = 'pending' RETURNING 1"),
-        {"org_id": org_id, "session_id": session_id})).first() is not None
+    return await _FINISH.execute(session, org_id, session_id) == 1
 
 
 async def retry(session: AsyncConnection, org_id: UUID, session_id: str, delay: float) -> None:
@@ -83,6 +86,4 @@ async def retry(session: AsyncConnection, org_id: UUID, session_id: str, delay: 
 
 
 async def set_order_payment(session: AsyncConnection, org_id: UUID, order_id: str, payment_id: UUID) -> None:
-    await session.execute(sa.text(
-        "UPDATE commerce.orders SET payment_thing_id = :payment_id WHERE org_id = :org_id AND id = :order_id "
-        "AND payment_thing_id IS NULL"), {"org_id": org_id, "order_id": order_id, "payment_id": payment_id})
+    await _SET_ORDER_PAYMENT.execute(session, org_id, order_id, payment_id)

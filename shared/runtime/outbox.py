@@ -26,6 +26,7 @@ from shared.kernel.envelope import Envelope, Protocol
 from shared.kernel.errors import Unavailable
 from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
+from shared.runtime.sql import Sql
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("one.outbox")
@@ -77,18 +78,20 @@ class Outbox:
         )
         """Stages messages given as array parameters (`rows_of`); `m.n` numbers them from 1, so a statement that
         writes rows and their events in one round trip can keep only the events of the rows it wrote."""
-        self._insert = text(self.insert_select)
-        self._claim = text(
+        self._insert = Sql(
+            f"INSERT INTO {schema}.outbox (id, subject, envelope, trace_headers)"
+            " SELECT m.id, m.subject, m.envelope, $4::jsonb FROM unnest($1::uuid[], $2::text[], $3::bytea[])"
+            " AS m(id, subject, envelope)"
+        )
+        self._claim = Sql(
             f"UPDATE {schema}.outbox o SET sent_at = clock_timestamp(), attempts = o.attempts + 1"
-            f" FROM (SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY created_at LIMIT :limit"
+            f" FROM (SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY created_at LIMIT $1"
             " FOR UPDATE SKIP LOCKED) pending WHERE o.id = pending.id"
             " RETURNING o.id, o.subject, o.envelope, o.trace_headers, o.created_at"
         )
         """Claims a batch and marks it sent in one round trip; the relay publishes it before its transaction commits,
         so a batch whose relay dies unpublished is rolled back to pending (`_mark_failed` puts back one that failed)."""
-        self._mark_failed = text(
-            f"UPDATE {schema}.outbox SET sent_at = NULL, last_error = :error WHERE id = :id"
-        )
+        self._mark_failed = Sql(f"UPDATE {schema}.outbox SET sent_at = NULL, last_error = $2 WHERE id = $1")
         self._prune = text(
             f"DELETE FROM {schema}.outbox WHERE sent_at < clock_timestamp() - make_interval(secs => :seconds)"
         )
@@ -111,7 +114,9 @@ class Outbox:
         """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
         of parameters, not 500)."""
         if messages:
-            await session.execute(self._insert, self.rows_of(messages))
+            rows = self.rows_of(messages)
+            await self._insert.execute(session, rows["outbox_ids"], rows["outbox_subjects"], rows["outbox_envelopes"],
+                                       rows["outbox_trace_headers"])
 
     async def add_event(
         self,
@@ -172,8 +177,7 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Claim (marked sent) and publish one batch, in one transaction; returns how many rows were published."""
         async with self.db.transaction() as session:
-            rows = sorted((await session.execute(self.outbox._claim, {"limit": self.batch_size})).all(),
-                          key=lambda row: row.created_at)
+            rows = sorted(await self.outbox._claim.fetch(session, self.batch_size), key=lambda row: row["created_at"])
             if not rows:
                 return 0
             results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
@@ -181,30 +185,30 @@ class OutboxRelay:
             for row, result in zip(rows, results, strict=True):
                 if isinstance(result, BaseException):
                     self.failures += 1
-                    log.warning("outbox %s: publish of %s failed: %r", self.outbox.schema, row.id, result)
-                    await session.execute(self.outbox._mark_failed, {"id": row.id, "error": repr(result)[:500]})
+                    log.warning("outbox %s: publish of %s failed: %r", self.outbox.schema, row["id"], result)
+                    await self.outbox._mark_failed.execute(session, row["id"], repr(result)[:500])
                 else:
                     sent += 1
             self.published += sent
             return sent
 
     async def _publish(self, row: Any) -> None:
-        trace_headers = row.trace_headers or {}
+        trace_headers = row["trace_headers"] or {}
         parent = propagate.extract(trace_headers)
         staged_under = trace.get_current_span(parent).get_span_context()
         if staged_under.is_valid and not staged_under.trace_flags.sampled:
             # staged by a request that is not sampled: its headers go along as they are (the consumer keeps the
             # decision); a span would be built here only to be dropped
-            await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream,
+            await publish_to_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream,
                                     trace_headers=trace_headers)
         else:
-            with _tracer.start_as_current_span(f"{row.subject} publish", context=parent,
+            with _tracer.start_as_current_span(f"{row['subject']} publish", context=parent,
                                                kind=SpanKind.PRODUCER) as span:
                 span.set_attribute("messaging.system", "nats")
-                span.set_attribute("messaging.message.id", str(row.id))
-                await publish_to_stream(self.js, row.subject, bytes(row.envelope), row.id, stream=self.stream)
+                span.set_attribute("messaging.message.id", str(row["id"]))
+                await publish_to_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream)
         if self.after_publish is not None:
-            await self.after_publish(row.id)
+            await self.after_publish(row["id"])
 
     async def run(self) -> None:
         """Relay until `stop()`; then drain what is pending once more."""
