@@ -13,6 +13,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.runtime.sql import Sql
+
 
 @dataclass(slots=True)
 class EndpointRow:
@@ -68,8 +70,9 @@ _UPSERT_ENDPOINT = sa.text("""
                                        updated_at = clock_timestamp()
     RETURNING org_id, url, secret_sealed, created_at, updated_at
 """)
-_GET_ENDPOINT = sa.text("SELECT org_id, url, secret_sealed, created_at, updated_at FROM commerce.webhook_endpoints"
-                        " WHERE org_id = :org_id")
+_GET_ENDPOINT = Sql("SELECT org_id, url, secret_sealed, created_at, updated_at FROM commerce.webhook_endpoints"
+                    " WHERE org_id = $1")
+"""Every order asks (shared/runtime/sql.py: on the driver)."""
 _INSERT_DELIVERY = sa.text("""
     INSERT INTO commerce.webhook_deliveries (id, org_id, event_type, order_id, checkout_session_id, url, body, state,
                                              max_attempts)
@@ -120,7 +123,7 @@ async def upsert_endpoint(session: AsyncConnection, org_id: UUID, url: str, secr
 
 
 async def get_endpoint(session: AsyncConnection, org_id: UUID) -> EndpointRow | None:
-    row = (await session.execute(_GET_ENDPOINT, {"org_id": org_id})).first()
+    row = await _GET_ENDPOINT.fetchrow(session, org_id)
     return EndpointRow(*row) if row else None
 
 
