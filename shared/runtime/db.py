@@ -200,7 +200,7 @@ class Database:
             try:
                 connection = await self.engine.connect()  # checkout
                 await connection.begin()  # SQLAlchemy's transaction; its driver adapter sends BEGIN lazily
-                adapter = (await connection.get_raw_connection()).dbapi_connection
+                adapter = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
                 driver: _Connection = adapter.driver_connection
                 if adapter._started or driver.stale():
                     raise _Stale()
