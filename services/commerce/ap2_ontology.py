@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from services.commerce.totals import to_major
+from shared.kernel.envelope import Envelope
 from shared.kernel.events import EventPayload
 from shared.kernel.ontology import EventType
 from shared.runtime.context import WorkContext
@@ -39,6 +40,11 @@ def payment(amount: int, currency: str, status: str = "processed", **extra: Any)
 async def emit(ctx: WorkContext, *events: Event) -> None:
     """Stage the events in the work's transaction, with one statement."""
     await ctx.emit_many([(type_, EventPayload(metadata=metadata)) for type_, metadata in events])
+
+
+def messages(ctx: WorkContext, *events: Event) -> list[tuple[str, Envelope]]:
+    """The events' outbox messages, for a statement that stages them along with the rows they describe."""
+    return ctx.event_messages([(type_, EventPayload(metadata=metadata)) for type_, metadata in events])
 
 
 async def mandate_event(ctx: WorkContext, action: str, mandate_type: str, kind: str = "payment",

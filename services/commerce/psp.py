@@ -44,7 +44,8 @@ class PaymentProvider(Protocol):
 
         Called by the merchant after the mandate chain verified and before the receipt is signed, in the
         checkout's transaction. Raises `PaymentDeclined` (`card_declined`, `insufficient_funds`, `expired`,
-        ...); the same `idempotency_key` charges at most once.
+        ...) having written nothing in `ctx.session` (the presentation records the refusal in the same transaction,
+        with no savepoint to roll back to); the same `idempotency_key` charges at most once.
         """
         ...
 

@@ -69,17 +69,20 @@ async def claim(session: AsyncConnection, *, limit: int, lease: float) -> list[P
 
 
 _DONE = sa.text("""
-    UPDATE commerce.ap2_mandates SET thing_id = coalesce(CAST(:thing_id AS uuid), thing_id),
-           graph_pending = NOT CAST(:done AS boolean), graph_claimed_until = NULL
-     WHERE id = :id
+    UPDATE commerce.ap2_mandates m SET thing_id = coalesce(d.thing_id, m.thing_id), graph_pending = NOT d.done,
+           graph_claimed_until = NULL
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:things AS uuid[]), CAST(:done AS boolean[])) AS d(id, thing_id, done)
+     WHERE m.id = d.id
 """)
 
 
 async def record(session: AsyncConnection, outcomes: list[tuple[UUID, UUID | None, bool]]) -> None:
-    """Each (mandate, its thing if written, done): done ones leave the queue, the others are tried again later."""
+    """Each (mandate, its thing if written, done): done ones leave the queue, the others are tried again later (one
+    statement for the batch)."""
     await session.execute(_AS_WORKER)
     if outcomes:
-        await session.execute(_DONE, [{"id": id_, "thing_id": thing, "done": done} for id_, thing, done in outcomes])
+        ids, things, done = zip(*outcomes, strict=True)
+        await session.execute(_DONE, {"ids": list(ids), "things": list(things), "done": list(done)})
 
 
 async def pending(session: AsyncConnection, org_id: UUID) -> int:

@@ -2,13 +2,16 @@
 
 A presentation's transaction (service_ap2_present.py) runs: the checkout locked, then what checked it out and
 whether the chain was refused before (`lock_checkout`; a refusal is recorded by `record_refused`),
-`use_open_mandate` — one upsert that locks the open mandate's row and returns its uses so far (ON
-CONFLICT DO UPDATE reads the latest committed row, so a purchase that waited for the lock sees the one
-before it) — then `record_payment`, one statement storing both mandates, the receipt, the checkout paid
-and the open mandate's uses counted. So a budget or a recurrence limit holds however many purchases race.
+`use_open_mandate` for each open mandate of the chain — one upsert that locks the open mandate's row and
+returns its uses so far (ON CONFLICT DO UPDATE reads the latest committed row, so a purchase that waited for
+the lock sees the one before it), and for the last one whether the `payment.reference` it names is an open
+checkout mandate this merchant accepted — then `record_payment`, one statement storing both mandates, the
+receipt, the checkout paid, every open mandate's use counted and the presentation's events staged. So a
+budget or a recurrence limit holds however many purchases race.
 """
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.commerce.repository_ap2 import _CHECKOUT, _RECEIPT, MANDATE_DEFAULTS, CheckoutRow, ReceiptRow, UsageRow
+from shared.kernel.envelope import Envelope
+from shared.runtime.outbox import Outbox
+
+_OUTBOX = Outbox("commerce")
 
 _STATE = sa.text("""
     SELECT (SELECT open_hash FROM commerce.ap2_receipts
@@ -50,38 +57,27 @@ async def record_refused(session: AsyncConnection, org_id: UUID, chain_hash: str
     """), {"org_id": org_id, "chain_hash": chain_hash, "checkout_id": checkout_id, "reason": reason})
 
 
-async def is_checkout_mandate(session: AsyncConnection, org_id: UUID, open_hash: str) -> bool:
-    """Whether this merchant accepted an open checkout mandate with this hash (for some checkout)."""
-    return bool((await session.execute(sa.text("""
-        SELECT EXISTS (SELECT 1 FROM commerce.ap2_mandates WHERE org_id = :org_id AND direction = 'accepted'
-                       AND kind = 'open' AND mandate_type = 'checkout' AND credential_hash = :hash)
-    """), {"org_id": org_id, "hash": open_hash})).scalar_one())
-
 _USE = sa.text("""
-    INSERT INTO commerce.ap2_open_mandates AS m (org_id, open_hash) VALUES (:org_id, :open_hash)
-    ON CONFLICT (org_id, open_hash) DO UPDATE SET open_hash = m.open_hash
-    RETURNING uses, spent, last_used_at
+    WITH used AS (
+        INSERT INTO commerce.ap2_open_mandates AS m (org_id, open_hash) VALUES (:org_id, :open_hash)
+        ON CONFLICT (org_id, open_hash) DO UPDATE SET open_hash = m.open_hash
+        RETURNING uses, spent, last_used_at)
+    SELECT uses, spent, last_used_at,
+           EXISTS (SELECT 1 FROM commerce.ap2_mandates WHERE org_id = :org_id AND direction = 'accepted'
+                   AND kind = 'open' AND mandate_type = 'checkout' AND credential_hash = CAST(:reference AS text))
+    FROM used
 """)
 
 
-async def use_open_mandate(session: AsyncConnection, org_id: UUID, open_hash: str) -> UsageRow:
-    """Lock the open mandate's row until the transaction ends (made on first use) and read its uses so far."""
-    uses, spent, last = (await session.execute(_USE, {"org_id": org_id, "open_hash": open_hash})).one()
-    return UsageRow(uses, {currency: int(amount) for currency, amount in (spent or {}).items()}, last)
-
-
-_COUNT = sa.text("""
-    UPDATE commerce.ap2_open_mandates SET uses = uses + 1, last_used_at = clock_timestamp(),
-           spent = jsonb_set(spent, ARRAY[CAST(:currency AS text)],
-                             to_jsonb(coalesce((spent ->> CAST(:currency AS text))::bigint, 0) + :amount))
-    WHERE org_id = :org_id AND open_hash = ANY(:hashes)
-""")
-
-
-async def count_uses(session: AsyncConnection, org_id: UUID, hashes: list[str], amount: int, currency: str) -> None:
-    """One more use of each of these open mandates (a delegated chain's upper hops; `record_payment` counts
-    the last)."""
-    await session.execute(_COUNT, {"org_id": org_id, "hashes": hashes, "amount": amount, "currency": currency})
+async def use_open_mandate(session: AsyncConnection, org_id: UUID, open_hash: str,
+                           reference: str | None = None) -> tuple[UsageRow, bool]:
+    """Lock the open mandate's row until the transaction ends (made on first use, with no uses: what no row
+    means) and read its uses so far; and whether `reference` is the hash of an open checkout mandate this merchant
+    accepted (for some checkout)."""
+    uses, spent, last, names_checkout_mandate = (await session.execute(
+        _USE, {"org_id": org_id, "open_hash": open_hash, "reference": reference})).one()
+    return UsageRow(uses, {currency: int(amount) for currency, amount in (spent or {}).items()}, last), \
+        bool(names_checkout_mandate)
 
 
 _MANDATE_COLUMNS = ("id, org_id, kind, mandate_type, direction, agent_id, credential_hash, claims, credential, "
@@ -118,8 +114,13 @@ _RECORD = sa.text(f"""
         UPDATE commerce.ap2_open_mandates SET uses = uses + 1, last_used_at = clock_timestamp(),
                spent = jsonb_set(spent, ARRAY[CAST(:currency AS text)],
                                  to_jsonb(coalesce((spent ->> CAST(:currency AS text))::bigint, 0) + :amount))
-        WHERE org_id = :org_id AND open_hash = :open_hash AND :kind = 'payment' RETURNING open_hash)
-    SELECT open_m.id, receipt.*, (SELECT count(*) FROM paid), (SELECT count(*) FROM used) FROM open_m, receipt
+        WHERE org_id = :org_id AND open_hash = ANY(CAST(:open_hashes AS text[])) AND :kind = 'payment'
+        RETURNING open_hash),
+    staged AS ({_OUTBOX.insert_select}
+        WHERE (SELECT id FROM open_m) = CAST(:o_id AS uuid) AND (SELECT id FROM closed_m) = CAST(:c_id AS uuid)
+        RETURNING id)
+    SELECT open_m.id, receipt.*, (SELECT count(*) FROM paid), (SELECT count(*) FROM used),
+           (SELECT count(*) FROM staged) FROM open_m, receipt
 """)
 
 
@@ -129,16 +130,21 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def record_payment(session: AsyncConnection, org_id: UUID, *, open_mandate: dict[str, Any],
-                         closed_mandate: dict[str, Any], receipt: dict[str, Any]) -> tuple[UUID, ReceiptRow]:
-    """(the open mandate's id, the receipt): both mandates, the receipt (`kind` payment or checkout), the checkout
-    paid (a payment) or checked out (a checkout mandate), the open mandate's use counted (a payment)."""
+                         closed_mandate: dict[str, Any], receipt: dict[str, Any], open_hashes: list[str],
+                         events: Sequence[tuple[str, Envelope]]) -> tuple[UUID, ReceiptRow, bool]:
+    """(the open mandate's id, the receipt, whether `events` were staged): both mandates, the receipt (`kind`
+    payment or checkout), the checkout paid (a payment) or checked out (a checkout mandate), a use of each open
+    mandate of `open_hashes` counted (a payment), and `events` staged in the outbox — only if both mandates got the
+    ids they were given (the events name them): an open mandate accepted before keeps its id, and then the
+    caller stages the events naming it."""
     params = {**_prefixed("o", {**open_mandate, "org_id": org_id}),
               **_prefixed("c", {**closed_mandate, "org_id": org_id}), "org_id": org_id,
               **{k: receipt.get(k) for k in ("checkout_id", "open_hash", "amount", "currency", "receipt_jwt",
                                              "charge_id")},
-              "r_id": receipt["id"], "receipt": json.dumps(receipt["receipt"]), "kind": receipt.get("kind", "payment")}
+              "r_id": receipt["id"], "receipt": json.dumps(receipt["receipt"]), "kind": receipt.get("kind", "payment"),
+              "open_hashes": open_hashes, **_OUTBOX.rows_of(events)}
     row = (await session.execute(_RECORD, params)).one()
-    return row[0], ReceiptRow(*row[1:9])
+    return row[0], ReceiptRow(*row[1:9]), bool(row[11])
 
 
 _RECEIPTS = sa.text(f"""

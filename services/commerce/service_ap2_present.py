@@ -4,21 +4,26 @@ authorizes its contents; either way a signed receipt comes back, or a `MandateRe
 A presentation is one transaction, and its reply waits for nothing else: the checkout is locked (two
 presentations for one checkout queue; the second finds it paid), the chain verified (ap2/verify.py:
 hop by hop, with the trust list kept in memory), then for a payment each open mandate of the chain
-(the root and every delegation) is locked with its uses read in the same statement and its constraints
-checked, and its `payment.reference` against the open checkout mandate that checked this checkout out;
+(the root and every delegation) is locked with its uses read in the same statement, its `payment.reference`
+checked against the open checkout mandate that checked this checkout out, and its constraints checked;
 the PSP charges the closed mandate's instrument (a decline: no receipt, `PaymentDeclined`, a
-`payment_event` `failed`); the receipt is signed (the merchant key kept in memory) and everything is
-stored in one statement. The `mandate` things and the `fulfilled` connection are written after the
-reply (ap2_replica.GraphSync). A payment for a checkout signed for an ACP session also completes that session
-in the same transaction (service_ap2_acp.py: its order, and its sale settled as AP2's after the reply).
+`payment_event` `failed`); the receipt is signed (the merchant key kept in memory) and everything — the
+mandates, the receipt, the checkout paid, the uses counted, the events — is stored in one statement. The
+`mandate` things and the `fulfilled` connection are written after the reply (ap2_replica.GraphSync). A payment
+for a checkout signed for an ACP session also completes that session in the same transaction
+(service_ap2_acp.py: its order, and its sale settled as AP2's after the reply).
 
-A refusal is final: everything after the checkout's lock runs in a savepoint; a refused chain rolls it
-back, and the chain is recorded as refused (and the refusal logged) in the same transaction, before the
-checkout's lock is let go — so no presentation of the same chain, racing or later, is ever accepted
-(`refused_before`), and the shopping agent may count its use as released.
+A refusal is final: the chain is recorded as refused (and the refusal logged) in the same transaction, before
+the checkout's lock is let go — so no presentation of the same chain, racing or later, is ever accepted
+(`refused_before`), and the shopping agent may count its use as released. Nothing a refusal must undo is
+written before it: the checks come first, then the PSP's charge, then the writes; what is written earlier is
+an open mandate's row of uses, made with none on its first use (what no row means). Only a checkout signed for
+an ACP session writes first (`check_session` locks the session and redeems its discount): its acceptance runs
+in a savepoint, which a refusal rolls back.
 """
 
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +34,7 @@ from services.commerce.ap2 import constraints, credentials
 from services.commerce.ap2.narrowing import check_checkout
 from services.commerce.ap2.verify import CHECKOUT, PAYMENT, Expected, VerifiedChain, verify_chain
 from services.commerce.ap2_replica import replica
+from services.commerce.models_checkout import SessionRow
 from services.commerce.repository_ap2 import CheckoutRow, ReceiptRow
 from services.commerce.service_ap2 import receipt_of, signing_key, trusted_keys
 from services.commerce.service_ap2_acp import Sale, check_session, complete_session, settle_soon
@@ -44,7 +50,6 @@ from shared.runtime.context import WorkContext
 class Accepted:
     row: ReceiptRow
     chain: VerifiedChain
-    events: list[onto.Event]
     sale: Sale | None = None  # an ACP session this payment completed
 
 
@@ -60,19 +65,16 @@ async def _verified(tx: WorkContext, payload: MandatePresent, expected: Expected
 
 async def _pay(tx: WorkContext, checkout: CheckoutRow, checked_out_by: str | None, chain: VerifiedChain,
                now: float) -> Charge:
-    """The payment's reference, each open mandate's constraints against its uses (locked, root first), then the
-    PSP's charge."""
+    """Each open mandate locked with its uses (root first), the payment's reference, each one's constraints against
+    its uses, then the PSP's charge (which writes nothing when it declines: the test PSP writes nothing at all)."""
     org_id, closed = tx.auth.org_id, chain.closed_mandate
-    named = constraints.reference(chain.open_mandate)
-    other = checked_out_by is None and named is not None and await pay.is_checkout_mandate(tx.session, org_id, named)
-    constraints.check_reference(chain.open_mandate, checked_out_by, other)
-    for level in chain.opens:
-        used = await pay.use_open_mandate(tx.session, org_id, level.hash)
-        usage = constraints.Usage(used.uses, used.spent, used.last_used_at.timestamp() if used.last_used_at else None)
+    named = constraints.reference(chain.open_mandate) if checked_out_by is None else None
+    used = [await pay.use_open_mandate(tx.session, org_id, level.hash, named if level is chain.opens[-1] else None)
+            for level in chain.opens]
+    constraints.check_reference(chain.open_mandate, checked_out_by, used[-1][1])
+    for level, (uses, _) in zip(chain.opens, used, strict=True):
+        usage = constraints.Usage(uses.uses, uses.spent, uses.last_used_at.timestamp() if uses.last_used_at else None)
         constraints.check(level.mandate, closed, usage, now)
-    if len(chain.opens) > 1:
-        await pay.count_uses(tx.session, org_id, [level.hash for level in chain.opens[:-1]], checkout.amount,
-                             checkout.currency)
     provider = psp.provider(tx.runtime.settings)
     return await provider.charge_mandate(tx, instrument=closed["payment_instrument"], amount=checkout.amount,
                                          currency=checkout.currency, checkout_id=str(checkout.id),
@@ -90,6 +92,16 @@ def _receipt_claims(kind: str, checkout: CheckoutRow, chain: VerifiedChain, rece
     else:
         claims["order_id"] = str(checkout.id)
     return claims
+
+
+def _events(kind: str, checkout: CheckoutRow, charge: Charge | None, session: SessionRow | None,
+            ids: dict[str, Any]) -> list[onto.Event]:
+    """The accepted presentation's events; a payment's `payment_event` unless it completes an ACP session (then its
+    settlement's counts the sale)."""
+    events = [onto.mandate("presented", "closed", kind, **ids), onto.mandate("verified", "closed", kind, **ids)]
+    if charge is not None and session is None:
+        events.append(onto.payment(checkout.amount, checkout.currency, chargeId=charge.id, **ids))
+    return events
 
 
 async def _accept(tx: WorkContext, payload: MandatePresent, locked: tuple[CheckoutRow, str | None, bool]) -> Accepted:
@@ -114,30 +126,38 @@ async def _accept(tx: WorkContext, payload: MandatePresent, locked: tuple[Checko
         charge = await _pay(tx, checkout, checked_out_by, chain, now)
     else:
         check_checkout(chain.open_mandate, credentials.unverified_claims(checkout.checkout_jwt))  # our own JWT
-    receipt_id = uuid7()
+    receipt_id, open_id, closed_id = uuid7(), uuid7(), uuid7()
     claims = _receipt_claims(kind, checkout, chain, receipt_id, now, charge)
     _, key = await signing_key(tx, "merchant", org_id)
+    ids = {"checkoutId": str(checkout.id), "receiptId": str(receipt_id), "mandateId": str(closed_id),
+           "openMandateId": str(open_id), "credentialHash": chain.closed_hash, "issuer": chain.issuer,
+           "hops": len(chain.opens)}
     common = {"org_id": org_id, "mandate_type": kind, "direction": "accepted", "graph_pending": True,
               "actor_id": tx.auth.actor_id, "issuer": chain.issuer}
-    open_id, row = await pay.record_payment(tx.session, org_id, open_mandate={
-        **common, "id": uuid7(), "kind": "open", "credential_hash": chain.open_hash, "claims": chain.open_mandate,
+    stored_open_id, row, staged = await pay.record_payment(tx.session, org_id, open_mandate={
+        **common, "id": open_id, "kind": "open", "credential_hash": chain.open_hash, "claims": chain.open_mandate,
         "status": "active", "expires_at": datetime.fromtimestamp(chain.open_exp, UTC) if chain.open_exp else None,
     }, closed_mandate={
-        **common, "id": uuid7(), "kind": "closed", "credential_hash": chain.closed_hash,
+        **common, "id": closed_id, "kind": "closed", "credential_hash": chain.closed_hash,
         "claims": chain.closed_mandate, "status": "used",
     }, receipt={"id": receipt_id, "checkout_id": checkout.id, "open_hash": chain.open_hash, "kind": kind,
                 "amount": checkout.amount, "currency": checkout.currency, "charge_id": charge.id if charge else None,
-                "receipt_jwt": credentials.sign_jwt(key, claims, credentials.RECEIPT_TYP), "receipt": claims})
-    ids = {"checkoutId": str(checkout.id), "receiptId": str(receipt_id), "mandateId": str(row.mandate_id),
-           "openMandateId": str(open_id), "credentialHash": chain.closed_hash, "issuer": chain.issuer,
-           "hops": len(chain.opens)}
-    events = [onto.mandate("presented", "closed", kind, **ids), onto.mandate("verified", "closed", kind, **ids)]
+                "receipt_jwt": credentials.sign_jwt(key, claims, credentials.RECEIPT_TYP), "receipt": claims},
+        open_hashes=[level.hash for level in chain.opens],
+        events=onto.messages(tx, *_events(kind, checkout, charge, session, ids)))
+    if not staged:  # a mandate accepted before kept its id: the events name that one
+        ids |= {"mandateId": str(row.mandate_id), "openMandateId": str(stored_open_id)}
+        await onto.emit(tx, *_events(kind, checkout, charge, session, ids))
     sale = None
     if charge is not None and session is not None:  # its settlement's payment_event (ap2) counts the sale
         sale = await complete_session(tx, session, charge, receipt_id, ids)
-    elif charge is not None:
-        events.append(onto.payment(checkout.amount, checkout.currency, chargeId=charge.id, **ids))
-    return Accepted(row, chain, events, sale)
+    return Accepted(row, chain, sale)
+
+
+def _undoable(tx: WorkContext, checkout: CheckoutRow) -> AbstractAsyncContextManager[Any]:
+    """A savepoint for the acceptance of a checkout signed for an ACP session (`check_session` writes before the
+    chain is verified, so a refusal rolls it back); none for a plain one, which writes nothing a refusal undoes."""
+    return tx.session.begin_nested() if checkout.acp_session_id is not None else nullcontext()
 
 
 async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
@@ -150,13 +170,11 @@ async def present(ctx: WorkContext, payload: MandatePresent) -> Receipt:
         if locked is None:
             raise NotFound("no such AP2 checkout", {"checkout_id": str(payload.checkout_id)})
         try:
-            async with tx.session.begin_nested():
+            async with _undoable(tx, locked[0]):
                 accepted = await _accept(tx, payload, locked)
         except (MandateRefused, PaymentDeclined) as refused:
             refusal = refused
             await _refused(tx, payload, refused, locked[0], chain_hash)
-        else:
-            await onto.emit(tx, *accepted.events)
     if refusal is not None:
         raise refusal
     replica(ctx.runtime).graph.poke()

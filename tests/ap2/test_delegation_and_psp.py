@@ -130,3 +130,22 @@ async def test_a_declined_instrument_leaves_no_receipt_and_a_failed_payment(
     assert receipt.receipt["psp_confirmation_id"] == receipt.charge_id
     uses = await admin.fetchval("SELECT uses FROM commerce.ap2_open_mandates WHERE org_id = $1", org)
     assert uses == 1
+
+
+async def test_a_declined_delegated_chain_counts_no_use_at_any_level(
+    bus: BusClient, merchant: Merchant, admin: asyncpg.Connection  # noqa: F811
+) -> None:
+    """Each level's use is counted with the receipt, after the PSP's charge: a decline counts none."""
+    sub = key("sub-agent")
+    delegated = delegate(merchant.mandate(RANGE, BUDGET, ON_DEMAND), merchant.agent,
+                         sub_mandate(sub, RANGE, BUDGET, ON_DEMAND))
+    purchase = await merchant.checkout(1200)
+    with pytest.raises(PaymentDeclined):
+        await merchant.present(purchase, close(delegated, sub, purchase, mandate={"payment_instrument": {
+            "id": "pm_card_chargeDeclinedInsufficientFunds", "type": "card", "description": "Test card"}}))
+    uses = await admin.fetch("SELECT uses, spent FROM commerce.ap2_open_mandates WHERE org_id = $1",
+                             merchant.account.org_id)
+    assert [(row["uses"], json.loads(row["spent"])) for row in uses] == [(0, {}), (0, {})]  # locked, none counted
+    await merchant.present(purchase, close(delegated, sub, purchase))
+    uses = await admin.fetch("SELECT uses FROM commerce.ap2_open_mandates WHERE org_id = $1", merchant.account.org_id)
+    assert [row["uses"] for row in uses] == [1, 1]

@@ -204,3 +204,22 @@ async def test_the_trust_list_takes_only_public_p256_keys_with_kids(bus: BusClie
             await bus.request(AP2_TRUST_ADD, {"issuer": "bad", "jwks": bad}, ctx)
     listed = await bus.request(AP2_TRUST_LIST, {}, ctx)
     assert [item.kids for item in listed.items] == [["cp-1"]]
+
+
+async def test_the_events_name_the_stored_mandates_also_when_an_open_mandate_pays_again(
+    bus: BusClient, merchant: Merchant, admin: asyncpg.Connection  # noqa: F811
+) -> None:
+    """A payment's events are staged by the statement that stores its mandates, with the ids it gives them; an open
+    mandate accepted before keeps its id, and then the events name that one (staged after the statement)."""
+    root = merchant.mandate(RANGE, ON_DEMAND)
+    first, second = await merchant.checkout(300), await merchant.checkout(400)
+    receipts = [await merchant.present(p, close(root, merchant.agent, p)) for p in (first, second)]
+    org = merchant.account.org_id
+    [open_id] = [row["id"] for row in await admin.fetch(
+        "SELECT id FROM commerce.ap2_mandates WHERE org_id = $1 AND kind = 'open'", org)]
+    events = [*await events_of(bus, merchant.account, "payment_event", 2),
+              *await events_of(bus, merchant.account, "mandate_event", 4)]
+    for receipt in receipts:
+        named = [e for e in events if e["receiptId"] == str(receipt.id)]
+        assert sorted(e.get("action", "payment") for e in named) == ["payment", "presented", "verified"]
+        assert {(e["mandateId"], e["openMandateId"]) for e in named} == {(str(receipt.mandate_id), str(open_id))}

@@ -1,7 +1,9 @@
-"""AP2's pure parts without a stack: the schemas' fast path says what the full validation says, delegation only
-narrows, checkout constraints match line items like the official SDK, V1 messages are read and mapped, what remains
-of a mandate is what closing it allows, and only a merchant's definite refusal releases a use."""
+"""AP2's pure parts without a stack: the schemas' fast path says what the full validation says, our ES256 check of an
+SD-JWT accepts what sd-jwt's own verifier accepts and nothing else, a signed JWT verifies, delegation only narrows,
+checkout constraints match line items like the official SDK, V1 messages are read and mapped, what remains of a
+mandate is what closing it allows, and only a merchant's definite refusal releases a use."""
 
+import base64
 import copy
 import time
 from typing import Any
@@ -9,13 +11,15 @@ from typing import Any
 import pytest
 
 from services.agents.tools_ap2 import refused_for_good
-from services.commerce.ap2 import schemas, v1
+from sd_jwt.verifier import SDJWTVerifier
+
+from services.commerce.ap2 import credentials, schemas, v1
 from services.commerce.ap2.constraints import DAY, Usage, check
 from services.commerce.ap2.narrowing import check_checkout, narrows
 from services.commerce.ap2.remaining import remaining
 from shared.contracts.commerce.ap2 import MandateRefused
 from shared.kernel.errors import OneError
-from tests.ap2.chains import key, open_payment
+from tests.ap2.chains import Purchase, close, key, open_mandate, open_payment
 from tests.ap2.test_checkout_mandates import INTENT, PAYMENT, cart
 
 RANGE = {"type": "payment.amount_range", "currency": "USD", "min": 100, "max": 5000}
@@ -35,6 +39,53 @@ def variants(base: dict[str, Any]) -> list[dict[str, Any]]:
             changed(lambda m: m["constraints"].append("text")), changed(lambda m: m.update(constraints=[RANGE])),
             changed(lambda m: m["constraints"][0].update(max="5000")), changed(lambda m: m.update(payee={"id": "x"})),
             changed(lambda m: m["constraints"].append({**RANGE, "min": "1"})), changed(lambda m: m.update(iat="now"))]
+
+
+def _flipped(segment: str, index: int) -> str:
+    """The base64url segment with one bit of its `index`-th byte flipped."""
+    raw = bytearray(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    raw[index] ^= 1
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+def test_an_sd_jwt_verifies_as_sd_jwt_says_and_nothing_else_does() -> None:
+    issuer, agent, stranger = key("cp"), key("agent"), key("stranger")
+    chain = close(open_mandate(issuer, agent, [RANGE]), agent, Purchase("m", "hash", "nonce", 1000))
+    root, hop = credentials.parse_chain(chain)
+    expected = SDJWTVerifier(root.sd_jwt, lambda _iss, _header: issuer).get_verified_payload()
+    assert credentials.verified_claims(root, credentials.key_of(issuer.export_public(as_dict=True))) == expected
+    holder = credentials.key_of(credentials.mandate_in(expected)["cnf"]["jwk"])
+    assert credentials.verified_claims(hop, holder)["sd_hash"] == credentials.digest(root.sd_jwt)
+    header, payload, signature = root.jwt.split(".")
+    other = credentials.parse_chain(close(open_mandate(issuer, agent, [BUDGET]), agent, Purchase("m", "h", "n", 1)))[0]
+    broken = [root.jwt.rpartition(".")[0] + "." + _flipped(signature, 5),  # r altered
+              root.jwt.rpartition(".")[0] + "." + _flipped(signature, 40),  # s altered
+              f"{header}.{_flipped(payload, 3)}.{signature}",  # the claims altered
+              f"{header}.{other.jwt.split('.')[1]}.{signature}",  # another token's claims
+              f"{header}.{payload}.{signature[:-4]}"]  # not 64 bytes
+    for jwt in broken:
+        token = credentials.Token(jwt, root.disclosures, root.header, root.claims)
+        with pytest.raises(ValueError):
+            credentials.verified_claims(token, credentials.key_of(issuer.export_public(as_dict=True)))
+    with pytest.raises(ValueError):  # another key
+        credentials.verified_claims(root, credentials.key_of(stranger.export_public(as_dict=True)))
+    swapped = credentials.Token(root.jwt, other.disclosures, root.header, root.claims)  # a disclosure not signed
+    assert credentials.verified_claims(swapped, credentials.key_of(issuer.export_public(as_dict=True))) == \
+        SDJWTVerifier(swapped.sd_jwt, lambda _iss, _header: issuer).get_verified_payload() == \
+        {"iss": "https://cp.test", "delegate_payload": []}  # it resolves nothing (credentials.mandate_in refuses)
+
+
+def test_a_signed_jwt_verifies_with_the_public_key_only() -> None:
+    signer = credentials.new_key("merchant-1")
+    token = credentials.sign_jwt(signer, {"status": "Success", "n": 1}, credentials.RECEIPT_TYP)
+    assert credentials.verify_jwt(token, {"keys": [credentials.public_jwk(signer)]}) == {"status": "Success", "n": 1}
+    assert credentials.unverified_claims(token) == {"status": "Success", "n": 1}
+    header, payload, signature = token.split(".")
+    with pytest.raises(ValueError):
+        credentials.verify_jwt(f"{header}.{payload}.{_flipped(signature, 7)}",
+                               {"keys": [credentials.public_jwk(signer)]})
+    with pytest.raises(ValueError):
+        credentials.verify_jwt(token, {"keys": [credentials.public_jwk(credentials.new_key("merchant-1"))]})
 
 
 def test_the_open_mandate_fast_path_agrees_with_the_full_schema() -> None:
