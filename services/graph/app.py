@@ -20,6 +20,7 @@ from services.graph import (
 )
 from services.graph.app_access import router as access_router
 from services.graph.app_social import router as social_router
+from services.graph.rows import ThingRow
 from services.graph.settings import GraphSettings
 from shared import __version__
 from shared.contracts.graph import (
@@ -71,7 +72,7 @@ from shared.contracts.graph.schemas import (
     TypeSchemaSet,
 )
 from shared.contracts.keys import KeysRotated, keys_rotate_spec
-from shared.kernel.envelope import Empty
+from shared.kernel.envelope import Empty, Encoded
 from shared.kernel.rbac import require
 from shared.runtime import keyring
 from shared.runtime.context import WorkContext
@@ -84,35 +85,38 @@ Then = Callable[[WorkContext, list[Thing]], Awaitable[None]]
 
 @router.handler(THING_CREATE, transactional=False)
 async def create_thing(ctx: WorkContext, payload: ThingCreate) -> Thing:
-    return (await _create(ctx, [payload]))[0]
+    return service.to_thing((await _create(ctx, [payload]))[0])
 
 
 @router.handler(THING_CREATE_BATCH, transactional=False)
-async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Things:
-    return Things(things=await _create(ctx, payload.things))
+async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Encoded[Things]:
+    """The reply is encoded straight from the rows (`Things` on the caller's side): no model per thing."""
+    rows = await _create(ctx, payload.things)
+    return Encoded.plain({"things": [service.thing_data(row) for row in rows], "next_cursor": None})
 
 
-async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | None = None) -> list[Thing]:
+async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | None = None) -> list[ThingRow]:
     """Reserve a quota unit per new thing, insert them, then settle the units really used (`quota`):
     none if the insert fails, fewer when a concurrent request with the same idempotency key created first.
-    `then` runs in the insert's transaction with the things (a comment links and counts its message)."""
+    `then` runs in the insert's transaction with the things (a comment links and counts its message).
+    The stored thing answering each request, in order."""
     creation = service_create.plan_creation(ctx, requests)
     if creation.keys:
         async with ctx.transaction() as tx:
             creation = await service_create.answer_repeats(tx, creation)
     if not creation.new:
-        return creation.replies({})
+        return creation.answers({})
     hold = await quota.reserve(ctx, len(creation.new))
     try:
         async with ctx.transaction() as tx:
             created = await service_create.insert_things(tx, creation, quota.counted_under(tx, hold))
             if then is not None:
-                await then(tx, created.things)
+                await then(tx, [service.to_thing(row) for row in created.rows])
     except BaseException:
         await quota.settle(ctx, hold, 0, committed=False)
         raise
     await quota.settle(ctx, hold, len(creation.new) - created.lost)
-    return created.things
+    return created.rows
 
 
 @router.handler(THING_GET)
@@ -190,7 +194,7 @@ async def query_connections(ctx: WorkContext, payload: ConnectionQuery) -> Conne
 
 
 @router.handler(NEIGHBORS, transactional=False)  # its own transaction, with a statement timeout
-async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Neighbors:
+async def neighbors(ctx: WorkContext, payload: NeighborQuery) -> Encoded[Neighbors]:
     return await service_connections.neighbors(ctx, payload)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.graph import repository_driver as driver
 from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
@@ -51,6 +52,8 @@ async def insert_things(
 
     One statement over arrays (`unnest`), whatever the batch size: a multi-VALUES statement
     costs SQLAlchemy more to compile than Postgres takes to run it, and each statement is a round trip.
+    It returns only what the database chose (the timestamps): the rest of each row is what was sent, so the
+    properties are not sent back as JSON to be parsed again.
     """
     params: dict[str, Any] = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
     params["properties"] = [json.dumps(p) for p in params["properties"]]
@@ -60,7 +63,15 @@ async def insert_things(
     if events:
         params |= _OUTBOX.rows_of(events)
     statement = _insert_things_statement(counted is not None, bool(events))
-    return [ThingRow(*row) for row in await session.execute(statement, params)]
+    by_id = {row.id: row for row in rows}
+    return [_stored(by_id[thing_id], created_at, updated_at)
+            for thing_id, created_at, updated_at in await driver.fetch(session, statement, params)]
+
+
+def _stored(new: NewThing, created_at: datetime, updated_at: datetime) -> ThingRow:
+    """A row just inserted: what was sent, with the timestamps the database chose."""
+    return ThingRow(new.id, new.org_id, new.type, new.name, new.properties, new.status, new.version,
+                    new.idempotency_key, new.request_hash, created_at, updated_at, None, new.created_by)
 
 
 _OUTBOX = Outbox("graph")
@@ -75,7 +86,7 @@ _INSERT_SQL = """
                 CAST(:idempotency_key AS text[]), CAST(:request_hash AS text[]), CAST(:created_by AS uuid[]))
         AS t(id, org_id, type, name, properties, status, version, idempotency_key, request_hash, created_by)
     ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, created_at, updated_at
 """
 _COUNTED_SQL = """
     INSERT INTO graph.quota_pending (reservation_id, org_id, actor_id, used, expires_at)
@@ -86,16 +97,16 @@ _COUNTED_SQL = """
 
 
 @functools.lru_cache(maxsize=4)
-def _insert_things_statement(counted: bool, staged: bool) -> sa.TextClause:
+def _insert_things_statement(counted: bool, staged: bool) -> str:
     """The insert, with the quota record (`counted`) and the events of the inserted rows (`staged`: message n is
-    row n's) as parts of the same statement."""
+    row n's) as parts of the same statement, run on the driver (repository_driver.py)."""
     parts = [f"inserted AS ({_INSERT_SQL})"]
     if counted:
         parts.append(f"counted AS ({_COUNTED_SQL})")
     if staged:
         parts.append(f"staged AS ({_OUTBOX.insert_select}"
                      " WHERE (CAST(:id AS uuid[]))[m.n] IN (SELECT id FROM inserted))")
-    return sa.text(f"WITH {', '.join(parts)} SELECT * FROM inserted").columns(*things.columns)
+    return f"WITH {', '.join(parts)} SELECT id, created_at, updated_at FROM inserted"
 
 
 async def get_thing(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:
@@ -349,14 +360,14 @@ async def neighbors(
         conditions += f" AND {visible.text}"
         params.update(visible.params)
     statement = _neighbors_statement(direction, conditions)
-    return [(ThingRow(*row[:-1]), row[-1]) for row in await session.execute(statement, params)]
+    return [(ThingRow(*row[:-1]), row[-1]) for row in await driver.fetch(session, statement, params)]
 
 
 @functools.lru_cache(maxsize=256)
-def _neighbors_statement(direction: str, conditions: str) -> sa.TextClause:
-    """One statement object per shape of traversal (direction, filters, scope rule), built once: SQLAlchemy memoizes
-    a statement's cache key on the object, so a new one per query was paid again each time."""
-    return sa.text(f"""
+def _neighbors_statement(direction: str, conditions: str) -> str:
+    """The traversal of one shape (direction, filters, scope rule), built once, run on the driver (repository_driver.py):
+    a traversal is this one statement."""
+    return f"""
         WITH RECURSIVE walk(id, depth, path) AS (
             SELECT CAST(:start AS uuid), 0, ARRAY[CAST(:start AS uuid)]
           UNION ALL
@@ -370,7 +381,7 @@ def _neighbors_statement(direction: str, conditions: str) -> sa.TextClause:
         JOIN graph.things t ON t.org_id = :org AND t.id = reached.id
         ORDER BY reached.depth, t.id
         LIMIT :limit + 1
-    """).columns(*things.columns, sa.column("reached_depth", sa.Integer))
+    """
 
 
 def _thing_or_none(row: sa.Row[Any] | None) -> ThingRow | None:

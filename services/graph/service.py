@@ -36,6 +36,7 @@ from shared.contracts.graph import (
 )
 from shared.kernel.errors import InvalidRequest
 from shared.kernel.ontology import (
+    GRANULAR_THINGS,
     THING_CATEGORIES,
     EventType,
     ThingStatus,
@@ -50,12 +51,19 @@ from shared.runtime.context import WorkContext
 _UPDATED_EVENTS: dict[ThingType, EventType] = {ThingType.AI_CLONE: EventType.CLONE_UPDATED}
 
 
+def thing_data(row: ThingRow) -> dict[str, Any]:
+    """The reply form of a row as plain data (secrets masked): the fields of `Thing`, for a reply encoded straight
+    from rows (`Encoded.plain`: a batch of 500 skips 500 models' validation and serialisation)."""
+    return {
+        "id": row.id, "type": row.type, "name": row.name, "properties": mask_secrets(row.properties),
+        "status": row.status, "version": row.version, "created_at": row.created_at, "updated_at": row.updated_at,
+        "deleted_at": row.deleted_at,
+    }
+
+
 def to_thing(row: ThingRow) -> Thing:
     """The reply form of a row: secrets masked."""
-    return Thing(
-        id=row.id, type=row.type, name=row.name, properties=mask_secrets(row.properties), status=row.status,
-        version=row.version, created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
-    )
+    return Thing(**thing_data(row))
 
 
 def validate_properties(thing_type: ThingType, properties: dict[str, Any]) -> dict[str, Any]:
@@ -83,11 +91,20 @@ def validate_properties(thing_type: ThingType, properties: dict[str, Any]) -> di
 
 
 def resolve_type(name: str) -> tuple[ThingType, dict[str, Any]]:
-    try:
-        canonical = canonical_thing(name)
-    except UnknownOntologyType as error:
-        raise UnknownType(str(error), {"type": name}) from None
-    return canonical.type, dict(canonical.metadata)
+    """The thing type a name stands for and the properties its variant folds in (`intent_mandate`)."""
+    known = _RESOLVED.get(name)
+    if known is None:
+        try:
+            canonical = canonical_thing(name)
+        except UnknownOntologyType as error:
+            raise UnknownType(str(error), {"type": name}) from None
+        known = canonical.type, canonical.metadata
+    return known[0], dict(known[1])
+
+
+_RESOLVED = {name: (canonical.type, canonical.metadata) for name, canonical in
+             ((name, canonical_thing(name)) for name in [*(t.value for t in ThingType), *GRANULAR_THINGS])}
+"""Every name `canonical_thing` knows, resolved once: a batch resolves one per thing."""
 
 
 async def _live(ctx: WorkContext, thing_id: UUID, *, for_update: bool = True) -> ThingRow:

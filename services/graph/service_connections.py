@@ -12,7 +12,7 @@ from uuid import UUID
 
 from services.graph import access, repository as repo
 from services.graph.rows import ConnectionRow
-from services.graph.service import get_thing, to_thing
+from services.graph.service import get_thing, thing_data, to_thing
 from shared.contracts.graph import (
     Connection,
     ConnectionCreate,
@@ -21,7 +21,6 @@ from shared.contracts.graph import (
     ConnectionQuery,
     Connections,
     ConnectionUpdate,
-    Neighbor,
     NeighborQuery,
     Neighbors,
     Related,
@@ -30,6 +29,7 @@ from shared.contracts.graph import (
     ThingWithRelated,
     UnknownType,
 )
+from shared.kernel.envelope import Encoded
 from shared.kernel.errors import Conflict, InvalidRequest
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import (
@@ -193,9 +193,10 @@ async def get_with_related(ctx: WorkContext, thing_id: UUID, include: list[str])
     ])
 
 
-async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
+async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Encoded[Neighbors]:
     """The things within `query.depth` hops, in a transaction whose statements are bounded
-    (`graph_traversal_timeout_ms`: a traversal over a dense graph can explode)."""
+    (`graph_traversal_timeout_ms`: a traversal over a dense graph can explode). The reply is encoded from the rows
+    (`Neighbors` on the caller's side): a model per thing only where the caller's role has masks to apply."""
     require(ctx.auth, "things", "read")
     max_depth = ctx.runtime.settings.graph_max_depth
     if query.depth > max_depth:
@@ -209,7 +210,12 @@ async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Neighbors:
         )
         if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:  # the start thing first, at depth 0
             raise ThingNotFound(f"no thing {query.thing_id} in this organization", {"id": str(query.thing_id)})
-        await access.visible_thing(tx, to_thing(rows[0][0]))  # the start thing in the caller's scope, as a get checks
+        if view is not None:  # the start thing in the caller's scope, as a get checks
+            await access.visible_thing(tx, to_thing(rows[0][0]))
     found = rows[1:]
-    shown = access.mask_all(view, [to_thing(row) for row, _ in found])
-    return Neighbors(neighbors=[Neighbor(thing=thing, depth=depth) for thing, (_, depth) in zip(shown, found, strict=True)])
+    if view is None:
+        shown: list[Any] = [thing_data(row) for row, _ in found]
+    else:
+        shown = access.mask_all(view, [to_thing(row) for row, _ in found])
+    return Encoded.plain({"neighbors": [{"thing": thing, "depth": depth}
+                                        for thing, (_, depth) in zip(shown, found, strict=True)]})

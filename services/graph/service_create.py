@@ -17,22 +17,24 @@ from services.graph import keys, repository as repo
 from services.graph.properties import mask_secrets
 from services.graph.repository import QuotaUse
 from services.graph.rows import NewThing, ThingRow
-from services.graph.service import resolve_type, to_thing, validate_properties
+from services.graph.service import resolve_type, validate_properties
 from services.graph.service_type_schemas import check_new_things
-from shared.contracts.graph import IdempotencyConflict, InvalidTransition, Thing, ThingCreate
+from shared.contracts.graph import IdempotencyConflict, InvalidTransition, ThingCreate
+from shared.kernel.envelope import AuthContext
 from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import THING_CATEGORIES, EventType, ThingStatus, ThingType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
-_CREATED_EVENTS: dict[ThingType, EventType] = {
-    ThingType.COURSE: EventType.COURSE_CREATED,
-    ThingType.AI_CLONE: EventType.CLONE_CREATED,
-    ThingType.TOKEN: EventType.TOKEN_CREATED,
-    **{t: EventType.AGENT_CREATED for t in THING_CATEGORIES["business_agents"]},
+_CREATED_EVENTS: dict[str, EventType] = {
+    ThingType.COURSE.value: EventType.COURSE_CREATED,
+    ThingType.AI_CLONE.value: EventType.CLONE_CREATED,
+    ThingType.TOKEN.value: EventType.TOKEN_CREATED,
+    **{t.value: EventType.AGENT_CREATED for t in THING_CATEGORIES["business_agents"]},
 }
-"""Thing types the spec gives a creation event of their own; the rest use `entity_created`."""
+"""Thing types (by name, as a new thing holds its type) the spec gives a creation event of their own; the rest use
+`entity_created`."""
 
 
 def _request_hash(thing_type: ThingType, request: ThingCreate, properties: dict[str, Any]) -> str:
@@ -41,16 +43,15 @@ def _request_hash(thing_type: ThingType, request: ThingCreate, properties: dict[
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _prepare(ctx: WorkContext, request: ThingCreate) -> NewThing:
+def _prepare(auth: AuthContext, request: ThingCreate) -> NewThing:
     thing_type, folded = resolve_type(request.type)
-    properties = validate_properties(thing_type, {**request.properties, **folded})
+    properties = validate_properties(thing_type, {**request.properties, **folded} if folded else request.properties)
     if request.status is ThingStatus.ARCHIVED:
         raise InvalidTransition("a thing cannot be created archived")
     return NewThing(
-        id=uuid7(), org_id=ctx.auth.org_id, type=thing_type.value, name=request.name, properties=properties,
-        status=request.status.value, version=1, idempotency_key=request.idempotency_key,
-        request_hash=_request_hash(thing_type, request, properties) if request.idempotency_key else None,
-        created_by=ctx.auth.actor_id,
+        uuid7(), auth.org_id, thing_type.value, request.name, properties, request.status.value, 1,
+        request.idempotency_key, _request_hash(thing_type, request, properties) if request.idempotency_key else None,
+        auth.actor_id,
     )
 
 
@@ -83,9 +84,9 @@ class Creation:
     def keys(self) -> list[str]:
         return [thing.idempotency_key for thing in self.new if thing.idempotency_key is not None]
 
-    def replies(self, created: dict[UUID, ThingRow]) -> list[Thing]:
-        """One reply per request, given the stored row of each new thing (`created`, by the new thing's id)."""
-        return [to_thing(self.stored_for(thing) or created[thing.id]) for thing in self.requested]
+    def answers(self, created: dict[UUID, ThingRow]) -> list[ThingRow]:
+        """The stored thing that answers each request, given the row of each new thing (`created`, by its id)."""
+        return [self.stored_for(thing) or created[thing.id] for thing in self.requested]
 
     def stored_for(self, thing: NewThing) -> ThingRow | None:
         return None if thing.idempotency_key is None else self.stored.get(thing.idempotency_key)
@@ -93,10 +94,11 @@ class Creation:
 
 def plan_creation(ctx: WorkContext, requests: list[ThingCreate]) -> Creation:
     """Check every request (RBAC, type, properties) and fold the batch's own repeated keys; no I/O."""
-    require(ctx.auth, "things", "create")
+    auth = ctx.auth
+    require(auth, "things", "create")
     requested: list[NewThing] = []
     first_of_key: dict[str, NewThing] = {}
-    for thing in (_prepare(ctx, request) for request in requests):
+    for thing in (_prepare(auth, request) for request in requests):
         key = thing.idempotency_key
         if key is None:
             requested.append(thing)
@@ -126,9 +128,10 @@ def _by_key(rows: list[ThingRow]) -> dict[str, ThingRow]:
 
 @dataclass(slots=True)
 class Created:
-    """What inserting a creation's new things gave: the replies, and how many a concurrent request made first."""
+    """What inserting a creation's new things gave: the stored thing answering each request (`Creation.answers`),
+    and how many a concurrent request made first."""
 
-    things: list[Thing]
+    rows: list[ThingRow]
     lost: int
 
 
@@ -151,11 +154,11 @@ async def insert_things(ctx: WorkContext, creation: Creation, counted: QuotaUse 
         for thing, key in zip(lost, lost_keys, strict=True):
             _check_same_request(winners[key], thing)
             created[thing.id] = winners[key]
-    return Created(creation.replies(created), len(lost))
+    return Created(creation.answers(created), len(lost))
 
 
 def _created_event(thing: NewThing) -> tuple[str, EventPayload]:
     """The event that tells of a new thing: the type's own creation event, or `entity_created`."""
     payload = EventPayload(target_id=thing.id, target_type=thing.type,
                            metadata={"entityType": thing.type, "name": thing.name, "status": thing.status})
-    return _CREATED_EVENTS.get(ThingType(thing.type), EventType.ENTITY_CREATED), payload
+    return _CREATED_EVENTS.get(thing.type, EventType.ENTITY_CREATED), payload

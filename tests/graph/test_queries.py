@@ -5,6 +5,7 @@ from uuid import uuid4
 
 import pytest
 
+from services.graph.properties import MASK
 from shared.contracts.graph import (
     CONNECTION_DELETE,
     CONNECTION_END,
@@ -18,8 +19,10 @@ from shared.contracts.graph import (
     THING_UPDATE,
 )
 from shared.kernel.errors import InvalidRequest, NotFound
+from shared.kernel.ontology import ThingType
 from shared.runtime.client import BusClient
 from tests.graph.conftest import link, make_thing
+from tests.graph.samples import valid_properties
 from tests.tenancy.conftest import Account
 
 _CREATOR = {"email": "c@example.test", "username": "c", "displayName": "C", "role": "org_user"}
@@ -107,6 +110,17 @@ class TestTraversal:
         now = datetime.now(UTC).isoformat()
         found = await bus.request(NEIGHBORS, {"thing_id": str(a.id), "depth": 3, "as_of": now}, owner.ctx)
         assert found.neighbors == []
+
+    async def test_a_traversal_replies_with_the_things_as_a_get_does(self, bus: BusClient, owner: Account) -> None:
+        """The reply is encoded from the rows: each thing must be what a get returns (secrets masked)."""
+        a = await make_thing(bus, owner.ctx)
+        b = await make_thing(bus, owner.ctx, "external_connection", "b", properties=valid_properties(ThingType.EXTERNAL_CONNECTION))
+        c = await make_thing(bus, owner.ctx, "lesson", "c", status="published")
+        await link(bus, owner.ctx, a.id, b.id)
+        await link(bus, owner.ctx, b.id, c.id)
+        found = (await bus.request(NEIGHBORS, {"thing_id": str(a.id), "depth": 2}, owner.ctx)).neighbors
+        assert [(n.thing, n.depth) for n in found] == [(b, 1), (c, 2)]
+        assert found[0].thing.properties["apiKey"] == MASK
 
     async def test_too_deep_is_refused(self, bus: BusClient, owner: Account) -> None:
         a = await make_thing(bus, owner.ctx)

@@ -90,6 +90,21 @@ class TestCreate:
         created = (await bus.request(THING_CREATE_BATCH, {"things": batch}, owner.ctx)).things
         assert [t.name for t in created] == [f"lesson {i}" for i in range(5)]
 
+    async def test_a_batch_replies_with_the_things_as_stored(self, bus: BusClient, owner: Account) -> None:
+        """The batch reply is encoded from the rows it inserted, not read back: it must be what a get returns,
+        secrets masked and folded types resolved, down to the timestamps the database chose."""
+        batch = [
+            {"type": "lesson", "name": "plain"},
+            {"type": "external_connection", "name": "secret", "properties": valid_properties(ThingType.EXTERNAL_CONNECTION)},
+            {"type": "intent_mandate", "name": "folded", "properties": valid_properties(ThingType.MANDATE), "status": "active"},
+            {"type": "lesson", "name": "keyed", "idempotency_key": "k-reply", "properties": {"gone": None, "n": 1.5}},
+        ]
+        created = (await bus.request(THING_CREATE_BATCH, {"things": batch}, owner.ctx)).things
+        stored = [await bus.request(THING_GET, {"id": str(t.id)}, owner.ctx) for t in created]
+        assert created == [s.thing for s in stored]
+        assert created[1].properties["apiKey"] == MASK and created[2].properties["mandateType"] == "intent"
+        assert created[3].properties == {"n": 1.5} and created[0].version == 1 and created[0].deleted_at is None
+
     async def test_a_batch_repeating_a_key_creates_it_once(self, bus: BusClient, owner: Account) -> None:
         same = {"type": "lesson", "name": "twice", "idempotency_key": "k-3"}
         created = (await bus.request(THING_CREATE_BATCH, {"things": [same, {"type": "lesson", "name": "other"}, same]}, owner.ctx)).things
