@@ -65,10 +65,12 @@ def received_events(task: TaskRow, run: RunRow, caller: A2aCaller, message: dict
 
 def count_later(ctx: WorkContext, run: RunRow, caller: A2aCaller) -> None:
     """Count the message on the caller's `communicated` connection, in a task of this replica (one writer per
-    caller and agent here: messages that arrive while it writes are counted together in its next write)."""
+    caller and agent here: messages that arrive while it writes, or in the `agents_a2a_caller_tally_seconds`
+    before it writes, are counted together)."""
     key = caller_key(caller, ctx.auth.actor_id)
     state_of(ctx.runtime).tally((run.org_id, key, run.agent_id), 1,
-                                lambda messages: _count(ctx, run, caller, messages), name=f"a2a-caller-{run.id}")
+                                lambda messages: _count(ctx, run, caller, messages), name=f"a2a-caller-{run.id}",
+                                gather=ctx.runtime.settings.agents_a2a_caller_tally_seconds)
 
 
 async def _count(ctx: WorkContext, run: RunRow, caller: A2aCaller, messages: int = 1) -> None:

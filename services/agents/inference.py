@@ -6,6 +6,7 @@ is stored (`reserve`), keeps the number reserved with the run (`request.inferenc
 completion *i* from the reservation while *i* ≤ that number, and gives back what it did not use when it
 ends (`settle`: completed, failed, or failed as orphaned by the sweeper).
 
+- A config that offers the model no tool reserves one unit (its run is one completion): nothing to give back.
 - Not enough left for the whole block: the run reserves what is left and, should it need more, asks for
   one unit per completion beyond it (refused → the run fails with `quota_exceeded`). Nothing left: the
   chat is refused with `quota_exceeded`, nothing stored. A refused block is a refused request, so tenancy
@@ -40,6 +41,19 @@ RESERVED = "inference_reserved"
 def iteration_limit(config: dict[str, Any]) -> int:
     """The completions a run of this config may make (the agent's own limit, 10 at most)."""
     return int(config.get("max_iterations") or 10)
+
+
+def offers_tools(config: dict[str, Any]) -> bool:
+    """Whether the model of a run of this config is offered any tool (built-in, HTTP or plugin tools are named in
+    `tools`; MCP servers and external agents bring their own)."""
+    return bool(config.get("tools") or config.get("mcp_servers") or config.get("delegates_to"))
+
+
+def units_to_reserve(config: dict[str, Any]) -> int:
+    """What a run of this config reserves: its iteration limit, or one unit when the model is offered no tool (it
+    answers in one completion, so nothing is given back and the run's end makes no call to tenancy; a model that
+    asks for tools all the same is funded unit by unit beyond it, as any run past its reservation)."""
+    return iteration_limit(config) if offers_tools(config) else 1
 
 
 def reserved_of(run: RunRow) -> int | None:

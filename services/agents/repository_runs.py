@@ -5,6 +5,7 @@ it runs a run: it renews `expires_at` while it works; a sweeper on any replica t
 that expired (`FOR UPDATE SKIP LOCKED`: two sweepers never take the same run).
 """
 
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,11 +23,34 @@ def _lease_end(seconds: float) -> Any:
     return NOW + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
+def _bound(columns: tuple[str, ...]) -> dict[str, Any]:
+    """Bind parameters for these columns of `runs` (`run_<column>`: a column's own name is the statement's)."""
+    return {column: sa.bindparam(f"run_{column}", type_=runs.c[column].type) for column in columns}
+
+
+def _params(values: dict[str, Any], **others: Any) -> dict[str, Any]:
+    return {**{f"run_{column}": value for column, value in values.items()}, **others}
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_run(columns: tuple[str, ...]) -> sa.Select:
+    """The run and its lease (built once per set of columns: a statement with CTEs is costly to build, and
+    costlier to compile, on every run)."""
+    run = sa.insert(runs).values(_bound(columns)).returning(runs).cte("run")
+    lease = sa.insert(run_leases).from_select(
+        ["run_id", "org_id", "owner", "expires_at", "takeovers"],
+        sa.select(run.c.id, run.c.org_id, sa.bindparam("lease_owner", type_=sa.Text),
+                  NOW + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float)),
+                  sa.literal(0)),
+    ).cte("lease")
+    return sa.select(run).add_cte(lease)
+
+
 async def insert_run(session: AsyncConnection, values: dict[str, Any], owner: str, lease_seconds: float) -> RunRow:
-    row = RunRow.of((await session.execute(sa.insert(runs).values(**values).returning(runs))).one())
-    await session.execute(sa.insert(run_leases).values(
-        run_id=row.id, org_id=row.org_id, owner=owner, expires_at=_lease_end(lease_seconds), takeovers=0))
-    return row
+    """The run and its lease, in one statement."""
+    statement = _insert_run(tuple(values))
+    return RunRow.of((await session.execute(statement, _params(values, lease_owner=owner,
+                                                               lease_seconds=lease_seconds))).one())
 
 
 async def get_run(session: AsyncConnection, org_id: UUID, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
@@ -65,23 +89,35 @@ async def update_run(session: AsyncConnection, org_id: UUID, run_id: UUID, value
 async def finish_run(session: AsyncConnection, org_id: UUID, run_id: UUID, values: dict[str, Any]) -> RunRow | None:
     """Mark a running (or waiting: a cancel) run finished and drop its lease; None when it was finished already (by
     a sweeper)."""
-    statement = (
-        sa.update(runs).where(runs.c.org_id == org_id, runs.c.id == run_id, runs.c.status.in_(("running", "waiting")))
-        .values(**values, finished_at=NOW).returning(runs)
-    )
-    row = (await session.execute(statement)).first()
-    await session.execute(sa.delete(run_leases).where(run_leases.c.run_id == run_id))
+    statement = _finish_run(tuple(values))
+    row = (await session.execute(statement, _params(values, finish_org=org_id, finish_run=run_id))).first()
     return RunRow.of(row) if row else None
+
+
+@functools.lru_cache(maxsize=16)
+def _finish_run(columns: tuple[str, ...]) -> sa.Select:
+    """`finish_run`'s statement, one per set of columns (built once, as `_insert_run`)."""
+    run_id = sa.bindparam("finish_run", type_=sa.Uuid)
+    finished = (
+        sa.update(runs).where(runs.c.org_id == sa.bindparam("finish_org", type_=sa.Uuid), runs.c.id == run_id,
+                              runs.c.status.in_(("running", "waiting")))
+        .values({**_bound(columns), "finished_at": NOW}).returning(runs).cte("finished")
+    )
+    dropped = sa.delete(run_leases).where(run_leases.c.run_id == run_id).cte("dropped")  # whichever way it went
+    return sa.select(finished).add_cte(dropped)
 
 
 async def insert_steps(session: AsyncConnection, org_id: UUID, run_id: UUID, first_seq: int,
                        steps: list[tuple[str, int, dict[str, Any]]]) -> list[StepRow]:
-    """Store steps (kind, iteration, body) numbered from `first_seq`, in one statement; in seq order."""
-    statement = sa.insert(run_steps).values([
-        {"org_id": org_id, "run_id": run_id, "seq": first_seq + i, "kind": kind, "iteration": iteration, "body": body}
-        for i, (kind, iteration, body) in enumerate(steps)
-    ]).returning(run_steps)
-    return sorted((StepRow.of(row) for row in await session.execute(statement)), key=lambda row: row.seq)
+    """Store steps (kind, iteration, body) numbered from `first_seq`, in one statement (the driver's batched
+    VALUES: compiled once, not once per count of steps); in seq order."""
+    rows = [{"org_id": org_id, "run_id": run_id, "seq": first_seq + i, "kind": kind, "iteration": iteration,
+             "body": body} for i, (kind, iteration, body) in enumerate(steps)]
+    result = await session.execute(_INSERT_STEPS, rows)
+    return sorted((StepRow.of(row) for row in result), key=lambda row: row.seq)
+
+
+_INSERT_STEPS = sa.insert(run_steps).returning(run_steps)
 
 
 async def steps_of(session: AsyncConnection, org_id: UUID, run_id: UUID, *, after_seq: int = 0,

@@ -25,6 +25,11 @@ EXCERPT_CHARS = 1200
 PreRead = tuple[list[RenderedPrompt], list[Message]]
 
 
+def retrieves(config: dict[str, Any]) -> bool:
+    """Whether a run of this config asks the knowledge service for its context (its scope is enabled)."""
+    return bool((config.get("knowledge") or {}).get("enabled", True))
+
+
 async def retrieve(ctx: WorkContext, scope: dict[str, Any], query: str, auth: Any = None) -> list[Citation]:
     """The knowledge hits for `query` within the scope, best first, numbered from 1."""
     if not scope.get("enabled", True):

@@ -35,8 +35,9 @@ from services.agents.service_conversations import embed_later
 from services.agents.state import of as state_of
 from services.agents.steps import StepLog
 from shared.contracts.agents import Citation, IterationLimit, RunNotFound, StepKind
-from shared.kernel.envelope import Protocol
+from shared.kernel.envelope import Envelope, Protocol
 from shared.kernel.errors import Internal, OneError
+from shared.kernel.events import EventPayload
 from shared.kernel.ontology import EventType
 from shared.runtime.service import ServiceRuntime
 
@@ -88,18 +89,28 @@ async def _load(runtime: ServiceRuntime, org_id: UUID, run_id: UUID) -> tuple[Ru
     return RunWork(runtime, run_context(runtime, run), run, agent, opened, steps), stored
 
 
+def context_steps(run: RunRow, config: dict[str, Any], messages: list[ChatMessage], citations: list[Citation],
+                  retrieval_error: str | None) -> list[tuple[StepKind, int, dict[str, Any]]]:
+    """A run's first steps: the context it starts from (what a resumed run replays) and what retrieval found."""
+    return [
+        (StepKind.RUN_STARTED, 0, {"data": {"messages": dump_messages(messages), "model": config["model"],
+                                            "environment": run.environment, "depth": run.depth,
+                                            "conversation_id": str(run.conversation_id)}}),
+        (StepKind.RETRIEVAL, 0, {"data": {"citations": [c.model_dump(mode="json") for c in citations],
+                                          "error": retrieval_error}}),
+    ]
+
+
 async def _start(work: RunWork) -> tuple[Progress, list[Citation]]:
+    if work.context is not None:  # built and stored with the run (service_runs.start_run)
+        messages, citations = work.context
+        return Progress(messages=messages, context_len=len(messages)), citations
     provider, _ = work.model()
     message = work.run.request.get("message", "")
     messages, citations, retrieval_error = await build_context(
         work.ctx, work.run, work.agent, work.config, message, provider.supports_tools, work.preread)
-    work.steps.add_later([  # stored while the model is asked (a crash before leaves a run that starts over)
-        (StepKind.RUN_STARTED, 0, {"data": {"messages": dump_messages(messages), "model": work.config["model"],
-                                            "environment": work.run.environment, "depth": work.run.depth,
-                                            "conversation_id": str(work.run.conversation_id)}}),
-        (StepKind.RETRIEVAL, 0, {"data": {"citations": [c.model_dump(mode="json") for c in citations],
-                                          "error": retrieval_error}}),
-    ])
+    # stored while the model is asked (a crash before leaves a run that starts over)
+    work.steps.add_later(context_steps(work.run, work.config, messages, citations, retrieval_error))
     return Progress(messages=messages, context_len=len(messages)), citations
 
 
@@ -188,25 +199,27 @@ async def finish(work: RunWork, progress: Progress, citations: list[Citation], e
                                                   **({"error": values["error"]} if failed else {})}})])
         added = await conversations.append_messages(tx.session, run.org_id, run.conversation_id,
                                                     _conversation_messages(work, progress)) if progress.context_len else []
-        if failed:
-            await tx.emit(EventType.AGENT_FAILED, target_id=run.agent_id, target_type=work.agent.type,
-                          metadata={**metadata, "error": values["error"]})
-        else:
-            await tx.emit(EventType.AGENT_COMPLETED, target_id=run.agent_id, target_type=work.agent.type,
-                          metadata=metadata)
-        await _task_ended(tx, finished, "failed" if failed else "completed", values["error"])
+        ended = (EventType.AGENT_FAILED, EventPayload(target_id=run.agent_id, target_type=work.agent.type,
+                                                      metadata={**metadata, "error": values["error"]})) if failed else (
+            EventType.AGENT_COMPLETED, EventPayload(target_id=run.agent_id, target_type=work.agent.type,
+                                                    metadata=metadata))
+        await ctx.runtime.outbox.add_many(tx.session, tx.event_messages([ended]) + _task_ended(
+            tx, finished, "failed" if failed else "completed", values["error"]))
     # this replica finished it: nobody else gives back
     await asyncio.gather(inference.settle(ctx, run, progress.iteration), work.steps.publish(last))
     embed_later(ctx, added)
     return finished
 
 
-async def _task_ended(tx: Any, run: RunRow, action: str, detail: dict[str, Any] | None = None) -> None:
-    """The A2A task this run does (if any) ended or stopped to wait: its `task_event`, tagged `a2a`."""
+def _task_ended(tx: Any, run: RunRow, action: str, detail: dict[str, Any] | None = None) -> list[tuple[str, Envelope]]:
+    """The A2A task this run does (if any) ended or stopped to wait: its `task_event`, tagged `a2a`, to stage in
+    `tx` (with the run's own event, in one statement)."""
     metadata = a2a_ontology.run_task_metadata(run, action)
-    if metadata is not None:
-        await tx.emit(EventType.TASK_EVENT, target_id=run.agent_id, protocol=Protocol.A2A,
-                      metadata={**metadata, **({"detail": detail} if detail else {})})
+    if metadata is None:
+        return []
+    return tx.event_messages([(EventType.TASK_EVENT, EventPayload(
+        target_id=run.agent_id, metadata={**metadata, **({"detail": detail} if detail else {})}))],
+        protocol=Protocol.A2A)
 
 
 async def park(work: RunWork, progress: Progress, citations: list[Citation], parked: Parked) -> RunRow:
@@ -228,7 +241,8 @@ async def park(work: RunWork, progress: Progress, citations: list[Citation], par
         parked_run = await repo.park_run(tx.session, run.org_id, run.id, values)
         if parked_run is None:  # finished meanwhile (a cancel, the sweeper)
             return await repo.get_run(tx.session, run.org_id, run.id)
-        await _task_ended(tx, parked_run, f"{waiting['kind']}_required", {"message": waiting["message"][:500]})
+        await work.runtime.outbox.add_many(tx.session, _task_ended(
+            tx, parked_run, f"{waiting['kind']}_required", {"message": waiting["message"][:500]}))
     await inference.settle(work.ctx, run, progress.iteration)
     await work.steps.add(StepKind.RUN_FINISHED, progress.iteration, data={"status": "waiting", "waiting": waiting})
     return parked_run

@@ -48,6 +48,9 @@ class RunWork:
     steps: StepLog
     preread: Any = None
     """A new run's prompts and history, read when it started (run_context.read_context); None: read them."""
+    context: Any = None
+    """A new run's context (messages, citations), built and stored with the run when it needed no retrieval
+    (service_runs.start_run); None: build it and store its first steps (run_lifecycle._start)."""
     mcp: McpTools = field(init=False)
 
     def __post_init__(self) -> None:

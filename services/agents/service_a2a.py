@@ -63,7 +63,7 @@ from shared.contracts.a2a import (
     A2aTaskTerminal,
 )
 from shared.contracts.agents import AgentArchived, AgentNotFound, AgentRef, ChatRequest, NotDeployed, RunSteps, StepKind
-from shared.kernel.envelope import Protocol
+from shared.kernel.envelope import Envelope, Protocol
 from shared.kernel.errors import InvalidRequest, OneError, QuotaExceeded
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
@@ -121,8 +121,8 @@ async def send(ctx: WorkContext, payload: A2aSend) -> A2aTask:
     task_id = uuid7()
     made: dict[str, TaskRow] = {}
 
-    async def record(start: WorkContext, run: RunRow) -> None:
-        """In the run's start transaction: the task, its push config, its events (this work's, tagged `a2a`)."""
+    async def record(start: WorkContext, run: RunRow) -> list[tuple[str, Envelope]]:
+        """In the run's start transaction: the task, its push config; its events (this work's, tagged `a2a`)."""
         received = {**message, "taskId": str(task_id), "contextId": str(run.conversation_id),
                     "role": message.get("role") or "ROLE_USER"}
         tx = WorkContext(ctx.envelope, start.session, ctx.runtime)
@@ -132,8 +132,9 @@ async def send(ctx: WorkContext, payload: A2aSend) -> A2aTask:
             "metadata": {"caller": payload.caller.model_dump(exclude_none=True)}})
         if payload.push is not None:
             await a2a_push.put(tx, task_id, payload.push)
-        await tx.emit_many(a2a_ontology.received_events(made["task"], run, payload.caller, message))
+        events = tx.event_messages(a2a_ontology.received_events(made["task"], run, payload.caller, message))
         start.staged_events += tx.staged_events
+        return events
 
     try:
         run = await runs.chat_run(_native(ctx, "agents:run"), ChatRequest(

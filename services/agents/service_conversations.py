@@ -102,13 +102,12 @@ async def insert_conversation(tx: WorkContext, new: NewConversation) -> Conversa
     row = await repo.insert_conversation(tx.session, {
         "id": new.thing_id, "org_id": auth.org_id, "title": payload.title, "tags": payload.tags,
         "external_thread_id": payload.external_thread_id, "created_by": auth.actor_id,
-    })
+    }, [("person", auth.actor_id), *(("agent", a) for a in agent_ids)])
     if row is None:  # a concurrent request opened the conversation of this external thread first
         found = await repo.get_conversation(tx.session, auth.org_id, external_thread_id=payload.external_thread_id)
         if found is None:
             raise Conflict("the conversation could not be opened")
         return found
-    await repo.join(tx.session, auth.org_id, row.id, [("person", auth.actor_id), *(("agent", a) for a in agent_ids)])
     return row
 
 

@@ -24,8 +24,8 @@ from services.agents import (
     repository_runs as repo,
 )
 from services.agents.rows import AgentRow, ConfigRow, ConversationRow, RunRow
-from services.agents.run_context import read_context
-from services.agents.run_lifecycle import execute
+from services.agents.run_context import PreRead, build_context, read_context, retrieves
+from services.agents.run_lifecycle import context_steps, execute
 from services.agents.run_work import RunWork, run_context
 from services.agents.service_agents import load_agent
 from services.agents.service_conversations import (
@@ -56,17 +56,21 @@ from shared.contracts.agents import (
     RunNotFound,
     RunPage,
     RunQuery,
+    RunStep,
     RunSteps,
     RunStepsQuery,
     step_subject,
 )
+from shared.kernel.envelope import Envelope
+from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
 
-Started = Callable[[WorkContext, RunRow], Awaitable[None]]
-"""What a caller stores with a run, in the transaction that starts it (the transaction, the run)."""
+Started = Callable[[WorkContext, RunRow], Awaitable[list[tuple[str, Envelope]]]]
+"""What a caller stores with a run, in the transaction that starts it (the transaction, the run); it answers the
+events it stages (`WorkContext.event_messages`), written with the run's own in one statement."""
 
 
 def to_run(row: RunRow) -> Run:
@@ -118,17 +122,37 @@ async def start_run(ctx: WorkContext, agent: AgentRow, config: ConfigRow, conver
                      "protocol": ctx.envelope.protocol.value},
             "request": request,
         }, state.replica, ctx.runtime.settings.agents_lease_seconds)
-        await tx.emit(EventType.AGENT_EXECUTED, target_id=agent.id, target_type=agent.type, metadata={
-            "runId": str(run.id), "agentSlug": agent.slug, "model": run.model, "environment": run.environment,
-            "conversationId": str(conversation_id), "depth": run.depth,
-            **({"parentRunId": str(parent.id)} if parent else {})})
+        events = tx.event_messages([(EventType.AGENT_EXECUTED, EventPayload(
+            target_id=agent.id, target_type=agent.type, metadata={
+                "runId": str(run.id), "agentSlug": agent.slug, "model": run.model, "environment": run.environment,
+                "conversationId": str(conversation_id), "depth": run.depth,
+                **({"parentRunId": str(parent.id)} if parent else {})}))])
         if started is not None:
-            await started(tx, run)
+            events += await started(tx, run)
+        await runtime.outbox.add_many(tx.session, events)
         preread = await read_context(tx, run, agent, history=added if new else None)
+        steps = StepLog(runtime, run.org_id, run.id)
+        context, first = await _context_without_retrieval(tx, run, agent, config, preread, steps)
+    await steps.publish(first)
     embed_later(ctx, added)
     opened = await keys.open_config(runtime, run.org_id, agent.id, config.config)
-    return RunWork(runtime, run_context(runtime, run), run, agent, opened, StepLog(runtime, run.org_id, run.id),
-                   preread=preread)
+    return RunWork(runtime, run_context(runtime, run), run, agent, opened, steps, preread=preread, context=context)
+
+
+async def _context_without_retrieval(tx: WorkContext, run: RunRow, agent: AgentRow, config: ConfigRow,
+                                     preread: PreRead, steps: StepLog) -> tuple[Any, list[RunStep]]:
+    """A run that asks the knowledge service nothing has its whole context now: it is stored with the run (its
+    first steps, no transaction of their own). A run that retrieves builds it in its task (None, nothing stored)."""
+    if retrieves(config.config):
+        return None, []
+    try:
+        provider, _ = state_of(tx.runtime).providers.resolve(config.config["model"])
+    except Exception:  # the run's own task reports a model it cannot use
+        return None, []
+    messages, citations, error = await build_context(tx, run, agent, config.config, run.request.get("message", ""),
+                                                     provider.supports_tools, preread)
+    stored = await steps.stage(tx.session, context_steps(run, config.config, messages, citations, error))
+    return (messages, citations), stored
 
 
 def run_in_task(ctx: WorkContext, work: RunWork) -> "asyncio.Task[RunRow]":
@@ -141,7 +165,7 @@ def run_in_task(ctx: WorkContext, work: RunWork) -> "asyncio.Task[RunRow]":
 @asynccontextmanager
 async def reservation(ctx: WorkContext, agent: AgentRow, config: ConfigRow) -> AsyncIterator[dict[str, Any]]:
     """The run's inference units (`request` entries to store with it), given back if the run is not started."""
-    reserved = await inference.reserve(ctx, agent.slug, inference.iteration_limit(config.config))
+    reserved = await inference.reserve(ctx, agent.slug, inference.units_to_reserve(config.config))
     try:
         yield {inference.RESERVED: reserved}
     except BaseException:

@@ -47,6 +47,10 @@ class AgentsSettings(Settings):
         '`{"current": id, "keys": {id: base64 of 32 bytes}}`. Unset = `<data_dir>/keys/agents.keks.json`.',
     )
     agents_embed_messages: bool = Field(True, description="Embed conversation messages through the knowledge service.")
+    agents_a2a_caller_tally_seconds: float = Field(
+        0.5, ge=0, description="How long the count of an A2A caller's messages (its `communicated` connection) "
+        "gathers messages before it is written: one graph write per caller and agent per period, not per message.",
+    )
     # durable jobs (worker.py)
     agents_jobs_slots: int = Field(4, ge=0, le=256, description="Jobs one replica runs at once (0: it runs none).")
     agents_jobs_queues: list[str] = Field(["default"], min_length=1, description="The job queues this replica serves.")

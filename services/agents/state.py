@@ -39,18 +39,26 @@ class AgentsState:
         task.add_done_callback(self._done)
         return task
 
-    def tally(self, key: Hashable, amount: int, write: Callable[[int], Awaitable[None]], name: str) -> None:
+    def tally(self, key: Hashable, amount: int, write: Callable[[int], Awaitable[None]], name: str,
+              gather: float = 0.0) -> None:
         """Add `amount` to `key`'s count, written by one task per key at a time: what is added while it writes goes
         in its next write. Concurrent requests then queue on no row lock and hold no connection while they wait
-        (16 A2A messages of one caller had 16 transactions on its tally row, each holding a pooled connection)."""
+        (16 A2A messages of one caller had 16 transactions on its tally row, each holding a pooled connection).
+        `gather`: seconds the writer waits before each write, so that a caller's messages one after the other are
+        counted in one write too (a stopping replica still writes them: its tasks are awaited)."""
         waiting = self.tallies.get(key)
         self.tallies[key] = (waiting or 0) + amount
         if waiting is None:
-            self.spawn(self._write_tally(key, write), name=name)
+            self.spawn(self._write_tally(key, write, gather), name=name)
 
-    async def _write_tally(self, key: Hashable, write: Callable[[int], Awaitable[None]]) -> None:
+    async def _write_tally(self, key: Hashable, write: Callable[[int], Awaitable[None]], gather: float) -> None:
         try:
-            while amount := self.tallies.get(key, 0):
+            while True:
+                if gather:
+                    await asyncio.sleep(gather)  # what is added meanwhile joins this write
+                amount = self.tallies.get(key, 0)
+                if not amount:
+                    return
                 self.tallies[key] = 0
                 await write(amount)
         finally:

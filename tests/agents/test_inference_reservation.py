@@ -1,12 +1,16 @@
 """A run reserves its inference units from the org's quota when it starts and gives back what it did not use
 when it ends (services/agents/inference.py): the quota counts completions, whatever was reserved."""
 
+import pytest
+
 from shared.contracts.tenancy import QUOTA_SET, QUOTA_USAGE
 from shared.runtime.client import BusClient
+from shared.kernel.errors import QuotaExceeded
 from tests.agents.agent_fixtures import (  # noqa: F401 (fixtures)
     chat,
     make_agent,
     owner,
+    wait_events,
 )
 from tests.agents.scripted_model import ScriptedModel
 from tests.tenancy.conftest import Account
@@ -47,3 +51,19 @@ async def test_a_failed_run_gives_back_what_it_did_not_use(
     run = (await chat(bus, owner, agent.slug, wait=True)).run  # still asking for tools at its limit: failed
     assert run.status == "failed" and run.iterations == 3 == len(script.requests), run.error
     assert await inference_used(bus, owner) == 3
+
+
+async def test_a_run_offered_no_tool_reserves_the_one_unit_it_can_use(
+    bus: BusClient, owner: Account, platform: Account, model_server: ScriptedModel  # noqa: F811
+) -> None:
+    """One unit left: the tool-less run asks for one (no block refused and logged, nothing to give back)."""
+    await bus.request(QUOTA_SET, {"org_id": str(owner.org_id), "metric": "inference", "limit": 1}, platform.ctx)
+    model, _ = model_server.script({"text": "done"})
+    agent = await make_agent(bus, owner, model, max_iterations=8)
+    run = (await chat(bus, owner, agent.slug, wait=True)).run
+    assert run.status == "completed" and run.iterations == 1, run.error
+    assert await inference_used(bus, owner) == 1
+    with pytest.raises(QuotaExceeded):  # the quota is spent: this refusal is the only one logged
+        await chat(bus, owner, agent.slug, wait=True)
+    [refused] = await wait_events(bus, owner, ["inference_quota_exceeded"], 1)
+    assert refused.metadata["requested"] == 1

@@ -216,3 +216,20 @@ async def test_the_openai_provider_reads_the_same_completion_with_and_without_st
     assert "".join(deltas) == plain.text
     with pytest.raises(Unavailable):
         await provider.complete("no-such-model", context)
+
+
+async def test_a_run_that_retrieves_nothing_is_stored_with_its_context(
+    bus: BusClient, owner: Account, model_server: ScriptedModel, services: dict[str, ServiceRuntime]  # noqa: F811
+) -> None:
+    """Knowledge off: the run's context (its first steps) is written in the transaction that starts the run, before
+    the run's task does anything (here it never does: it is cancelled at once; a replica resuming it starts from
+    that context)."""
+    model, _ = model_server.script({"text": "done"})
+    agent = await make_agent(bus, owner, model, knowledge={"enabled": False})
+    replica = services["agents"]
+    reply = await _chat_on(replica, owner, agent.slug)
+    for task in [t for t in state_of(replica).tasks if t.get_name() == f"agents-run-{reply.run.id}"]:
+        task.cancel()  # before its first step
+    steps = (await bus.request(RUN_STEPS, {"run_id": str(reply.run.id)}, owner.ctx)).steps
+    assert [s.kind for s in steps] == ["run_started", "retrieval"]
+    assert steps[0].data["messages"][-1] == {"role": "user", "content": "go"}

@@ -66,3 +66,18 @@ async def test_a_writer_that_is_stopped_leaves_the_key_free() -> None:
     await asyncio.gather(*list(state.tasks))
     assert written == [2]
     await state.http.aclose()
+
+
+async def test_a_gathering_writer_counts_messages_one_after_the_other_in_one_write() -> None:
+    state = AgentsState(providers=None)  # type: ignore[arg-type]
+    written: list[int] = []
+
+    async def write(amount: int) -> None:
+        written.append(amount)
+
+    for _ in range(3):
+        state.tally("k", 1, write, name="tally-k", gather=0.05)
+        await asyncio.sleep(0.005)  # each added after the one before was handed to the writer's task
+    await asyncio.gather(*list(state.tasks))
+    assert written == [3] and state.tallies == {}
+    await state.http.aclose()
