@@ -34,7 +34,9 @@ async def _setup(nats_url: str, db_url: str) -> dict[str, Any]:
 
     platform = await start_with_tenancy("ap2", commerce, nats_url, db_url, 0.0)
     common = settings_for(nats_url, db_url, 0.0)
-    await ServiceRuntime(graph, graph.settings(**common.model_dump())).start(migrate=False)
+    graph_runtime = ServiceRuntime(graph, graph.settings(**common.model_dump()))
+    await graph_runtime.start(migrate=False)
+    platform.runtimes.append(graph_runtime)
     owner = (await platform.bus.request(VERIFY_KEY, {"key": await platform.new_org_key()})).auth_context()
     issuer, agent = key("cp-bench"), key("agent-bench")
     await platform.bus.request(AP2_TRUST_ADD, {"issuer": "https://cp.bench", "jwks": jwks(issuer)}, owner)
@@ -43,7 +45,7 @@ async def _setup(nats_url: str, db_url: str) -> dict[str, Any]:
         made = await platform.bus.request(AP2_CHECKOUT_CREATE, {"amount": 1000, "currency": "USD"}, owner)
         purchase = Purchase(made.merchant_id, made.checkout_hash, made.nonce, 1000, id=made.id)
         purchases.append((purchase, close(open_mandate(issuer, agent, [RANGE]), agent, purchase)))
-    return {"bus": platform.bus, "owner": owner, "purchases": purchases, "issuer": issuer}
+    return {"platform": platform, "bus": platform.bus, "owner": owner, "purchases": purchases, "issuer": issuer}
 
 
 async def _rate(call: Any, items: list[Any]) -> float:
@@ -91,8 +93,11 @@ async def run(nats_url: str, db_url: str) -> list[Figure]:
     async def in_process(item: tuple[Any, str]) -> None:
         _direct(issuer, item[1])
 
-    ours = await _rate(through_bus, setup["purchases"])
-    theirs = await _rate(in_process, setup["purchases"])
+    try:
+        ours = await _rate(through_bus, setup["purchases"])
+        theirs = await _rate(in_process, setup["purchases"])
+    finally:
+        await setup["platform"].stop()  # its services end cleanly, not cancelled when the loop closes
     return [Figure(f"{PREFIX}.verify.rate", ours, "verifies/s", theirs, f"ap2.mandate.present over the bus "
                    f"(chain, nonce, constraints, receipt, events, mandate things) vs the chain's signatures and key "
                    f"binding by direct sd-jwt/jwcrypto calls in-process; {IN_FLIGHT} in flight")]

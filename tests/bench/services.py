@@ -21,6 +21,11 @@ class Platform:
     bus: BusClient
     ctx: AuthContext
     key: str
+    runtimes: list[ServiceRuntime]
+    """Started here: a bench that runs them in its own process stops them (`stop`) before its loop closes."""
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(runtime.stop() for runtime in reversed(self.runtimes)))
 
     async def new_org_key(self) -> str:
         """A fresh org with an owner; the owner's API key."""
@@ -50,4 +55,5 @@ async def start_with_tenancy(
     await asyncio.gather(*(r.start(migrate=False) for r in runtimes))
     bus = BusClient(runtimes[0].broker.connection, timeout=30)
     booted = await bootstrap_platform(runtimes[0].db, tenancy_settings, new_key_if_exists=True)
-    return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context(), booted.api_key)
+    return Platform(bus, (await bus.request(VERIFY_KEY, {"key": booted.api_key})).auth_context(), booted.api_key,
+                    runtimes)
