@@ -28,9 +28,6 @@ class KeyScope:
     endpoint: str
     key: str
 
-    def values(self) -> dict[str, object]:
-        return {"org_id": self.org_id, "caller": self.caller, "endpoint": self.endpoint, "key": self.key}
-
     def primary(self) -> tuple[UUID, str, str, str]:
         return self.org_id, self.caller, self.endpoint, self.key
 
@@ -47,7 +44,8 @@ class IdempotencyRow:
     now: datetime
 
 
-_PK = "org_id = :org_id AND caller = :caller AND endpoint = :endpoint AND key = :key"
+_PK = "org_id = $1 AND caller = $2 AND endpoint = $3 AND key = $4"
+"""A record's key, the first four parameters of every statement here (`KeyScope.primary`)."""
 
 # Every ACP request claims and completes its key: on the driver (shared/runtime/sql.py).
 _CLAIM = Sql("""
@@ -65,19 +63,18 @@ _CLAIM = Sql("""
     RETURNING lock_id
 """)
 
-_GET = sa.text(f"""
+_GET = Sql(f"""
     SELECT request_hash, state, lock_id, locked_until, status, headers, body, clock_timestamp()
       FROM commerce.idempotency_keys WHERE {_PK}
 """)
 
-_COMPLETE = Sql("""
+_COMPLETE = Sql(f"""
     UPDATE commerce.idempotency_keys
        SET state = 'completed', status = $6, headers = $7::jsonb, body = $8, locked_until = clock_timestamp()
-     WHERE org_id = $1 AND caller = $2 AND endpoint = $3 AND key = $4 AND lock_id = $5 AND state = 'in_flight'
+     WHERE {_PK} AND lock_id = $5 AND state = 'in_flight'
 """)
 
-_RELEASE = sa.text(f"DELETE FROM commerce.idempotency_keys WHERE {_PK} AND lock_id = :lock_id AND state = 'in_flight'"
-                   " RETURNING 1")
+_RELEASE = Sql(f"DELETE FROM commerce.idempotency_keys WHERE {_PK} AND lock_id = $5 AND state = 'in_flight'")
 
 _AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
 
@@ -94,7 +91,7 @@ async def claim(session: AsyncConnection, scope: KeyScope, *, request_hash: str,
 
 
 async def get(session: AsyncConnection, scope: KeyScope) -> IdempotencyRow | None:
-    row = (await session.execute(_GET, scope.values())).first()
+    row = await _GET.fetchrow(session, *scope.primary())
     return IdempotencyRow(*row) if row else None
 
 
@@ -104,7 +101,7 @@ async def complete(session: AsyncConnection, scope: KeyScope, lock_id: UUID, *, 
 
 
 async def release(session: AsyncConnection, scope: KeyScope, lock_id: UUID) -> bool:
-    return (await session.execute(_RELEASE, {**scope.values(), "lock_id": lock_id})).first() is not None
+    return await _RELEASE.execute(session, *scope.primary(), lock_id) == 1
 
 
 async def sweep_expired(session: AsyncConnection, limit: int = 1000) -> int:

@@ -19,13 +19,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.graph import repository_driver as driver
 from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
 from shared.kernel.envelope import Envelope
 from shared.kernel.errors import Conflict
 from shared.runtime.outbox import Outbox
+from shared.runtime.sql import named
 
 NOW = sa.func.clock_timestamp()
 """The statement's own clock, for timestamps set by an update."""
@@ -65,7 +65,7 @@ async def insert_things(
     statement = _insert_things_statement(counted is not None, bool(events))
     by_id = {row.id: row for row in rows}
     return [_stored(by_id[thing_id], created_at, updated_at)
-            for thing_id, created_at, updated_at in await driver.fetch(session, statement, params)]
+            for thing_id, created_at, updated_at in await named(statement).fetch(session, params)]
 
 
 def _stored(new: NewThing, created_at: datetime, updated_at: datetime) -> ThingRow:
@@ -99,7 +99,7 @@ _COUNTED_SQL = """
 @functools.lru_cache(maxsize=4)
 def _insert_things_statement(counted: bool, staged: bool) -> str:
     """The insert, with the quota record (`counted`) and the events of the inserted rows (`staged`: message n is
-    row n's) as parts of the same statement, run on the driver (repository_driver.py)."""
+    row n's) as parts of the same statement, run on the driver (`shared.runtime.sql.named`)."""
     parts = [f"inserted AS ({_INSERT_SQL})"]
     if counted:
         parts.append(f"counted AS ({_COUNTED_SQL})")
@@ -360,12 +360,13 @@ async def neighbors(
         conditions += f" AND {visible.text}"
         params.update(visible.params)
     statement = _neighbors_statement(direction, conditions)
-    return [(ThingRow(*row[:-1]), row[-1]) for row in await driver.fetch(session, statement, params)]
+    return [(ThingRow(*row[:-1]), row[-1]) for row in await named(statement).fetch(session, params)]
 
 
 @functools.lru_cache(maxsize=256)
 def _neighbors_statement(direction: str, conditions: str) -> str:
-    """The traversal of one shape (direction, filters, scope rule), built once, run on the driver (repository_driver.py):
+    """The traversal of one shape (direction, filters, scope rule), built once, run on the driver
+    (`shared.runtime.sql.named`):
     a traversal is this one statement."""
     return f"""
         WITH RECURSIVE walk(id, depth, path) AS (

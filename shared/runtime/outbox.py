@@ -26,7 +26,7 @@ from shared.kernel.envelope import Envelope, Protocol
 from shared.kernel.errors import Unavailable
 from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
-from shared.runtime.sql import Sql
+from shared.runtime.sql import Sql, named
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("one.outbox")
@@ -78,11 +78,7 @@ class Outbox:
         )
         """Stages messages given as array parameters (`rows_of`); `m.n` numbers them from 1, so a statement that
         writes rows and their events in one round trip can keep only the events of the rows it wrote."""
-        self._insert = Sql(
-            f"INSERT INTO {schema}.outbox (id, subject, envelope, trace_headers)"
-            " SELECT m.id, m.subject, m.envelope, $4::jsonb FROM unnest($1::uuid[], $2::text[], $3::bytea[])"
-            " AS m(id, subject, envelope)"
-        )
+        self._insert = named(self.insert_select)
         self._claim = Sql(
             f"UPDATE {schema}.outbox o SET sent_at = clock_timestamp(), attempts = o.attempts + 1"
             f" FROM (SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY created_at LIMIT $1"
@@ -114,9 +110,7 @@ class Outbox:
         """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
         of parameters, not 500)."""
         if messages:
-            rows = self.rows_of(messages)
-            await self._insert.execute(session, rows["outbox_ids"], rows["outbox_subjects"], rows["outbox_envelopes"],
-                                       rows["outbox_trace_headers"])
+            await self._insert.execute(session, self.rows_of(messages))
 
     async def add_event(
         self,

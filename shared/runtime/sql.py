@@ -8,10 +8,18 @@ idempotency records) are written here as SQL for asyncpg: `$1`-style parameters,
 JSON text and jsonb columns read back decoded (the codecs SQLAlchemy installs on each connection). They run
 in the same transaction as everything else of the unit of work: same connection, same BEGIN, same tenant.
 
+A statement whose shape varies (a traversal's filters, a caller's scope rule) or that is shared as text with
+SQLAlchemy's `text` (the outbox's `insert_select`) is written with `:name` parameters: `named(text)` numbers them
+once per text (`$1`, `$2`, ...; a name used twice is one parameter) and takes the values by name. Such a text uses
+no `:` but in its parameters and `::` casts (no string literal holds one).
+
 A statement under a sampled request gets the same CLIENT span SQLAlchemy's instrumentation would give it
 (`<VERB> <database>`, `db.system`, `db.statement`), so a trace still reaches SQL.
 """
 
+import functools
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -20,6 +28,8 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+"""`:name`, but not the second colon of a `::type` cast nor a colon inside a word."""
 
 
 def driver(connection: AsyncConnection) -> asyncpg.Connection:
@@ -69,3 +79,33 @@ class Sql:
                 tag = await connection.execute(self.text, *args)
         count = tag.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
+
+
+class NamedSql:
+    """A statement written with `:name` parameters, numbered for asyncpg (`named`)."""
+
+    __slots__ = ("sql", "names")
+
+    def __init__(self, text: str) -> None:
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+        self.sql = Sql(_NAMED.sub(number, text))
+        self.names = tuple(numbers)
+
+    def _args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+    async def fetch(self, tx: AsyncConnection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
+        return await self.sql.fetch(tx, *self._args(params))
+
+    async def execute(self, tx: AsyncConnection, params: Mapping[str, Any]) -> int:
+        return await self.sql.execute(tx, *self._args(params))
+
+
+@functools.lru_cache(maxsize=512)
+def named(text: str) -> NamedSql:
+    """`text`, numbered once (the same object for the same text)."""
+    return NamedSql(text)
