@@ -6,9 +6,9 @@
 - after a sale, off the request path (checkout_settlement.py: queued in the pay transaction, so never lost,
   retried until done): the agent platform as an `external_agent` (one per API key actor, the graph's
   idempotency key, remembered per replica), the session's `payment` thing with its outcome (`protocol: acp`,
-  amount, currency, status `processed` for a charge, `requested` for a purchase order), a `transacted`
-  connection from the buyer to each product sold (the merchant's side of the sale: tenancy keeps no graph
-  thing for an org, so what it sold stands for it, as x402's payments do), each counted product's stock
+  amount, currency, status `processed` for a charge, `requested` for a purchase order) and, written with it
+  in one graph request, a `transacted` connection from the buyer to each product sold (the merchant's side of
+  the sale: what it sold stands for the org, as x402's payments do), each counted product's stock
   taken down (`take_stock`), and then, once, the `payment_event` (its `amount` money: minor units /
   10^exponent, `amountMinor` keeps the integer) whose target is the payment thing, so revenue counts the sale.
 A graph failure never undoes a charge: the settlement is tried again. A session paid by an AP2 payment mandate
@@ -22,7 +22,7 @@ from uuid import UUID
 
 from services.commerce.models_checkout import SessionRow
 from services.commerce.totals import to_major
-from shared.contracts.graph import CONNECTION_CREATE, THING_CREATE, THING_GET, THING_UPDATE
+from shared.contracts.graph import THING_CREATE, THING_GET, THING_UPDATE
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Conflict, OneError
 from shared.kernel.ontology import ConnectionType, EventType, ThingType
@@ -91,27 +91,28 @@ async def buyer(ctx: WorkContext) -> UUID:
 
 
 async def payment(ctx: WorkContext, row: SessionRow, buyer_id: UUID, status: str, **properties: Any) -> UUID:
-    """The session's `payment` thing with its outcome (one per session: the graph's idempotency key)."""
+    """The session's `payment` thing with its outcome (one per session: the graph's idempotency key) and, for a sale
+    (`processed`, `requested`), the merchant's side of it: a `transacted` connection from the buyer to each product
+    sold (`properties["protocol"]`: what paid it), written with the thing, all or none, and once (a retry repeats the
+    key: the graph answers the stored thing and writes no link again)."""
+    sold = _sale_links(row, buyer_id, properties.get("protocol", PROTOCOL)) if status in ("processed", "requested") \
+        else []
     thing = await _graph(ctx, THING_CREATE, {
         "type": ThingType.PAYMENT, "name": f"ACP payment for {row.id}", "status": "active",
-        "idempotency_key": f"acp.payment:{row.id}",
+        "idempotency_key": f"acp.payment:{row.id}", "connections": sold,
         "properties": {**money(row), "protocol": PROTOCOL, "status": status, "checkoutSessionId": row.id,
                        "orderId": row.order_id, "buyerId": str(buyer_id), **properties},
     })
     return thing.id
 
 
-async def record_sale(ctx: WorkContext, row: SessionRow, buyer_id: UUID, payment_id: UUID,
-                      protocol: str = PROTOCOL) -> None:
-    """The merchant's side of the sale: a `transacted` connection from the buyer to each product sold (`protocol`:
-    what paid it)."""
-    meta = {"protocol": protocol, "transactionType": "payment", "paymentId": str(payment_id),
-            "checkoutSessionId": row.id, "orderId": row.order_id, "currency": row.currency}
-    for line in row.body["line_items"]:
-        amount = next(t["amount"] for t in line["totals"] if t["type"] == "total")
-        await _graph(ctx, CONNECTION_CREATE, {"from_id": str(buyer_id), "to_id": line["product_id"],
-                                              "type": ConnectionType.TRANSACTED, "metadata": {
-                                                  **meta, **money(row, amount), "quantity": line["quantity"]}})
+def _sale_links(row: SessionRow, buyer_id: UUID, protocol: str) -> list[dict[str, Any]]:
+    meta = {"protocol": protocol, "transactionType": "payment", "checkoutSessionId": row.id, "orderId": row.order_id,
+            "currency": row.currency}
+    return [{"from_id": str(buyer_id), "to_id": line["product_id"], "type": ConnectionType.TRANSACTED,
+             "metadata": {**meta, **money(row, next(t["amount"] for t in line["totals"] if t["type"] == "total")),
+                          "quantity": line["quantity"]}}
+            for line in row.body["line_items"]]
 
 
 async def settle_payment(ctx: WorkContext, row: SessionRow, payment_id: UUID | None, status: str) -> None:

@@ -7,7 +7,7 @@ fails (the graph unavailable, a crash), every replica's loop takes pending settl
 `payment` thing with its outcome, the `transacted` connections, the stock taken down and the sold
 reservations dropped; then one transaction ends it and, only if it was still pending, sets the order's
 payment thing and emits the `payment_event` (exactly once). The graph writes are idempotent (idempotency
-keys) but for the connections, which a retry after a partial failure may write twice.
+keys; the connections are written with the payment thing, so a retry never writes them twice).
 """
 
 import asyncio
@@ -83,8 +83,6 @@ async def _settle(ctx: WorkContext, row: SessionRow, settlement: repo.Settlement
         status = "failed"  # a purchase order canceled before it settled
     buyer_id = await ontology.buyer(ctx)
     payment_id = await ontology.payment(ctx, row, buyer_id, status, **details)
-    if status in ("processed", "requested"):
-        await ontology.record_sale(ctx, row, buyer_id, payment_id, details.get("protocol", ontology.PROTOCOL))
     taken = await ontology.take_stock(ctx, row)
     async with ctx.transaction() as tx:  # the session locked: a cancel runs wholly before or after this
         now = await sessions.get_session(tx.session, row.org_id, row.id, lock=True)

@@ -6,6 +6,8 @@ transaction opens, settled after it commits), never while it holds a connection 
 """
 
 from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
 
 from services.graph import (
     access,
@@ -101,6 +103,7 @@ async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | No
     `then` runs in the insert's transaction with the things (a comment links and counts its message).
     The stored thing answering each request, in order."""
     creation = service_create.plan_creation(ctx, requests)
+    links = _plan_links(ctx, creation, requests)
     if creation.keys:
         async with ctx.transaction() as tx:
             creation = await service_create.answer_repeats(tx, creation)
@@ -110,6 +113,9 @@ async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | No
     try:
         async with ctx.transaction() as tx:
             created = await service_create.insert_things(tx, creation, quota.counted_under(tx, hold))
+            written = {row.id for row in created.rows}  # a new thing's own id only if this request inserted it
+            if planned := [values for thing_id, values in links if thing_id in written]:
+                await service_connections.insert_connections(tx, planned)
             if then is not None:
                 await then(tx, [service.to_thing(row) for row in created.rows])
     except BaseException:
@@ -117,6 +123,23 @@ async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | No
         raise
     await quota.settle(ctx, hold, len(creation.new) - created.lost)
     return created.rows
+
+
+def _plan_links(ctx: WorkContext, creation: service_create.Creation, requests: list[ThingCreate]
+                ) -> list[tuple[UUID, dict[str, Any]]]:
+    """Each new thing's connections (`ThingCreate.connections`), checked before anything is counted or written, with
+    the id it is about to get for the ends left out; a batch repeating a key plans that thing's links once."""
+    planned: list[tuple[UUID, dict[str, Any]]] = []
+    seen: set[UUID] = set()
+    for thing, request in zip(creation.requested, requests, strict=True):
+        if not request.connections or thing.id in seen:
+            continue
+        require(ctx.auth, "connections", "create")
+        seen.add(thing.id)
+        planned += [(thing.id, service_connections.plan_connection(
+            ctx, link.from_id or thing.id, link.to_id or thing.id, link.type, link.metadata, link.strength))
+            for link in request.connections]
+    return planned
 
 
 @router.handler(THING_GET)

@@ -31,6 +31,7 @@ from shared.contracts.graph import (
 )
 from shared.kernel.envelope import Encoded
 from shared.kernel.errors import Conflict, InvalidRequest
+from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import (
     PROTOCOL_CONNECTION_TYPES,
@@ -86,30 +87,54 @@ def _check_validity(valid_from: datetime | None, valid_to: datetime | None) -> N
 
 async def create_connection(ctx: WorkContext, request: ConnectionCreate) -> Connection:
     require(ctx.auth, "connections", "create")
-    connection_type, variant, inverse = resolve_type(request.type)
-    from_id, to_id = (request.to_id, request.from_id) if inverse else (request.from_id, request.to_id)
+    planned = plan_connection(ctx, request.from_id, request.to_id, request.type, request.metadata, request.strength,
+                              request.valid_from, request.valid_to)
+    return to_connection((await insert_connections(ctx, [planned]))[0])
+
+
+def plan_connection(ctx: WorkContext, from_id: UUID, to_id: UUID, type_name: str, metadata: dict[str, Any],
+                    strength: float | None, valid_from: datetime | None = None,
+                    valid_to: datetime | None = None) -> dict[str, Any]:
+    """A new connection's row, checked (its type, a self link, its metadata, its validity); no I/O: its ends are
+    looked up when it is inserted (`insert_connections`), so a new thing's own links can be planned before it is."""
+    connection_type, variant, inverse = resolve_type(type_name)
+    if inverse:
+        from_id, to_id = to_id, from_id
     if from_id == to_id and connection_type not in SELF_LINK_ALLOWED:
         raise SelfLink(f"a thing cannot be connected to itself by {connection_type.value}", {"id": str(from_id)})
-    metadata = check_metadata(ctx, connection_type, {**request.metadata, **variant})
-    _check_validity(request.valid_from or datetime.now(UTC), request.valid_to)
-    found = await repo.live_thing_ids(ctx.session, ctx.auth.org_id, [from_id, to_id])
-    for end in (from_id, to_id):
-        if end not in found:  # also what a thing of another org looks like: nothing leaks
-            raise ThingNotFound(f"no thing {end} in this organization", {"id": str(end)})
+    metadata = check_metadata(ctx, connection_type, {**metadata, **variant})
+    _check_validity(valid_from or datetime.now(UTC), valid_to)
     values: dict[str, Any] = {
         "id": uuid7(), "org_id": ctx.auth.org_id, "from_id": from_id, "to_id": to_id, "type": connection_type.value,
-        "metadata": metadata, "strength": request.strength, "valid_to": request.valid_to,
+        "metadata": metadata, "strength": strength, "valid_to": valid_to,
     }
-    if request.valid_from is not None:
-        values["valid_from"] = request.valid_from
-    row = await repo.insert_connection(ctx.session, values)
-    await emit_connection_event(ctx, EventType.ENTITY_CREATED, row, {"fromId": str(from_id), "toId": str(to_id)})
-    return to_connection(row)
+    if valid_from is not None:
+        values["valid_from"] = valid_from
+    return values
+
+
+async def insert_connections(ctx: WorkContext, planned: list[dict[str, Any]]) -> list[ConnectionRow]:
+    """Insert planned connections whose ends are live things of this org (one lookup for them all), and stage their
+    `entity_created` events."""
+    ends = [end for values in planned for end in (values["from_id"], values["to_id"])]
+    found = await repo.live_thing_ids(ctx.session, ctx.auth.org_id, list(dict.fromkeys(ends)))
+    for end in ends:
+        if end not in found:  # also what a thing of another org looks like: nothing leaks
+            raise ThingNotFound(f"no thing {end} in this organization", {"id": str(end)})
+    rows = [await repo.insert_connection(ctx.session, values) for values in planned]
+    await ctx.emit_many([(EventType.ENTITY_CREATED, _connection_event(row, {"fromId": str(row.from_id),
+                                                                             "toId": str(row.to_id)}))
+                         for row in rows])
+    return rows
+
+
+def _connection_event(row: ConnectionRow, extra: dict[str, Any]) -> EventPayload:
+    return EventPayload(target_id=row.id, target_type="connection",
+                        metadata={"entityType": "connection", "connectionType": row.type, **extra})
 
 
 async def emit_connection_event(ctx: WorkContext, event: EventType, row: ConnectionRow, extra: dict[str, Any]) -> None:
-    await ctx.emit(event, target_id=row.id, target_type="connection",
-                   metadata={"entityType": "connection", "connectionType": row.type, **extra})
+    await ctx.emit_many([(event, _connection_event(row, extra))])
 
 
 async def _existing(ctx: WorkContext, connection_id: UUID) -> ConnectionRow:

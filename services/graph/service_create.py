@@ -39,7 +39,9 @@ _CREATED_EVENTS: dict[str, EventType] = {
 
 def _request_hash(thing_type: ThingType, request: ThingCreate, properties: dict[str, Any]) -> str:
     # secrets masked: the stored hash must not let anyone test guesses of a secret
-    body = json.dumps([thing_type.value, request.name, mask_secrets(properties), request.status.value], sort_keys=True)
+    body = json.dumps([thing_type.value, request.name, mask_secrets(properties), request.status.value,
+                       *([[link.model_dump(mode="json") for link in request.connections]] if request.connections else [])],
+                      sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -14,7 +14,8 @@ from shared.contracts.graph import (
     THING_DELETE,
     THING_RESTORE,
 )
-from shared.kernel.errors import Conflict, InvalidRequest, NotFound
+from shared.kernel.envelope import AuthContext
+from shared.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import PROTOCOL_CONNECTION_TYPES, ConnectionType
 from shared.runtime.client import BusClient
@@ -168,3 +169,53 @@ class TestTemporal:
         assert await valid_at(t0 + timedelta(days=90)) == [new.id]
         everything = await bus.request(CONNECTION_QUERY, {"thing_id": str(user.id)}, owner.ctx)
         assert {c.id for c in everything.connections} == {old.id, new.id}
+
+
+class TestWrittenWithANewThing:
+    """`ThingCreate.connections`: links written in the new thing's transaction, all or none, once per idempotency key
+    (what an ACP settlement writes: its payment thing with the sale's `transacted` links)."""
+
+    async def test_links_are_written_with_the_thing_and_an_end_left_out_is_the_thing(
+        self, bus: BusClient, owner: Account, admin: asyncpg.Connection
+    ) -> None:
+        post, teacher = await make_thing(bus, owner.ctx), await make_thing(bus, owner.ctx)
+        made = await make_thing(bus, owner.ctx, connections=[
+            {"to_id": str(post.id), "type": "part_of"},
+            {"from_id": str(teacher.id), "type": "taught_by", "metadata": {"role": "author"}, "strength": 0.5}])
+        links = (await bus.request(CONNECTION_QUERY, {"thing_id": str(made.id)}, owner.ctx)).connections
+        part_of = next(c for c in links if c.type == "part_of")
+        taught = next(c for c in links if c is not part_of)
+        assert (part_of.from_id, part_of.to_id) == (made.id, post.id)
+        assert (taught.from_id, taught.to_id, taught.strength) == (made.id, teacher.id, 0.5)  # taught_by: swapped
+        events = [json.loads(bytes(r["envelope"])) for r in await admin.fetch("SELECT envelope FROM graph.outbox")]
+        told = {e["payload"]["target_id"] for e in events if e["type"] == "entity_created"}
+        assert {str(part_of.id), str(taught.id)} <= told
+
+    async def test_a_repeated_key_writes_no_link_again_and_a_changed_one_conflicts(
+        self, bus: BusClient, owner: Account
+    ) -> None:
+        other = await make_thing(bus, owner.ctx)
+        request = {"idempotency_key": f"k-{uuid7()}", "connections": [{"to_id": str(other.id), "type": "references"}]}
+        first = await make_thing(bus, owner.ctx, **request)
+        again = await make_thing(bus, owner.ctx, **request)
+        assert again.id == first.id
+        assert len((await bus.request(CONNECTION_QUERY, {"thing_id": str(first.id)}, owner.ctx)).connections) == 1
+        with pytest.raises(Conflict):
+            await make_thing(bus, owner.ctx, **{**request, "connections": [{"to_id": str(other.id), "type": "owns"}]})
+
+    async def test_a_missing_end_writes_neither_thing_nor_link(
+        self, bus: BusClient, owner: Account, stranger: Account, admin: asyncpg.Connection
+    ) -> None:
+        theirs = await make_thing(bus, stranger.ctx)
+        before = await admin.fetchval("SELECT count(*) FROM graph.things WHERE org_id = $1", owner.org_id)
+        for end in (theirs.id, uuid7()):
+            with pytest.raises(NotFound):
+                await make_thing(bus, owner.ctx, name="orphan", connections=[{"to_id": str(end), "type": "references"}])
+        assert await admin.fetchval("SELECT count(*) FROM graph.things WHERE org_id = $1", owner.org_id) == before
+
+    async def test_links_need_the_right_to_create_connections(self, bus: BusClient, owner: Account) -> None:
+        other = await make_thing(bus, owner.ctx)
+        writer = AuthContext(owner.org_id, owner.ctx.actor_id, "org_user", ("allow:things:create:0",))
+        assert await make_thing(bus, writer, name="plain")  # the right it has
+        with pytest.raises(Forbidden):
+            await make_thing(bus, writer, connections=[{"to_id": str(other.id), "type": "references"}])

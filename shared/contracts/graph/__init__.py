@@ -107,12 +107,27 @@ PropertyPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]
 Limit = Annotated[int, Field(ge=1, le=1000)]
 
 
+class ThingLink(Payload):
+    """A connection written with a new thing, in its transaction: an end left out is the new thing."""
+
+    from_id: UUID | None = None
+    to_id: UUID | None = None
+    type: TypeName
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    strength: float | None = Field(None, ge=0, le=1)
+
+
 class ThingCreate(Payload):
     type: TypeName
     name: Name
     properties: dict[str, Any] = Field(default_factory=dict)
     status: ThingStatus = ThingStatus.DRAFT
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    connections: list[ThingLink] = Field(
+        default_factory=list, max_length=100,
+        description="Connections written with the thing, all or none (`connections:create` needed too); a repeat of "
+                    "the idempotency key writes none again.",
+    )
 
 
 class ThingCreateBatch(Payload):
