@@ -75,6 +75,7 @@ from shared.contracts.graph.schemas import (
 )
 from shared.contracts.keys import KeysRotated, keys_rotate_spec
 from shared.kernel.envelope import Empty, Encoded
+from shared.kernel.errors import QuotaExceeded
 from shared.kernel.rbac import require
 from shared.runtime import keyring
 from shared.runtime.context import WorkContext
@@ -98,31 +99,43 @@ async def create_things(ctx: WorkContext, payload: ThingCreateBatch) -> Encoded[
 
 
 async def _create(ctx: WorkContext, requests: list[ThingCreate], then: Then | None = None) -> list[ThingRow]:
-    """Reserve a quota unit per new thing, insert them, then settle the units really used (`quota`):
-    none if the insert fails, fewer when a concurrent request with the same idempotency key created first.
+    """Reserve a quota unit per new thing; then, in one transaction, answer the idempotency keys seen before and
+    insert the rest with their connections; settle the units really used (`quota`): none if the insert fails, fewer
+    when a key was answered or a concurrent request with the same key created first. At the quota's limit, the keys
+    are answered first, in a transaction of their own: a repeat is answered, never refused.
     `then` runs in the insert's transaction with the things (a comment links and counts its message).
     The stored thing answering each request, in order."""
     creation = service_create.plan_creation(ctx, requests)
     links = _plan_links(ctx, creation, requests)
-    if creation.keys:
+    try:
+        hold = await quota.reserve(ctx, len(creation.new))
+    except QuotaExceeded:
+        if not creation.keys:
+            raise
         async with ctx.transaction() as tx:
             creation = await service_create.answer_repeats(tx, creation)
-    if not creation.new:
-        return creation.answers({})
-    hold = await quota.reserve(ctx, len(creation.new))
+        if not creation.new:
+            return creation.answers({})
+        hold = await quota.reserve(ctx, len(creation.new))
     try:
         async with ctx.transaction() as tx:
-            created = await service_create.insert_things(tx, creation, quota.counted_under(tx, hold))
-            written = {row.id for row in created.rows}  # a new thing's own id only if this request inserted it
-            if planned := [values for thing_id, values in links if thing_id in written]:
-                await service_connections.insert_connections(tx, planned)
-            if then is not None:
-                await then(tx, [service.to_thing(row) for row in created.rows])
+            if creation.keys:
+                creation = await service_create.answer_repeats(tx, creation)
+            if not creation.new:
+                rows, lost = creation.answers({}), 0
+            else:
+                created = await service_create.insert_things(tx, creation, quota.counted_under(tx, hold))
+                rows, lost = created.rows, created.lost
+                written = {row.id for row in rows}  # a new thing's own id only if this request inserted it
+                if planned := [values for thing_id, values in links if thing_id in written]:
+                    await service_connections.insert_connections(tx, planned)
+                if then is not None:
+                    await then(tx, [service.to_thing(row) for row in rows])
     except BaseException:
         await quota.settle(ctx, hold, 0, committed=False)
         raise
-    await quota.settle(ctx, hold, len(creation.new) - created.lost)
-    return created.rows
+    await quota.settle(ctx, hold, len(creation.new) - lost)
+    return rows
 
 
 def _plan_links(ctx: WorkContext, creation: service_create.Creation, requests: list[ThingCreate]

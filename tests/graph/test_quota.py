@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from shared.contracts.tenancy import QUOTA_SET, QUOTA_USAGE
-from shared.kernel.errors import Conflict, InvalidRequest
+from shared.kernel.errors import Conflict, InvalidRequest, QuotaExceeded
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import ThingType
 from shared.runtime.client import BusClient
@@ -95,3 +95,17 @@ async def test_losing_the_race_to_the_same_request_answers_with_the_winner_and_g
     assert not isinstance(outcome, BaseException), outcome
     assert outcome.id == theirs
     assert await _things_used(bus, counted) == before
+
+
+async def test_at_the_limit_a_repeated_key_is_answered_not_refused(bus: BusClient, owner: Account) -> None:
+    """A create reserves its unit before the transaction that reads earlier keys; at the limit that reservation is
+    refused, and the keys are then read first: a repeat answers its stored thing, a new thing is still refused."""
+    await bus.request(QUOTA_SET, {"metric": "things", "limit": 2}, owner.ctx)
+    first = await make_thing(bus, owner.ctx, name="kept", idempotency_key="at-limit")
+    await make_thing(bus, owner.ctx, name="filler")
+    assert await _things_used(bus, owner) == 2
+    again = await make_thing(bus, owner.ctx, name="kept", idempotency_key="at-limit")
+    assert again.id == first.id
+    with pytest.raises(QuotaExceeded):
+        await make_thing(bus, owner.ctx, name="one too many", idempotency_key="at-limit-new")
+    assert await _things_used(bus, owner) == 2
