@@ -8,8 +8,9 @@ with one conditional UPDATE in the caller's transaction, so a rolled-back comple
 
 Adding a provider (Stripe, Adyen, ...): write a class with `name` and `charge` below this module
 (e.g. `psp_stripe.py`) that maps the provider's decline codes onto `DeclineReason`, passes
-`idempotency_key` to the provider's own idempotency header, and register it in `PROVIDERS`; the
-org's deployment picks it with `ONE_COMMERCE_PSP=<name>`. Checkout code never names a provider.
+`idempotency_key` to the provider's own idempotency header, says whether it `declines_before_writing`,
+and register it in `PROVIDERS`; the org's deployment picks it with `ONE_COMMERCE_PSP=<name>`. Checkout
+code never names a provider.
 """
 
 from collections.abc import Callable
@@ -27,6 +28,11 @@ class PaymentProvider(Protocol):
 
     name: str
     live: bool
+    declines_before_writing: bool
+    """True only if `charge` raises `PaymentDeclined` before running any statement in `ctx.session` that wrote or
+    failed: checkout then records the decline in the same transaction as is. False (the safe answer for a provider
+    that writes, e.g. a local ledger row, before it knows the outcome): checkout runs `charge` in a savepoint, rolled
+    back on a decline, at the cost of two more statements per charge."""
 
     async def charge(self, ctx: WorkContext, *, token: str, amount: int, currency: str, checkout_session_id: str,
                      idempotency_key: str) -> Charge:

@@ -52,6 +52,8 @@ class TestModeProvider:
     __test__ = False  # not a pytest class
     name = TEST_PROVIDER
     live = False
+    declines_before_writing = True
+    """Its one write is the spend, which either charges or matches no row; a refusal's reason is read afterwards."""
 
     async def charge(self, ctx: WorkContext, *, token: str, amount: int, currency: str, checkout_session_id: str,
                      idempotency_key: str) -> Charge:

@@ -43,15 +43,23 @@ _SAVE_SESSION = Sql(
     f"UPDATE commerce.checkout_sessions SET {', '.join(f'{name} = {_cast(name, n)}' for n, name in enumerate(_SAVED, 1))},"
     f" version = ${len(_SAVED) + 1} WHERE org_id = ${len(_SAVED) + 2} AND id = ${len(_SAVED) + 3}"
     f" AND version = ${len(_SAVED) + 4}")
-_INSERT_ORDER = Sql(
-    "INSERT INTO commerce.orders (id, org_id, checkout_session_id, status, currency, total, provider, charge_id,"
-    " payment_thing_id, body, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '{}'::jsonb, $10)"
-    " RETURNING order_number")
 _SET_ORDER = Sql("UPDATE commerce.orders SET body = $3::jsonb, status = coalesce($4, status),"
                  " updated_at = clock_timestamp() WHERE org_id = $1 AND id = $2")
-_INSERT_ATTEMPT = Sql(
-    "INSERT INTO commerce.payment_attempts (id, org_id, checkout_session_id, provider, outcome, reason, amount,"
-    " currency, charge_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+# A charge's attempt: alone when declined (`record_attempt`), with its order otherwise (`_INSERT_ORDER`).
+_ATTEMPT = ("INSERT INTO commerce.payment_attempts (id, org_id, checkout_session_id, provider, outcome, reason, amount,"
+            " currency, charge_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+_INSERT_ATTEMPT = Sql(_ATTEMPT)
+_NUMBERED = ("jsonb_set(jsonb_set($13::jsonb, '{order_number}', to_jsonb(drawn.number::text)),"
+             " '{confirmation,confirmation_number}', to_jsonb(drawn.number::text))")
+"""The order's body as stored: the ACP Order's two number fields (`order_number`, `confirmation.confirmation_number`,
+as text) set to the number drawn for it (`_numbered` does the same to the answered body)."""
+# A complete's attempt, its order and the order's body in one round trip (they were three): the body carries the
+# order's number, so the statement draws it from the column's own sequence (migrations/v0002) before the insert.
+_INSERT_ORDER = Sql(
+    f"WITH attempt AS ({_ATTEMPT}), drawn AS (SELECT nextval('commerce.order_numbers') AS number)"
+    " INSERT INTO commerce.orders (id, org_id, checkout_session_id, status, currency, total, provider, charge_id,"
+    f" order_number, body, created_by) SELECT $10, $2, $3, $11, $8, $7, $12, $9, drawn.number, {_NUMBERED}, $14"
+    " FROM drawn RETURNING order_number")
 
 
 async def insert_session(session: AsyncConnection, row: SessionRow) -> None:
@@ -83,14 +91,24 @@ async def list_sessions(session: AsyncConnection, org_id: UUID, status: str | No
     return [SessionRow(*r) for r in (await session.execute(statement)).all()]
 
 
-async def insert_order(session: AsyncConnection, *, order_id: str, org_id: UUID, checkout_session_id: str, status: str,
-                       currency: str, total: int, provider: str | None, charge_id: str | None,
-                       payment_thing_id: UUID | None, created_by: UUID) -> int:
-    """A new order; its `order_number` (from the sequence) is returned."""
-    found = await _INSERT_ORDER.fetchrow(session, order_id, org_id, checkout_session_id, status, currency, total,
-                                         provider, charge_id, payment_thing_id, created_by)
+async def insert_order(session: AsyncConnection, *, attempt_id: UUID, outcome: str, attempt_provider: str,
+                       order_id: str, org_id: UUID, checkout_session_id: str, status: str, currency: str, total: int,
+                       provider: str | None, charge_id: str | None, created_by: UUID,
+                       body: dict[str, Any]) -> dict[str, Any]:
+    """The payment attempt (`outcome`, charged `total` by `attempt_provider`) and the new order it made, with `body`
+    numbered from the order's sequence; returns that numbered body (what was stored: the same keys, in `body`'s
+    order, which must already hold both number fields)."""
+    found = await _INSERT_ORDER.fetchrow(session, attempt_id, org_id, checkout_session_id, attempt_provider, outcome,
+                                         None, total, currency, charge_id, order_id, status, provider,
+                                         json.dumps(body), created_by)
     assert found is not None
-    return found[0]
+    return _numbered(body, found[0])
+
+
+def _numbered(body: dict[str, Any], number: int) -> dict[str, Any]:
+    """`body` as `_NUMBERED` stores it, its keys kept in place (the answer's JSON keeps `_order_body`'s order)."""
+    text = str(number)
+    return {**body, "order_number": text, "confirmation": {**body["confirmation"], "confirmation_number": text}}
 
 
 async def set_order_body(session: AsyncConnection, org_id: UUID, order_id: str, body: dict[str, Any],

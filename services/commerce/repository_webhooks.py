@@ -72,11 +72,12 @@ _UPSERT_ENDPOINT = sa.text("""
 """)
 _GET_ENDPOINT = Sql("SELECT org_id, url, secret_sealed, created_at, updated_at FROM commerce.webhook_endpoints"
                     " WHERE org_id = $1")
-"""Every order asks (shared/runtime/sql.py: on the driver)."""
-_INSERT_DELIVERY = sa.text("""
+# Every order queues its announcement: the endpoint's lookup and the delivery's insert in one round trip on the driver
+# (shared/runtime/sql.py), which inserts nothing when the org has no endpoint.
+_QUEUE_DELIVERY = Sql("""
     INSERT INTO commerce.webhook_deliveries (id, org_id, event_type, order_id, checkout_session_id, url, body, state,
                                              max_attempts)
-    VALUES (:id, :org_id, :event_type, :order_id, :checkout_session_id, :url, :body, 'pending', :max_attempts)
+    SELECT $1, org_id, $3, $4, $5, url, $6, 'pending', $7 FROM commerce.webhook_endpoints WHERE org_id = $2
 """)
 _AS_WORKER = sa.text("SELECT set_config('app.commerce_worker', 'on', true)")
 _CLAIM = sa.text("""
@@ -127,11 +128,11 @@ async def get_endpoint(session: AsyncConnection, org_id: UUID) -> EndpointRow | 
     return EndpointRow(*row) if row else None
 
 
-async def insert_delivery(session: AsyncConnection, *, id: UUID, org_id: UUID, event_type: str, order_id: str | None,
-                          checkout_session_id: str | None, url: str, body: str, max_attempts: int) -> None:
-    await session.execute(_INSERT_DELIVERY, {
-        "id": id, "org_id": org_id, "event_type": event_type, "order_id": order_id,
-        "checkout_session_id": checkout_session_id, "url": url, "body": body, "max_attempts": max_attempts})
+async def queue_delivery(session: AsyncConnection, *, id: UUID, org_id: UUID, event_type: str, order_id: str | None,
+                         checkout_session_id: str | None, body: str, max_attempts: int) -> bool:
+    """A pending delivery of `body` to the org's endpoint (its URL now); False, nothing queued, when it has none."""
+    return await _QUEUE_DELIVERY.execute(session, id, org_id, event_type, order_id, checkout_session_id, body,
+                                         max_attempts) == 1
 
 
 async def claim(session: AsyncConnection, *, limit: int, lease: float) -> list[DueDelivery]:

@@ -72,16 +72,12 @@ async def queue_order_event(ctx: WorkContext, event_type: OrderEventType, order:
     Returns the delivery's id, or None when the org has no endpoint (nothing to announce to).
     """
     assert ctx.session is not None
-    org_id = ctx.auth.org_id
-    endpoint = await repo.get_endpoint(ctx.session, org_id)
-    if endpoint is None:
-        return None
     delivery_id = uuid7()
     body = json.dumps({"type": event_type, "data": order}, separators=(",", ":"), ensure_ascii=False)
-    await repo.insert_delivery(ctx.session, id=delivery_id, org_id=org_id, event_type=event_type,
-                               order_id=order.get("id"), checkout_session_id=order.get("checkout_session_id"),
-                               url=endpoint.url, body=body, max_attempts=ctx.runtime.settings.commerce_webhook_max_attempts)
-    return str(delivery_id)
+    queued = await repo.queue_delivery(ctx.session, id=delivery_id, org_id=ctx.auth.org_id, event_type=event_type,
+                                       order_id=order.get("id"), checkout_session_id=order.get("checkout_session_id"),
+                                       body=body, max_attempts=ctx.runtime.settings.commerce_webhook_max_attempts)
+    return str(delivery_id) if queued else None
 
 
 async def list_deliveries(ctx: WorkContext, payload: DeliveriesQuery) -> WebhookDeliveries:
