@@ -84,14 +84,13 @@ async def _settle(ctx: WorkContext, row: SessionRow, settlement: repo.Settlement
     buyer_id = await ontology.buyer(ctx)
     payment_id = await ontology.payment(ctx, row, buyer_id, status, **details)
     taken = await ontology.take_stock(ctx, row)
-    async with ctx.transaction() as tx:  # the session locked: a cancel runs wholly before or after this
-        now = await sessions.get_session(tx.session, row.org_id, row.id, lock=True)
+    async with ctx.transaction() as tx:  # the session locked first: a cancel runs wholly before or after this
+        finish = await repo.finish(tx.session, row.org_id, row.id, payment_id)
         for product in taken:
             await stock.taken(tx.session, row.org_id, row.id, product)
-        if await repo.finish(tx.session, row.org_id, row.id):
-            await repo.set_order_payment(tx.session, row.org_id, settlement.order_id, payment_id)
+        if finish.finished:
             await ontology.payment_event(tx, row, status, payment_id, orderId=settlement.order_id, **details)
-    if now is not None and now.status == "canceled" and status != "failed":  # canceled while this ran
+    if finish.session_status == "canceled" and status != "failed":  # canceled while this ran
         await ontology.settle_payment(ctx, row, payment_id, "failed")
 
 

@@ -2,7 +2,8 @@
 
 `queue` runs in the pay transaction; `due` leases pending settlements of every org to one replica's loop
 (`FOR UPDATE SKIP LOCKED`, as the webhook loop, with `app.commerce_worker`); `finish` ends a pending one
-exactly once (the caller emits the payment event only when it did); `retry` puts it off with backoff.
+exactly once, naming the order's payment thing (the caller emits the payment event only when it did); `retry`
+puts it off with backoff.
 """
 
 import json
@@ -37,10 +38,16 @@ _QUEUE = Sql("""
                                                details, next_attempt_at)
     VALUES ($1, $2, $3, $4, $5, $6::jsonb, clock_timestamp() + make_interval(secs => $7))
     ON CONFLICT DO NOTHING""")
-_FINISH = Sql("UPDATE commerce.checkout_settlements SET state = 'done', claimed_until = NULL WHERE org_id = $1"
-              " AND checkout_session_id = $2 AND state = 'pending'")
-_SET_ORDER_PAYMENT = Sql("UPDATE commerce.orders SET payment_thing_id = $3 WHERE org_id = $1 AND id = $2"
-                         " AND payment_thing_id IS NULL")
+# A settlement ends in one round trip (it was three): its session locked (a cancel runs wholly before or after it:
+# a lock that waited sees the cancel's status), the settlement done if it was still pending, and only then the
+# order's payment thing set.
+_FINISH = Sql("""
+    WITH locked AS (SELECT status FROM commerce.checkout_sessions WHERE org_id = $1 AND id = $2 FOR UPDATE),
+         finished AS (UPDATE commerce.checkout_settlements SET state = 'done', claimed_until = NULL
+                       WHERE org_id = $1 AND checkout_session_id = $2 AND state = 'pending' RETURNING order_id),
+         paid AS (UPDATE commerce.orders o SET payment_thing_id = $3 FROM finished
+                   WHERE o.org_id = $1 AND o.id = finished.order_id AND o.payment_thing_id IS NULL)
+    SELECT (SELECT status FROM locked) AS status, EXISTS (SELECT FROM finished) AS finished""")
 
 
 async def queue(session: AsyncConnection, settlement: Settlement, grace: float) -> None:
@@ -72,9 +79,19 @@ async def due(session: AsyncConnection, *, limit: int, lease: float) -> list[Set
     return [Settlement(*row) for row in rows]
 
 
-async def finish(session: AsyncConnection, org_id: UUID, session_id: str) -> bool:
-    """End a pending settlement; False when it had already ended (another try finished it)."""
-    return await _FINISH.execute(session, org_id, session_id) == 1
+@dataclass(frozen=True, slots=True)
+class Finish:
+    session_status: str | None
+    """The session's status, read under its lock (None: no such session)."""
+    finished: bool
+    """Whether this ended the settlement (False: another try had, and the order's payment was left as it was)."""
+
+
+async def finish(session: AsyncConnection, org_id: UUID, session_id: str, payment_id: UUID) -> Finish:
+    """Lock the session, end the settlement if it is pending and then name the order's payment thing."""
+    row = await _FINISH.fetchrow(session, org_id, session_id, payment_id)
+    assert row is not None
+    return Finish(row["status"], row["finished"])
 
 
 async def retry(session: AsyncConnection, org_id: UUID, session_id: str, delay: float) -> None:
@@ -84,6 +101,3 @@ async def retry(session: AsyncConnection, org_id: UUID, session_id: str, delay: 
         "AND checkout_session_id = :session_id AND state = 'pending'"),
         {"org_id": org_id, "session_id": session_id, "delay": delay})
 
-
-async def set_order_payment(session: AsyncConnection, org_id: UUID, order_id: str, payment_id: UUID) -> None:
-    await _SET_ORDER_PAYMENT.execute(session, org_id, order_id, payment_id)
