@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.graph.models import connections, things
@@ -25,7 +25,7 @@ from services.graph.rows import ConnectionRow, NewThing, ThingRow
 from shared.kernel.envelope import Envelope
 from shared.kernel.errors import Conflict
 from shared.runtime.outbox import Outbox
-from shared.runtime.sql import named
+from shared.runtime.sql import Sql, named
 
 NOW = sa.func.clock_timestamp()
 """The statement's own clock, for timestamps set by an update."""
@@ -109,24 +109,32 @@ def _insert_things_statement(counted: bool, staged: bool) -> str:
     return f"WITH {', '.join(parts)} SELECT id, created_at, updated_at FROM inserted"
 
 
+_THING_COLUMNS = ", ".join(things.c.keys())
+"""A thing's every column, in `ThingRow`'s field order (tests/unit/test_graph_rows.py checks that they agree)."""
+_CONNECTION_COLUMNS = ", ".join(connections.c.keys())
+"""A connection's every column, in `ConnectionRow`'s field order."""
+
+# Every sale (ACP reads and updates its products), every thing read and every link made runs these: on the driver
+# (shared/runtime/sql.py) each costs a fraction of SQLAlchemy's client CPU, in the same transaction.
+_GET_THING = Sql(f"SELECT {_THING_COLUMNS} FROM graph.things WHERE org_id = $1 AND id = $2")
+_LOCK_THING = Sql(f"{_GET_THING.text} FOR UPDATE")
+_THINGS_BY_KEYS = Sql(
+    f"SELECT {_THING_COLUMNS} FROM graph.things WHERE org_id = $1 AND idempotency_key = ANY($2::text[])")
+_LIVE_THING_IDS = Sql("SELECT id FROM graph.things WHERE org_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL")
+_LOCK_CONNECTION = Sql(f"SELECT {_CONNECTION_COLUMNS} FROM graph.connections WHERE org_id = $1 AND id = $2 FOR UPDATE")
+
+
 async def get_thing(session: AsyncConnection, org_id: UUID, thing_id: UUID, *, for_update: bool = False) -> ThingRow | None:
-    statement = sa.select(things).where(things.c.org_id == org_id, things.c.id == thing_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return _thing_or_none((await session.execute(statement)).first())
+    return _thing_or_none(await (_LOCK_THING if for_update else _GET_THING).fetchrow(session, org_id, thing_id))
 
 
 async def things_by_keys(session: AsyncConnection, org_id: UUID, keys: Sequence[str]) -> list[ThingRow]:
-    statement = sa.select(things).where(things.c.org_id == org_id, things.c.idempotency_key.in_(list(keys)))
-    return [ThingRow(*row) for row in await session.execute(statement)]
+    return [ThingRow(*row) for row in await _THINGS_BY_KEYS.fetch(session, org_id, list(keys))]
 
 
 async def live_thing_ids(session: AsyncConnection, org_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
     """Which of `ids` are things of this org that are not deleted."""
-    statement = sa.select(things.c.id).where(
-        things.c.org_id == org_id, things.c.id.in_(list(ids)), things.c.deleted_at.is_(None)
-    )
-    return set((await session.execute(statement)).scalars())
+    return {row[0] for row in await _LIVE_THING_IDS.fetch(session, org_id, list(ids))}
 
 
 async def update_thing(
@@ -213,24 +221,30 @@ async def query_things(
     return [ThingRow(*row) for row in await session.execute(statement)]
 
 
-_INSERT_CONNECTION = sa.insert(connections).returning(connections)
-"""Built once (a statement built per call is built and keyed anew); the values come as its parameters."""
-
-
 async def insert_connection(session: AsyncConnection, values: dict[str, Any]) -> ConnectionRow:
-    """`Conflict` for a second live link where only one may live (a follow, a reaction: migration v0006)."""
+    """Insert the columns `values` names (the others take their defaults); `Conflict` for a second live link where
+    only one may live (a follow, a reaction: migration v0006)."""
+    args = [json.dumps(value) if name == "metadata" else value for name, value in values.items()]
     try:
-        return ConnectionRow(*(await session.execute(_INSERT_CONNECTION, values)).one())
-    except IntegrityError as error:
-        if getattr(error.orig, "sqlstate", None) != "23505":
-            raise
+        return ConnectionRow(*(await _insert_connection_statement(tuple(values)).fetch(session, *args))[0])
+    except asyncpg.UniqueViolationError:
         raise Conflict(f"a live {values['type']} link between these things exists already",
                        {"from_id": str(values["from_id"]), "to_id": str(values["to_id"])}) from None
 
 
+@functools.lru_cache(maxsize=16)
+def _insert_connection_statement(names: tuple[str, ...]) -> Sql:
+    """The insert of a connection given these columns (the callers give a few sets), run on the driver like the
+    reads above: every link made runs it."""
+    unknown = set(names) - set(connections.c.keys())
+    if unknown:
+        raise ValueError(f"not columns of graph.connections: {', '.join(sorted(unknown))}")
+    params = ", ".join(f"${n}::jsonb" if name == "metadata" else f"${n}" for n, name in enumerate(names, 1))
+    return Sql(f"INSERT INTO graph.connections ({', '.join(names)}) VALUES ({params}) RETURNING {_CONNECTION_COLUMNS}")
+
+
 async def get_connection(session: AsyncConnection, org_id: UUID, connection_id: UUID) -> ConnectionRow | None:
-    statement = sa.select(connections).where(connections.c.org_id == org_id, connections.c.id == connection_id)
-    return _connection_or_none((await session.execute(statement.with_for_update())).first())
+    return _connection_or_none(await _LOCK_CONNECTION.fetchrow(session, org_id, connection_id))
 
 
 async def update_connection(
@@ -301,21 +315,28 @@ async def related_things(
 ) -> list[tuple[ConnectionRow, ThingRow]]:
     """The thing's current connections of `types`, each with the (live) thing at the other end (within the
     caller's scope, `visible` on the table `things`)."""
-    other = sa.case((connections.c.from_id == thing_id, connections.c.to_id), else_=connections.c.from_id)
-    statement = (
-        sa.select(*[c.label(f"c_{c.name}") for c in connections.columns], *[c.label(f"t_{c.name}") for c in things.columns])
-        .join_from(connections, things, sa.and_(things.c.org_id == org_id, things.c.id == other, things.c.deleted_at.is_(None)))
-        .where(
-            connections.c.org_id == org_id,
-            sa.or_(connections.c.from_id == thing_id, connections.c.to_id == thing_id),
-            connections.c.type.in_(list(types)),
-            connections.c.valid_to.is_(None) | (connections.c.valid_to > sa.func.now()),
-            *([visible.clause()] if visible is not None else []),
-        )
-        .order_by(connections.c.id)
-    )
+    conditions, params = "", {"org": org_id, "thing": thing_id, "types": list(types)}
+    if visible is not None:
+        conditions = f" AND {visible.text}"
+        params.update(visible.params)
     split = len(connections.columns)
-    return [(ConnectionRow(*row[:split]), ThingRow(*row[split:])) for row in await session.execute(statement)]
+    return [(ConnectionRow(*row[:split]), ThingRow(*row[split:]))
+            for row in await named(_related_statement(conditions)).fetch(session, params)]
+
+
+@functools.lru_cache(maxsize=256)
+def _related_statement(conditions: str) -> str:
+    """The related things under one scope rule (`conditions`), run on the driver (`shared.runtime.sql.named`): a
+    thing read with `include` runs it. The things' table keeps its name, `things`, which the scope rule names."""
+    return (
+        f"SELECT {', '.join(f'c.{name}' for name in connections.c.keys())},"
+        f" {', '.join(f'things.{name}' for name in things.c.keys())}"
+        " FROM graph.connections c JOIN graph.things things ON things.org_id = :org"
+        " AND things.id = CASE WHEN c.from_id = :thing THEN c.to_id ELSE c.from_id END AND things.deleted_at IS NULL"
+        " WHERE c.org_id = :org AND (c.from_id = :thing OR c.to_id = :thing) AND c.type = ANY(CAST(:types AS text[]))"
+        f" AND (c.valid_to IS NULL OR c.valid_to > now()){conditions}"
+        " ORDER BY c.id"
+    )
 
 
 def _step(direction: str, conditions: str) -> str:
@@ -385,9 +406,9 @@ def _neighbors_statement(direction: str, conditions: str) -> str:
     """
 
 
-def _thing_or_none(row: sa.Row[Any] | None) -> ThingRow | None:
+def _thing_or_none(row: sa.Row[Any] | asyncpg.Record | None) -> ThingRow | None:
     return None if row is None else ThingRow(*row)
 
 
-def _connection_or_none(row: sa.Row[Any] | None) -> ConnectionRow | None:
+def _connection_or_none(row: sa.Row[Any] | asyncpg.Record | None) -> ConnectionRow | None:
     return None if row is None else ConnectionRow(*row)
