@@ -35,10 +35,11 @@ from services.agents.service_conversations import embed_later
 from services.agents.state import of as state_of
 from services.agents.steps import StepLog
 from shared.contracts.agents import Citation, IterationLimit, RunNotFound, StepKind
-from shared.kernel.envelope import Envelope, Protocol
+from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Internal, OneError
 from shared.kernel.events import EventPayload
 from shared.kernel.ontology import EventType
+from shared.runtime.outbox import OutboxMessage
 from shared.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ async def finish(work: RunWork, progress: Progress, citations: list[Citation], e
     return finished
 
 
-def _task_ended(tx: Any, run: RunRow, action: str, detail: dict[str, Any] | None = None) -> list[tuple[str, Envelope]]:
+def _task_ended(tx: Any, run: RunRow, action: str, detail: dict[str, Any] | None = None) -> list[OutboxMessage]:
     """The A2A task this run does (if any) ended or stopped to wait: its `task_event`, tagged `a2a`, to stage in
     `tx` (with the run's own event, in one statement)."""
     metadata = a2a_ontology.run_task_metadata(run, action)

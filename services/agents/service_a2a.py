@@ -63,12 +63,13 @@ from shared.contracts.a2a import (
     A2aTaskTerminal,
 )
 from shared.contracts.agents import AgentArchived, AgentNotFound, AgentRef, ChatRequest, NotDeployed, RunSteps, StepKind
-from shared.kernel.envelope import Envelope, Protocol
+from shared.kernel.envelope import Protocol
 from shared.kernel.errors import InvalidRequest, OneError, QuotaExceeded
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
+from shared.runtime.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 REFUSALS = (QuotaExceeded, AgentArchived, NotDeployed)
@@ -121,7 +122,7 @@ async def send(ctx: WorkContext, payload: A2aSend) -> A2aTask:
     task_id = uuid7()
     made: dict[str, TaskRow] = {}
 
-    async def record(start: WorkContext, run: RunRow) -> list[tuple[str, Envelope]]:
+    async def record(start: WorkContext, run: RunRow) -> list[OutboxMessage]:
         """In the run's start transaction: the task, its push config; its events (this work's, tagged `a2a`)."""
         received = {**message, "taskId": str(task_id), "contextId": str(run.conversation_id),
                     "role": message.get("role") or "ROLE_USER"}

@@ -61,14 +61,14 @@ from shared.contracts.agents import (
     RunStepsQuery,
     step_subject,
 )
-from shared.kernel.envelope import Envelope
 from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology import EventType
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext
+from shared.runtime.outbox import OutboxMessage
 
-Started = Callable[[WorkContext, RunRow], Awaitable[list[tuple[str, Envelope]]]]
+Started = Callable[[WorkContext, RunRow], Awaitable[list[OutboxMessage]]]
 """What a caller stores with a run, in the transaction that starts it (the transaction, the run); it answers the
 events it stages (`WorkContext.event_messages`), written with the run's own in one statement."""
 

@@ -13,10 +13,10 @@ from typing import Any
 from uuid import UUID
 
 from services.commerce.totals import to_major
-from shared.kernel.envelope import Envelope
 from shared.kernel.events import EventPayload
 from shared.kernel.ontology import EventType
 from shared.runtime.context import WorkContext
+from shared.runtime.outbox import OutboxMessage
 
 PROTOCOL = "ap2"
 
@@ -42,7 +42,7 @@ async def emit(ctx: WorkContext, *events: Event) -> None:
     await ctx.emit_many([(type_, EventPayload(metadata=metadata)) for type_, metadata in events])
 
 
-def messages(ctx: WorkContext, *events: Event) -> list[tuple[str, Envelope]]:
+def messages(ctx: WorkContext, *events: Event) -> list[OutboxMessage]:
     """The events' outbox messages, for a statement that stages them along with the rows they describe."""
     return ctx.event_messages([(type_, EventPayload(metadata=metadata)) for type_, metadata in events])
 

@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.commerce.repository_ap2 import _CHECKOUT, _RECEIPT, MANDATE_DEFAULTS, CheckoutRow, ReceiptRow, UsageRow
-from shared.kernel.envelope import Envelope
-from shared.runtime.outbox import Outbox
+from shared.runtime.outbox import Outbox, OutboxMessage
 
 _OUTBOX = Outbox("commerce")
 
@@ -131,7 +130,7 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
 
 async def record_payment(session: AsyncConnection, org_id: UUID, *, open_mandate: dict[str, Any],
                          closed_mandate: dict[str, Any], receipt: dict[str, Any], open_hashes: list[str],
-                         events: Sequence[tuple[str, Envelope]]) -> tuple[UUID, ReceiptRow, bool]:
+                         events: Sequence[OutboxMessage]) -> tuple[UUID, ReceiptRow, bool]:
     """(the open mandate's id, the receipt, whether `events` were staged): both mandates, the receipt (`kind`
     payment or checkout), the checkout paid (a payment) or checked out (a checkout mandate), a use of each open
     mandate of `open_hashes` counted (a payment), and `events` staged in the outbox — only if both mandates got the

@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
-from shared.kernel.envelope import Envelope
 from shared.kernel.errors import Conflict
-from shared.runtime.outbox import Outbox
+from shared.runtime.outbox import Outbox, OutboxMessage
 from shared.runtime.sql import Sql, named
 
 NOW = sa.func.clock_timestamp()
@@ -44,7 +43,7 @@ class QuotaUse:
 
 async def insert_things(
     session: AsyncConnection, rows: Sequence[NewThing], counted: QuotaUse | None = None,
-    events: Sequence[tuple[str, Envelope]] = (),
+    events: Sequence[OutboxMessage] = (),
 ) -> list[ThingRow]:
     """Insert; a row whose idempotency key exists already is skipped (not returned). With `counted`, the
     number inserted is recorded under the quota lease in the same statement (`quota_pending`, see quota.py);

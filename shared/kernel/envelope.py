@@ -3,13 +3,16 @@
 A message `type` maps to one `MessageSpec`: its subject, payload model, result
 model, the protocols allowed to send it and whether it needs an auth context.
 `decode_request` turns raw bytes into a checked (envelope, payload) pair or raises
-the precise typed error; it never lets a validation exception escape.
+the precise typed error; it never lets a validation exception escape. Envelopes the
+platform makes in bulk (domain events) are written as JSON by an `EnvelopeWriter`,
+without a model each.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
@@ -65,7 +68,65 @@ class Envelope(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        return _ENVELOPE_JSON.to_json(self)  # `model_dump_json().encode()`, without the str in between
+
+
+_ENVELOPE_JSON = Envelope.__pydantic_serializer__
+_FIELDS = {name: TypeAdapter(field.rebuild_annotation(), config=Envelope.model_config)
+           for name, field in Envelope.model_fields.items()}
+"""Each field's type on its own, with the model's settings: it writes (and checks) a field as the model does."""
+
+
+def payload_json(payload: dict[str, Any]) -> bytes:
+    """A payload given as a dict, written as the model writes an envelope's (`EnvelopeWriter.write` takes it)."""
+    return _FIELDS["payload"].serializer.to_json(payload)
+
+
+_OWN_FIELDS = ("id", "type", "occurred_at", "payload")
+"""What each envelope of an `EnvelopeWriter` writes itself, in the model's order; it shares the other fields."""
+_DEFAULTS = {name: field.default for name, field in Envelope.model_fields.items() if name not in _OWN_FIELDS}
+_KEYS = {name: to_json(name) + b":" for name in _FIELDS}
+_DEFAULT_TEXTS = {
+    name: _KEYS[name] + (_FIELDS[name].serializer.to_json(_DEFAULTS[name]) if name in _DEFAULTS else b"\0")
+    for name in _FIELDS
+}
+"""`"name":value` of each shared field with its default, and a raw NUL (JSON text never holds one: it is
+escaped) where an own field's value goes."""
+_write_id, _write_time = _FIELDS["id"].serializer.to_json, _FIELDS["occurred_at"].serializer.to_json
+
+
+@lru_cache(maxsize=1024)
+def _type_json(type: str) -> bytes:
+    """An envelope type's JSON, checked as the model checks it: once per type (they are the services' constants)."""
+    return _FIELDS["type"].serializer.to_json(_FIELDS["type"].validate_python(type))
+
+
+class EnvelopeWriter:
+    """Writes the JSON of new envelopes that share all their fields but `_OWN_FIELDS` (the domain events that one
+    piece of work stages), without an `Envelope` each.
+
+    Validating what the kernel had just built, then serialising it field by field, was most of the ~10 µs an
+    event cost to stage, and a batch create stages 500. An envelope's JSON is its fields' JSON in the model's
+    order: the shared fields' are written once, here (the model's defaults for those not given), and an
+    envelope adds only its type (checked and written once per type), its new id and time (as the model's
+    defaults make them) and its payload, already JSON. The bytes are the model's own (`Envelope.to_bytes`),
+    which a test checks over many random envelopes.
+    """
+
+    def __init__(self, **shared: Any) -> None:
+        texts = _DEFAULT_TEXTS.copy()
+        for name, value in shared.items():
+            if name not in _DEFAULTS:
+                raise TypeError(f"an envelope writer cannot share {name!r}")
+            if value is not _DEFAULTS[name]:  # a default (None, mostly) is written already
+                texts[name] = _KEYS[name] + _FIELDS[name].serializer.to_json(value)
+        self._texts = (b"{" + b",".join(texts.values()) + b"}").split(b"\0")
+
+    def write(self, type: str, payload: bytes) -> tuple[UUID, bytes]:
+        """A new envelope's id and JSON: of `type`, made now, carrying `payload` (JSON already)."""
+        texts, id = self._texts, uuid7()
+        return id, b"".join((texts[0], _write_id(id), texts[1], _type_json(type), texts[2], _write_time(utcnow()),
+                             texts[3], payload, texts[4]))
 
 
 @dataclass(frozen=True, slots=True)

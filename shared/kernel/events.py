@@ -17,3 +17,7 @@ class EventPayload(BaseModel):
     target_id: UUID | None = None
     target_type: str | None = Field(None, description="The target thing's type, e.g. `organization`, `course`.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """The payload's JSON, as its event's envelope carries it (`model_dump_json`, minus its Python wrapper)."""
+        return self.__pydantic_serializer__.to_json(self)

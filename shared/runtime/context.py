@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol
 from shared.kernel.errors import Unauthenticated
 from shared.kernel.events import EventPayload
-from shared.runtime.outbox import Outbox, event_message
+from shared.runtime.outbox import EventMessages, Outbox, OutboxMessage
 
 if TYPE_CHECKING:
     from shared.runtime.service import ServiceRuntime
@@ -87,23 +87,22 @@ class WorkContext:
     async def emit_many(
         self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
     ) -> list[Envelope]:
-        """Stage several domain events with one statement, e.g. for a batch create."""
+        """Stage several domain events with one statement, e.g. for a batch create; returns their envelopes, read
+        back from what was staged (as every reader will have them)."""
         if self.session is None:
             raise RuntimeError("emit() needs a transaction: use a transactional handler or `async with ctx.transaction()`")
         messages = self.event_messages(events, org_id=org_id, protocol=protocol)
         await self.runtime.outbox.add_many(self.session, messages)
-        return [envelope for _, envelope in messages]
+        return [message.envelope for message in messages]
 
     def event_messages(
         self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
-    ) -> list[tuple[str, Envelope]]:
+    ) -> list[OutboxMessage]:
         """The messages of domain events caused by this work, counted as staged: `emit_many` stages them, or a
         statement that writes rows and their events in one round trip (`Outbox.insert_select`)."""
-        org_id, protocol = org_id or self.auth.org_id, protocol or self.envelope.protocol
-        messages = [
-            event_message(event_type, org_id, self.envelope.actor_id, payload.model_dump(mode="json"), protocol, self.envelope)
-            for event_type, payload in events
-        ]
+        cause = self.envelope
+        of_this_work = EventMessages(protocol or cause.protocol, org_id or self.auth.org_id, cause.actor_id, cause)
+        messages = [of_this_work.message(event_type, payload.to_bytes()) for event_type, payload in events]
         self.staged_events += len(messages)
         return messages
 

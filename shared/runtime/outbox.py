@@ -6,23 +6,29 @@ claims pending rows with `FOR UPDATE SKIP LOCKED` (safe with many replicas, no
 id, and marks them sent after the publish ack, in the same claim transaction. A
 relay that dies between ack and mark re-publishes the same id later, and
 JetStream's duplicate window drops it, so downstream sees one message.
+
+A row's envelope is JSON made once, when its event is (`EventMessages`), stored
+and published as it is. Each row keeps the trace context it was staged under,
+which the relay reads once for all the rows of a batch that share it.
 """
 
 import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from nats.js import JetStreamContext
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.kernel import subjects
-from shared.kernel.envelope import Envelope, Protocol
+from shared.kernel.envelope import Envelope, EnvelopeWriter, Protocol, decode_envelope, payload_json
 from shared.kernel.errors import Unavailable
 from shared.runtime.bus import publish_to_stream
 from shared.runtime.db import Database
@@ -49,20 +55,55 @@ def outbox_ddl(schema: str) -> list[str]:
     ]
 
 
+class OutboxMessage(NamedTuple):
+    """A message to stage: its subject, and its envelope's id and JSON, which the outbox stores as they are."""
+
+    subject: str
+    id: UUID
+    json: bytes
+
+    @classmethod
+    def of(cls, subject: str, envelope: Envelope) -> "OutboxMessage":
+        """The message of an envelope made as a model (`Outbox.add`)."""
+        return cls(subject, envelope.id, envelope.to_bytes())
+
+    @property
+    def envelope(self) -> Envelope:
+        """The envelope, as every reader of the message will have it (validated from its JSON)."""
+        return decode_envelope(self.json)
+
+
+class EventMessages:
+    """The messages of domain events in one org, over one protocol, by one actor, caused by `cause`.
+
+    What they share is written once: their envelopes' common fields (`EnvelopeWriter`) and the subject of
+    each event type. A batch create stages 500 events with one of these.
+    """
+
+    def __init__(self, protocol: Protocol, org_id: UUID, actor_id: UUID | None, cause: Envelope | None) -> None:
+        self._writer = EnvelopeWriter(
+            protocol=protocol,
+            org_id=org_id,
+            actor_id=actor_id,
+            correlation_id=(cause.correlation_id or cause.id) if cause else None,
+            causation_id=cause.id if cause else None,
+        )
+        self._protocol, self._org_id = protocol.value, org_id
+        self._subjects: dict[str, str] = {}
+
+    def message(self, event_type: str, payload: bytes) -> OutboxMessage:
+        """A new event of `event_type`, carrying `payload` (JSON already: `EventPayload.to_bytes`)."""
+        subject = self._subjects.get(event_type)
+        if subject is None:
+            subject = self._subjects[event_type] = subjects.event(self._protocol, self._org_id, event_type)
+        return OutboxMessage(subject, *self._writer.write(event_type, payload))
+
+
 def event_message(
     event_type: str, org_id: UUID, actor_id: UUID | None, payload: dict[str, Any], protocol: Protocol, cause: Envelope | None
-) -> tuple[str, Envelope]:
-    """The subject and envelope of one domain event, caused by `cause`."""
-    envelope = Envelope(
-        protocol=protocol,
-        type=event_type,
-        org_id=org_id,
-        actor_id=actor_id,
-        correlation_id=(cause.correlation_id or cause.id) if cause else None,
-        causation_id=cause.id if cause else None,
-        payload=payload,
-    )
-    return subjects.event(protocol.value, org_id, event_type), envelope
+) -> OutboxMessage:
+    """The message of one domain event, caused by `cause`."""
+    return EventMessages(protocol, org_id, actor_id, cause).message(event_type, payload_json(payload))
 
 
 class Outbox:
@@ -83,30 +124,31 @@ class Outbox:
             f"UPDATE {schema}.outbox o SET sent_at = clock_timestamp(), attempts = o.attempts + 1"
             f" FROM (SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY created_at LIMIT $1"
             " FOR UPDATE SKIP LOCKED) pending WHERE o.id = pending.id"
-            " RETURNING o.id, o.subject, o.envelope, o.trace_headers, o.created_at"
+            " RETURNING o.id, o.subject, o.envelope, o.trace_headers::text AS trace_headers, o.created_at"
         )
         """Claims a batch and marks it sent in one round trip; the relay publishes it before its transaction commits,
-        so a batch whose relay dies unpublished is rolled back to pending (`_mark_failed` puts back one that failed)."""
+        so a batch whose relay dies unpublished is rolled back to pending (`_mark_failed` puts back one that failed).
+        The trace headers come back as text, decoded once per distinct value (`_StagedUnder`), not once per row."""
         self._mark_failed = Sql(f"UPDATE {schema}.outbox SET sent_at = NULL, last_error = $2 WHERE id = $1")
         self._prune = text(
             f"DELETE FROM {schema}.outbox WHERE sent_at < clock_timestamp() - make_interval(secs => :seconds)"
         )
         self._pending = text(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL")
 
-    def rows_of(self, messages: Sequence[tuple[str, Envelope]]) -> dict[str, Any]:
+    def rows_of(self, messages: Sequence[OutboxMessage]) -> dict[str, Any]:
         """The parameters of `insert_select` for `messages` (the trace context goes with them)."""
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
         return {
-            "outbox_ids": [e.id for _, e in messages], "outbox_subjects": [subject for subject, _ in messages],
-            "outbox_envelopes": [e.to_bytes() for _, e in messages], "outbox_trace_headers": json.dumps(trace_headers),
+            "outbox_ids": [m.id for m in messages], "outbox_subjects": [m.subject for m in messages],
+            "outbox_envelopes": [m.json for m in messages], "outbox_trace_headers": json.dumps(trace_headers),
         }
 
     async def add(self, session: AsyncConnection, subject: str, envelope: Envelope) -> None:
         """Stage a message inside the caller's transaction; the trace context goes with it."""
-        await self.add_many(session, [(subject, envelope)])
+        await self.add_many(session, [OutboxMessage.of(subject, envelope)])
 
-    async def add_many(self, session: AsyncConnection, messages: Sequence[tuple[str, Envelope]]) -> None:
+    async def add_many(self, session: AsyncConnection, messages: Sequence[OutboxMessage]) -> None:
         """Stage many messages with one statement over arrays (a batch of 500 events is one round trip and one set
         of parameters, not 500)."""
         if messages:
@@ -124,9 +166,9 @@ class Outbox:
         cause: Envelope | None = None,
     ) -> Envelope:
         """A domain event on `one.events.<protocol>.<org>.<type>`, caused by `cause`."""
-        subject, envelope = event_message(event_type, org_id, actor_id, payload, protocol, cause)
-        await self.add(session, subject, envelope)
-        return envelope
+        message = event_message(event_type, org_id, actor_id, payload, protocol, cause)
+        await self.add_many(session, [message])
+        return message.envelope
 
     async def pending(self, session: AsyncConnection) -> int:
         return (await session.execute(self._pending)).scalar_one()
@@ -136,6 +178,25 @@ class Outbox:
 
 
 PublishHook = Callable[[UUID], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedUnder:
+    """The trace context that outbox rows were staged under, read once for all the rows of a batch that share it
+    (every row of a staging transaction does: 500 for a batch create)."""
+
+    headers: dict[str, str]
+    parent: Context
+    unsampled: bool
+    """Staged by a request that is not sampled."""
+
+    @classmethod
+    def read(cls, trace_headers: str) -> "_StagedUnder":
+        """The context of a row's `trace_headers` (as JSON text)."""
+        headers = json.loads(trace_headers)
+        parent = propagate.extract(headers)
+        staged_under = trace.get_current_span(parent).get_span_context()
+        return cls(headers, parent, staged_under.is_valid and not staged_under.trace_flags.sampled)
 
 
 class OutboxRelay:
@@ -174,7 +235,8 @@ class OutboxRelay:
             rows = sorted(await self.outbox._claim.fetch(session, self.batch_size), key=lambda row: row["created_at"])
             if not rows:
                 return 0
-            results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
+            staged: dict[str, _StagedUnder] = {}  # by trace headers, which all the rows of a transaction share
+            results = await asyncio.gather(*(self._publish(row, staged) for row in rows), return_exceptions=True)
             sent = 0
             for row, result in zip(rows, results, strict=True):
                 if isinstance(result, BaseException):
@@ -186,17 +248,17 @@ class OutboxRelay:
             self.published += sent
             return sent
 
-    async def _publish(self, row: Any) -> None:
-        trace_headers = row["trace_headers"] or {}
-        parent = propagate.extract(trace_headers)
-        staged_under = trace.get_current_span(parent).get_span_context()
-        if staged_under.is_valid and not staged_under.trace_flags.sampled:
+    async def _publish(self, row: Any, known: dict[str, _StagedUnder]) -> None:
+        staged = known.get(row["trace_headers"])
+        if staged is None:  # read here, so that a row whose headers cannot be read fails alone
+            staged = known[row["trace_headers"]] = _StagedUnder.read(row["trace_headers"])
+        if staged.unsampled:
             # staged by a request that is not sampled: its headers go along as they are (the consumer keeps the
             # decision); a span would be built here only to be dropped
             await publish_to_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream,
-                                    trace_headers=trace_headers)
+                                    trace_headers=staged.headers)
         else:
-            with _tracer.start_as_current_span(f"{row['subject']} publish", context=parent,
+            with _tracer.start_as_current_span(f"{row['subject']} publish", context=staged.parent,
                                                kind=SpanKind.PRODUCER) as span:
                 span.set_attribute("messaging.system", "nats")
                 span.set_attribute("messaging.message.id", str(row["id"]))
