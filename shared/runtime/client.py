@@ -7,21 +7,19 @@ becomes `Unavailable`, never a bare nats exception.
 """
 
 import asyncio
-import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import nats
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.errors import MaxPayloadError, NoRespondersError, TimeoutError as NatsTimeout
-from nats.js.api import Header
 from pydantic import BaseModel
 from pydantic_core import to_json
 
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
 from shared.kernel.errors import PayloadTooLarge, Unavailable
 from shared.kernel.ids import uuid7
+from shared.runtime.bus import ReplyInbox
 from shared.runtime.nats_options import connect_options
 from shared.runtime.tracing import outgoing_trace
 
@@ -35,7 +33,7 @@ class BusClient:
     def __init__(self, nc: NatsClient, *, timeout: float = 10.0, owns_connection: bool = False) -> None:
         self.nc = nc
         self.timeout = timeout
-        self._replies = _ReplyInbox(nc)
+        self._replies = ReplyInbox(nc)
         self._owns_connection = owns_connection
 
     @classmethod
@@ -122,73 +120,3 @@ class BusClient:
         return decode_reply(reply.data, spec)
 
 
-_NO_RESPONDERS = "503"
-
-
-class _ReplyInbox:
-    """One wildcard inbox subscription for every request of this client.
-
-    It is what nats-py's `request()` does, minus its per-call costs that showed
-    in profiles: a random token from the OS (a syscall), an `asyncio.wait_for`
-    and a timer per call. A counter names the reply inbox, and one timer, set for
-    the earliest deadline of the requests waiting, expires those that are due.
-    """
-
-    def __init__(self, nc: NatsClient) -> None:
-        self.nc = nc
-        self.prefix: str | None = None
-        self.pending: dict[str, tuple[asyncio.Future[Msg], float]] = {}
-        self._counter = itertools.count()
-        self._subscribing = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    async def request(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Msg:
-        prefix = self.prefix or await self._subscribe()
-        inbox = f"{prefix}{next(self._counter)}"
-        loop = self._loop
-        future: asyncio.Future[Msg] = loop.create_future()
-        deadline = loop.time() + timeout
-        self.pending[inbox] = (future, deadline)
-        if self._timer is None or deadline < self._timer.when():
-            self._expire_at(deadline)
-        try:
-            await self.nc.publish(subject, body, reply=inbox, headers=headers)
-            reply = await future
-        finally:
-            del self.pending[inbox]
-        if reply.headers and reply.headers.get(Header.STATUS) == _NO_RESPONDERS:  # the server's "nobody listens"
-            raise NoRespondersError
-        return reply
-
-    async def _subscribe(self) -> str:
-        async with self._subscribing:
-            if self.prefix is None:
-                prefix = f"{self.nc.new_inbox()}."
-                await self.nc.subscribe(f"{prefix}*", cb=self._deliver)
-                self._loop = asyncio.get_running_loop()
-                self.prefix = prefix
-        return self.prefix
-
-    async def _deliver(self, msg: Msg) -> None:
-        waiting = self.pending.get(msg.subject)
-        if waiting is not None and not waiting[0].done():
-            waiting[0].set_result(msg)
-
-    def _expire_at(self, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_at(when, self._expire_due)
-
-    def _expire_due(self) -> None:
-        """Time out the requests past their deadline; wait for the earliest of the others."""
-        self._timer = None
-        now, earliest = self._loop.time(), None
-        for future, deadline in list(self.pending.values()):
-            if deadline <= now:
-                if not future.done():
-                    future.set_exception(NatsTimeout())
-            elif earliest is None or deadline < earliest:
-                earliest = deadline
-        if earliest is not None:
-            self._expire_at(earliest)
