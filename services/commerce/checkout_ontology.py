@@ -25,8 +25,10 @@ from services.commerce.totals import to_major
 from shared.contracts.graph import THING_CREATE, THING_GET, THING_UPDATE
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import Conflict, OneError
+from shared.kernel.events import EventPayload
 from shared.kernel.ontology import ConnectionType, EventType, ThingType
 from shared.runtime.context import WorkContext, service_identity
+from shared.runtime.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 PROTOCOL = "acp"
@@ -48,8 +50,14 @@ def commerce_metadata(row: SessionRow, event: str, **extra: Any) -> dict[str, An
 
 async def commerce_event(ctx: WorkContext, row: SessionRow, event: str, **extra: Any) -> None:
     """Stage one `commerce_event` about the session in `ctx`'s transaction."""
-    await ctx.emit(EventType.COMMERCE_EVENT, target_id=row.uid, target_type="checkout_session",
-                   metadata=commerce_metadata(row, event, **extra))
+    await ctx.runtime.outbox.add_many(ctx.session, [commerce_event_message(ctx, row, event, **extra)])
+
+
+def commerce_event_message(ctx: WorkContext, row: SessionRow, event: str, **extra: Any) -> OutboxMessage:
+    """The `commerce_event` about the session, for the statement that ends the step to stage (`_answer`)."""
+    payload = EventPayload(target_id=row.uid, target_type="checkout_session",
+                           metadata=commerce_metadata(row, event, **extra))
+    return ctx.event_messages([(EventType.COMMERCE_EVENT, payload)])[0]
 
 
 async def payment_event(ctx: WorkContext, row: SessionRow, status: str, payment_id: UUID | None,

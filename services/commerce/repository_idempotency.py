@@ -8,7 +8,9 @@ that claimed its key in an earlier transaction). Every later write names the `lo
 lost its record to a takeover changes nothing.
 """
 
+import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -16,7 +18,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.runtime.sql import Sql
+from shared.runtime.outbox import Outbox, OutboxMessage
+from shared.runtime.sql import NamedSql, Sql, named
 
 
 @dataclass(slots=True, frozen=True)
@@ -68,11 +71,21 @@ _GET = Sql(f"""
       FROM commerce.idempotency_keys WHERE {_PK}
 """)
 
-_COMPLETE = Sql(f"""
+_COMPLETE_TEXT = """
     UPDATE commerce.idempotency_keys
-       SET state = 'completed', status = $6, headers = $7::jsonb, body = $8, locked_until = clock_timestamp()
-     WHERE {_PK} AND lock_id = $5 AND state = 'in_flight'
-""")
+       SET state = 'completed', status = :status, headers = CAST(:headers AS jsonb), body = :body,
+           locked_until = clock_timestamp()
+     WHERE org_id = :org_id AND caller = :caller AND endpoint = :endpoint AND key = :key AND lock_id = :lock_id
+       AND state = 'in_flight'
+"""
+_COMPLETE = named(_COMPLETE_TEXT)
+
+
+@functools.lru_cache(maxsize=8)
+def _complete_staging(insert_select: str) -> NamedSql:
+    """The completion with the step's events staged in the same round trip (`Outbox.insert_select`): an answer is
+    the last thing a step writes, and its events go with it."""
+    return named(f"WITH staged AS ({insert_select}) {_COMPLETE_TEXT}")
 
 _RELEASE = Sql(f"DELETE FROM commerce.idempotency_keys WHERE {_PK} AND lock_id = $5 AND state = 'in_flight'")
 
@@ -96,8 +109,16 @@ async def get(session: AsyncConnection, scope: KeyScope) -> IdempotencyRow | Non
 
 
 async def complete(session: AsyncConnection, scope: KeyScope, lock_id: UUID, *, status: int, headers: dict[str, str],
-                   body: str) -> bool:
-    return await _COMPLETE.execute(session, *scope.primary(), lock_id, status, json.dumps(headers), body) == 1
+                   body: str, outbox: Outbox | None = None, staged: Sequence[OutboxMessage] = ()) -> bool:
+    """Store the answer under the key this request holds (False: it lost the key to a takeover); `staged`: events
+    of the step, staged in `outbox` by the same statement whatever the answer's fate, as they would be alone."""
+    org_id, caller, endpoint, key = scope.primary()
+    params = {"org_id": org_id, "caller": caller, "endpoint": endpoint, "key": key, "lock_id": lock_id,
+              "status": status, "headers": json.dumps(headers), "body": body}
+    if not staged:
+        return await _COMPLETE.execute(session, params) == 1
+    assert outbox is not None
+    return await _complete_staging(outbox.insert_select).execute(session, {**params, **outbox.rows_of(staged)}) == 1
 
 
 async def release(session: AsyncConnection, scope: KeyScope, lock_id: UUID) -> bool:

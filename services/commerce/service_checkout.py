@@ -62,6 +62,7 @@ from shared.kernel.errors import Conflict, InvalidRequest
 from shared.kernel.ids import uuid7
 from shared.kernel.rbac import require
 from shared.runtime.context import WorkContext, service_identity
+from shared.runtime.outbox import OutboxMessage
 
 LEASE = timedelta(seconds=60)
 """How long a `complete_in_progress` session is held by the complete that claimed it."""
@@ -198,14 +199,17 @@ async def create(ctx: WorkContext, payload: CheckoutCreate) -> CheckoutSession:
                          expires_at=now + timedelta(seconds=_settings(ctx).commerce_acp_session_ttl))
         await repo.insert_session(tx.session, row)
         await _hold(tx, row, evaluation)
-        await ontology.commerce_event(tx, row, "purchase_initiated")
-        return await _answer(tx, payload.idempotency, row)
+        return await _answer(tx, payload.idempotency, row,
+                             ontology.commerce_event_message(tx, row, "purchase_initiated"))
 
 
-async def _answer(tx: WorkContext, claim: IdempotencyClaim | None, row: SessionRow) -> CheckoutSession:
-    """The session as answered, stored under the request's idempotency claim in `tx` (the work's transaction)."""
+async def _answer(tx: WorkContext, claim: IdempotencyClaim | None, row: SessionRow,
+                  event: OutboxMessage | None = None) -> CheckoutSession:
+    """The session as answered, stored under the request's idempotency claim in `tx` (the work's transaction), with
+    the step's `event` staged by the same statement."""
     session = render(tx, row)
-    return CheckoutSession(session=session, stored=await idempotency.store(tx, claim, session))
+    return CheckoutSession(session=session, stored=await idempotency.store(tx, claim, session,
+                                                                          [event] if event else []))
 
 
 def _updatable(row: SessionRow) -> str:
@@ -264,8 +268,8 @@ async def update(ctx: WorkContext, payload: CheckoutUpdate) -> CheckoutSession:
             _apply(row, inputs, evaluation)
             if await repo.save_session(tx.session, row, expected_version=version):
                 await _hold(tx, row, evaluation)
-                await ontology.commerce_event(tx, row, "checkout_updated")
-                return await _answer(tx, payload.idempotency, row)
+                return await _answer(tx, payload.idempotency, row,
+                                     ontology.commerce_event_message(tx, row, "checkout_updated"))
     if row is not None and status_now(row) == "expired":
         raise await _expire(ctx, row, "updated")
     raise Conflict("the checkout session keeps changing: retry", {"id": payload.id})

@@ -6,6 +6,7 @@ domain changes (no event): they are the edge's memory of its own answers.
 """
 
 import math
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from shared.contracts.commerce.idempotency import (
 )
 from shared.kernel.ids import uuid7
 from shared.runtime.context import WorkContext
+from shared.runtime.outbox import OutboxMessage
 
 _CLAIM_TRIES = 3
 """A record released (a 5xx) between our claim and our read is claimed again, a few times at most."""
@@ -78,14 +80,18 @@ async def claim(ctx: WorkContext, claim: IdempotencyClaim | None) -> StoredAnswe
     return StoredAnswer(status=started.status or 200, headers=started.headers, body=started.body or "")
 
 
-async def store(ctx: WorkContext, claim: IdempotencyClaim | None, body: Any) -> bool:
+async def store(ctx: WorkContext, claim: IdempotencyClaim | None, body: Any,
+                staged: Sequence[OutboxMessage] = ()) -> bool:
     """Store a success answer (`claim.status`, `body` as the edge renders it) under the claim, in `ctx`'s open
-    transaction; False without a claim (or when the key was lost to a takeover)."""
-    if claim is None:
-        return False
+    transaction, with the step's events (`staged`, from `ctx.event_messages`) in the same statement; False without a
+    claim (the events staged alone) or when the key was lost to a takeover."""
     assert ctx.session is not None
+    if claim is None:
+        await ctx.runtime.outbox.add_many(ctx.session, staged)
+        return False
     return await repo.complete(ctx.session, _scope(ctx, claim.endpoint, claim.key), claim.lock_id,
-                               status=claim.status, headers=JSON_HEADERS, body=answer_text(body))
+                               status=claim.status, headers=JSON_HEADERS, body=answer_text(body),
+                               outbox=ctx.runtime.outbox, staged=staged)
 
 
 async def finish(ctx: WorkContext, payload: IdempotencyFinish) -> IdempotencyFinished:

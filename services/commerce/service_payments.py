@@ -20,6 +20,7 @@ from shared.contracts.commerce.payments import (
 )
 from shared.kernel.envelope import Protocol
 from shared.kernel.errors import NotFound
+from shared.kernel.events import EventPayload
 from shared.kernel.ids import uuid7
 from shared.kernel.ontology.types import EventType
 from shared.kernel.rbac import require
@@ -76,14 +77,15 @@ async def delegate(ctx: WorkContext, payload: DelegatePaymentCreate) -> Delegate
         checkout_session_id=allowance.checkout_session_id, merchant_id=allowance.merchant_id,
         expires_at=allowance.expires_at, display=_display(payload.payment_method), metadata=payload.metadata,
         created_by=auth.actor_id))
-    await ctx.emit(EventType.COMMERCE_EVENT, protocol=Protocol.ACP, metadata={
+    delegated = ctx.event_messages([(EventType.COMMERCE_EVENT, EventPayload(metadata={
         "protocol": "acp", "eventType": "payment_delegated", "provider": TEST_PROVIDER, "token": row.id,
         "checkoutSessionId": row.checkout_session_id, "maxAmount": row.max_amount, "currency": row.currency,
-    })
+    }))], protocol=Protocol.ACP)
     metadata = {**payload.metadata, "merchant_id": row.merchant_id, "psp": TEST_PROVIDER, "test_mode": "true"}
     created = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     response = {"id": row.id, "created": created, "metadata": metadata}
-    return DelegatePaymentCreated(response=response, stored=await idempotency.store(ctx, payload.idempotency, response))
+    stored = await idempotency.store(ctx, payload.idempotency, response, delegated)  # the event staged with it
+    return DelegatePaymentCreated(response=response, stored=stored)
 
 
 async def vault_token(ctx: WorkContext, payload: VaultTokenQuery) -> VaultToken:

@@ -113,3 +113,28 @@ async def test_the_sale_counts_in_revenue_by_protocol_and_lands_in_the_graph(mer
     assert (connection.metadata["quantity"], connection.metadata["amountMinor"]) == (3, 3000)
     buyer = (await bus.request(THING_GET, {"id": str(connection.from_id)}, ctx)).thing
     assert buyer.type == "external_agent" and buyer.properties["agentId"] == f"acp:{ctx.actor_id}"
+
+
+async def test_every_step_logs_its_commerce_event_once(merchant: Merchant) -> None:
+    """Each step's event is staged by the statement that stores the step's answer (its idempotency record): the
+    log holds one per step, with the session's state as the step left it."""
+    ebook = await merchant.product("E-book", 1000, tax_category="digital")
+    session = await merchant.create(create_body(ebook, buyer={"email": "reader@example.com"}))
+    updated = await merchant.update(session["id"], {"line_items": [{"id": ebook}, {"id": ebook}]})
+    token = await delegate(merchant.caller, delegation(session["id"], max_amount=total(updated)))
+    await merchant.complete(session["id"], {"payment_data": card(token)})
+    ctx, bus = merchant.caller.account.ctx, merchant.bus
+    now = datetime.now(UTC)
+    window = {"since": (now - timedelta(hours=1)).isoformat(), "until": (now + timedelta(hours=1)).isoformat()}
+    steps = ["purchase_initiated", "checkout_updated", "payment_delegated", "purchase_completed"]
+
+    async def logged() -> list:
+        page = await bus.request(QUERY, {"types": ["commerce_event"], "protocols": ["acp"], **window}, ctx)
+        mine = [e.metadata for e in page.events if e.metadata.get("checkoutSessionId") == session["id"]]
+        return mine if len(mine) >= len(steps) else []
+
+    events = await eventually(logged)
+    assert sorted(e["eventType"] for e in events) == sorted(steps)
+    by_step = {e["eventType"]: e for e in events}
+    assert by_step["checkout_updated"]["amountMinor"] == 2 * by_step["purchase_initiated"]["amountMinor"] > 0
+    assert by_step["payment_delegated"]["token"] == token
