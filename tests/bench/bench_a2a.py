@@ -86,6 +86,7 @@ def bare_app() -> Any:
 async def serve_http(nats_url: str, db_url: str) -> None:
     from services.gateway.api import create_app
     from services.gateway.server import serve
+    from shared.runtime.service import settle_collector
     from services.gateway.settings import GatewaySettings
     from shared.runtime.client import BusClient
 
@@ -94,6 +95,7 @@ async def serve_http(nats_url: str, db_url: str) -> None:
     bus = await BusClient.connect(settings)
     gateway = create_app(bus, GatewaySettings(**settings.model_dump(), gateway_access_log=False))
     ours, bare = await serve(gateway, "127.0.0.1", 0), await serve(bare_app(), "127.0.0.1", 0)
+    settle_collector()  # as a gateway process does once started (both apps are served by this one)
     print("ready", ours.url, bare.url, flush=True)
     await asyncio.Event().wait()
 

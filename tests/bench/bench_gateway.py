@@ -49,6 +49,7 @@ async def serve_http(nats_url: str, db_url: str, key: str) -> None:
 
     from services.gateway.api import create_app
     from services.gateway.server import serve
+    from shared.runtime.service import settle_collector
     from services.gateway.settings import GatewaySettings
     from shared.contracts.graph import THING_GET
     from shared.contracts.tenancy import VERIFY_KEY
@@ -66,6 +67,7 @@ async def serve_http(nats_url: str, db_url: str, key: str) -> None:
     bare = Starlette(routes=[Route("/v1/things/{id}", bare_get)])
     gateway = create_app(bus, GatewaySettings(**settings.model_dump(), gateway_access_log=False))
     ours, theirs = await serve(gateway, "127.0.0.1", 0), await serve(bare, "127.0.0.1", 0)
+    settle_collector()  # as a gateway process does once started (both apps are served by this one)
     print("ready", ours.url, theirs.url, flush=True)
     await asyncio.Event().wait()
 
