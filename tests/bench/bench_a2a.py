@@ -86,9 +86,9 @@ def bare_app() -> Any:
 async def serve_http(nats_url: str, db_url: str) -> None:
     from services.gateway.api import create_app
     from services.gateway.server import serve
-    from shared.runtime.service import settle_collector
     from services.gateway.settings import GatewaySettings
     from shared.runtime.client import BusClient
+    from shared.runtime.service import settle_collector
 
     settings = settings_for(nats_url, db_url, SAMPLE_RATIO)
     tracing("bench-a2a-http", settings)

@@ -49,11 +49,11 @@ async def serve_http(nats_url: str, db_url: str, key: str) -> None:
 
     from services.gateway.api import create_app
     from services.gateway.server import serve
-    from shared.runtime.service import settle_collector
     from services.gateway.settings import GatewaySettings
     from shared.contracts.graph import THING_GET
     from shared.contracts.tenancy import VERIFY_KEY
     from shared.runtime.client import BusClient
+    from shared.runtime.service import settle_collector
 
     settings = settings_for(nats_url, db_url, SAMPLE_RATIO)
     tracing("gateway", settings)
