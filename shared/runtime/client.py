@@ -19,7 +19,7 @@ from pydantic_core import to_json
 from shared.kernel.envelope import AuthContext, Envelope, MessageSpec, Protocol, decode_reply, message_spec, utcnow
 from shared.kernel.errors import PayloadTooLarge, Unavailable
 from shared.kernel.ids import uuid7
-from shared.runtime.bus import ReplyInbox
+from shared.runtime.replies import ReplyInbox
 from shared.runtime.nats_options import connect_options
 from shared.runtime.tracing import outgoing_trace
 

@@ -43,7 +43,8 @@ async def test_many_transactions_share_the_limit_without_starving(db: Database) 
     assert db._held == 2 and len(db._parked) == 2 and not [w for w in db._waiters if not w.done()]
 
 
-async def test_a_waiter_that_gives_up_loses_no_connection(db: Database) -> None:
+async def _every_connection_held(db: Database) -> tuple[asyncio.Event, list[asyncio.Task[None]]]:
+    """The fixture's 3 connections (2 + 1 overflow) each inside a transaction until the event is set."""
     release = asyncio.Event()
 
     async def busy() -> None:
@@ -52,6 +53,11 @@ async def test_a_waiter_that_gives_up_loses_no_connection(db: Database) -> None:
 
     holders = [asyncio.create_task(busy()) for _ in range(3)]
     await asyncio.sleep(0.2)
+    return release, holders
+
+
+async def test_a_waiter_that_gives_up_loses_no_connection(db: Database) -> None:
+    release, holders = await _every_connection_held(db)
     waiting = asyncio.create_task(_backend(db))
     await asyncio.sleep(0.05)
     waiting.cancel()
@@ -75,14 +81,7 @@ async def test_a_failed_transaction_does_not_park_its_connection(db: Database) -
 
 async def test_every_connection_busy_too_long_is_unavailable(db: Database, monkeypatch) -> None:
     monkeypatch.setattr(db_module, "POOL_TIMEOUT", 0.3)
-    release = asyncio.Event()
-
-    async def busy() -> None:
-        async with db.transaction():
-            await release.wait()
-
-    holders = [asyncio.create_task(busy()) for _ in range(3)]
-    await asyncio.sleep(0.2)
+    release, holders = await _every_connection_held(db)
     with pytest.raises(Unavailable) as raised:
         await _backend(db)
     assert raised.value.details == {"reason": "database_busy"}

@@ -9,7 +9,6 @@ and check each message's bytes, `Nats-Msg-Id` and trace headers, and each sample
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -24,22 +23,16 @@ from shared.kernel.envelope import AuthContext, Protocol
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.bus import ensure_events_stream
-from shared.runtime.db import Database, app_url, plain_url
-from shared.runtime.migrate import Migration, migrate_schema
-from shared.runtime.outbox import Outbox, OutboxMessage, OutboxRelay, event_message, outbox_ddl
+from shared.runtime.db import Database, app_url
+from shared.runtime.outbox import Outbox, OutboxMessage, OutboxRelay, event_message
+from tests.reliability.test_outbox_relay import schema  # noqa: F401 (fixture: an outbox schema of its own)
 
 EVENT = "relay_probe"
 
 
 @pytest.fixture
-async def outbox(migrated: Settings, nc: NatsClient) -> Outbox:
+async def outbox(migrated: Settings, nc: NatsClient, schema: str) -> Outbox:
     """An outbox of its own, which no running service relays, and the events stream to relay it to."""
-    schema = f"outbox_{uuid7().hex[:12]}"
-    conn = await asyncpg.connect(plain_url(migrated.database_url))
-    try:
-        await migrate_schema(conn, schema, [Migration(1, "init", tuple(outbox_ddl(schema)))], migrated)
-    finally:
-        await conn.close()
     await ensure_events_stream(nc.jetstream(), migrated)
     return Outbox(schema)
 
