@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from sqlalchemy import text
 
 from shared.kernel import subjects
@@ -48,20 +49,23 @@ async def stage_event(db: Database, outbox: Outbox, org: AuthContext) -> Envelop
         )
 
 
-async def messages_on(nc: NatsClient, stream: str, subject: str) -> list[Envelope]:
-    js = nc.jetstream()
-    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+async def stream_messages(nc: NatsClient, stream: str, subject: str) -> list[Msg]:
+    """Everything the stream holds on `subject`, in order (read until half a second passes without one)."""
+    sub = await nc.jetstream().subscribe(subject, stream=stream, ordered_consumer=True)
     found = []
     try:
         while True:
             try:
-                msg = await sub.next_msg(timeout=0.5)
+                found.append(await sub.next_msg(timeout=0.5))
             except Exception:
                 break
-            found.append(Envelope.model_validate_json(msg.data))
     finally:
         await sub.unsubscribe()
     return found
+
+
+async def messages_on(nc: NatsClient, stream: str, subject: str) -> list[Envelope]:
+    return [Envelope.model_validate_json(msg.data) for msg in await stream_messages(nc, stream, subject)]
 
 
 async def sent_at(db: Database, schema: str, id: UUID):

@@ -25,7 +25,7 @@ from shared.kernel.settings import Settings
 from shared.runtime.bus import ensure_events_stream
 from shared.runtime.db import Database, app_url
 from shared.runtime.outbox import Outbox, OutboxMessage, OutboxRelay, event_message
-from tests.reliability.test_outbox_relay import schema  # noqa: F401 (fixture: an outbox schema of its own)
+from tests.reliability.test_outbox_relay import schema, stream_messages  # noqa: F401 (schema: a fixture)
 
 EVENT = "relay_probe"
 
@@ -55,18 +55,8 @@ async def stage(db: Database, outbox: Outbox, org: AuthContext, n: int) -> list[
 
 async def published(nc: NatsClient, stream: str, org: AuthContext) -> dict[str, Msg]:
     """What the stream holds for this org's probe events, by `Nats-Msg-Id`."""
-    sub = await nc.jetstream().subscribe(subjects.event("native", org.org_id, EVENT), stream=stream, ordered_consumer=True)
-    found = {}
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except Exception:
-                break
-            found[msg.headers["Nats-Msg-Id"]] = msg
-    finally:
-        await sub.unsubscribe()
-    return found
+    held = await stream_messages(nc, stream, subjects.event("native", org.org_id, EVENT))
+    return {msg.headers["Nats-Msg-Id"]: msg for msg in held}
 
 
 def producer_spans(spans: InMemorySpanExporter, messages: list[OutboxMessage]) -> dict[UUID, list[ReadableSpan]]:
