@@ -111,6 +111,21 @@ async def publish_to_stream(
     `ReplyInbox`, as `js.publish` would have it but without its per-message token
     and timer (a relay publishes every event: ~10 µs less CPU each).
     """
+    return PubAck.from_response(json.loads(await _acked(js, subject, body, message_id, stream, trace_headers)))
+
+
+async def store_in_stream(
+    js: JetStreamContext, subject: str, body: bytes, message_id: UUID, *, stream: str,
+    trace_headers: dict[str, str] | None = None,
+) -> None:
+    """`publish_to_stream` for a caller that needs to know only that the stream stored the message (the outbox
+    relay): its ack is checked for an error, not read into a `PubAck` (~2 µs per message)."""
+    await _acked(js, subject, body, message_id, stream, trace_headers)
+
+
+async def _acked(js: JetStreamContext, subject: str, body: bytes, message_id: UUID, stream: str,
+                 trace_headers: dict[str, str] | None) -> bytes:
+    """The stream's ack of the message (JSON), or the `APIError` it answered."""
     headers = {"Nats-Msg-Id": str(message_id), Header.EXPECTED_STREAM: stream}
     if trace_headers is None:
         propagate.inject(headers)
@@ -120,7 +135,6 @@ async def publish_to_stream(
         reply = await reply_inbox(js._nc).request(subject, body, headers, js._timeout)  # noqa: SLF001
     except NoRespondersError:
         raise NoStreamResponseError from None
-    ack = json.loads(reply.data)
-    if "error" in ack:
-        raise APIError.from_error(ack["error"])
-    return PubAck.from_response(ack)
+    if b'"error"' in reply.data and (error := json.loads(reply.data).get("error")):
+        raise APIError.from_error(error)
+    return reply.data

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.kernel import subjects
 from shared.kernel.envelope import Envelope, EnvelopeWriter, Protocol, decode_envelope, payload_json
 from shared.kernel.errors import Unavailable
-from shared.runtime.bus import publish_to_stream
+from shared.runtime.bus import store_in_stream
 from shared.runtime.db import Database
 from shared.runtime.sql import Sql, named
 
@@ -255,14 +255,14 @@ class OutboxRelay:
         if staged.unsampled:
             # staged by a request that is not sampled: its headers go along as they are (the consumer keeps the
             # decision); a span would be built here only to be dropped
-            await publish_to_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream,
+            await store_in_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream,
                                     trace_headers=staged.headers)
         else:
             with _tracer.start_as_current_span(f"{row['subject']} publish", context=staged.parent,
                                                kind=SpanKind.PRODUCER) as span:
                 span.set_attribute("messaging.system", "nats")
                 span.set_attribute("messaging.message.id", str(row["id"]))
-                await publish_to_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream)
+                await store_in_stream(self.js, row["subject"], row["envelope"], row["id"], stream=self.stream)
         if self.after_publish is not None:
             await self.after_publish(row["id"])
 

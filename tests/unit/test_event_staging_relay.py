@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js.errors import APIError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,7 +23,7 @@ from shared.kernel import subjects
 from shared.kernel.envelope import AuthContext, Protocol
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
-from shared.runtime.bus import ensure_events_stream
+from shared.runtime.bus import ensure_events_stream, publish_to_stream, store_in_stream
 from shared.runtime.db import Database, app_url
 from shared.runtime.outbox import Outbox, OutboxMessage, OutboxRelay, event_message
 from tests.reliability.test_outbox_relay import schema, stream_messages  # noqa: F401 (schema: a fixture)
@@ -156,3 +157,15 @@ async def test_a_row_whose_trace_headers_cannot_be_read_fails_alone(
         row = (await session.execute(text(f"SELECT sent_at, last_error FROM {outbox.schema}.outbox WHERE id = :id"),
                                      {"id": bad.id})).one()
     assert row.sent_at is None and "TypeError" in row.last_error
+
+
+async def test_a_stream_that_refuses_a_publish_is_an_error_both_ways(nc: NatsClient, migrated: Settings,
+                                                                       outbox: Outbox) -> None:
+    """An ack that carries an error (here: the message's expected stream is not the one its subject lands in)
+    raises, whether the ack is read (`publish_to_stream`) or only checked (`store_in_stream`, the relay's)."""
+    subject = subjects.event("native", uuid7(), EVENT)
+    for publish in (publish_to_stream, store_in_stream):
+        with pytest.raises(APIError):
+            await publish(nc.jetstream(), subject, b"{}", uuid7(), stream="NOT_THE_EVENTS_STREAM")
+    ack = await publish_to_stream(nc.jetstream(), subject, b"{}", uuid7(), stream=migrated.events_stream)
+    assert ack.stream == migrated.events_stream and ack.seq > 0 and not ack.duplicate
