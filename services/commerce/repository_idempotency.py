@@ -48,7 +48,8 @@ class IdempotencyRow:
 
 
 _PK = "org_id = $1 AND caller = $2 AND endpoint = $3 AND key = $4"
-"""A record's key, the first four parameters of every statement here (`KeyScope.primary`)."""
+"""A record's key, the first four parameters of the claim, the read and the release (`KeyScope.primary`); the
+completion names them (`named`), as it may carry the step's events."""
 
 # Every ACP request claims and completes its key: on the driver (shared/runtime/sql.py).
 _CLAIM = Sql("""

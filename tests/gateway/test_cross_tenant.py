@@ -63,6 +63,13 @@ ATTACKS = [
     Attack("POST", "/v1/connections", {"from_id": "{thing}", "to_id": "{own}", "type": "references"}),
     Attack("POST", "/v1/connections", {"from_id": "{thing}", "to_id": "{thing2}", "type": "references"}),
     Attack("GET", "/v1/connections", query={"thing_id": "{thing}"}, refused=()),
+    # a new thing's own connections (`ThingCreate.connections`) reach no thing of B's, and nothing is written
+    Attack("POST", "/v1/things", {"type": "blog_post", "name": "linked", "connections": [
+        {"to_id": "{thing}", "type": "references"}]}),
+    Attack("POST", "/v1/things", {"type": "blog_post", "name": "linked", "connections": [
+        {"from_id": "{thing}", "type": "references"}]}),
+    Attack("POST", "/v1/things/batch", {"things": [{"type": "blog_post", "name": "linked", "connections": [
+        {"from_id": "{thing}", "to_id": "{thing2}", "type": "references"}]}]}),
     Attack("GET", "/v1/things", query={"text": "Victim"}, refused=()),
     # the event log: B's events never show, whatever names B's thing
     Attack("GET", "/v1/events", refused=()),
