@@ -258,6 +258,16 @@ async def view_of(ctx: WorkContext) -> AccessView | None:
     return None if rules is None else AccessView(rules, auth.actor_id)
 
 
+async def view_before_reading(ctx: WorkContext) -> AccessView | None:
+    """`view_of` for a request that has not begun a transaction: the rules are read in one of their own when this
+    replica does not hold them (so a read that needs no transaction needs none while they stay cached)."""
+    auth = ctx.auth
+    if not auth.role or auth.role.startswith("service:") or cache_of(ctx.runtime).holds(auth.org_id):
+        return await view_of(ctx)
+    async with ctx.transaction() as tx:
+        return await view_of(tx)
+
+
 async def visible_thing(ctx: WorkContext, thing: Thing) -> Thing:
     """The thing as the caller may see it; `ThingNotFound` (as for a missing one) when out of its scope."""
     view = await view_of(ctx)

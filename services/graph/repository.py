@@ -23,6 +23,7 @@ from services.graph.models import connections, things
 from services.graph.repository_access import ScopeSql
 from services.graph.rows import ConnectionRow, NewThing, ThingRow
 from shared.kernel.errors import Conflict
+from shared.runtime.db import Database
 from shared.runtime.outbox import Outbox, OutboxMessage
 from shared.runtime.sql import Sql, named
 
@@ -381,6 +382,28 @@ async def neighbors(
         params.update(visible.params)
     statement = _neighbors_statement(direction, conditions)
     return [(ThingRow(*row[:-1]), row[-1]) for row in await named(statement).fetch(session, params)]
+
+
+_NEIGHBORS_ALONE = Sql("SELECT * FROM graph.neighbors($1, $2, $3, $4, $5, $6, $7)")
+
+
+async def neighbors_alone(
+    db: Database,
+    org_id: UUID,
+    start: UUID,
+    *,
+    depth: int,
+    direction: str,
+    types: Sequence[str],
+    as_of: datetime | None,
+    limit: int,
+    timeout: float,
+) -> list[tuple[ThingRow, int]]:
+    """`neighbors` for a caller no scope rule restricts, as one lone statement: `graph.neighbors` (migration v0010)
+    sets the tenant itself, so the walk needs no transaction and is one round trip. `timeout` in seconds."""
+    rows = await db.fetch_alone(_NEIGHBORS_ALONE, org_id, start, depth, limit, direction, list(types) or None, as_of,
+                                timeout=timeout)
+    return [(ThingRow(*row[:-1]), row[-1]) for row in rows]
 
 
 @functools.lru_cache(maxsize=256)

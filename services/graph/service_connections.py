@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from services.graph import access, repository as repo
-from services.graph.rows import ConnectionRow
+from services.graph.rows import ConnectionRow, ThingRow
 from services.graph.service import get_thing, thing_data, to_thing
 from shared.contracts.graph import (
     Connection,
@@ -219,24 +221,33 @@ async def get_with_related(ctx: WorkContext, thing_id: UUID, include: list[str])
 
 
 async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Encoded[Neighbors]:
-    """The things within `query.depth` hops, in a transaction whose statements are bounded
-    (`graph_traversal_timeout_ms`: a traversal over a dense graph can explode). The reply is encoded from the rows
-    (`Neighbors` on the caller's side): a model per thing only where the caller's role has masks to apply."""
+    """The things within `query.depth` hops, by a walk whose time is bounded (`graph_traversal_timeout_ms`: a
+    traversal over a dense graph can explode). A caller whose role has no scope rule walks in one lone statement
+    (`graph.neighbors`, one round trip); a scoped one in a transaction whose statement carries its rule. The reply
+    is encoded from the rows (`Neighbors` on the caller's side): a model per thing only where the caller's role has
+    masks to apply."""
     require(ctx.auth, "things", "read")
     max_depth = ctx.runtime.settings.graph_max_depth
     if query.depth > max_depth:
         raise InvalidRequest(f"depth is at most {max_depth}", {"depth": query.depth, "max": max_depth})
-    async with ctx.transaction(statement_timeout_ms=ctx.runtime.settings.graph_traversal_timeout_ms) as tx:
-        view = await access.view_of(tx)  # out-of-scope things are neither shown nor walked through
-        rows = await repo.neighbors(
-            tx.session, tx.auth.org_id, query.thing_id, depth=query.depth, direction=query.direction,
-            types=_type_names(query.types), as_of=query.as_of, limit=query.limit,
-            visible=view.scope("live") if view else None,
-        )
-        if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:  # the start thing first, at depth 0
-            raise ThingNotFound(f"no thing {query.thing_id} in this organization", {"id": str(query.thing_id)})
-        if view is not None:  # the start thing in the caller's scope, as a get checks
-            await access.visible_thing(tx, to_thing(rows[0][0]))
+    view = await access.view_before_reading(ctx)
+    scope = view.scope("live") if view else None  # out-of-scope things are neither shown nor walked through
+    timeout_ms = ctx.runtime.settings.graph_traversal_timeout_ms
+    walk = dict(depth=query.depth, direction=query.direction, types=_type_names(query.types), as_of=query.as_of,
+                limit=query.limit)
+    try:
+        if scope is None:
+            rows = await repo.neighbors_alone(ctx.runtime.db, ctx.auth.org_id, query.thing_id, **walk,
+                                              timeout=timeout_ms / 1000)
+            _start_found(rows, query.thing_id)
+        else:
+            async with ctx.transaction(statement_timeout_ms=timeout_ms) as tx:
+                rows = await repo.neighbors(tx.session, tx.auth.org_id, query.thing_id, **walk, visible=scope)
+                _start_found(rows, query.thing_id)
+                await access.visible_thing(tx, to_thing(rows[0][0]))  # the start thing in scope, as a get checks
+    except (TimeoutError, asyncpg.QueryCanceledError) as error:
+        raise InvalidRequest(f"the traversal ran longer than {timeout_ms} ms: ask for fewer hops, types or things",
+                             {"reason": "traversal_timeout", "timeout_ms": timeout_ms}) from error
     found = rows[1:]
     if view is None:
         shown: list[Any] = [thing_data(row) for row, _ in found]
@@ -244,3 +255,9 @@ async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Encoded[Neighbors
         shown = access.mask_all(view, [to_thing(row) for row, _ in found])
     return Encoded.plain({"neighbors": [{"thing": thing, "depth": depth}
                                         for thing, (_, depth) in zip(shown, found, strict=True)]})
+
+
+def _start_found(rows: list[tuple[ThingRow, int]], thing_id: UUID) -> None:
+    """The walk's first row is its start thing, at depth 0, when it exists and is not deleted."""
+    if not rows or rows[0][1] != 0 or rows[0][0].deleted_at is not None:
+        raise ThingNotFound(f"no thing {thing_id} in this organization", {"id": str(thing_id)})

@@ -20,9 +20,9 @@ for want of a connection raises `Unavailable` (retry), never `internal`.
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -32,9 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shared.kernel.errors import Unavailable
 from shared.kernel.settings import Settings
+from shared.runtime.sql import Sql
 from shared.runtime.tracing import instrument_engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CONNECT_RETRY = (0.1, 0.2, 0.4, 0.8, 1.5)
 """Seconds between tries to get a connection at a transaction's start: ~3 s, a crashed backend's recovery."""
 POOL_TIMEOUT = 30.0
@@ -223,10 +225,45 @@ class Database:
                                   {"reason": "database_unreachable"}) from error
             raise
 
+    async def fetch_alone(self, statement: Sql, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:
+        """One read on its own: no BEGIN, no COMMIT, the implicit transaction Postgres gives a lone statement, so
+        one round trip where a transaction takes three. No tenant is set: the statement must set its own (a function
+        of the service's schema that calls `set_config('app.org_id', ...)` before it reads); row-level security shows
+        a statement that does not nothing at all. `timeout` (seconds) cancels it on the server when it runs longer
+        (`TimeoutError`). A dead pooled connection is retried as a transaction's BEGIN is; `Unavailable` when the
+        database cannot be reached."""
+        try:
+            connection, rows = await self._first_round_trip(lambda connection, _: statement.fetch(
+                connection, *args, timeout=timeout))
+        except Exception as error:
+            if connection_lost(error):
+                raise Unavailable("the database is unreachable right now; retry",
+                                  {"reason": "database_unreachable"}) from error
+            raise
+        await self._done(connection)
+        return rows
+
     async def _begin(self, settings_sql: str) -> AsyncConnection:
-        """A connection, then BEGIN with the transaction's settings in one round trip (which also finds a dead pooled
-        connection), tried again while the server is restarting (`CONNECT_RETRY`); a stale connection is dropped and
-        another taken at once."""
+        """A connection, then BEGIN with the transaction's settings in one round trip."""
+
+        async def begin(connection: AsyncConnection, driver: _Connection) -> None:
+            driver.begin_with = settings_sql
+            try:
+                await _adapter(connection)._start_transaction()  # now, as it would before the first statement
+                if driver.begin_with:  # not sent with a BEGIN: this transaction would run without its settings
+                    raise RuntimeError("a transaction began without its settings")
+            finally:
+                driver.begin_with = ""  # never left for a BEGIN that is not this transaction's
+
+        connection, _ = await self._first_round_trip(begin)
+        return connection
+
+    async def _first_round_trip(
+        self, send: Callable[[AsyncConnection, _Connection], Awaitable[T]]
+    ) -> tuple[AsyncConnection, T]:
+        """A connection and what `send` got from its first round trip (which also finds a dead pooled connection),
+        tried again while the server is restarting (`CONNECT_RETRY`); a stale connection is dropped and another
+        taken at once. The connection is closed when `send` fails."""
         delays = iter((*CONNECT_RETRY, None))
         while True:
             connection = None
@@ -236,14 +273,7 @@ class Database:
                 driver: _Connection = adapter.driver_connection
                 if adapter._started or driver.stale():
                     raise _Stale()
-                driver.begin_with = settings_sql
-                try:
-                    await adapter._start_transaction()  # now, as it would before the first statement
-                    if driver.begin_with:  # not sent with a BEGIN: this transaction would run without its settings
-                        raise RuntimeError("a transaction began without its settings")
-                finally:
-                    driver.begin_with = ""  # never left for a BEGIN that is not this transaction's
-                return connection
+                return connection, await send(connection, driver)
             except _Stale:
                 log.warning("a pooled connection came back inside a transaction; replaced")
                 await self._close(connection, invalidate=True)  # type: ignore[arg-type]

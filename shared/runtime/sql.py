@@ -54,14 +54,14 @@ class Sql:
         return _tracer.start_span(f"{self._verb} {database}", kind=SpanKind.CLIENT, attributes={
             "db.system": "postgresql", "db.name": database, "db.statement": self.text})
 
-    async def fetch(self, tx: AsyncConnection, *args: Any) -> list[asyncpg.Record]:
-        """Every row the statement returns."""
+    async def fetch(self, tx: AsyncConnection, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
+        """Every row the statement returns; `timeout` (seconds) cancels it when it runs longer (`TimeoutError`)."""
         connection = driver(tx)
         span = self._span(connection)
         if span is None:
-            return await connection.fetch(self.text, *args)
+            return await connection.fetch(self.text, *args, timeout=timeout)
         with trace.use_span(span, end_on_exit=True):
-            return await connection.fetch(self.text, *args)
+            return await connection.fetch(self.text, *args, timeout=timeout)
 
     async def fetchrow(self, tx: AsyncConnection, *args: Any) -> asyncpg.Record | None:
         """The first row, or None."""

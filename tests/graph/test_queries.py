@@ -13,6 +13,7 @@ from shared.contracts.graph import (
     CONNECTION_UPDATE,
     NEIGHBORS,
     THING_ARCHIVE,
+    THING_CREATE_BATCH,
     THING_DELETE,
     THING_GET,
     THING_QUERY,
@@ -21,6 +22,7 @@ from shared.contracts.graph import (
 from shared.kernel.errors import InvalidRequest, NotFound
 from shared.kernel.ontology import ThingType
 from shared.runtime.client import BusClient
+from shared.runtime.service import ServiceRuntime
 from tests.graph.conftest import link, make_thing
 from tests.graph.samples import valid_properties
 from tests.tenancy.conftest import Account
@@ -126,6 +128,21 @@ class TestTraversal:
         a = await make_thing(bus, owner.ctx)
         with pytest.raises(InvalidRequest):
             await bus.request(NEIGHBORS, {"thing_id": str(a.id), "depth": 50}, owner.ctx)
+
+    async def test_a_traversal_past_its_time_is_a_typed_refusal(
+        self, bus: BusClient, owner: Account, services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A walk over a dense graph (every one of 12 things linked to every other: ~12k paths in 3 hops) stopped at
+        `graph_traversal_timeout_ms` is `invalid` with its reason, not an internal error; the next walk is answered."""
+        ids = [t.id for t in (await bus.request(THING_CREATE_BATCH, {"things": [
+            {"type": "lesson", "name": f"dense {n}"} for n in range(12)]}, owner.ctx)).things]
+        await asyncio.gather(*(link(bus, owner.ctx, a, b) for a in ids for b in ids if a != b))
+        monkeypatch.setattr(services["graph"].settings, "graph_traversal_timeout_ms", 1)
+        with pytest.raises(InvalidRequest) as refused:
+            await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 3}, owner.ctx)
+        assert refused.value.details == {"reason": "traversal_timeout", "timeout_ms": 1}
+        monkeypatch.undo()
+        assert len((await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 3}, owner.ctx)).neighbors) == 11
 
     async def test_a_deleted_or_unknown_start_is_not_found(self, bus: BusClient, owner: Account) -> None:
         """The start thing is checked in the traversal's own statement (one round trip), as a get checks it."""

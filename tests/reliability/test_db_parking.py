@@ -1,17 +1,25 @@
 """Connections parked between transactions (shared/runtime/db.py, `Database`): a committed connection serves the
 next transaction without going back to SQLAlchemy's pool, yet a transaction waiting for a connection is never
 starved by parked ones, a waiter that gives up passes on what it was handed, a failed transaction's connection is
-not parked, and a process whose every connection stays busy answers `Unavailable`, not a pool error."""
+not parked, and a process whose every connection stays busy answers `Unavailable`, not a pool error. A lone read
+(`fetch_alone`) runs on a parked connection outside any transaction, sets no tenant, and is cancelled at its
+timeout."""
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from services.graph import repository as graph_repo
+from services.graph.rows import NewThing
 from shared.kernel.errors import Unavailable
+from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime import db as db_module
-from shared.runtime.db import Database, app_url
+from shared.runtime.db import Database, app_url, plain_url
+from shared.runtime.sql import Sql
 
 pytestmark = pytest.mark.reliability
 
@@ -88,3 +96,69 @@ async def test_every_connection_busy_too_long_is_unavailable(db: Database, monke
     release.set()
     await asyncio.gather(*holders)
     assert await _backend(db)
+
+
+# ---- a lone read (`Database.fetch_alone`): one statement, no BEGIN nor COMMIT ---------------------------------------
+
+_PID = Sql("SELECT pg_backend_pid() AS pid")
+
+
+async def test_a_lone_read_runs_alone_on_a_parked_connection(db: Database) -> None:
+    """On the connection the last transaction parked, which is parked again, outside any transaction, for the next."""
+    first = await _backend(db)
+    [row] = await db.fetch_alone(_PID)
+    assert row["pid"] == first
+    assert db._held == 1 and len(db._parked) == 1
+    assert not db_module._adapter(db._parked[0]).driver_connection.is_in_transaction()
+    assert await _backend(db) == first
+
+
+async def test_a_lone_read_that_sets_no_tenant_sees_nothing(db: Database) -> None:
+    """No tenant is set for it: Row-Level Security shows a statement that does not set its own no row at all."""
+    org = uuid7()
+    thing = NewThing(uuid7(), org, "lesson", "mine", {}, "draft", 1, None, None)
+    async with db.transaction(org) as session:
+        await graph_repo.insert_things(session, [thing])
+    count = Sql("SELECT count(*) FROM graph.things WHERE org_id = $1")
+    assert (await db.fetch_alone(count, org))[0][0] == 0
+    async with db.transaction(org) as session:
+        assert (await count.fetch(session, org))[0][0] == 1
+
+
+async def test_a_failed_lone_read_does_not_park_its_connection(db: Database) -> None:
+    await _backend(db)
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await db.fetch_alone(Sql("SELECT 1 / 0"))
+    assert db._held == 0 and not db._parked
+    assert await db.fetch_alone(_PID) and db._held == 1  # the next one is answered
+
+
+async def test_a_lone_read_past_its_timeout_is_cancelled(db: Database, migrated: Settings) -> None:
+    """`TimeoutError` at the timeout, the statement cancelled on the server, the connection not parked."""
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await db.fetch_alone(Sql("SELECT pg_sleep(30)"), timeout=0.2)
+    assert asyncio.get_running_loop().time() - started < 5
+    assert db._held == 0 and not db._parked
+    admin = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        for _ in range(50):
+            if not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+                                        " AND state = 'active'"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the timed-out statement still runs on the server")
+    finally:
+        await admin.close()
+
+
+async def test_a_lone_read_without_a_server_is_unavailable(migrated: Settings, unused_tcp_port: int) -> None:
+    url = make_url(app_url(migrated)).set(host="127.0.0.1", port=unused_tcp_port)
+    nowhere = Database(url.render_as_string(hide_password=False), pool_size=1, service="db-parking")
+    try:
+        with pytest.raises(Unavailable) as raised:
+            await nowhere.fetch_alone(_PID)
+        assert raised.value.details == {"reason": "database_unreachable"}
+    finally:
+        await nowhere.dispose()
