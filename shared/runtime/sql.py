@@ -24,10 +24,10 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+from shared.runtime.tracing import sql_span
+
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 """`:name`, but not the second colon of a `::type` cast nor a colon inside a word."""
 
@@ -47,12 +47,7 @@ class Sql:
         self._verb = text.split(None, 1)[0].upper()
 
     def _span(self, connection: asyncpg.Connection) -> trace.Span | None:
-        parent = trace.get_current_span().get_span_context()
-        if not (parent.is_valid and parent.trace_flags.sampled):
-            return None
-        database = connection._params.database  # noqa: SLF001 - the name the instrumentation reports
-        return _tracer.start_span(f"{self._verb} {database}", kind=SpanKind.CLIENT, attributes={
-            "db.system": "postgresql", "db.name": database, "db.statement": self.text})
+        return sql_span(self._verb, connection._params.database, self.text)  # noqa: SLF001 - the name it reports
 
     async def fetch(self, tx: AsyncConnection, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]:
         """Every row the statement returns; `timeout` (seconds) cancels it when it runs longer (`TimeoutError`)."""

@@ -204,6 +204,19 @@ def outgoing_trace(name: str, attributes: Callable[[], dict[str, str]]) -> tuple
     return (span if span.is_recording() else None), _headers_for(span)
 
 
+def sql_span(verb: str, database: str, statement: str) -> Span | None:
+    """The CLIENT span of a statement run on the driver (`shared.runtime.sql`) under a sampled current span, None
+    otherwise: the span SQLAlchemy's instrumentation would give it (`<VERB> <database>`, `db.system`, `db.name`,
+    `db.statement`), a `RecordedSpan` where our sampler rules (a sampled parent's child is sampled)."""
+    parent = trace.get_current_span().get_span_context()
+    if not (parent.is_valid and parent.trace_flags.sampled):
+        return None
+    name, attributes = f"{verb} {database}", {"db.system": "postgresql", "db.name": database, "db.statement": statement}
+    if _ratio_bound() is not None:
+        return _recorded(name, SpanKind.CLIENT, parent.trace_id, parent, attributes, _SQL_SCOPE)
+    return trace.get_tracer(_SQL_SCOPE.name).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+
 def _ratio_bound() -> int | None:
     """The root bound of the sampler `setup_tracing` built, if it is still the provider's (else None)."""
     if _provider is not None and _ratio_sampler is not None and _provider.sampler is _ratio_sampler[0]:
@@ -215,6 +228,7 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _TRACE_ID_LIMIT = (1 << 64) - 1  # `TraceIdRatioBased.TRACE_ID_LIMIT`: the bits of a trace id its bound is compared to
 _CLIENT_SCOPE = InstrumentationScope("one.client")
 _CONSUMER_SCOPE = InstrumentationScope("one.handlers")
+_SQL_SCOPE = InstrumentationScope("opentelemetry.instrumentation.sqlalchemy")
 
 
 def _recorded(name: str, kind: SpanKind, trace_id: int, parent: SpanContext | None, attributes: dict[str, str],
