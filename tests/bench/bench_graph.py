@@ -7,11 +7,15 @@ The baselines do the same SQL work by hand on an asyncpg pool as the application
 tenant set per transaction (so RLS costs both sides alike): one INSERT per thing, a batch INSERT
 from arrays, and a two-join neighbour query. The neighbour graph (100k things, 300k random
 connections) is loaded with COPY, and the creates' events are relayed, before queries are timed.
+`neighbors2.bare` times the same walk through a bare nats-py responder (in the services' process, on one asyncpg
+connection, calling the graph's `graph.neighbors`): what any service on the bus pays at least, beside the same
+baseline, so the gap between ours and bare is our stack's own.
 `python -m tests.bench.bench_graph <nats> <db>` is the services' side.
 """
 
 import asyncio
 import gc
+import json
 import random
 import subprocess
 import sys
@@ -45,6 +49,8 @@ _INSERT_MANY = (
     "INSERT INTO graph.things (id, org_id, type, name, properties, status)"
     " SELECT i, $2, 'lesson', n, '{}', 'draft' FROM unnest($1::uuid[], $3::text[]) AS t(i, n)"
 )
+_BARE_NEIGHBORS = "SELECT * FROM graph.neighbors($1, $2, 2, 1000, 'out', NULL, NULL)"
+BARE_SUBJECT = "bench.graph.bare.neighbors"
 _TWO_HOPS = """
     SELECT DISTINCT t.* FROM graph.connections c1
     JOIN graph.connections c2 ON c2.org_id = $1 AND c2.from_id = c1.to_id
@@ -106,8 +112,37 @@ async def serve(nats_url: str, db_url: str) -> None:
     starts = [str(rng.choice(ids)) for _ in range(N_QUERIES + 100)]
     del ids  # the loader's 100k ids are the bench's, not the service's: no GC pass of the service walks them
     gc.collect()
+    bare = await _bare_neighbors(nats_url, db_url)
     print("ready", keys[0], keys[1], ",".join(starts), flush=True)
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await bare.close()
+
+
+async def _bare_neighbors(nats_url: str, db_url: str) -> "nats.aio.client.Client":
+    """The floor of any neighbour query on the bus: a bare nats-py responder (no envelope, no auth, no tracing, no
+    pool) calling the graph's own `graph.neighbors` on one asyncpg connection, its rows as the same JSON."""
+    import nats
+    from pydantic_core import from_json, to_json
+
+    from shared.runtime.db import app_url, plain_url
+    from tests.bench.rr_processes import settings_for
+
+    connection = await asyncpg.connect(plain_url(app_url(settings_for(nats_url, db_url, 0.0))))
+    nc = await nats.connect(nats_url)
+
+    async def respond(msg: "nats.aio.msg.Msg") -> None:
+        asked = from_json(msg.data)
+        rows = await connection.fetch(_BARE_NEIGHBORS, UUID(asked["org"]), UUID(asked["start"]))
+        await nc.publish(msg.reply, to_json({"neighbors": [{"thing": {
+            "id": r["id"], "type": r["type"], "name": r["name"], "properties": json.loads(r["properties"]),
+            "status": r["status"], "version": r["version"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+            "deleted_at": r["deleted_at"]}, "depth": r["reached_depth"]} for r in rows[1:]]}))
+
+    await nc.subscribe(BARE_SUBJECT, cb=respond)
+    await nc.flush()
+    return nc
 
 
 def _spawn(nats_url: str, db_url: str) -> subprocess.Popen:
@@ -144,11 +179,14 @@ async def _measure(
     bus: "BusClient", pool: asyncpg.Pool, ctx: "AuthContext", graph_ctx: "AuthContext", starts: list[UUID]
 ) -> list[Figure]:
     """Each of ours beside its raw asyncpg equivalent, back to back."""
+    from pydantic_core import to_json
+
     from shared.contracts.graph import (
         NEIGHBORS,
         THING_CREATE,
         THING_CREATE_BATCH,
         NeighborQuery,
+        Neighbors,
         ThingCreate,
         ThingCreateBatch,
     )
@@ -180,7 +218,7 @@ async def _measure(
     raw_batch_rate = N_BATCHES * BATCH / (time.perf_counter() - start)
 
     await _outbox_drained(pool)
-    ours_starts, raw_starts = iter(starts), iter(starts)
+    ours_starts, raw_starts, bare_starts = iter(starts), iter(starts), iter(starts)
 
     async def ours_neighbors() -> object:
         return await bus.request(NEIGHBORS, NeighborQuery(thing_id=next(ours_starts), depth=2), graph_ctx)
@@ -190,8 +228,13 @@ async def _measure(
             await _tenant(conn, graph_ctx.org_id)
             return await conn.fetch(_TWO_HOPS, graph_ctx.org_id, next(raw_starts))
 
+    async def bare_neighbors() -> object:
+        body = to_json({"org": graph_ctx.org_id, "start": next(bare_starts)})
+        return Neighbors.model_validate_json((await bus.nc.request(BARE_SUBJECT, body, timeout=10)).data)
+
     ours_p99 = percentile(await latencies(ours_neighbors, N_QUERIES, warmup=100), 0.99)
     raw_p99 = percentile(await latencies(raw_neighbors, N_QUERIES, warmup=100), 0.99)
+    bare_p99 = percentile(await latencies(bare_neighbors, N_QUERIES, warmup=100), 0.99)
     return [
         Figure(f"{PREFIX}.create.rate", ours_create, "things/s", raw_create_rate,
                f"one per request incl. quota lease, {IN_FLIGHT} in flight; baseline one INSERT per transaction"),
@@ -199,6 +242,9 @@ async def _measure(
                f"{BATCH} per request, 4 in flight; baseline INSERT ... unnest"),
         Figure(f"{PREFIX}.neighbors2.p99", ours_p99, "µs", raw_p99,
                f"2 hops, {N_THINGS // 1000}k things / {N_CONNECTIONS // 1000}k connections; baseline two-join SQL"),
+        Figure(f"{PREFIX}.neighbors2.bare.p99", bare_p99, "µs", raw_p99,
+               "the same query through a bare nats-py responder on one asyncpg connection: the floor of any "
+               "service on the bus, beside the same baseline"),
     ]
 
 
