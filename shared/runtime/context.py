@@ -96,13 +96,16 @@ class WorkContext:
         return [message.envelope for message in messages]
 
     def event_messages(
-        self, events: Sequence[tuple[str, EventPayload]], *, org_id: UUID | None = None, protocol: Protocol | None = None
+        self, events: Sequence[tuple[str, EventPayload | bytes]], *, org_id: UUID | None = None,
+        protocol: Protocol | None = None,
     ) -> list[OutboxMessage]:
         """The messages of domain events caused by this work, counted as staged: `emit_many` stages them, or a
-        statement that writes rows and their events in one round trip (`Outbox.insert_select`)."""
+        statement that writes rows and their events in one round trip (`Outbox.insert_select`). A payload is a
+        model or its JSON already (`shared.kernel.events.event_payload_json`)."""
         cause = self.envelope
         of_this_work = EventMessages(protocol or cause.protocol, org_id or self.auth.org_id, cause.actor_id, cause)
-        messages = [of_this_work.message(event_type, payload.to_bytes()) for event_type, payload in events]
+        messages = [of_this_work.message(event_type, payload if isinstance(payload, bytes) else payload.to_bytes())
+                    for event_type, payload in events]
         self.staged_events += len(messages)
         return messages
 
