@@ -357,36 +357,38 @@ def _step(direction: str, conditions: str) -> str:
             "both": f"{hop('from_id', 'to_id')} UNION ALL {hop('to_id', 'from_id')}"}[direction]
 
 
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """A traversal's shape: how deep, which way, over which connection types, at which time, how many things."""
+
+    depth: int
+    direction: str
+    types: Sequence[str]
+    as_of: datetime | None
+    limit: int
+
+
 async def neighbors(
-    session: AsyncConnection,
-    org_id: UUID,
-    start: UUID,
-    *,
-    depth: int,
-    direction: str,
-    types: Sequence[str],
-    as_of: datetime | None,
-    limit: int,
-    visible: ScopeSql | None = None,
+    session: AsyncConnection, org_id: UUID, start: UUID, walk: Walk, visible: ScopeSql | None = None
 ) -> list[tuple[ThingRow, int]]:
     """The start thing (first, at depth 0, deleted or not; absent if there is no such thing) and the things within
-    `depth` hops, each at its shortest distance: one statement, so a traversal is one round trip.
+    `walk.depth` hops, each at its shortest distance: one statement, so a traversal is one round trip.
 
     Each walk carries its path and never revisits a thing on it, so a cycle ends the walk
     instead of looping; `depth` bounds the length. Deleted things are not walked through, nor
     things outside the caller's scope (`visible`, on the alias `live`).
     """
-    conditions, params = "", {"org": org_id, "start": start, "depth": depth, "limit": limit}
-    if types:
+    conditions, params = "", {"org": org_id, "start": start, "depth": walk.depth, "limit": walk.limit}
+    if walk.types:
         conditions += " AND c.type = ANY(CAST(:types AS text[]))"
-        params["types"] = list(types)
-    if as_of is not None:
+        params["types"] = list(walk.types)
+    if walk.as_of is not None:
         conditions += " AND c.valid_from <= :as_of AND (c.valid_to IS NULL OR c.valid_to > :as_of)"
-        params["as_of"] = as_of
+        params["as_of"] = walk.as_of
     if visible is not None:
         conditions += f" AND {visible.text}"
         params.update(visible.params)
-    statement = _neighbors_statement(direction, conditions)
+    statement = _neighbors_statement(walk.direction, conditions)
     return [(ThingRow(*row[:-1]), row[-1]) for row in await named(statement).fetch(session, params)]
 
 
@@ -394,21 +396,12 @@ _NEIGHBORS_ALONE = Sql("SELECT * FROM graph.neighbors($1, $2, $3, $4, $5, $6, $7
 
 
 async def neighbors_alone(
-    db: Database,
-    org_id: UUID,
-    start: UUID,
-    *,
-    depth: int,
-    direction: str,
-    types: Sequence[str],
-    as_of: datetime | None,
-    limit: int,
-    timeout: float,
+    db: Database, org_id: UUID, start: UUID, walk: Walk, timeout: float
 ) -> list[tuple[ThingRow, int]]:
     """`neighbors` for a caller no scope rule restricts, as one lone statement: `graph.neighbors` (migration v0010)
     sets the tenant itself, so the walk needs no transaction and is one round trip. `timeout` in seconds."""
-    rows = await db.fetch_alone(_NEIGHBORS_ALONE, org_id, start, depth, limit, direction, list(types) or None, as_of,
-                                timeout=timeout)
+    rows = await db.fetch_alone(_NEIGHBORS_ALONE, org_id, start, walk.depth, walk.limit, walk.direction,
+                                list(walk.types) or None, walk.as_of, timeout=timeout)
     return [(ThingRow(*row[:-1]), row[-1]) for row in rows]
 
 

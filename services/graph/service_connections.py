@@ -233,16 +233,14 @@ async def neighbors(ctx: WorkContext, query: NeighborQuery) -> Encoded[Neighbors
     view = await access.view_before_reading(ctx)
     scope = view.scope("live") if view else None  # out-of-scope things are neither shown nor walked through
     timeout_ms = ctx.runtime.settings.graph_traversal_timeout_ms
-    walk = dict(depth=query.depth, direction=query.direction, types=_type_names(query.types), as_of=query.as_of,
-                limit=query.limit)
+    walk = repo.Walk(query.depth, query.direction, _type_names(query.types), query.as_of, query.limit)
     try:
         if scope is None:
-            rows = await repo.neighbors_alone(ctx.runtime.db, ctx.auth.org_id, query.thing_id, **walk,
-                                              timeout=timeout_ms / 1000)
+            rows = await repo.neighbors_alone(ctx.runtime.db, ctx.auth.org_id, query.thing_id, walk, timeout_ms / 1000)
             _start_found(rows, query.thing_id)
         else:
             async with ctx.transaction(statement_timeout_ms=timeout_ms) as tx:
-                rows = await repo.neighbors(tx.session, tx.auth.org_id, query.thing_id, **walk, visible=scope)
+                rows = await repo.neighbors(tx.session, tx.auth.org_id, query.thing_id, walk, visible=scope)
                 _start_found(rows, query.thing_id)
                 await access.visible_thing(tx, to_thing(rows[0][0]))  # the start thing in scope, as a get checks
     except (TimeoutError, asyncpg.QueryCanceledError) as error:

@@ -69,10 +69,11 @@ async def walkable(db: Database) -> Walkable:
     return Walkable(org, ids, p.id, between)
 
 
-async def _both(db: Database, org: UUID, start: UUID, **walk: object) -> tuple[list, list]:
-    alone = await repo.neighbors_alone(db, org, start, **walk, timeout=10)
+async def _both(db: Database, org: UUID, start: UUID, **shape: object) -> tuple[list, list]:
+    walk = repo.Walk(**{"depth": 2, "direction": "out", "types": [], "as_of": None, "limit": 1000, **shape})
+    alone = await repo.neighbors_alone(db, org, start, walk, timeout=10)
     async with db.transaction(org) as session:
-        in_transaction = await repo.neighbors(session, org, start, **walk)
+        in_transaction = await repo.neighbors(session, org, start, walk)
     return alone, in_transaction
 
 
@@ -91,9 +92,8 @@ async def test_the_walk_is_what_the_graph_says(db: Database, walkable: Walkable)
     neither shown nor walked through; the ended link only before it ended; `in` reaches g."""
     ids, names = walkable.ids, {v: k for k, v in walkable.ids.items()}
 
-    async def walk(**query: object) -> list[tuple[str, int]]:
-        query = {"depth": 2, "direction": "out", "types": [], "as_of": None, "limit": 1000, **query}
-        alone, _ = await _both(db, walkable.org, ids["a"], **query)
+    async def walk(**shape: object) -> list[tuple[str, int]]:
+        alone, _ = await _both(db, walkable.org, ids["a"], **shape)
         assert alone == sorted(alone, key=lambda found: (found[1], found[0].id))  # by depth, then id
         return sorted((names[row.id], depth) for row, depth in alone)
 
@@ -106,9 +106,7 @@ async def test_the_walk_is_what_the_graph_says(db: Database, walkable: Walkable)
 
 
 async def test_another_orgs_things_are_neither_start_nor_step(db: Database, walkable: Walkable) -> None:
-    alone, in_transaction = await _both(db, walkable.org, walkable.foreign_start, depth=2, direction="both",
-                                        types=[], as_of=None, limit=1000)
+    alone, in_transaction = await _both(db, walkable.org, walkable.foreign_start, direction="both")
     assert alone == in_transaction == []
-    theirs = await repo.neighbors_alone(db, uuid7(), walkable.ids["a"], depth=2, direction="both", types=[],
-                                        as_of=None, limit=1000, timeout=10)
+    theirs, _ = await _both(db, uuid7(), walkable.ids["a"], direction="both")
     assert theirs == []  # the tenant the function sets is the org it is given, and that org has no thing a
