@@ -264,3 +264,18 @@ async def test_own_admits_what_the_actor_created_and_nothing_of_another_member(b
         await _get(bus, ann, bobs)
     assert [t.id for t in (await bus.request(THING_QUERY, {"type": "blog_post"}, bob.ctx)).things] == [bobs]
     assert {t.id for t in (await bus.request(THING_QUERY, {"type": "blog_post"}, owner.ctx)).things} >= {anns, bobs}
+
+
+async def test_a_role_with_masks_and_no_scope_walks_alone_yet_masked(bus: BusClient, scene: Scene) -> None:
+    """A role with field masks but no scope rule walks in one lone statement (`graph.neighbors`), like an unruled
+    role, and still gets its masks on every thing it reaches."""
+    member = await add_member(bus, scene.owner, role="org_user")
+    await bus.request(MASK_SET, {"role": "org_user", "thing_type": "creator", "field": "properties.email"},
+                      scene.owner.ctx)
+    query = {"thing_id": str(scene.course1), "depth": 2, "direction": "both"}
+    reached = {n.thing.id: n.thing for n in (await bus.request(NEIGHBORS, query, member.ctx)).neighbors}
+    assert {scene.me, scene.creator, scene.course2, scene.lesson} <= set(reached)  # no scope: everything reached
+    assert reached[scene.creator].properties["email"] == "***"
+    assert reached[scene.course2].properties["internalNotes"] == "margin 80%"  # the customer's redaction is not its
+    owner_view = {n.thing.id: n.thing for n in (await bus.request(NEIGHBORS, query, scene.owner.ctx)).neighbors}
+    assert "@" in owner_view[scene.creator].properties["email"]
