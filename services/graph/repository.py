@@ -56,7 +56,9 @@ async def insert_things(
     It returns only what the database chose (the timestamps): the rest of each row is what was sent, so the
     properties are not sent back as JSON to be parsed again.
     """
-    org_id = rows[0].org_id  # one org per statement: Row-Level Security refuses a row of another
+    org_id = rows[0].org_id  # sent once: a statement inserts for one org (its tenant)
+    if any(row.org_id != org_id for row in rows):
+        raise ValueError("the things of one insert belong to one organization")
     params: dict[str, Any] = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
     params["org_id"] = org_id
     params["properties"] = [to_json(p).decode() for p in params["properties"]]

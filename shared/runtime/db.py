@@ -20,8 +20,8 @@ for want of a connection raises `Unavailable` (retry), never `internal`.
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -146,6 +146,18 @@ def _settings_sql(org_id: UUID | None, timeout_ms: int | None) -> str:
     return tenant + timeout
 
 
+@contextmanager
+def _unavailable_when_lost() -> Iterator[None]:
+    """The driver's error that says the database cannot be reached, as `Unavailable` (retry); any other as it is."""
+    try:
+        yield
+    except Exception as error:
+        if connection_lost(error):
+            raise Unavailable("the database is unreachable right now; retry",
+                              {"reason": "database_unreachable"}) from error
+        raise
+
+
 async def _quietly(cleanup: Awaitable[None]) -> None:
     """A rollback, close or invalidation after the work (or the BEGIN) ended; its own failure (the connection is gone) is logged, not raised: it
     would replace the error that ended the work — or its cancellation, which a loop would then take for an outage
@@ -209,7 +221,7 @@ class Database:
 
         The block gets a Core connection: every repository executes statements (nothing uses the ORM's unit of
         work), and an ORM session around it cost ~300 µs of CPU per transaction for nothing."""
-        try:
+        with _unavailable_when_lost():
             connection = await self._begin(_settings_sql(org_id, statement_timeout_ms))
             try:
                 yield connection
@@ -219,11 +231,6 @@ class Database:
                 await self._close(connection)
                 raise
             await self._done(connection)
-        except Exception as error:
-            if connection_lost(error):
-                raise Unavailable("the database is unreachable right now; retry",
-                                  {"reason": "database_unreachable"}) from error
-            raise
 
     async def fetch_alone(self, statement: Sql, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:
         """One read on its own: no BEGIN, no COMMIT, the implicit transaction Postgres gives a lone statement, so
@@ -232,14 +239,9 @@ class Database:
         a statement that does not nothing at all. `timeout` (seconds) cancels it on the server when it runs longer
         (`TimeoutError`). A dead pooled connection is retried as a transaction's BEGIN is; `Unavailable` when the
         database cannot be reached."""
-        try:
+        with _unavailable_when_lost():
             connection, rows = await self._first_round_trip(lambda connection, _: statement.fetch(
                 connection, *args, timeout=timeout))
-        except Exception as error:
-            if connection_lost(error):
-                raise Unavailable("the database is unreachable right now; retry",
-                                  {"reason": "database_unreachable"}) from error
-            raise
         await self._done(connection)
         return rows
 

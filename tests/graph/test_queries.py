@@ -132,17 +132,19 @@ class TestTraversal:
     async def test_a_traversal_past_its_time_is_a_typed_refusal(
         self, bus: BusClient, owner: Account, services: dict[str, ServiceRuntime], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A walk over a dense graph (every one of 12 things linked to every other: ~12k paths in 3 hops) stopped at
-        `graph_traversal_timeout_ms` is `invalid` with its reason, not an internal error; the next walk is answered."""
+        """A walk over a dense graph (every one of 10 things linked to every other: ~80k paths in 6 hops, a hundred
+        milliseconds or more) stopped at `graph_traversal_timeout_ms` (1 ms here) is `invalid` with its reason, not
+        an internal error; the next walk is answered."""
         ids = [t.id for t in (await bus.request(THING_CREATE_BATCH, {"things": [
-            {"type": "lesson", "name": f"dense {n}"} for n in range(12)]}, owner.ctx)).things]
+            {"type": "lesson", "name": f"dense {n}"} for n in range(10)]}, owner.ctx)).things]
         await asyncio.gather(*(link(bus, owner.ctx, a, b) for a in ids for b in ids if a != b))
+        monkeypatch.setattr(services["graph"].settings, "graph_max_depth", 6)
         monkeypatch.setattr(services["graph"].settings, "graph_traversal_timeout_ms", 1)
         with pytest.raises(InvalidRequest) as refused:
-            await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 3}, owner.ctx)
+            await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 6}, owner.ctx)
         assert refused.value.details == {"reason": "traversal_timeout", "timeout_ms": 1}
         monkeypatch.undo()
-        assert len((await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 3}, owner.ctx)).neighbors) == 11
+        assert len((await bus.request(NEIGHBORS, {"thing_id": str(ids[0]), "depth": 2}, owner.ctx)).neighbors) == 9
 
     async def test_a_deleted_or_unknown_start_is_not_found(self, bus: BusClient, owner: Account) -> None:
         """The start thing is checked in the traversal's own statement (one round trip), as a get checks it."""
