@@ -14,6 +14,7 @@ from shared.kernel.errors import Unavailable
 from shared.kernel.ids import uuid7
 from shared.kernel.settings import Settings
 from shared.runtime.db import Database, app_url, connection_lost, plain_url
+from shared.runtime.sql import Sql
 from shared.tools.embedded import free_port
 
 pytestmark = pytest.mark.reliability
@@ -121,3 +122,12 @@ async def test_a_failing_statement_is_not_mistaken_for_a_lost_connection(db: Dat
             await session.execute(text("SELECT 1 / 0"))
     assert not isinstance(raised.value, Unavailable) and not connection_lost(raised.value)
     assert await _backend(db)
+
+
+async def test_a_lone_read_on_a_connection_whose_backend_died_is_answered(db: Database, migrated: Settings) -> None:
+    """`fetch_alone` finds a dead parked connection as a BEGIN does: replaced, and the read answered (a read is
+    safe to send again)."""
+    first = await _backend(db)
+    await _terminate(migrated, first)
+    [row] = await db.fetch_alone(Sql("SELECT pg_backend_pid() AS pid"))
+    assert row["pid"] not in (first, None)
