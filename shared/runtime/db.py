@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from pydantic_core import from_json
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -200,6 +201,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             connect_args={"server_settings": {"application_name": f"one-{service}"}, "connection_class": _Connection},
+            # jsonb columns decoded by pydantic_core (the same values as `json.loads`, ~50 ns instead of ~1.2 µs for
+            # `{}`: a traversal's or a page's rows each carry one)
+            json_deserializer=from_json,
         )
         instrument_engine(self.engine)
         self._pool_size, self._limit = pool_size, pool_size + max_overflow

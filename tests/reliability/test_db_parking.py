@@ -6,6 +6,7 @@ not parked, and a process whose every connection stays busy answers `Unavailable
 timeout."""
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
@@ -162,3 +163,19 @@ async def test_a_lone_read_without_a_server_is_unavailable(migrated: Settings, u
         assert raised.value.details == {"reason": "database_unreachable"}
     finally:
         await nowhere.dispose()
+
+
+@pytest.mark.parametrize("document", [
+    '{}', '{"big": 123456789012345678901234567890, "f": 0.1, "g": 1e308, "h": -0.0, "k": 1.0, "tiny": 5e-324}',
+    '{"u": "\\u00e9\\u2713 \\ud83d\\ude00", "e": "", "n": null, "t": true, "l": [1, [2, [3]]], "o": {"a": {"b": []}}}',
+    '[1, "two", null]', '"text"', '3',
+])
+async def test_jsonb_reads_back_as_json_loads_reads_it(db: Database, document: str) -> None:
+    """The engine decodes jsonb with pydantic_core: the values and types `json.loads` gives for the text Postgres
+    keeps (jsonb normalizes numbers: 1e308 comes back as its digits), through a lone read and SQLAlchemy alike."""
+    [row] = await db.fetch_alone(Sql("SELECT CAST($1 AS jsonb) AS v, CAST(CAST($1 AS jsonb) AS text) AS kept"), document)
+    expected = json.loads(row["kept"])
+    assert json.dumps(row["v"]) == json.dumps(expected)  # equal values of equal types (1.0 is not 1), at any depth
+    async with db.transaction() as session:
+        through_core = (await session.execute(text("SELECT CAST(:d AS jsonb)"), {"d": document})).scalar_one()
+    assert json.dumps(through_core) == json.dumps(expected)
