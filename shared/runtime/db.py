@@ -241,8 +241,8 @@ class Database:
         one round trip where a transaction takes three. No tenant is set: the statement must set its own (a function
         of the service's schema that calls `set_config('app.org_id', ...)` before it reads); row-level security shows
         a statement that does not nothing at all. `timeout` (seconds) cancels it on the server when it runs longer
-        (`TimeoutError`). A dead pooled connection is retried as a transaction's BEGIN is; `Unavailable` when the
-        database cannot be reached."""
+        (`TimeoutError`). A dead pooled connection is retried as a transaction's BEGIN is, the statement sent again:
+        so a read only, never a write; `Unavailable` when the database cannot be reached."""
         with _unavailable_when_lost():
             connection, rows = await self._first_round_trip(lambda connection, _: statement.fetch(
                 connection, *args, timeout=timeout))
